@@ -1,0 +1,13 @@
+"""SQLAlchemy models, one module per aggregate; importing this registers them all."""
+
+from models.base import Base
+from models.booking import Booking, BookingEvent
+from models.outbox import DeadLetter, IdempotencyKey, OutboxMessage, WebhookEvent
+from models.tutor import AvailabilityOverride, AvailabilityRule, Subject, TutorProfile, TutorSubject, TutorVersion
+from models.user import RefreshToken, User
+
+__all__ = [
+    "AvailabilityOverride", "AvailabilityRule", "Base", "Booking", "BookingEvent", "DeadLetter",
+    "IdempotencyKey", "OutboxMessage", "RefreshToken", "Subject", "TutorProfile", "TutorSubject",
+    "TutorVersion", "User", "WebhookEvent",
+]

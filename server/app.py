@@ -1,0 +1,103 @@
+"""The ASGI application: Starlette REST API with the Socket.IO live layer beside it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+
+from server.db import make_engine, make_sessionmaker
+from server.errors import EXCEPTION_HANDLERS
+from server.http import Endpoint, Router
+from server.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from server.openapi import build_openapi, render_docs_page
+from server.ratelimit import RateLimitMiddleware
+from server.settings import Settings, get_settings
+
+log = logging.getLogger("edustream.app")
+API_PREFIX = "/api/v1"
+
+
+def all_routers() -> list[Router]:
+    """Every domain's router; importing here keeps the app factory the one place that knows them."""
+    from server.auth.routes import router as auth_router
+    from server.bookings.routes import router as bookings_router
+    from server.health.routes import router as health_router
+    from server.tutors.routes import router as tutors_router
+
+    return [health_router, auth_router, tutors_router, bookings_router]
+
+
+def _docs_routes(endpoints: list[Endpoint], settings: Settings) -> list[Route]:
+    spec: dict[str, Any] = {}
+
+    def get_spec() -> dict[str, Any]:
+        if not spec:
+            spec.update(build_openapi([e for e in endpoints if e.path.startswith(API_PREFIX)],
+                                      title="EduStream API", version="1.0.0", server_url="/"))
+        return spec
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(get_spec())
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(render_docs_page(get_spec()))
+
+    return [Route(f"{API_PREFIX}/openapi.json", openapi), Route(f"{API_PREFIX}/docs", docs)]
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    """Build the Starlette REST application (``realtime.server.create_asgi`` wraps it with Socket.IO)."""
+    settings = settings or get_settings()
+    if not settings.database_url or not settings.redis_url:
+        raise RuntimeError("DATABASE_URL and REDIS_URL must be set (edustream starts embedded ones when unset)")
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = make_engine(settings.database_url, pool_size=settings.db_pool_size,
+                             max_overflow=settings.db_max_overflow)
+        redis = Redis.from_url(settings.redis_url, decode_responses=False)
+        app.state.engine = engine
+        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.redis = redis
+        hooks = list(getattr(app.state, "startup_hooks", []))
+        try:
+            for hook in hooks:
+                await hook(app)
+            yield
+        finally:
+            for hook in reversed(list(getattr(app.state, "shutdown_hooks", []))):
+                try:
+                    await hook(app)
+                except Exception:
+                    log.exception("shutdown hook failed")
+            await redis.aclose()
+            await engine.dispose()
+
+    routers = all_routers()
+    endpoints = [ep for r in routers for ep in r.endpoints]
+    routes = [route for r in routers for route in r.routes()] + _docs_routes(endpoints, settings)
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
+                   allow_methods=["*"], allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After"]),
+        Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
+        Middleware(RateLimitMiddleware),
+    ]
+    app = Starlette(routes=routes, middleware=middleware,
+                    exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+                    lifespan=lifespan)
+    app.state.settings = settings
+    app.state.endpoints = endpoints
+    app.state.startup_hooks = []
+    app.state.shutdown_hooks = []
+    return app

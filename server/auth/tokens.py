@@ -1,0 +1,79 @@
+"""Access tokens (short-lived JWTs), refresh-token secrets and password hashing."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from server.settings import Settings
+
+ACCESS_COOKIE = "es_access"
+REFRESH_COOKIE = "es_refresh"
+CSRF_COOKIE = "es_csrf"
+CSRF_HEADER = "x-csrf-token"
+_ALGORITHM = "HS256"
+
+# Argon2id with the library's RFC 9106 "low memory" defaults.
+_hasher = PasswordHasher()
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling, as proven by an access token."""
+
+    id: uuid.UUID
+    role: str
+
+
+class InvalidToken(Exception):
+    """The token is malformed, forged or expired."""
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str | None, password: str) -> bool:
+    if not password_hash:
+        # Same work as a real check, so timing does not reveal unknown accounts.
+        _hasher.hash(password)
+        return False
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def issue_access_token(settings: Settings, user_id: uuid.UUID, role: str) -> str:
+    now = datetime.now(UTC)
+    claims = {"sub": str(user_id), "role": role, "iat": now,
+              "exp": now + timedelta(seconds=settings.access_token_ttl_seconds), "typ": "access"}
+    return jwt.encode(claims, settings.secret_key, algorithm=_ALGORITHM)
+
+
+def decode_access_token(settings: Settings, token: str) -> Principal:
+    try:
+        claims = jwt.decode(token, settings.secret_key, algorithms=[_ALGORITHM],
+                            options={"require": ["sub", "exp", "role"]})
+        if claims.get("typ") != "access":
+            raise InvalidToken("not an access token")
+        return Principal(id=uuid.UUID(claims["sub"]), role=str(claims["role"]))
+    except jwt.ExpiredSignatureError as exc:
+        raise InvalidToken("token expired") from exc
+    except (jwt.InvalidTokenError, ValueError) as exc:
+        raise InvalidToken("token invalid") from exc
+
+
+def new_opaque_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_opaque_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,148 @@
+"""Typed settings read from the environment.
+
+Every variable is documented in README.md ("Configuration"). Development defaults are
+safe and convenient; ``ENVIRONMENT=production`` turns on strict checks.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEV_SECRET = "dev-insecure-secret-change-me-0123456789abcdef"
+
+
+class Settings(BaseSettings):
+    """All EduStream configuration, one object for every process."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    environment: Literal["development", "test", "production"] = "development"
+    release: str = "edustream@0.1.0"
+
+    # Storage. Empty means "start the embedded default" (see server/embedded.py).
+    database_url: str = ""
+    redis_url: str = ""
+    data_dir: Path = PROJECT_ROOT / ".edustream"
+    db_pool_size: int = 10
+    db_max_overflow: int = 5
+
+    # HTTP
+    public_url: str = "http://localhost:8000"
+    frontend_url: str = "http://localhost:3000"
+    cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:3000", "http://127.0.0.1:3000"])
+    max_body_bytes: int = 1_000_000
+
+    # Auth
+    secret_key: str = DEV_SECRET
+    access_token_ttl_seconds: int = 900
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    cookie_secure: bool = False
+    cookie_domain: str | None = None
+
+    # Rate limits: requests per window, per client IP / per signed-in user.
+    rate_limit_enabled: bool = True
+    rate_limit_window_seconds: int = 60
+    rate_limit_per_ip: int = 600
+    rate_limit_per_user: int = 300
+    rate_limit_auth_per_ip: int = 20
+
+    # Booking rules
+    hold_ttl_seconds: int = 600
+    max_active_holds: int = 3
+    slot_window_max_days: int = 31
+    cancel_full_refund_hours: int = 24
+    idempotency_ttl_seconds: int = 24 * 3600
+
+    # Live layer
+    live_history_seconds: int = 3600
+    live_max_watches: int = 20
+    live_max_payload_bytes: int = 4096
+    live_events_per_second: int = 20
+    live_allow_polling: bool = True
+
+    # Jobs
+    hold_expiring_lead_seconds: int = 60
+    session_alert_minutes: list[int] = Field(default_factory=lambda: [10, 1])
+    sweep_interval_seconds: float = 1.0
+    task_max_retries: int = 5
+    task_timeout_seconds: int = 30
+
+    # Payments
+    stripe_secret_key: str = ""
+    stripe_publishable_key: str = ""
+    stripe_webhook_secret: str = ""
+    stripe_api_base: str = "https://api.stripe.com"
+    payments_test_provider: bool = False
+
+    # Observability
+    sentry_dsn: str = ""
+    sentry_traces_sample_rate: float = 0.0
+    log_level: str = "INFO"
+    log_json: bool | None = None
+    tracing_enabled: bool = False
+    tracing_exporter: Literal["jaeger", "otlp", "console"] = "console"
+    tracing_service_name: str = "edustream-api"
+    tracing_sample_rate: float | None = None
+    jaeger_agent_host: str = "localhost"
+    jaeger_agent_port: int = 6831
+    otlp_endpoint: str = "http://localhost:4317"
+
+    @field_validator("cors_origins", "session_alert_minutes", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _production_checks(self) -> Settings:
+        if self.environment != "production":
+            return self
+        problems: list[str] = []
+        if self.secret_key == DEV_SECRET or len(self.secret_key) < 32:
+            problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
+        if not self.database_url:
+            problems.append("DATABASE_URL is required (no embedded database in production)")
+        if not self.redis_url:
+            problems.append("REDIS_URL is required (no embedded Redis in production)")
+        if self.payments_test_provider:
+            problems.append("PAYMENTS_TEST_PROVIDER cannot be enabled in production")
+        if not self.stripe_secret_key or not self.stripe_webhook_secret:
+            problems.append("STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET are required")
+        if problems:
+            raise ValueError("production configuration refused: " + "; ".join(problems))
+        # Secure cookies are not optional in production.
+        object.__setattr__(self, "cookie_secure", True)
+        return self
+
+    @property
+    def is_production(self) -> bool:
+        return self.environment == "production"
+
+    @property
+    def effective_sample_rate(self) -> float:
+        if self.tracing_sample_rate is not None:
+            return self.tracing_sample_rate
+        return 0.1 if self.is_production else 1.0
+
+    @property
+    def json_logs(self) -> bool:
+        return self.is_production if self.log_json is None else self.log_json
+
+    @property
+    def payments_provider(self) -> Literal["stripe", "test"]:
+        """Stripe when keys are configured; the labelled test provider otherwise."""
+        if self.stripe_secret_key and not self.payments_test_provider:
+            return "stripe"
+        return "test"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

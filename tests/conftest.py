@@ -1,0 +1,147 @@
+"""Test fixtures: real PostgreSQL, real Redis, the real ASGI app over HTTP.
+
+With ``DATABASE_URL``/``REDIS_URL`` set (CI), those servers are used; otherwise the
+embedded ones are started under ``.edustream/test``. Each xdist worker gets its own
+database (``<db>_test_<worker>``) and its own Redis database number.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.engine import make_url
+from starlette.applications import Starlette
+
+from server.app import create_app
+from server.db import libpq_url
+from server.migrate import upgrade
+from server.settings import PROJECT_ROOT, Settings
+
+WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+WORKER_NUM = int(WORKER.removeprefix("gw") or 0)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        from server.embedded import ensure_services
+
+        ensure_services(PROJECT_ROOT / ".edustream" / "test", redis_port=6391, database="edustream_test")
+
+
+def _worker_database_url() -> str:
+    url = make_url(libpq_url(os.environ["DATABASE_URL"]))
+    return url.set(database=f"{url.database or 'postgres'}_t{WORKER_NUM}").render_as_string(hide_password=False)
+
+
+def _worker_redis_url() -> str:
+    base = os.environ["REDIS_URL"].rsplit("/", 1)
+    root = base[0] if base[-1].isdigit() else os.environ["REDIS_URL"].rstrip("/")
+    return f"{root}/{1 + WORKER_NUM % 15}"
+
+
+async def _recreate_database(url: str) -> None:
+    target = make_url(url)
+    admin = libpq_url(target.set(database="postgres").render_as_string(hide_password=False))
+    conn = await asyncpg.connect(admin)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{target.database}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{target.database}"')
+    finally:
+        await conn.close()
+
+
+def make_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "database_url": _worker_database_url(),
+        "redis_url": _worker_redis_url(),
+        "db_pool_size": 20,
+        "db_max_overflow": 10,
+        "rate_limit_per_ip": 100_000,
+        "rate_limit_per_user": 100_000,
+        "rate_limit_auth_per_ip": 100_000,
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+async def database_url() -> str:
+    url = _worker_database_url()
+    await _recreate_database(url)
+    await asyncio.to_thread(upgrade, url)
+    return url
+
+
+@pytest.fixture(scope="session")
+async def settings(database_url: str) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture(scope="session")
+async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A raw asyncpg pool, for assertions straight against the database."""
+    pool = await asyncpg.create_pool(libpq_url(database_url), min_size=1, max_size=5)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture(scope="session")
+async def redis(settings: Settings) -> AsyncIterator[Redis]:
+    client = Redis.from_url(settings.redis_url)
+    yield client
+    await client.aclose()
+
+
+_TABLES: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+async def _clean(request: pytest.FixtureRequest) -> None:
+    """Empty every table and the worker's Redis database before each test that uses them."""
+    if "db" not in request.fixturenames and "app" not in request.fixturenames:
+        return
+    pool: asyncpg.Pool = request.getfixturevalue("db")
+    redis: Redis = request.getfixturevalue("redis")
+    async with pool.acquire() as conn:
+        if not _TABLES:
+            rows = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                                    "AND tablename <> 'alembic_version'")
+            _TABLES.extend(r["tablename"] for r in rows)
+        await conn.execute("TRUNCATE " + ", ".join(f'"{t}"' for t in _TABLES) + " RESTART IDENTITY CASCADE")
+    await redis.flushdb()
+
+
+async def start_app(settings: Settings) -> tuple[Starlette, Any]:
+    """Create the app and enter its lifespan; returns the app and the lifespan context to exit."""
+    app = create_app(settings)
+    ctx = app.router.lifespan_context(app)
+    await ctx.__aenter__()
+    return app, ctx
+
+
+@pytest.fixture(scope="session")
+async def app(settings: Settings, db: asyncpg.Pool, redis: Redis) -> AsyncIterator[Starlette]:
+    application, ctx = await start_app(settings)
+    yield application
+    await ctx.__aexit__(None, None, None)
+
+
+@pytest.fixture
+async def client(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+        yield c
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Path:
+    return tmp_path
