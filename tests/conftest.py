@@ -36,15 +36,22 @@ def pytest_configure(config: pytest.Config) -> None:
         ensure_services(PROJECT_ROOT / ".edustream" / "test", redis_port=6391, database="edustream_test")
 
 
+# Several test runs may share one server (developers working side by side): EDUSTREAM_TEST_NS
+# keeps their databases apart, and the Redis database number counts up from REDIS_URL's.
+NAMESPACE = os.environ.get("EDUSTREAM_TEST_NS", "")
+
+
 def _worker_database_url() -> str:
     url = make_url(libpq_url(os.environ["DATABASE_URL"]))
-    return url.set(database=f"{url.database or 'postgres'}_t{WORKER_NUM}").render_as_string(hide_password=False)
+    name = f"{url.database or 'postgres'}{'_' + NAMESPACE if NAMESPACE else ''}_t{WORKER_NUM}"
+    return url.set(database=name).render_as_string(hide_password=False)
 
 
 def _worker_redis_url() -> str:
-    base = os.environ["REDIS_URL"].rsplit("/", 1)
-    root = base[0] if base[-1].isdigit() else os.environ["REDIS_URL"].rstrip("/")
-    return f"{root}/{1 + WORKER_NUM % 15}"
+    root, _, tail = os.environ["REDIS_URL"].rstrip("/").rpartition("/")
+    if not tail.isdigit():
+        root, tail = os.environ["REDIS_URL"].rstrip("/"), "0"
+    return f"{root}/{(int(tail) + 1 + WORKER_NUM) % 16}"
 
 
 async def _recreate_database(url: str) -> None:
