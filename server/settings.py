@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     database_url: str = ""
     redis_url: str = ""
     data_dir: Path = PROJECT_ROOT / ".edustream"
+    embedded_redis_port: int = 6390
     db_pool_size: int = 10
     db_max_overflow: int = 5
 
