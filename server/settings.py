@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     rate_limit_per_ip: int = 600
     rate_limit_per_user: int = 300
     rate_limit_auth_per_ip: int = 20
+    # A Redis call slower than this lets the request through (rate limiting fails open).
+    rate_limit_redis_timeout_seconds: float = 0.5
+    # Behind a reverse proxy: take the client IP from X-Forwarded-For, counting this many
+    # proxies from the right (only addresses our own proxies appended can be trusted).
+    trust_proxy_headers: bool = False
+    trusted_proxy_count: int = 1
 
     # Booking rules
     hold_ttl_seconds: int = 600
