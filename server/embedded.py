@@ -15,9 +15,10 @@ restart, and both are left running for the next process to reuse:
 ``<data_dir>/redis/``
     ``appendonly.aof``, ``redis.log`` and ``redis.pid``. Redis listens on
     ``127.0.0.1:<port>`` (``EMBEDDED_REDIS_PORT``, default 6390). A server already on that
-    port is reused only if it is ours: its ``INFO`` reports the process id written in
-    ``redis.pid``. Anything else on the port is refused with a clear error rather than
-    silently sharing (or flushing) someone else's data.
+    port is reused only if it is ours: it answers ``PING`` and its ``CONFIG GET dir`` is
+    this folder (its ``INFO`` process id is what ``redis.pid`` records). Anything else on
+    the port is refused with a clear error rather than silently sharing (or flushing)
+    someone else's data.
 
 :func:`stop_services` stops both cleanly (``edustream dev --stop-embedded``).
 """
@@ -154,22 +155,21 @@ def stop_postgres(data_dir: Path) -> bool:
 # --- Redis --------------------------------------------------------------------------------
 
 
-def _read_pid(pidfile: Path) -> int | None:
-    try:
-        return int(pidfile.read_text().strip())
-    except (OSError, ValueError):
-        return None
-
-
-def _redis_process_id(port: int) -> int | None:
-    """The ``process_id`` the server on ``port`` reports, or None if nothing answers PING."""
+def _redis_identity(port: int) -> tuple[int, Path] | None:
+    """``(process_id, working dir)`` of the Redis on ``port``, or None if nothing answers PING."""
     import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
 
-    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1)
+    # No retries: something that accepts connections but never answers is simply "not ours".
+    client = redis.Redis(host="127.0.0.1", port=port, socket_timeout=1, socket_connect_timeout=1,
+                         retry=Retry(NoBackoff(), 0))
     try:
         if not client.ping():
             return None
-        return int(client.info("server")["process_id"])
+        pid = int(client.info("server")["process_id"])
+        workdir = Path(str(client.config_get("dir").get("dir", ""))).resolve()
+        return pid, workdir
     except (redis.RedisError, KeyError, ValueError):
         return None
     finally:
@@ -183,11 +183,14 @@ def _port_open(port: int) -> bool:
 
 
 def _our_redis(rdir: Path, port: int) -> int | None:
-    """The pid of our embedded Redis on ``port`` if that is what listens there."""
-    pid = _read_pid(rdir / "redis.pid")
-    if pid is None or not _port_open(port):
+    """The pid of this data folder's Redis if that is what listens on ``port``: it answers
+    PING and runs in ``rdir`` (a foreign server, or one of another checkout, does not)."""
+    if not _port_open(port):
         return None
-    return pid if _redis_process_id(port) == pid else None
+    identity = _redis_identity(port)
+    if identity is None or identity[1] != rdir:
+        return None
+    return identity[0]
 
 
 def start_redis(data_dir: Path, port: int = DEFAULT_REDIS_PORT) -> str:
@@ -198,7 +201,9 @@ def start_redis(data_dir: Path, port: int = DEFAULT_REDIS_PORT) -> str:
     rdir.mkdir(parents=True, exist_ok=True)
     url = f"redis://127.0.0.1:{port}/0"
     with _file_lock(rdir / ".start.lock"):
-        if _our_redis(rdir, port) is not None:
+        pid = _our_redis(rdir, port)
+        if pid is not None:
+            (rdir / "redis.pid").write_text(f"{pid}\n")  # for operators; older starts wrote none
             return url
         if _port_open(port):
             raise EmbeddedServiceError(
@@ -212,14 +217,11 @@ def start_redis(data_dir: Path, port: int = DEFAULT_REDIS_PORT) -> str:
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )
         deadline = time.monotonic() + 15
-        while _redis_process_id(port) != proc.pid:
+        while _our_redis(rdir, port) != proc.pid:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
                 raise EmbeddedServiceError(f"embedded Redis did not start; see {rdir / 'redis.log'}")
             time.sleep(0.05)
-        # Redis writes the pid file itself, but only after it starts listening; make sure
-        # the next process sees it even if it looks in between.
-        (rdir / "redis.pid").write_text(f"{proc.pid}\n")
     log.info("embedded Redis ready on port %d (data in %s)", port, rdir)
     return url
 
