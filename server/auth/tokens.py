@@ -40,6 +40,14 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
+def password_needs_rehash(password_hash: str) -> bool:
+    """True when the stored hash used weaker parameters than the current ones."""
+    try:
+        return _hasher.check_needs_rehash(password_hash)
+    except InvalidHashError:
+        return False
+
+
 def verify_password(password_hash: str | None, password: str) -> bool:
     if not password_hash:
         # Same work as a real check, so timing does not reveal unknown accounts.
