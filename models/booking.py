@@ -16,12 +16,14 @@ from models.base import Base, created_at, updated_at, uuid_pk
 STATUSES = ("held", "confirmed", "completed", "expired", "released", "cancelled")
 LIVE_STATUSES = ("held", "confirmed")
 
-# held -> confirmed -> completed; held -> expired | released; confirmed -> cancelled
+# held -> confirmed -> completed; held -> expired | released; confirmed -> cancelled.
+# expired -> confirmed is the late-payment re-claim (payment landed after the hold lapsed
+# while the time was still free). Enforced again by a trigger (migration 0002).
 TRANSITIONS: dict[str, frozenset[str]] = {
     "held": frozenset({"confirmed", "expired", "released"}),
     "confirmed": frozenset({"completed", "cancelled"}),
     "completed": frozenset(),
-    "expired": frozenset(),
+    "expired": frozenset({"confirmed"}),
     "released": frozenset(),
     "cancelled": frozenset(),
 }

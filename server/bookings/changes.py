@@ -1,0 +1,55 @@
+"""What watchers must be told after a booking change: the default-length slots around it.
+
+``slots.changed`` carries, for every slot of the tutor's shortest lesson whose guarded
+range touches a changed booking, its status *now*: ``open``, ``held`` (with
+``held_until``) or ``booked`` (gone from the listing). Applying the changes to a snapshot
+of ``GET /tutors/{id}/slots`` at the previous version gives exactly the listing at the new
+version, so a watcher's view never drifts from the database.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.availability.service import load_busy
+from server.availability.slots import DateOverride, SlotPolicy, WeeklyRule, compute_slots
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+async def slot_changes(session: AsyncSession, policy: SlotPolicy, rules: Sequence[WeeklyRule],
+                       overrides: Sequence[DateOverride], tutor_id: uuid.UUID,
+                       ranges: Sequence[Range[datetime]], now: datetime) -> list[dict[str, Any]]:
+    """The current status of every default-length slot touching ``ranges`` (guarded ranges)."""
+    minutes = min(policy.lesson_minutes)
+    reach = timedelta(minutes=minutes + policy.buffer_minutes)
+    changes: dict[datetime, dict[str, Any]] = {}
+    for changed in ranges:
+        lo, hi = changed.lower, changed.upper
+        if lo is None or hi is None:
+            continue
+        window_from, window_to = lo - reach, hi
+        candidates = compute_slots(policy, rules, overrides, [], window_from, window_to, minutes, now)
+        if not candidates:
+            continue
+        busy = await load_busy(session, tutor_id, window_from, window_to + reach, now)
+        current = {s.start: s for s in compute_slots(policy, rules, overrides, busy, window_from, window_to,
+                                                     minutes, now)}
+        for cand in candidates:
+            if not (cand.start < hi and cand.start + reach > lo):
+                continue
+            slot = current.get(cand.start)
+            entry: dict[str, Any] = {"start": _iso(cand.start), "end": _iso(cand.end),
+                                     "status": slot.status if slot else "booked"}
+            if slot is not None and slot.held_until is not None:
+                entry["held_until"] = _iso(slot.held_until)
+            changes[cand.start] = entry
+    return [changes[k] for k in sorted(changes)]

@@ -1,0 +1,98 @@
+"""Edge schemas for holds and bookings."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from models.booking import Booking
+
+BookingStatus = Literal["held", "confirmed", "completed", "expired", "released", "cancelled"]
+
+
+class HoldCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tutor_id: uuid.UUID
+    start: AwareDatetime = Field(description="Lesson start, ISO 8601 with offset.")
+    minutes: int = Field(ge=5, le=480, description="Lesson length; one of the tutor's lesson_minutes.")
+
+
+class BookingOut(BaseModel):
+    id: uuid.UUID
+    status: BookingStatus = Field(description="A hold whose expires_at has passed reads as `expired`.")
+    tutor_id: uuid.UUID
+    student_id: uuid.UUID
+    start: datetime
+    end: datetime
+    minutes: int
+    expires_at: datetime | None = None
+    price_cents: int
+    currency: str
+    join_url: str | None = None
+    cancelled_by: uuid.UUID | None = None
+    cancel_reason: str | None = None
+    refund_cents: int | None = None
+    payment_status: str | None = None
+    created_at: datetime
+
+    @classmethod
+    def of(cls, booking: Booking, now: datetime | None = None) -> BookingOut:
+        now = now or datetime.now(UTC)
+        status = booking.status
+        if status == "held" and booking.expires_at is not None and booking.expires_at <= now:
+            status = "expired"
+        return cls(id=booking.id, status=status,  # type: ignore[arg-type]
+                   tutor_id=booking.tutor_id, student_id=booking.student_id,
+                   start=booking.start_at, end=booking.end_at,
+                   minutes=int((booking.end_at - booking.start_at).total_seconds() // 60),
+                   expires_at=booking.expires_at if booking.status == "held" else None,
+                   price_cents=booking.price_cents, currency=booking.currency, join_url=booking.join_url,
+                   cancelled_by=booking.cancelled_by, cancel_reason=booking.cancel_reason,
+                   refund_cents=booking.refund_cents, payment_status=booking.payment_status,
+                   created_at=booking.created_at)
+
+
+class BookingPage(BaseModel):
+    items: list[BookingOut]
+    next_cursor: str | None = None
+
+
+class BookingQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: BookingStatus | None = None
+    cursor: str | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class CancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class RescheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    start: AwareDatetime
+
+
+class PaymentOut(BaseModel):
+    provider: Literal["free", "test", "stripe"]
+    client_secret: str | None = None
+    publishable_key: str | None = None
+
+
+class CheckoutOut(BaseModel):
+    booking: BookingOut
+    payment: PaymentOut
+
+
+class TestPaymentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    booking_id: uuid.UUID

@@ -1,0 +1,88 @@
+"""Recording live events in the transaction that causes them (the transactional outbox).
+
+Every change that watchers must see bumps the tutor's availability ``version`` by exactly
+one and inserts outbox rows in the same transaction. The realtime relay publishes rows
+after commit (it is woken through :func:`add_listener`) and re-scans for stragglers, so
+a rollback publishes nothing and a crash between commit and publish loses nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db import after_commit
+
+_listeners: list[Callable[[], None]] = []
+
+
+def add_listener(callback: Callable[[], None]) -> None:
+    """Call ``callback`` (synchronously, cheaply) after every commit that wrote outbox rows."""
+    _listeners.append(callback)
+
+
+def remove_listener(callback: Callable[[], None]) -> None:
+    if callback in _listeners:
+        _listeners.remove(callback)
+
+
+async def _wake() -> None:
+    for callback in list(_listeners):
+        callback()
+
+
+def tutor_room(tutor_id: uuid.UUID | str) -> str:
+    return f"tutor:{tutor_id}"
+
+
+def user_room(user_id: uuid.UUID | str) -> str:
+    return f"user:{user_id}"
+
+
+async def bump_version(session: AsyncSession, tutor_id: uuid.UUID) -> int:
+    """Increment and return the tutor's availability version (row-locked until commit)."""
+    result = await session.execute(
+        text("INSERT INTO tutor_versions (tutor_id, version) VALUES (:t, 1) "
+             "ON CONFLICT (tutor_id) DO UPDATE SET version = tutor_versions.version + 1 RETURNING version"),
+        {"t": tutor_id},
+    )
+    return int(result.scalar_one())
+
+
+async def emit(session: AsyncSession, messages: list[tuple[str, str, dict[str, Any]]], *,
+               tutor_id: uuid.UUID | None = None, version: int | None = None) -> None:
+    """Insert outbox rows ``(event, room, payload)`` in one statement; publish after commit."""
+    if not messages:
+        return
+    await session.execute(
+        text("INSERT INTO outbox (tutor_id, version, event, room, payload) "
+             "SELECT :tutor_id, CASE WHEN m.event = 'slots.changed' THEN :version END, m.event, m.room, m.payload "
+             "FROM jsonb_to_recordset(CAST(:messages AS jsonb)) AS m(ord int, event text, room text, payload jsonb) "
+             "ORDER BY m.ord"),
+        {"tutor_id": tutor_id, "version": version,
+         "messages": _json([{"ord": i, "event": e, "room": r, "payload": p} for i, (e, r, p) in enumerate(messages)])},
+    )
+    if not session.info.get("outbox_wake"):
+        session.info["outbox_wake"] = True
+        after_commit(session, _wake)
+
+
+async def slots_changed(session: AsyncSession, tutor_id: uuid.UUID, changes: list[dict[str, Any]],
+                        extra: list[tuple[str, str, dict[str, Any]]] = (), *, resync: bool = False) -> int:  # type: ignore[assignment]
+    """Bump the tutor's version and record ``slots.changed`` (plus any ``extra`` messages)."""
+    version = await bump_version(session, tutor_id)
+    payload: dict[str, Any] = {"tutor_id": str(tutor_id), "version": version, "changes": changes}
+    if resync:
+        payload["resync"] = True
+    await emit(session, [("slots.changed", tutor_room(tutor_id), payload), *extra], tutor_id=tutor_id, version=version)
+    return version
+
+
+def _json(value: Any) -> str:
+    import json
+
+    return json.dumps(value, default=str, separators=(",", ":"))
