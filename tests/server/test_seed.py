@@ -1,0 +1,71 @@
+"""``edustream seed --demo``: realistic demo data, created once, with working logins."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import asyncpg
+import pytest
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.auth.tokens import verify_password
+from server.db import make_engine, make_sessionmaker
+from server.seed import STUDENTS, TUTORS, format_logins, seed_demo
+from server.settings import Settings
+
+TABLES = ("users", "tutor_profiles", "tutor_subjects", "subjects", "availability_rules",
+          "availability_overrides", "tutor_versions")
+
+
+@pytest.fixture
+async def sessionmaker(settings: Settings, db: asyncpg.Pool,
+                       redis: Redis) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    # ``redis`` too: the cleaning fixture in conftest needs it set up before it runs.
+    engine = make_engine(settings.database_url, pool_size=2, max_overflow=0)
+    yield make_sessionmaker(engine)
+    await engine.dispose()
+
+
+async def _counts(db: asyncpg.Pool) -> dict[str, int]:
+    return {table: await db.fetchval(f'SELECT count(*) FROM "{table}"') for table in TABLES}
+
+
+async def test_seeding_twice_creates_nothing_the_second_time(
+        sessionmaker: async_sessionmaker[AsyncSession], db: asyncpg.Pool) -> None:
+    first = await seed_demo(sessionmaker)
+    after_first = await _counts(db)
+    second = await seed_demo(sessionmaker)
+
+    assert (first.created, first.existing) == (14, 0)
+    assert (second.created, second.existing) == (0, 14)
+    assert await _counts(db) == after_first
+    assert after_first["users"] == 14
+    assert after_first["tutor_profiles"] == after_first["tutor_versions"] == 12
+    assert after_first["availability_overrides"] >= 2
+
+
+async def test_demo_tutors_span_subjects_currencies_and_time_zones(
+        sessionmaker: async_sessionmaker[AsyncSession], db: asyncpg.Pool) -> None:
+    await seed_demo(sessionmaker)
+    rows = await db.fetch("SELECT currency, timezone FROM tutor_profiles")
+    subjects = await db.fetch("SELECT DISTINCT s.slug FROM tutor_subjects ts JOIN subjects s ON s.id = ts.subject_id")
+
+    assert {r["currency"] for r in rows} == {"USD", "EUR", "GBP"}
+    assert {"America/New_York", "Europe/London", "Europe/Berlin", "Asia/Tokyo", "Australia/Sydney",
+            "America/Los_Angeles"} <= {r["timezone"] for r in rows}
+    assert len({r["slug"] for r in subjects}) == 12
+    assert await db.fetchval("SELECT count(DISTINCT tutor_id) FROM availability_rules") == 12
+
+
+async def test_printed_passwords_match_the_stored_hashes(
+        sessionmaker: async_sessionmaker[AsyncSession], db: asyncpg.Pool) -> None:
+    report = await seed_demo(sessionmaker)
+    hashes = {r["email"]: r["password_hash"] for r in await db.fetch("SELECT email, password_hash FROM users")}
+
+    assert len(report.logins) == len(TUTORS) + len(STUDENTS)
+    for login in report.logins:
+        assert login.email.isascii()
+        assert verify_password(hashes[login.email], login.password), login.email
+    table = format_logins(report.logins)
+    assert "student1@demo.edustream.test" in table and "demo-password-1" in table
