@@ -1,0 +1,141 @@
+"""Edge schemas for tutor profiles and discovery."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from functools import lru_cache
+from typing import Annotated, Literal
+from zoneinfo import available_timezones
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+MAX_RATE_CENTS = 100_000_00
+MAX_SUBJECTS = 10
+MAX_LESSON_LENGTHS = 8
+
+_SLUG_STRIP = re.compile(r"[^a-z0-9]+")
+_CURRENCY = re.compile(r"^[A-Z]{3}$")
+
+
+@lru_cache(maxsize=1)
+def _zones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def is_timezone(name: str) -> bool:
+    """True for an IANA time zone name known to ``zoneinfo`` (e.g. ``Europe/Berlin``)."""
+    return name in _zones()
+
+
+def slugify(name: str) -> str:
+    """``"Computer Science"`` → ``"computer-science"``; accents folded, punctuation collapsed."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return _SLUG_STRIP.sub("-", folded).strip("-")
+
+
+def clean_subject_name(name: str) -> str:
+    return " ".join(name.split())
+
+
+class TutorProfileIn(BaseModel):
+    """A tutor's own profile; ``PUT`` replaces it whole (omitted optional fields take defaults)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    headline: str = Field(min_length=1, max_length=200, description="One line shown in search results.")
+    bio: str = Field(default="", max_length=5000)
+    subjects: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
+        min_length=1, max_length=MAX_SUBJECTS,
+        description="1–10 subject names; stored as slugs (`Computer Science` → `computer-science`).")
+    hourly_rate_cents: StrictInt = Field(ge=0, le=MAX_RATE_CENTS, description="Price of 60 minutes, minor units.")
+    currency: str = Field(default="USD", description="ISO 4217 code, three uppercase letters.")
+    timezone: str = Field(description="IANA time zone of the weekly hours, e.g. `America/New_York`.")
+    lesson_minutes: list[StrictInt] = Field(
+        min_length=1, max_length=MAX_LESSON_LENGTHS,
+        description="Offered lesson lengths: each 15–240 and a multiple of 5, no duplicates; stored sorted.")
+    min_notice_minutes: StrictInt = Field(default=0, ge=0, le=30 * 24 * 60,
+                                          description="No slot starts sooner than this after now.")
+    buffer_minutes: StrictInt = Field(default=0, ge=0, le=240, description="Kept free after every lesson.")
+    max_advance_days: StrictInt = Field(default=60, ge=1, le=365,
+                                        description="No slot starts later than this many days after now.")
+
+    @field_validator("subjects")
+    @classmethod
+    def _subjects(cls, value: list[str]) -> list[str]:
+        seen: dict[str, str] = {}
+        for name in value:
+            slug = slugify(name)
+            if not slug:
+                raise ValueError(f"subject {name!r} has no letters or digits")
+            if len(slug) > 64:
+                raise ValueError(f"subject {name!r} is too long")
+            seen.setdefault(slug, clean_subject_name(name))
+        return list(seen.values())
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        if not _CURRENCY.match(value):
+            raise ValueError("must be an ISO 4217 code of three uppercase letters, e.g. USD")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        if not is_timezone(value):
+            raise ValueError("must be an IANA time zone name such as Europe/Berlin")
+        return value
+
+    @field_validator("lesson_minutes")
+    @classmethod
+    def _lesson_minutes(cls, value: list[int]) -> list[int]:
+        for minutes in value:
+            if not 15 <= minutes <= 240 or minutes % 5:
+                raise ValueError(f"{minutes} is not a lesson length: use 15 to 240 minutes in steps of 5")
+        if len(set(value)) != len(value):
+            raise ValueError("lesson lengths must not repeat")
+        return sorted(value)
+
+    @property
+    def subject_slugs(self) -> dict[str, str]:
+        """``slug -> display name`` for the (already de-duplicated) subjects."""
+        return {slugify(name): name for name in self.subjects}
+
+
+class TutorOut(BaseModel):
+    """A tutor's public profile."""
+
+    id: uuid.UUID = Field(description="The tutor's user id (`tutor_id` everywhere).")
+    name: str
+    headline: str
+    bio: str
+    subjects: list[str] = Field(description="Subject slugs, sorted.")
+    hourly_rate_cents: int
+    currency: str
+    timezone: str
+    lesson_minutes: list[int]
+    min_notice_minutes: int
+    buffer_minutes: int
+    max_advance_days: int
+    rating: float = Field(description="Average rating 0–5 (0 when unrated).")
+    rating_count: int
+
+
+class TutorPage(BaseModel):
+    items: list[TutorOut]
+    next_cursor: str | None = Field(default=None, description="Pass as `cursor` for the next page; null at the end.")
+
+
+class TutorQuery(BaseModel):
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    subject: str | None = Field(default=None, max_length=100, description="A subject slug or name.")
+    q: str | None = Field(default=None, max_length=100,
+                          description="Case-insensitive text in name, headline, bio or subject names.")
+    max_rate_cents: int | None = Field(default=None, ge=0, description="Hourly rate at most this.")
+    sort: Literal["rating", "price"] = Field(default="rating",
+                                             description="`rating` (best first) or `price` (cheapest first).")
+    cursor: str | None = Field(default=None, max_length=500)
+    limit: int = Field(default=20, ge=1, le=100)
