@@ -1,0 +1,150 @@
+"use client";
+
+import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from "react";
+import { liveClient, type ConnectionState, type LiveClient, type UserEvents } from "@/lib/live";
+import type { Booking, SessionStartingEvent } from "@/lib/types";
+import { fmtDateTime, fmtTime } from "@/lib/time";
+import { useSession } from "./session";
+import { useToast } from "./toast";
+
+interface LiveApi {
+  client: LiveClient | null;
+  state: ConnectionState;
+}
+
+const LiveContext = createContext<LiveApi>({ client: null, state: "idle" });
+
+export function useLive(): LiveApi {
+  return useContext(LiveContext);
+}
+
+/** Subscribe to a user event for the life of the component; the handler may change freely. */
+export function useLiveEvent<K extends keyof UserEvents>(name: K, handler: (payload: UserEvents[K]) => void): void {
+  const { client } = useLive();
+  const ref = useRef(handler);
+  useEffect(() => {
+    ref.current = handler;
+  });
+  useEffect(() => {
+    if (!client) return;
+    return client.on(name, (p) => ref.current(p));
+  }, [client, name]);
+}
+
+export function LiveProvider({ children }: { children: ReactNode }) {
+  const [client, setClient] = useState<LiveClient | null>(null);
+  const [state, setState] = useState<ConnectionState>("idle");
+  const { user } = useSession();
+  const lastUserId = useRef<string | null | undefined>(undefined);
+
+  useEffect(() => {
+    const c = liveClient();
+    c.connect();
+    setClient(c);
+    return c.onConnectionState(setState);
+  }, []);
+
+  // The socket authenticates at handshake: reconnect when the signed-in user changes.
+  useEffect(() => {
+    if (!client || user === undefined) return;
+    const id = user?.id ?? null;
+    if (lastUserId.current !== undefined && lastUserId.current !== id) client.reconnectWithNewAuth();
+    lastUserId.current = id;
+  }, [client, user]);
+
+  return (
+    <LiveContext.Provider value={{ client, state }}>
+      {children}
+      <LiveNotifications />
+    </LiveContext.Provider>
+  );
+}
+
+function describe(b: Booking): string {
+  return fmtDateTime(b.start);
+}
+
+/** Turns user events into toasts and the session-starting banner. */
+function LiveNotifications() {
+  const { user } = useSession();
+  const toast = useToast();
+  const [banner, setBanner] = useState<SessionStartingEvent | null>(null);
+
+  useLiveEvent("booking.new", ({ booking }) => {
+    if (user?.role !== "tutor") return;
+    const held = booking.status === "held";
+    toast.push({
+      kind: held ? "info" : "success",
+      title: held ? "New hold on your calendar" : "New booking",
+      body: `${booking.student_name ?? "A student"} · ${describe(booking)}`,
+      action: { label: "Open dashboard", href: "/tutor/dashboard" },
+    });
+  });
+
+  useLiveEvent("booking.updated", ({ booking }) => {
+    const who = user?.role === "tutor" ? (booking.student_name ?? "A student") : "Your lesson";
+    const messages: Partial<Record<Booking["status"], { kind: "success" | "info" | "warning"; title: string }>> = {
+      confirmed: { kind: "success", title: user?.role === "tutor" ? "Booking confirmed" : "You're booked!" },
+      cancelled: { kind: "warning", title: "Booking cancelled" },
+      expired: { kind: "warning", title: "Hold expired" },
+      released: { kind: "info", title: "Hold released" },
+      completed: { kind: "info", title: "Lesson completed" },
+    };
+    const m = messages[booking.status];
+    if (!m) return;
+    toast.push({
+      kind: m.kind,
+      title: m.title,
+      body: `${who} · ${describe(booking)}`,
+      action: user?.role === "tutor" ? undefined : { label: "My bookings", href: "/bookings" },
+    });
+  });
+
+  useLiveEvent("hold.expiring", ({ expires_at }) => {
+    toast.push({
+      kind: "warning",
+      title: "Your hold is about to expire",
+      body: `Pay before ${fmtTime(expires_at)} to keep the slot.`,
+    });
+  });
+
+  useLiveEvent("session.starting", (ev) => setBanner(ev));
+
+  if (!banner) return null;
+  return (
+    <div
+      data-testid="session-banner"
+      role="alert"
+      className="fixed inset-x-0 top-0 z-[60] flex flex-wrap items-center justify-center gap-3 bg-gradient-to-r from-indigo-600 to-violet-600 px-4 py-3 text-sm text-white shadow-lg"
+    >
+      <span aria-hidden="true" className="text-lg">
+        🎓
+      </span>
+      <span className="font-semibold">
+        Your session starts {banner.minutes_before <= 1 ? "in a minute" : `in ${banner.minutes_before} minutes`} (
+        {fmtTime(banner.starts_at)}).
+      </span>
+      {banner.join_url ? (
+        <a
+          data-testid="session-join"
+          href={banner.join_url}
+          target="_blank"
+          rel="noreferrer"
+          className="rounded-full bg-white px-4 py-1.5 font-semibold text-indigo-700 hover:bg-indigo-50"
+        >
+          Join session
+        </a>
+      ) : (
+        <span className="text-indigo-100">The join link will appear in My bookings.</span>
+      )}
+      <button
+        type="button"
+        onClick={() => setBanner(null)}
+        aria-label="Dismiss session alert"
+        className="rounded-full px-2 py-1 text-indigo-100 hover:bg-white/10 hover:text-white"
+      >
+        <span aria-hidden="true">✕</span>
+      </button>
+    </div>
+  );
+}

@@ -1,0 +1,309 @@
+/**
+ * Typed client for the EduStream REST API (`/api/v1`).
+ *
+ * Auth rides on the API's cookies (`credentials: "include"`): HttpOnly `es_access` /
+ * `es_refresh`, plus the readable `es_csrf` echoed as `X-CSRF-Token` on unsafe methods.
+ * A 401 triggers one `POST /auth/refresh` (shared by concurrent callers) and one retry.
+ * The `access_token` from login/register/refresh is kept in memory only, for the socket.
+ */
+import { apiUrl } from "./config";
+import type {
+  Availability,
+  AuthResponse,
+  Booking,
+  BookingStatus,
+  Checkout,
+  FieldError,
+  Hold,
+  Page,
+  PublicConfig,
+  SlotsResponse,
+  Tutor,
+  TutorProfileIn,
+  User,
+} from "./types";
+
+export const CSRF_COOKIE = "es_csrf";
+export const CSRF_HEADER = "X-CSRF-Token";
+
+/** An error from the API envelope `{"error": {code, message, details}}`, or a network failure. */
+export class ApiError extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly details: unknown;
+  readonly retryAfter: number | null;
+
+  constructor(status: number, code: string, message: string, details?: unknown, retryAfter?: number | null) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.details = details;
+    this.retryAfter = retryAfter ?? null;
+  }
+
+  /** Per-field messages of a 422, keyed by the last segment of the field path. */
+  fieldErrors(): Record<string, string> {
+    return fieldErrorsOf(this.details);
+  }
+}
+
+export function fieldErrorsOf(details: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!Array.isArray(details)) return out;
+  for (const d of details as Partial<FieldError & { loc: unknown }>[]) {
+    if (!d || typeof d !== "object") continue;
+    const raw = d.field ?? (Array.isArray(d.loc) ? d.loc.join(".") : undefined);
+    if (raw === undefined || typeof d.message !== "string") continue;
+    const parts = String(raw)
+      .split(".")
+      .filter((p) => p && p !== "body" && p !== "query" && !/^\d+$/.test(p));
+    const key = parts.length ? parts[parts.length - 1] : String(raw);
+    if (!(key in out)) out[key] = d.message;
+  }
+  return out;
+}
+
+/** A human message for any thrown value. */
+export function errorMessage(err: unknown): string {
+  if (err instanceof ApiError) return err.message;
+  if (err instanceof Error) return err.message;
+  return "Something went wrong. Please try again.";
+}
+
+// ---- access token (memory only) -------------------------------------------------
+
+let accessToken: string | null = null;
+const tokenListeners = new Set<(token: string | null) => void>();
+
+export function getAccessToken(): string | null {
+  return accessToken;
+}
+
+export function setAccessToken(token: string | null): void {
+  if (token === accessToken) return;
+  accessToken = token;
+  for (const fn of tokenListeners) fn(token);
+}
+
+export function onAccessTokenChange(fn: (token: string | null) => void): () => void {
+  tokenListeners.add(fn);
+  return () => tokenListeners.delete(fn);
+}
+
+// ---- low-level request ------------------------------------------------------------
+
+type Query = Record<string, string | number | boolean | null | undefined>;
+
+export interface RequestOptions {
+  body?: unknown;
+  query?: Query;
+  headers?: Record<string, string>;
+  idempotencyKey?: string;
+  signal?: AbortSignal;
+  /** Skip the refresh-and-retry dance (auth endpoints themselves). */
+  noRefresh?: boolean;
+}
+
+const UNSAFE = new Set(["POST", "PUT", "PATCH", "DELETE"]);
+
+export function readCookie(name: string): string | null {
+  if (typeof document === "undefined") return null;
+  for (const part of document.cookie.split(";")) {
+    const [k, ...v] = part.trim().split("=");
+    if (k === name) return decodeURIComponent(v.join("="));
+  }
+  return null;
+}
+
+export function buildUrl(path: string, query?: Query): string {
+  const url = new URL(`${apiUrl()}/api/v1${path}`);
+  if (query) {
+    for (const [k, v] of Object.entries(query)) {
+      if (v !== undefined && v !== null && v !== "") url.searchParams.set(k, String(v));
+    }
+  }
+  return url.toString();
+}
+
+async function toApiError(res: Response): Promise<ApiError> {
+  const retryAfterRaw = res.headers.get("Retry-After");
+  const retryAfter = retryAfterRaw ? Number(retryAfterRaw) || null : null;
+  let payload: unknown = null;
+  try {
+    payload = await res.json();
+  } catch {
+    // Not JSON (a proxy error page, say): fall through to a generic message.
+  }
+  const env = (payload as { error?: { code?: string; message?: string; details?: unknown } } | null)?.error;
+  if (env && typeof env.message === "string") {
+    return new ApiError(res.status, env.code ?? "error", env.message, env.details, retryAfter);
+  }
+  const fallback =
+    res.status === 429
+      ? "Too many requests. Please wait a moment and try again."
+      : res.status >= 500
+        ? "The server had a problem. Please try again."
+        : `Request failed (${res.status}).`;
+  return new ApiError(res.status, "http_" + res.status, fallback, undefined, retryAfter);
+}
+
+let refreshing: Promise<boolean> | null = null;
+
+/** Rotate the refresh cookie; resolves to whether the session is still alive. */
+export function refreshSession(): Promise<boolean> {
+  if (!refreshing) {
+    refreshing = (async () => {
+      try {
+        const data = await send<Partial<AuthResponse> | undefined>("POST", "/auth/refresh", { noRefresh: true });
+        if (data && typeof data.access_token === "string") setAccessToken(data.access_token);
+        return true;
+      } catch {
+        setAccessToken(null);
+        return false;
+      } finally {
+        setTimeout(() => {
+          refreshing = null;
+        }, 0);
+      }
+    })();
+  }
+  return refreshing;
+}
+
+async function send<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json", ...opts.headers };
+  let body: string | undefined;
+  if (opts.body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    body = JSON.stringify(opts.body);
+  }
+  if (UNSAFE.has(method)) {
+    const csrf = readCookie(CSRF_COOKIE);
+    if (csrf) headers[CSRF_HEADER] = csrf;
+  }
+  if (opts.idempotencyKey) headers["Idempotency-Key"] = opts.idempotencyKey;
+
+  let res: Response;
+  try {
+    res = await fetch(buildUrl(path, opts.query), {
+      method,
+      headers,
+      body,
+      credentials: "include",
+      cache: "no-store",
+      signal: opts.signal,
+    });
+  } catch (err) {
+    if (err instanceof DOMException && err.name === "AbortError") throw err;
+    throw new ApiError(0, "network_error", "Can't reach EduStream right now. Check your connection and try again.");
+  }
+  if (res.ok) {
+    if (res.status === 204) return undefined as T;
+    const text = await res.text();
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+  throw await toApiError(res);
+}
+
+/** One API call; on 401 refreshes the session once and retries. */
+export async function request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+  try {
+    return await send<T>(method, path, opts);
+  } catch (err) {
+    if (opts.noRefresh || !(err instanceof ApiError) || err.status !== 401) throw err;
+    const ok = await refreshSession();
+    if (!ok) throw err;
+    return send<T>(method, path, opts);
+  }
+}
+
+/** A random v4 UUID, also outside secure contexts where `crypto.randomUUID` is missing. */
+export function uuid(): string {
+  const c = globalThis.crypto;
+  if (c && typeof c.randomUUID === "function") return c.randomUUID();
+  const b = new Uint8Array(16);
+  if (c && typeof c.getRandomValues === "function") c.getRandomValues(b);
+  else for (let i = 0; i < 16; i++) b[i] = Math.floor(Math.random() * 256);
+  b[6] = (b[6] & 0x0f) | 0x40;
+  b[8] = (b[8] & 0x3f) | 0x80;
+  const h = Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+
+// ---- endpoints --------------------------------------------------------------------
+
+export interface TutorQuery {
+  subject?: string;
+  q?: string;
+  max_rate_cents?: number;
+  sort?: "rating" | "price";
+  cursor?: string | null;
+  limit?: number;
+}
+
+export const api = {
+  config: () => request<PublicConfig>("GET", "/config", { noRefresh: true }),
+
+  auth: {
+    async login(email: string, password: string): Promise<AuthResponse> {
+      const r = await request<AuthResponse>("POST", "/auth/login", { body: { email, password }, noRefresh: true });
+      setAccessToken(r.access_token);
+      return r;
+    },
+    async register(input: { email: string; password: string; name: string; role: "student" | "tutor" }) {
+      const r = await request<AuthResponse>("POST", "/auth/register", { body: input, noRefresh: true });
+      setAccessToken(r.access_token);
+      return r;
+    },
+    async logout(): Promise<void> {
+      try {
+        await request<void>("POST", "/auth/logout", { noRefresh: true });
+      } finally {
+        setAccessToken(null);
+      }
+    },
+    refresh: refreshSession,
+    googleLoginUrl: () => `${apiUrl()}/api/v1/auth/google/login`,
+  },
+
+  me: (signal?: AbortSignal) => request<User>("GET", "/me", { signal }),
+
+  tutors: {
+    list: (q: TutorQuery, signal?: AbortSignal) =>
+      request<Page<Tutor>>("GET", "/tutors", { query: { ...q }, signal }),
+    get: (id: string, signal?: AbortSignal) => request<Tutor>("GET", `/tutors/${encodeURIComponent(id)}`, { signal }),
+    slots: (id: string, q: { from?: string; to?: string; minutes?: number }, signal?: AbortSignal) =>
+      request<SlotsResponse>("GET", `/tutors/${encodeURIComponent(id)}/slots`, { query: q, signal }),
+    me: (signal?: AbortSignal) => request<Tutor>("GET", "/tutors/me", { signal }),
+    putMe: (body: TutorProfileIn) => request<Tutor>("PUT", "/tutors/me", { body }),
+    availability: (signal?: AbortSignal) => request<Availability>("GET", "/tutors/me/availability", { signal }),
+    putAvailability: (body: Availability) => request<Availability>("PUT", "/tutors/me/availability", { body }),
+  },
+
+  holds: {
+    create: (body: { tutor_id: string; start: string; minutes: number }, idempotencyKey: string) =>
+      request<Hold>("POST", "/holds", { body, idempotencyKey }),
+    release: (id: string) => request<void>("DELETE", `/holds/${encodeURIComponent(id)}`),
+  },
+
+  bookings: {
+    list: (q: { status?: BookingStatus; cursor?: string | null; limit?: number }, signal?: AbortSignal) =>
+      request<Page<Booking>>("GET", "/bookings", { query: { ...q }, signal }),
+    get: (id: string, signal?: AbortSignal) => request<Booking>("GET", `/bookings/${encodeURIComponent(id)}`, { signal }),
+    checkout: (id: string) => request<Checkout>("POST", `/bookings/${encodeURIComponent(id)}/checkout`),
+    cancel: (id: string, reason?: string) =>
+      request<Booking | undefined>("POST", `/bookings/${encodeURIComponent(id)}/cancel`, {
+        body: reason ? { reason } : {},
+      }),
+    reschedule: (id: string, start: string) =>
+      request<Booking | undefined>("POST", `/bookings/${encodeURIComponent(id)}/reschedule`, { body: { start } }),
+  },
+
+  payments: {
+    testConfirm: (bookingId: string) =>
+      request<Booking | { booking: Booking } | undefined>("POST", "/payments/test/confirm", {
+        body: { booking_id: bookingId },
+      }),
+  },
+};

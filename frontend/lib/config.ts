@@ -1,0 +1,35 @@
+/**
+ * Where the API lives.
+ *
+ * Order: a runtime value injected by the root layout (`EDUSTREAM_API_URL` read by the
+ * server at request time, so one build can talk to any backend), then the build-time
+ * `NEXT_PUBLIC_API_URL`, then port 8000 on the host the page was loaded from (so
+ * `localhost` and `127.0.0.1` each keep their cookies same-site).
+ */
+
+declare global {
+  interface Window {
+    __EDUSTREAM__?: { apiUrl?: string };
+  }
+}
+
+const BUILD_TIME_API_URL = process.env.NEXT_PUBLIC_API_URL;
+
+function trimSlash(url: string): string {
+  return url.replace(/\/+$/, "");
+}
+
+export function apiUrl(): string {
+  if (typeof window !== "undefined") {
+    const injected = window.__EDUSTREAM__?.apiUrl;
+    if (injected) return trimSlash(injected);
+    if (BUILD_TIME_API_URL) return trimSlash(BUILD_TIME_API_URL);
+    return `${window.location.protocol}//${window.location.hostname}:8000`;
+  }
+  return trimSlash(BUILD_TIME_API_URL || "http://localhost:8000");
+}
+
+/** Read on the server by the root layout; never shipped in the bundle. */
+export function runtimeApiUrl(): string | undefined {
+  return process.env.EDUSTREAM_API_URL || undefined;
+}

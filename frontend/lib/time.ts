@@ -1,0 +1,124 @@
+/** Date helpers. Everything is shown in the viewer's own (browser) time zone. */
+
+export const DAY_MS = 86_400_000;
+
+export function userTimeZone(): string {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+  } catch {
+    return "UTC";
+  }
+}
+
+/** Local midnight of the Monday of the week containing `d`. */
+export function startOfWeek(d: Date): Date {
+  const x = new Date(d.getFullYear(), d.getMonth(), d.getDate());
+  const dow = (x.getDay() + 6) % 7; // Monday = 0
+  x.setDate(x.getDate() - dow);
+  return x;
+}
+
+export function addDays(d: Date, n: number): Date {
+  const x = new Date(d);
+  x.setDate(x.getDate() + n);
+  return x;
+}
+
+/** Local calendar date as `YYYY-MM-DD`. */
+export function localDateKey(d: Date): string {
+  const m = String(d.getMonth() + 1).padStart(2, "0");
+  const day = String(d.getDate()).padStart(2, "0");
+  return `${d.getFullYear()}-${m}-${day}`;
+}
+
+export function sameLocalDay(a: Date, b: Date): boolean {
+  return localDateKey(a) === localDateKey(b);
+}
+
+export function fmtTime(iso: string | Date): string {
+  const d = typeof iso === "string" ? new Date(iso) : iso;
+  return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+}
+
+export function fmtDayShort(d: Date): string {
+  return d.toLocaleDateString(undefined, { weekday: "short" });
+}
+
+export function fmtDayNum(d: Date): string {
+  return d.toLocaleDateString(undefined, { day: "numeric", month: "short" });
+}
+
+export function fmtDate(iso: string | Date): string {
+  const d = typeof iso === "string" ? new Date(iso) : iso;
+  return d.toLocaleDateString(undefined, { weekday: "long", day: "numeric", month: "long" });
+}
+
+export function fmtDateTime(iso: string | Date): string {
+  const d = typeof iso === "string" ? new Date(iso) : iso;
+  return d.toLocaleString(undefined, {
+    weekday: "short",
+    day: "numeric",
+    month: "short",
+    hour: "2-digit",
+    minute: "2-digit",
+  });
+}
+
+export function fmtRange(startIso: string, endIso: string): string {
+  return `${fmtDateTime(startIso)} – ${fmtTime(endIso)}`;
+}
+
+export function fmtWeekRange(weekStart: Date): string {
+  const end = addDays(weekStart, 6);
+  const sameMonth = weekStart.getMonth() === end.getMonth();
+  const a = weekStart.toLocaleDateString(undefined, sameMonth ? { day: "numeric" } : { day: "numeric", month: "short" });
+  const b = end.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" });
+  return `${a} – ${b}`;
+}
+
+export function minutesBetween(startIso: string, endIso: string): number {
+  return Math.round((Date.parse(endIso) - Date.parse(startIso)) / 60_000);
+}
+
+/** `mm:ss`, or `h:mm:ss` past an hour; never negative. */
+export function fmtCountdown(ms: number): string {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const s = total % 60;
+  const ss = String(s).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
+/** A spoken version of a countdown for screen readers ("4 minutes 5 seconds"). */
+export function spokenDuration(ms: number): string {
+  const total = Math.max(0, Math.ceil(ms / 1000));
+  const m = Math.floor(total / 60);
+  const s = total % 60;
+  if (m === 0) return `${s} second${s === 1 ? "" : "s"}`;
+  return `${m} minute${m === 1 ? "" : "s"}${s ? ` ${s} second${s === 1 ? "" : "s"}` : ""}`;
+}
+
+export function fmtMoney(cents: number | undefined | null, currency: string | undefined | null): string {
+  if (typeof cents !== "number") return "—";
+  const cur = (currency || "USD").toUpperCase();
+  try {
+    return new Intl.NumberFormat(undefined, {
+      style: "currency",
+      currency: cur,
+      minimumFractionDigits: cents % 100 === 0 ? 0 : 2,
+    }).format(cents / 100);
+  } catch {
+    return `${(cents / 100).toFixed(2)} ${cur}`;
+  }
+}
+
+export function relativeFromNow(iso: string, now = Date.now()): string {
+  const diff = Date.parse(iso) - now;
+  const abs = Math.abs(diff);
+  const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+  if (abs < 60_000) return rtf.format(Math.round(diff / 1000), "second");
+  if (abs < 3_600_000) return rtf.format(Math.round(diff / 60_000), "minute");
+  if (abs < DAY_MS) return rtf.format(Math.round(diff / 3_600_000), "hour");
+  return rtf.format(Math.round(diff / DAY_MS), "day");
+}
