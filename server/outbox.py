@@ -60,7 +60,8 @@ async def emit(session: AsyncSession, messages: list[tuple[str, str, dict[str, A
         return
     await session.execute(
         text("INSERT INTO outbox (tutor_id, version, event, room, payload) "
-             "SELECT :tutor_id, CASE WHEN m.event = 'slots.changed' THEN :version END, m.event, m.room, m.payload "
+             "SELECT CAST(:tutor_id AS uuid), CASE WHEN m.event = 'slots.changed' THEN CAST(:version AS bigint) END, "
+             "m.event, m.room, m.payload "
              "FROM jsonb_to_recordset(CAST(:messages AS jsonb)) AS m(ord int, event text, room text, payload jsonb) "
              "ORDER BY m.ord"),
         {"tutor_id": tutor_id, "version": version,

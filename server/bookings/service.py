@@ -18,7 +18,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +31,7 @@ from server.bookings.changes import slot_changes
 from server.bookings.schemas import BookingOut
 from server.errors import Conflict, NotFound
 from server.outbox import emit, slots_changed, tutor_room, user_room
+from server.pagination import InvalidCursor, decode_cursor, encode_cursor
 from server.settings import Settings
 
 EXCLUSION_VIOLATION = "23P01"
@@ -328,8 +329,6 @@ async def reschedule(session: AsyncSession, settings: Settings, principal: Princ
 async def list_bookings(session: AsyncSession, principal: Principal, status: str | None, cursor: str | None,
                         limit: int, now: datetime) -> tuple[list[Booking], str | None]:
     """The caller's bookings (as student or tutor), soonest first, keyset-paginated."""
-    from server.pagination import decode_cursor, encode_cursor
-
     query = select(Booking)
     if principal.role != "admin":
         query = query.where((Booking.student_id == principal.id) | (Booking.tutor_id == principal.id))
@@ -341,8 +340,11 @@ async def list_bookings(session: AsyncSession, principal: Principal, status: str
         query = query.where(Booking.status == status)
     if cursor:
         after_start, after_id = decode_cursor(cursor, 2)
-        query = query.where(text("(start_at, id) > (CAST(:cs AS timestamptz), CAST(:ci AS uuid))")).params(
-            cs=after_start, ci=after_id)
+        try:
+            key = (datetime.fromisoformat(after_start), uuid.UUID(after_id))
+        except (TypeError, ValueError) as exc:
+            raise InvalidCursor() from exc
+        query = query.where(tuple_(Booking.start_at, Booking.id) > tuple_(*key))
     rows = list((await session.scalars(query.order_by(Booking.start_at, Booking.id).limit(limit + 1))).all())
     next_cursor = None
     if len(rows) > limit:

@@ -14,7 +14,7 @@ from tests.server.bookings.conftest import StudentFactory, TutorFactory, hold, n
 async def test_hold_returns_201_with_price_and_expiry(client: httpx.AsyncClient, tutor: dict,
                                                       make_students: StudentFactory) -> None:
     [student] = await make_students(1)
-    start = next_day_at(10)
+    start = next_day_at(9)  # 90-minute lessons start every 90 minutes from midnight
     before = datetime.now(UTC)
     r = await hold(client, student, tutor["id"], start, minutes=90)
     assert r.status_code == 201, r.text
