@@ -72,6 +72,13 @@ class Settings(BaseSettings):
     live_max_payload_bytes: int = 4096
     live_events_per_second: int = 20
     live_allow_polling: bool = True
+    # Pub/sub ignores Redis database numbers: the default channel carries the environment and
+    # REDIS_URL's database number so separate deployments/test runs on one server stay apart.
+    live_redis_channel: str = ""
+    live_relay_poll_seconds: float = 0.5
+    live_relay_batch_size: int = 500
+    # False serves fan-out through python-socketio's stock AsyncRedisManager (for comparison).
+    live_fast_fanout: bool = True
 
     # Jobs
     hold_expiring_lead_seconds: int = 60
@@ -131,6 +138,14 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
+
+    @property
+    def live_channel(self) -> str:
+        """The Redis pub/sub channel the live layer's processes share."""
+        if self.live_redis_channel:
+            return self.live_redis_channel
+        tail = self.redis_url.rstrip("/").rpartition("/")[2]
+        return f"edustream-{self.environment}-db{tail if tail.isdigit() else 0}"
 
     @property
     def effective_sample_rate(self) -> float:
