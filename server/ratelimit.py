@@ -1,13 +1,244 @@
-"""Redis-backed rate limiting (placeholder until the auth/rate-limit work lands)."""
+"""Redis-backed rate limiting as plain ASGI middleware.
+
+Algorithm: a **fixed window per client**, started by that client's first request
+(``INCR`` + ``PEXPIRE``). It is exact within a window, costs one Redis round trip per
+request, and a client can at most double its rate across a window boundary, which is
+acceptable for abuse protection. One Lua script checks every bucket that applies to the
+request and counts the request in all of them only if none is full, so concurrent
+requests can never overshoot a limit and a refused request does not use up budget.
+
+Buckets (limits and window are settings):
+
+* anonymous requests: per client IP (``RATE_LIMIT_PER_IP``);
+* requests with a valid access token (Bearer or ``es_access`` cookie, checked without
+  the database): per user (``RATE_LIMIT_PER_USER``) instead of per IP, so many users
+  behind one NAT do not share a budget;
+* ``/api/v1/auth/login`` and ``/api/v1/auth/register`` additionally per IP
+  (``RATE_LIMIT_AUTH_PER_IP``), whoever is signed in, to slow password guessing.
+
+The client IP is the socket peer; with ``TRUST_PROXY_HEADERS`` it is taken from
+``X-Forwarded-For``, counting ``TRUSTED_PROXY_COUNT`` entries from the right. IPv6
+clients are grouped by /64 (one host usually owns the whole prefix).
+
+Every limited response carries ``RateLimit-Limit``, ``RateLimit-Remaining`` and
+``RateLimit-Reset`` (seconds) for the tightest bucket; a refusal is 429 ``rate_limited``
+with ``Retry-After``. Probes, metrics and Socket.IO traffic are not limited. When Redis
+fails or is slow the request goes through and a warning is logged (fail open).
+"""
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Receive, Scope, Send
+import asyncio
+import ipaddress
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.auth.tokens import ACCESS_COOKIE, InvalidToken, decode_access_token
+from server.errors import error_response
+from server.settings import Settings
+
+log = logging.getLogger("edustream.ratelimit")
+
+EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+EXEMPT_PREFIXES = ("/socket.io/",)
+AUTH_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/auth/register"})
+KEY_PREFIX = "rl:"
+_WARN_EVERY_SECONDS = 30.0
+
+# KEYS: one per bucket. ARGV[1]: window in ms; ARGV[i + 1]: the limit of KEYS[i].
+# Returns {allowed (0/1), count_1, ttl_ms_1, count_2, ttl_ms_2, ...}.
+_LUA = """
+local window = tonumber(ARGV[1])
+local counts, ttls = {}, {}
+local allowed = 1
+for i = 1, #KEYS do
+  local ttl = redis.call('PTTL', KEYS[i])
+  local count = 0
+  if ttl == -1 then
+    redis.call('DEL', KEYS[i])  -- a counter without expiry would block forever
+    ttl = window
+  elseif ttl == -2 then
+    ttl = window
+  else
+    count = tonumber(redis.call('GET', KEYS[i]) or '0')
+  end
+  counts[i], ttls[i] = count, ttl
+  if count >= tonumber(ARGV[i + 1]) then allowed = 0 end
+end
+if allowed == 1 then
+  for i = 1, #KEYS do
+    counts[i] = redis.call('INCR', KEYS[i])
+    if counts[i] == 1 then
+      redis.call('PEXPIRE', KEYS[i], window)
+      ttls[i] = window
+    end
+  end
+end
+local out = {allowed}
+for i = 1, #KEYS do
+  out[#out + 1] = counts[i]
+  out[#out + 1] = ttls[i]
+end
+return out
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    key: str
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int
+
+    def headers(self) -> dict[str, str]:
+        out = {"RateLimit-Limit": str(self.limit), "RateLimit-Remaining": str(self.remaining),
+               "RateLimit-Reset": str(self.reset_seconds)}
+        if not self.allowed:
+            out["Retry-After"] = str(self.reset_seconds)
+        return out
+
+
+def is_limited_path(path: str) -> bool:
+    """Everything except probes, metrics and the Socket.IO endpoint."""
+    return path not in EXEMPT_PATHS and not path.startswith(EXEMPT_PREFIXES)
+
+
+def client_ip(scope: Scope, settings: Settings) -> str:
+    """The caller's address as a bucket name (IPv6 reduced to its /64)."""
+    peer = scope.get("client")
+    raw = peer[0] if peer else ""
+    if settings.trust_proxy_headers:
+        forwarded = Headers(scope=scope).getlist("x-forwarded-for")
+        hops = [h.strip() for value in forwarded for h in value.split(",") if h.strip()]
+        if len(hops) >= settings.trusted_proxy_count >= 1:
+            raw = hops[-settings.trusted_proxy_count]
+    try:
+        addr = ipaddress.ip_address(raw)
+    except ValueError:
+        return "unknown" if not peer else str(peer[0])[:64]
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.IPv6Network((addr, 64), strict=False))
+    return str(addr)
+
+
+def user_id_from_token(scope: Scope, settings: Settings) -> str | None:
+    """The user id of a valid access token (Bearer header, else cookie); no database access."""
+    headers = Headers(scope=scope)
+    token = ""
+    authorization = headers.get("authorization", "")
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            token = value.strip()
+    elif "cookie" in headers:
+        token = cookie_parser(headers["cookie"]).get(ACCESS_COOKIE, "")
+    if not token:
+        return None
+    try:
+        return str(decode_access_token(settings, token).id)
+    except InvalidToken:
+        return None
+
+
+def buckets_for(scope: Scope, settings: Settings) -> list[Bucket]:
+    """The buckets a request counts against."""
+    ip = client_ip(scope, settings)
+    user_id = user_id_from_token(scope, settings)
+    buckets = [Bucket(f"{KEY_PREFIX}user:{user_id}", settings.rate_limit_per_user) if user_id
+               else Bucket(f"{KEY_PREFIX}ip:{ip}", settings.rate_limit_per_ip)]
+    if scope["path"].rstrip("/") in AUTH_PATHS:
+        buckets.append(Bucket(f"{KEY_PREFIX}auth:{ip}", settings.rate_limit_auth_per_ip))
+    return buckets
+
+
+class RateLimiter:
+    """Runs the Lua script against a Redis client and turns its answer into a :class:`Decision`."""
+
+    def __init__(self) -> None:
+        self._script: Any = None
+
+    async def hit(self, redis: Redis, buckets: list[Bucket], window_seconds: int) -> Decision:
+        if self._script is None:
+            self._script = redis.register_script(_LUA)
+        reply = await self._script(keys=[b.key for b in buckets],
+                                   args=[window_seconds * 1000, *(b.limit for b in buckets)], client=redis)
+        allowed = bool(int(reply[0]))
+        decisions = [
+            Decision(allowed=allowed, limit=bucket.limit,
+                     remaining=max(bucket.limit - int(reply[1 + 2 * i]), 0),
+                     reset_seconds=max(math.ceil(int(reply[2 + 2 * i]) / 1000), 1))
+            for i, bucket in enumerate(buckets)
+        ]
+        if allowed:
+            # Report the bucket closest to refusing.
+            return min(decisions, key=lambda d: (d.remaining, -d.reset_seconds))
+        # Refused: the client must wait until every full bucket has reset.
+        return max((d for d in decisions if d.remaining == 0), key=lambda d: d.reset_seconds)
 
 
 class RateLimitMiddleware:
+    """Refuse requests over their limits with 429; settings and Redis come from the app state."""
+
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        self.limiter = RateLimiter()
+        self._last_warning = 0.0
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
+        if scope["type"] != "http" or not is_limited_path(scope["path"]):
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        settings: Settings = state.settings
+        if not settings.rate_limit_enabled:
+            await self.app(scope, receive, send)
+            return
+        decision = await self._decide(scope, settings, state.redis)
+        if decision is None:
+            await self.app(scope, receive, send)
+            return
+        headers = decision.headers()
+        if not decision.allowed:
+            response = error_response(
+                "rate_limited", f"Too many requests; try again in {decision.reset_seconds} s.", 429,
+                details={"limit": decision.limit, "window_seconds": settings.rate_limit_window_seconds,
+                         "retry_after": decision.reset_seconds}, headers=headers)
+            await response(scope, receive, send)
+            return
+        raw_headers = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), *raw_headers]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+    async def _decide(self, scope: Scope, settings: Settings, redis: Redis) -> Decision | None:
+        try:
+            return await asyncio.wait_for(
+                self.limiter.hit(redis, buckets_for(scope, settings), settings.rate_limit_window_seconds),
+                timeout=settings.rate_limit_redis_timeout_seconds)
+        except (RedisError, OSError, TimeoutError) as exc:
+            now = time.monotonic()
+            if now - self._last_warning >= _WARN_EVERY_SECONDS:
+                self._last_warning = now
+                log.warning("rate limiting skipped (failing open): Redis unavailable: %r", exc)
+            return None
