@@ -6,12 +6,13 @@ safe and convenient; ``ENVIRONMENT=production`` turns on strict checks.
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEV_SECRET = "dev-insecure-secret-change-me-0123456789abcdef"
@@ -36,7 +37,7 @@ class Settings(BaseSettings):
     # HTTP
     public_url: str = "http://localhost:8000"
     frontend_url: str = "http://localhost:3000"
-    cors_origins: list[str] = Field(default_factory=lambda: ["http://localhost:3000", "http://127.0.0.1:3000"])
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["http://localhost:3000", "http://127.0.0.1:3000"])
     max_body_bytes: int = 1_000_000
 
     # Auth
@@ -82,7 +83,7 @@ class Settings(BaseSettings):
 
     # Jobs
     hold_expiring_lead_seconds: int = 60
-    session_alert_minutes: list[int] = Field(default_factory=lambda: [10, 1])
+    session_alert_minutes: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [10, 1])
     sweep_interval_seconds: float = 1.0
     task_max_retries: int = 5
     task_timeout_seconds: int = 30
@@ -110,7 +111,10 @@ class Settings(BaseSettings):
     @field_validator("cors_origins", "session_alert_minutes", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip().startswith("["):
+        # NoDecode on these fields: pydantic-settings would otherwise insist on JSON.
+        if isinstance(value, str):
+            if value.strip().startswith("["):
+                return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
