@@ -25,6 +25,11 @@ from server.settings import Settings
 
 router = Router("/api/v1", tags=["auth"])
 
+
+class CsrfFailed(Forbidden):
+    code = "csrf_failed"
+    message = "Cookie-authenticated requests must send the X-CSRF-Token header matching the es_csrf cookie."
+
 REFRESH_COOKIE_PATH = "/api/v1/auth"
 
 
@@ -66,8 +71,7 @@ def _refresh_token_from(request: Request, body: RefreshIn) -> str | None:
     csrf_cookie = request.cookies.get(CSRF_COOKIE, "")
     csrf_header = request.headers.get(CSRF_HEADER, "")
     if not csrf_cookie or not csrf_header or not secrets.compare_digest(csrf_cookie, csrf_header):
-        raise Forbidden("Cookie-authenticated requests must send the X-CSRF-Token header "
-                        "matching the es_csrf cookie.", code="csrf_failed")
+        raise CsrfFailed()
     return cookie
 
 
@@ -94,7 +98,7 @@ async def login(ctx: Ctx, body: LoginIn) -> AuthOut | Response:
     return _session_response(ctx, signed_in, 200)
 
 
-@router.post("/auth/refresh", errors=[service.InvalidRefreshToken, service.RefreshTokenReused])
+@router.post("/auth/refresh", errors=[service.InvalidRefreshToken, service.RefreshTokenReused, CsrfFailed])
 async def refresh(ctx: Ctx, body: RefreshIn) -> AuthOut | Response:
     """Exchange a refresh token for a new access token and a new refresh token.
 
@@ -110,7 +114,7 @@ async def refresh(ctx: Ctx, body: RefreshIn) -> AuthOut | Response:
     return _session_response(ctx, signed_in, 200, keep_csrf=True)
 
 
-@router.post("/auth/logout", status=204)
+@router.post("/auth/logout", status=204, errors=[CsrfFailed])
 async def logout(ctx: Ctx, body: RefreshIn) -> Response:
     """Revoke this sign-in's refresh tokens and clear the cookies (204, also when already signed out).
 
