@@ -1,0 +1,331 @@
+"""The ``edustream`` command: one entry point for every EduStream process.
+
+``edustream dev`` runs the whole platform in one terminal; ``api``, ``worker``,
+``scheduler`` and ``migrate`` are what a deployment runs (docker-compose.yml); ``seed
+--demo`` loads demo data. With ``DATABASE_URL``/``REDIS_URL`` unset, every subcommand
+first starts (or reuses) the embedded PostgreSQL and Redis under ``DATA_DIR``.
+
+Logs are plain text on stderr, one line per record with a timestamp and the process
+name (``LOG_JSON=true`` switches to one JSON object per line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import json
+import logging
+import logging.config
+import multiprocessing
+import os
+import sys
+import time
+from typing import Any
+
+from pydantic import ValidationError
+
+from server.settings import PROJECT_ROOT, Settings, get_settings
+
+log = logging.getLogger("edustream.cli")
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(processName)s[%(process)d] %(name)s: %(message)s"
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line, for log collectors (``LOG_JSON=true``)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": self.formatTime(record), "level": record.levelname, "logger": record.name,
+            "process": record.processName, "pid": record.process, "message": record.getMessage(),
+        }
+        if record.exc_info:
+            payload["exc"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str)
+
+
+def logging_config(level: str = "INFO", json_lines: bool = False) -> dict[str, Any]:
+    """A ``logging.config.dictConfig`` for our processes (uvicorn workers apply it too)."""
+    level = level.upper() if level.upper() in _LEVELS else "INFO"
+    formatter: dict[str, Any] = {"()": "server.cli.JsonFormatter"} if json_lines else {"format": LOG_FORMAT}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"default": formatter},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
+                                "formatter": "default"}},
+        "root": {"handlers": ["stderr"], "level": level},
+        "loggers": {
+            # uvicorn's own loggers: no handlers of their own, so no colours; ours via the root.
+            "uvicorn": {"level": level, "handlers": [], "propagate": True},
+            "uvicorn.error": {"level": level},
+            "uvicorn.access": {"level": level, "handlers": [], "propagate": True},
+            "pgserver": {"level": "WARNING"},
+            "alembic.runtime.plugins": {"level": "WARNING"},
+            "httpx": {"level": "WARNING"},
+        },
+    }
+
+
+def _configure_logging(settings: Settings | None, process_name: str) -> None:
+    multiprocessing.current_process().name = process_name
+    level = settings.log_level if settings else os.environ.get("LOG_LEVEL", "INFO")
+    json_lines = settings.json_logs if settings else False
+    logging.config.dictConfig(logging_config(level, json_lines))
+
+
+def _load_settings() -> Settings:
+    get_settings.cache_clear()
+    try:
+        return get_settings()
+    except ValidationError as exc:
+        details = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+        raise SystemExit(f"edustream: invalid configuration: {details}") from None
+
+
+def prepare_services(settings: Settings) -> Settings:
+    """Start the embedded PostgreSQL/Redis when ``DATABASE_URL``/``REDIS_URL`` are unset;
+    return settings that point at the servers in use (children inherit the environment)."""
+    if settings.database_url and settings.redis_url:
+        return settings
+    from server import embedded
+
+    log.info("DATABASE_URL/REDIS_URL unset: using embedded services (data in %s)", settings.data_dir)
+    try:
+        embedded.ensure_services(settings.data_dir, redis_port=settings.embedded_redis_port)
+    except embedded.EmbeddedServiceError as exc:
+        raise SystemExit(f"edustream: {exc}") from None
+    return _load_settings()
+
+
+async def _ensure_database(url: str) -> None:
+    """Create the database named in ``url`` when the server has no such database yet."""
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    from server.db import libpq_url
+
+    try:
+        conn = await asyncpg.connect(libpq_url(url), timeout=10)
+    except asyncpg.InvalidCatalogNameError:
+        target = make_url(libpq_url(url))
+        admin = target.set(database="postgres").render_as_string(hide_password=False)
+        conn = await asyncpg.connect(admin, timeout=10)
+        try:
+            name = str(target.database).replace('"', '""')
+            await conn.execute(f'CREATE DATABASE "{name}"')
+            log.info("created database %s", target.database)
+        except asyncpg.DuplicateDatabaseError:
+            pass  # another process created it first
+    await conn.close()
+
+
+def run_migrations(settings: Settings) -> None:
+    from server.migrate import upgrade
+
+    asyncio.run(_ensure_database(settings.database_url))
+    log.info("migrating the database to the latest revision")
+    upgrade(settings.database_url)
+
+
+async def _seed(settings: Settings) -> str:
+    from server.db import make_engine, make_sessionmaker
+    from server.seed import format_logins, seed_demo
+
+    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
+    try:
+        report = await seed_demo(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+    log.info("demo data: %d accounts created, %d already there", report.created, report.existing)
+    return format_logins(report.logins)
+
+
+def _module_exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def tasks_missing(*modules: str) -> list[str]:
+    """The task modules (``tasks.broker``...) that do not exist (yet)."""
+    return [m for m in modules if not _module_exists(m)]
+
+
+# --- subcommands --------------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    settings = prepare_services(settings)
+    run_migrations(settings)
+    log.info("database is at the latest revision")
+    return 0
+
+
+def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
+    settings = prepare_services(settings)
+    if not args.no_migrate:
+        run_migrations(settings)
+    uvicorn.run(
+        "server.asgi:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers,
+        reload=args.reload, reload_dirs=[str(PROJECT_ROOT / d) for d in ("server", "realtime", "tasks", "models")]
+        if args.reload else None,
+        log_config=logging_config(settings.log_level, settings.json_logs),
+        proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips, timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _exec_taskiq(argv: list[str], settings: Settings) -> int:
+    level = settings.log_level.upper() if settings.log_level.upper() in _LEVELS else "INFO"
+    argv += ["--log-level", level]
+    log.info("exec %s", " ".join(argv))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvp(argv[0], argv)
+
+
+def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    missing = tasks_missing("tasks.broker", "tasks.all")
+    if missing:
+        log.error("cannot start the worker: %s not found (the task queue is not installed yet)", ", ".join(missing))
+        return 1
+    settings = prepare_services(settings)
+    return _exec_taskiq(
+        [sys.executable, "-m", "taskiq", "worker", "tasks.broker:broker", "tasks.all",
+         "--workers", str(args.workers), "--max-async-tasks", str(args.max_async_tasks),
+         "--ack-type", "when_executed", "--log-format", LOG_FORMAT], settings)
+
+
+def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
+    missing = tasks_missing("tasks.scheduler")
+    if missing:
+        log.error("cannot start the scheduler: %s not found (the task queue is not installed yet)",
+                  ", ".join(missing))
+        return 1
+    settings = prepare_services(settings)
+    return _exec_taskiq(
+        [sys.executable, "-m", "taskiq", "scheduler", "tasks.scheduler:scheduler",
+         "--update-interval", str(args.update_interval), "--skip-first-run"], settings)
+
+
+def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
+    if not args.demo:
+        args.parser.error("nothing to seed: pass --demo")
+    settings = prepare_services(settings)
+    run_migrations(settings)
+    table = asyncio.run(_seed(settings))
+    print(table, flush=True)
+    return 0
+
+
+def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
+    from server.devrunner import run_dev
+
+    if args.stop_embedded:
+        from server.embedded import stop_services
+
+        stopped = stop_services(settings.data_dir, redis_port=settings.embedded_redis_port)
+        log.info("stopped embedded services: %s", ", ".join(stopped) or "none were running")
+        return 0
+    embedded_dir = None if settings.database_url and settings.redis_url else settings.data_dir
+    settings = prepare_services(settings)
+    run_migrations(settings)
+    logins = None if args.no_seed else asyncio.run(_seed(settings))
+    if logins:
+        print(logins, flush=True)
+    return run_dev(args, settings, demo_logins=logins is not None, embedded_dir=embedded_dir)
+
+
+# --- parser -------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edustream", description="EduStream: a student-tutor booking platform with live availability.",
+        epilog="Configuration comes from environment variables (see README.md, 'Configuration'). "
+               "With DATABASE_URL/REDIS_URL unset, an embedded PostgreSQL and Redis are started under DATA_DIR.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def add(name: str, help_text: str, description: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=help_text, description=description)
+        p.set_defaults(parser=p)
+        return p
+
+    dev = add("dev", "run everything in one terminal (API, live layer, worker, scheduler, frontend)",
+              "Start (or reuse) the database and Redis, migrate, seed demo data, then run the API with the "
+              "live layer, the worker, the scheduler and the frontend as child processes with prefixed output. "
+              "Prints the URLs once ready; Ctrl-C stops everything.")
+    dev.add_argument("--host", default="127.0.0.1", help="interface the API and frontend listen on (default %(default)s)")
+    dev.add_argument("--api-port", type=int, default=8000, help="API port (default %(default)s)")
+    dev.add_argument("--frontend-port", type=int, default=3000, help="frontend port (default %(default)s)")
+    dev.add_argument("--no-seed", action="store_true", help="do not load the demo data")
+    dev.add_argument("--no-frontend", action="store_true", help="do not build or run the Next.js frontend")
+    dev.add_argument("--no-tasks", action="store_true", help="do not run the task worker and scheduler")
+    dev.add_argument("--reload", action="store_true", help="restart the API when Python files change")
+    dev.add_argument("--stop-embedded", action="store_true",
+                     help="stop the embedded PostgreSQL and Redis of DATA_DIR and exit (they keep running "
+                          "between runs otherwise, for a fast start)")
+    dev.set_defaults(handler=cmd_dev)
+
+    api = add("api", "serve the HTTP API and the Socket.IO live layer",
+              "Run migrations, then serve the REST API (/api/v1), the live layer (/socket.io/, namespace /live), "
+              "/healthz and /readyz on one port with uvicorn.")
+    api.add_argument("--host", default="127.0.0.1", help="interface to listen on (default %(default)s)")
+    api.add_argument("--port", type=int, default=8000, help="port to listen on (default %(default)s)")
+    api.add_argument("--workers", type=int, default=1, help="number of worker processes (default %(default)s)")
+    api.add_argument("--reload", action="store_true", help="restart when Python files change (development)")
+    api.add_argument("--no-migrate", action="store_true", help="skip running migrations at start")
+    api.add_argument("--forwarded-allow-ips", default=None,
+                     help="proxies trusted for X-Forwarded-For/Proto (comma-separated, '*' for any; "
+                          "default: $FORWARDED_ALLOW_IPS or 127.0.0.1)")
+    api.set_defaults(handler=cmd_api)
+
+    worker = add("worker", "run the background task worker (taskiq)",
+                 "Exec `python -m taskiq worker tasks.broker:broker tasks.all` with at-least-once delivery "
+                 "(--ack-type when_executed). Run as many as the load needs.")
+    worker.add_argument("--workers", type=int, default=1, help="worker processes (default %(default)s)")
+    worker.add_argument("--max-async-tasks", type=int, default=100,
+                        help="concurrent tasks per worker process (default %(default)s)")
+    worker.set_defaults(handler=cmd_worker)
+
+    scheduler = add("scheduler", "run the task scheduler (taskiq); run exactly one",
+                    "Exec `python -m taskiq scheduler tasks.scheduler:scheduler --skip-first-run`. "
+                    "Run exactly one scheduler per deployment.")
+    scheduler.add_argument("--update-interval", type=int, default=5,
+                           help="seconds between re-reads of the schedule sources (default %(default)s)")
+    scheduler.set_defaults(handler=cmd_scheduler)
+
+    migrate = add("migrate", "bring the database schema to the latest revision",
+                  "Run the Alembic migrations up to head. Idempotent; concurrent runs serialise on a lock.")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    seed = add("seed", "load demo data", "Create the demo tutors and students (idempotent) and print their logins. "
+               "Runs migrations first.")
+    seed.add_argument("--demo", action="store_true",
+                      help="a dozen tutors across subjects and time zones with availability, and two students")
+    seed.set_defaults(handler=cmd_seed)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``edustream`` console script."""
+    args = build_parser().parse_args(argv)
+    args.started = time.monotonic()
+    _configure_logging(None, args.command)
+    settings = _load_settings()
+    _configure_logging(settings, args.command)
+    try:
+        code: int = args.handler(args, settings)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

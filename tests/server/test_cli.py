@@ -1,0 +1,143 @@
+"""The ``edustream`` command: help on every subcommand, and ``dev`` supervising its children."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from server.settings import Settings
+
+EDUSTREAM = str(Path(sys.executable).parent / "edustream")
+
+SUBCOMMAND_OPTIONS = {
+    "dev": ["--api-port", "--frontend-port", "--no-seed", "--no-frontend", "--no-tasks", "--stop-embedded"],
+    "api": ["--host", "--port", "--workers", "--reload", "--no-migrate"],
+    "worker": ["--workers", "--max-async-tasks"],
+    "scheduler": ["--update-interval"],
+    "migrate": [],
+    "seed": ["--demo"],
+}
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([EDUSTREAM, *args], capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_top_level_help_lists_every_subcommand() -> None:
+    result = _run("--help")
+    assert result.returncode == 0
+    for name in SUBCOMMAND_OPTIONS:
+        assert re.search(rf"^\s+{name}\b", result.stdout, re.MULTILINE), name
+
+
+@pytest.mark.parametrize("command", sorted(SUBCOMMAND_OPTIONS))
+def test_subcommand_help_exits_zero_and_lists_its_options(command: str) -> None:
+    result = _run(command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"usage: edustream {command}")
+    for option in SUBCOMMAND_OPTIONS[command]:
+        assert option in result.stdout
+
+
+def test_seed_without_demo_is_a_usage_error() -> None:
+    result = _run("seed")
+    assert result.returncode == 2
+    assert "pass --demo" in result.stderr
+
+
+def test_invalid_production_configuration_is_refused_cleanly() -> None:
+    env = {**os.environ, "ENVIRONMENT": "production", "SECRET_KEY": "short"}
+    result = subprocess.run([EDUSTREAM, "migrate"], capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert result.returncode == 1
+    assert "invalid configuration" in result.stderr and "SECRET_KEY" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+# --- edustream dev ------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Dev:
+    """``edustream dev`` running in the background, its merged output collected."""
+
+    def __init__(self, settings: Settings, port: int) -> None:
+        env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+               "ENVIRONMENT": "test", "PYTHONUNBUFFERED": "1"}
+        self.port = port
+        self.proc = subprocess.Popen(
+            [EDUSTREAM, "dev", "--no-seed", "--no-frontend", "--no-tasks", "--api-port", str(port)],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.lines: list[str] = []
+
+    def wait_for_line(self, pattern: str, timeout: float = 90) -> re.Match[str]:
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            if not line and self.proc.poll() is not None:
+                break
+            self.lines.append(line)
+            match = re.search(pattern, line)
+            if match:
+                return match
+        raise AssertionError(f"{pattern!r} never appeared:\n{''.join(self.lines)}")
+
+    def finish(self, timeout: float = 30) -> str:
+        out, _ = self.proc.communicate(timeout=timeout)
+        return "".join(self.lines) + out
+
+
+@pytest.fixture
+def dev(settings: Settings) -> Iterator[Dev]:
+    running = Dev(settings, _free_port())
+    yield running
+    if running.proc.poll() is None:
+        running.proc.kill()
+        running.proc.wait()
+
+
+def test_dev_prints_the_urls_and_stops_every_child_on_sigint(dev: Dev) -> None:
+    api_pid = int(dev.wait_for_line(r"started api \(pid (\d+)\)").group(1))
+    dev.wait_for_line("EduStream is running")
+    dev.wait_for_line(r"API docs\s+http://localhost:\d+/api/v1/docs")
+    assert _port_open(dev.port)
+
+    dev.proc.send_signal(signal.SIGINT)
+    output = dev.finish()
+
+    assert dev.proc.returncode == 0, output
+    assert re.search(r"^\[api\] .*Application startup complete", output, re.MULTILINE)
+    assert "all processes stopped" in output
+    assert not _port_open(dev.port)
+    with pytest.raises(ProcessLookupError):
+        os.kill(api_pid, 0)
+
+
+def test_dev_stops_everything_with_an_error_when_a_child_dies(dev: Dev) -> None:
+    api_pid = int(dev.wait_for_line(r"started api \(pid (\d+)\)").group(1))
+    dev.wait_for_line("EduStream is running")
+
+    os.kill(api_pid, signal.SIGKILL)
+    output = dev.finish()
+
+    assert dev.proc.returncode == 1, output
+    assert "api exited with code -9" in output
