@@ -5,7 +5,7 @@ import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { api, errorMessage, type TutorQuery } from "@/lib/api";
 import { fmtMoney } from "@/lib/time";
-import { ratingOf, tutorIdOf, type Tutor } from "@/lib/types";
+import { ratingOf, subjectLabel, tutorIdOf, type Tutor } from "@/lib/types";
 import { Alert, Avatar, Badge, Button, Card, EmptyState, inputClass, Skeleton } from "./ui";
 
 export const COMMON_SUBJECTS = [
@@ -286,7 +286,7 @@ function TutorCard({ tutor }: { tutor: Tutor }) {
         <div className="mt-4 flex flex-wrap gap-1.5">
           {subjects.slice(0, 4).map((s) => (
             <Badge key={s} color="indigo">
-              {s}
+              {subjectLabel(s)}
             </Badge>
           ))}
           {subjects.length > 4 && <Badge>+{subjects.length - 4}</Badge>}

@@ -88,6 +88,12 @@ export interface Booking {
   price_cents: number;
   currency: string;
   join_url?: string | null;
+  minutes?: number;
+  payment_status?: string | null;
+  refund_cents?: number | null;
+  cancel_reason?: string | null;
+  cancelled_by?: string | null;
+  created_at?: string;
   tutor_name?: string | null;
   student_name?: string | null;
 }
@@ -97,7 +103,11 @@ export type Hold = Booking & { status: "held"; expires_at: string };
 
 export interface Checkout {
   booking: Booking;
-  payment: { provider: "test" | "stripe" | string; client_secret?: string | null };
+  payment: {
+    provider: "test" | "stripe" | "free" | string;
+    client_secret?: string | null;
+    publishable_key?: string | null;
+  };
 }
 
 export interface AvailabilityRule {
@@ -151,7 +161,16 @@ export function tutorIdOf(t: Tutor): string {
   return t.tutor_id ?? t.user_id ?? t.id ?? "";
 }
 
+/** The average rating, or null for a tutor nobody has rated yet. */
 export function ratingOf(t: Tutor): number | null {
   const r = t.rating ?? t.rating_avg;
-  return typeof r === "number" ? r : null;
+  const count = t.rating_count ?? t.review_count;
+  if (typeof r !== "number" || count === 0 || (count == null && r === 0)) return null;
+  return r;
+}
+
+/** Subjects come back as slugs ("computer-science"): show them as words. */
+export function subjectLabel(s: string): string {
+  const words = s.replace(/[-_]+/g, " ").trim();
+  return words.charAt(0).toUpperCase() + words.slice(1);
 }

@@ -1,0 +1,263 @@
+"use client";
+
+import dynamic from "next/dynamic";
+import Link from "next/link";
+import { useCallback, useEffect, useState } from "react";
+import { api, ApiError, errorMessage } from "@/lib/api";
+import { useNow } from "@/lib/hooks";
+import { fmtCountdown, fmtDate, fmtMoney, fmtTime, spokenDuration } from "@/lib/time";
+import type { Booking, Checkout } from "@/lib/types";
+import { useLiveEvent } from "./live";
+import { usePublicConfig } from "./session";
+import { useToast } from "./toast";
+import { Alert, Button, buttonClass, cx, Skeleton } from "./ui";
+
+const StripeCheckout = dynamic(() => import("./stripe-checkout"), {
+  ssr: false,
+  loading: () => <Skeleton className="h-40 w-full" />,
+});
+
+type Phase = "held" | "checkout" | "confirming" | "confirmed" | "ended";
+
+function unwrapBooking(x: unknown): Booking | null {
+  if (!x || typeof x !== "object") return null;
+  if ("booking" in x && x.booking && typeof x.booking === "object") return x.booking as Booking;
+  if ("id" in x && "status" in x) return x as Booking;
+  return null;
+}
+
+/**
+ * The student's current hold: a countdown to `expires_at`, Release, and Pay
+ * (test provider button or Stripe Elements, whichever the API asks for).
+ */
+export function HoldPanel({
+  hold,
+  tutorName,
+  onUpdate,
+  onClose,
+}: {
+  hold: Booking;
+  tutorName: string;
+  onUpdate: (b: Booking) => void;
+  onClose: () => void;
+}) {
+  const now = useNow(250);
+  const toast = useToast();
+  const config = usePublicConfig();
+  const [checkout, setCheckout] = useState<Checkout | null>(null);
+  const [phase, setPhase] = useState<Phase>(hold.status === "confirmed" ? "confirmed" : hold.status === "held" ? "held" : "ended");
+  const [busy, setBusy] = useState<"release" | "pay" | "test" | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  const expiresAt = hold.expires_at ? Date.parse(hold.expires_at) : null;
+  const remaining = expiresAt !== null && now ? expiresAt - now : null;
+  const lapsed = phase !== "confirmed" && phase !== "confirming" && remaining !== null && remaining <= 0;
+
+  const applyBooking = useCallback(
+    (b: Booking) => {
+      onUpdate(b);
+      if (b.status === "confirmed" || b.status === "completed") setPhase("confirmed");
+      else if (b.status !== "held") setPhase("ended");
+    },
+    [onUpdate],
+  );
+
+  useLiveEvent("booking.updated", ({ booking }) => {
+    if (booking.id === hold.id) applyBooking(booking);
+  });
+
+  // After paying, the confirmation normally arrives live; poll as a fallback.
+  useEffect(() => {
+    if (phase !== "confirming") return;
+    let tries = 0;
+    const t = setInterval(async () => {
+      tries += 1;
+      try {
+        const b = await api.bookings.get(hold.id);
+        if (b.status !== "held") applyBooking(b);
+      } catch {
+        // Keep waiting: the live event may still arrive.
+      }
+      if (tries >= 20) clearInterval(t);
+    }, 1500);
+    return () => clearInterval(t);
+  }, [phase, hold.id, applyBooking]);
+
+  async function release() {
+    setBusy("release");
+    setError(null);
+    try {
+      await api.holds.release(hold.id);
+      toast.push({ kind: "info", title: "Hold released", body: "The slot is open for others again." });
+      onUpdate({ ...hold, status: "released" });
+      onClose();
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) onClose();
+      else setError(errorMessage(err));
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  async function pay() {
+    setBusy("pay");
+    setError(null);
+    try {
+      const c = await api.bookings.checkout(hold.id);
+      setCheckout(c);
+      if (c.booking?.status === "confirmed") applyBooking(c.booking);
+      else if (c.payment.provider === "free") setPhase("confirming");
+      else setPhase("checkout");
+    } catch (err) {
+      setError(errorMessage(err));
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  async function testPay() {
+    setBusy("test");
+    setError(null);
+    try {
+      const r = await api.payments.testConfirm(hold.id);
+      const b = unwrapBooking(r);
+      if (b && b.status !== "held") applyBooking(b);
+      else setPhase("confirming");
+    } catch (err) {
+      setError(errorMessage(err));
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  const price = fmtMoney(hold.price_cents, hold.currency);
+  const stripeKey = checkout?.payment.publishable_key || config?.stripe_publishable_key || null;
+
+  return (
+    <section
+      data-testid="hold-panel"
+      data-booking-id={hold.id}
+      data-phase={lapsed ? "expired" : phase}
+      aria-labelledby="hold-panel-title"
+      className="rounded-2xl bg-white p-5 shadow-lg ring-1 ring-indigo-200"
+    >
+      {phase === "confirmed" ? (
+        <div className="text-center" data-testid="booking-confirmed">
+          <div aria-hidden="true" className="mx-auto flex h-12 w-12 items-center justify-center rounded-full bg-emerald-100 text-2xl">
+            🎉
+          </div>
+          <h2 id="hold-panel-title" className="mt-3 text-lg font-semibold text-slate-900">
+            You&apos;re booked!
+          </h2>
+          <p className="mt-1 text-sm text-slate-600">
+            {tutorName} · {fmtDate(hold.start)} at {fmtTime(hold.start)}
+          </p>
+          <div className="mt-4 flex flex-col gap-2">
+            <Link href="/bookings" className={buttonClass("primary", "md")}>
+              See my bookings
+            </Link>
+            <Button variant="ghost" onClick={onClose}>
+              Book another time
+            </Button>
+          </div>
+        </div>
+      ) : phase === "ended" || lapsed ? (
+        <div className="text-center" data-testid="hold-ended">
+          <h2 id="hold-panel-title" className="text-lg font-semibold text-slate-900">
+            {lapsed || hold.status === "expired" ? "Your hold expired" : "This hold has ended"}
+          </h2>
+          <p className="mt-1 text-sm text-slate-600">Pick another time — or the same one, if it is still open.</p>
+          <Button variant="secondary" className="mt-4 w-full" onClick={onClose}>
+            Choose a time
+          </Button>
+        </div>
+      ) : (
+        <>
+          <div className="flex items-start justify-between gap-3">
+            <div>
+              <p className="text-xs font-semibold uppercase tracking-wide text-indigo-600">Slot on hold</p>
+              <h2 id="hold-panel-title" className="mt-1 text-lg font-semibold text-slate-900">
+                {fmtDate(hold.start)}
+              </h2>
+              <p className="text-sm text-slate-600">
+                {fmtTime(hold.start)} – {fmtTime(hold.end)} with {tutorName}
+              </p>
+            </div>
+            <p className="text-lg font-bold text-slate-900">{price}</p>
+          </div>
+
+          <div
+            className={cx(
+              "mt-4 flex items-center justify-between rounded-xl px-4 py-3",
+              remaining !== null && remaining < 60_000 ? "bg-rose-50 text-rose-800" : "bg-indigo-50 text-indigo-900",
+            )}
+          >
+            <span className="text-sm font-medium">We&apos;re keeping it for you for</span>
+            <span
+              data-testid="hold-countdown"
+              data-expires-at={hold.expires_at ?? undefined}
+              role="timer"
+              aria-label={remaining !== null ? `${spokenDuration(remaining)} left` : "time left"}
+              className="font-mono text-2xl font-bold tabular-nums"
+            >
+              {remaining !== null ? fmtCountdown(remaining) : "–:––"}
+            </span>
+          </div>
+
+          {error && (
+            <div className="mt-3">
+              <Alert testId="hold-error">{error}</Alert>
+            </div>
+          )}
+
+          {phase === "checkout" && checkout ? (
+            <div className="mt-4 space-y-3">
+              {checkout.payment.provider === "stripe" ? (
+                stripeKey && checkout.payment.client_secret ? (
+                  <StripeCheckout
+                    publishableKey={stripeKey}
+                    clientSecret={checkout.payment.client_secret}
+                    amountLabel={price}
+                    onPaid={() => setPhase("confirming")}
+                  />
+                ) : config === null ? (
+                  <Skeleton className="h-40 w-full" />
+                ) : (
+                  <Alert>Card payments are not configured on this server.</Alert>
+                )
+              ) : (
+                <div className="rounded-xl border-2 border-dashed border-amber-300 bg-amber-50 p-4">
+                  <p className="text-sm font-semibold text-amber-900">Test payment</p>
+                  <p className="mt-0.5 text-xs text-amber-800">
+                    This server uses the test payment provider: no card is charged.
+                  </p>
+                  <Button
+                    variant="success"
+                    className="mt-3 w-full"
+                    onClick={testPay}
+                    loading={busy === "test"}
+                    data-testid="test-pay"
+                  >
+                    Test payment · {price}
+                  </Button>
+                </div>
+              )}
+              <Button variant="ghost" className="w-full" onClick={release} loading={busy === "release"} data-testid="release-hold">
+                Release slot
+              </Button>
+            </div>
+          ) : (
+            <div className="mt-4 grid grid-cols-2 gap-2">
+              <Button variant="secondary" onClick={release} loading={busy === "release"} disabled={phase === "confirming"} data-testid="release-hold">
+                Release
+              </Button>
+              <Button onClick={pay} loading={busy === "pay" || phase === "confirming"} data-testid="pay">
+                {phase === "confirming" ? "Confirming…" : `Pay ${price}`}
+              </Button>
+            </div>
+          )}
+        </>
+      )}
+    </section>
+  );
+}
