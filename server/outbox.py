@@ -8,8 +8,9 @@ a rollback publishes nothing and a crash between commit and publish loses nothin
 
 from __future__ import annotations
 
+import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import text
@@ -53,37 +54,56 @@ async def bump_version(session: AsyncSession, tutor_id: uuid.UUID) -> int:
     return int(result.scalar_one())
 
 
-async def emit(session: AsyncSession, messages: list[tuple[str, str, dict[str, Any]]], *,
-               tutor_id: uuid.UUID | None = None, version: int | None = None) -> None:
-    """Insert outbox rows ``(event, room, payload)`` in one statement; publish after commit."""
-    if not messages:
-        return
-    await session.execute(
-        text("INSERT INTO outbox (tutor_id, version, event, room, payload) "
-             "SELECT CAST(:tutor_id AS uuid), CASE WHEN m.event = 'slots.changed' THEN CAST(:version AS bigint) END, "
-             "m.event, m.room, m.payload "
-             "FROM jsonb_to_recordset(CAST(:messages AS jsonb)) AS m(ord int, event text, room text, payload jsonb) "
-             "ORDER BY m.ord"),
-        {"tutor_id": tutor_id, "version": version,
-         "messages": _json([{"ord": i, "event": e, "room": r, "payload": p} for i, (e, r, p) in enumerate(messages)])},
-    )
+Message = tuple[str, str, dict[str, Any]]
+
+
+def _messages_param(messages: Sequence[Message]) -> str:
+    return _json([{"ord": i, "event": e, "room": r, "payload": p} for i, (e, r, p) in enumerate(messages)])
+
+
+def _wake_after_commit(session: AsyncSession) -> None:
     if not session.info.get("outbox_wake"):
         session.info["outbox_wake"] = True
         after_commit(session, _wake)
 
 
+async def emit(session: AsyncSession, messages: Sequence[Message]) -> None:
+    """Insert outbox rows ``(event, room, payload)`` that carry no version (personal events)."""
+    if not messages:
+        return
+    await session.execute(
+        text("INSERT INTO outbox (event, room, payload) SELECT m.event, m.room, m.payload "
+             "FROM jsonb_to_recordset(CAST(:messages AS jsonb)) AS m(ord int, event text, room text, payload jsonb) "
+             "ORDER BY m.ord"),
+        {"messages": _messages_param(messages)},
+    )
+    _wake_after_commit(session)
+
+
 async def slots_changed(session: AsyncSession, tutor_id: uuid.UUID, changes: list[dict[str, Any]],
-                        extra: list[tuple[str, str, dict[str, Any]]] = (), *, resync: bool = False) -> int:  # type: ignore[assignment]
-    """Bump the tutor's version and record ``slots.changed`` (plus any ``extra`` messages)."""
-    version = await bump_version(session, tutor_id)
-    payload: dict[str, Any] = {"tutor_id": str(tutor_id), "version": version, "changes": changes}
+                        extra: Sequence[Message] = (), *, resync: bool = False) -> int:
+    """Bump the tutor's version and record ``slots.changed`` (plus ``extra`` messages), in one
+    statement. Returns the new version."""
+    payload: dict[str, Any] = {"tutor_id": str(tutor_id), "version": 0, "changes": changes}
     if resync:
         payload["resync"] = True
-    await emit(session, [("slots.changed", tutor_room(tutor_id), payload), *extra], tutor_id=tutor_id, version=version)
+    messages = [("slots.changed", tutor_room(tutor_id), payload), *extra]
+    result = await session.execute(
+        text("WITH v AS (INSERT INTO tutor_versions (tutor_id, version) VALUES (:t, 1) "
+             "  ON CONFLICT (tutor_id) DO UPDATE SET version = tutor_versions.version + 1 RETURNING version) "
+             "INSERT INTO outbox (tutor_id, version, event, room, payload) "
+             "SELECT CASE WHEN m.event = 'slots.changed' THEN CAST(:t AS uuid) END, "
+             "       CASE WHEN m.event = 'slots.changed' THEN v.version END, m.event, m.room, "
+             "       CASE WHEN m.event = 'slots.changed' THEN jsonb_set(m.payload, '{version}', to_jsonb(v.version)) "
+             "            ELSE m.payload END "
+             "FROM v, jsonb_to_recordset(CAST(:messages AS jsonb)) AS m(ord int, event text, room text, payload jsonb) "
+             "ORDER BY m.ord RETURNING version"),
+        {"t": tutor_id, "messages": _messages_param(messages)},
+    )
+    version = max(int(v) for v in result.scalars().all() if v is not None)
+    _wake_after_commit(session)
     return version
 
 
 def _json(value: Any) -> str:
-    import json
-
     return json.dumps(value, default=str, separators=(",", ":"))

@@ -18,8 +18,8 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text, tuple_
-from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy import bindparam, select, text, tuple_
+from sqlalchemy.dialects.postgresql import TSTZRANGE, Range
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,9 +82,9 @@ async def lock_tutor(session: AsyncSession, tutor_id: uuid.UUID) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(tutor_id)})
 
 
-async def _lock_student(session: AsyncSession, student_id: uuid.UUID) -> None:
-    # A different key space from tutors: flip the top bit.
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(student_id) ^ (1 << 62)})
+def _student_lock_key(student_id: uuid.UUID) -> int:
+    # A different key space from tutors: flip a high bit.
+    return _lock_key(student_id) ^ (1 << 62)
 
 
 def _booking_messages(booking: Booking, now: datetime, *, new: bool = False) -> list[tuple[str, str, dict[str, Any]]]:
@@ -147,37 +147,71 @@ def price_for(rate_cents: int, minutes: int) -> int:
     return (rate_cents * minutes + 30) // 60
 
 
+_HOLD_CHECKS = text("""
+WITH lapsed AS (
+    UPDATE bookings SET status = 'expired', updated_at = now()
+    WHERE tutor_id = :t AND status = 'held' AND expires_at <= :now AND guarded && :g
+    RETURNING id
+)
+SELECT
+    (SELECT count(*) FROM bookings WHERE student_id = :s AND status = 'held' AND expires_at > :now) AS holds,
+    EXISTS (SELECT 1 FROM bookings WHERE tutor_id = :t AND guarded && :g
+            AND (status = 'confirmed' OR (status = 'held' AND expires_at > :now))) AS conflict,
+    ARRAY(SELECT id FROM lapsed) AS lapsed
+""").bindparams(bindparam("g", type_=TSTZRANGE))
+
+_HOLD_INSERT = text("""
+WITH b AS (
+    INSERT INTO bookings (id, tutor_id, student_id, status, start_at, end_at, guarded, expires_at, price_cents,
+                          currency, created_at, updated_at)
+    VALUES (:id, :t, :s, 'held', :start, :end, :g, :expires, :price, :currency, :now, :now)
+    RETURNING id
+)
+INSERT INTO booking_events (booking_id, actor_id, kind, from_status, to_status, data)
+SELECT id, :s, 'held', NULL, 'held', '{}'::jsonb FROM b
+""").bindparams(bindparam("g", type_=TSTZRANGE))
+
+
 async def place_hold(session: AsyncSession, settings: Settings, student_id: uuid.UUID, tutor_id: uuid.UUID,
                      start: datetime, minutes: int, now: datetime) -> Booking:
-    """Hold ``[start, start + minutes)`` with ``tutor_id`` for ``HOLD_TTL_SECONDS``."""
+    """Hold ``[start, start + minutes)`` with ``tutor_id`` for ``HOLD_TTL_SECONDS``.
+
+    The hot path of the product, so it is a handful of round trips: the policy, both locks
+    (student then tutor, always in that order), one statement for the hold limit, lapsed
+    holds and conflicts, one for the booking and its history, one for version and outbox.
+    """
     policy, rules, overrides = await load_policy(session, tutor_id)
     check_bookable(policy, rules, overrides, start, minutes, now)
     end = start + timedelta(minutes=minutes)
     guarded = Range(start, end + timedelta(minutes=policy.buffer_minutes), bounds="[)")
 
-    await _lock_student(session, student_id)
-    live_holds = (await session.execute(
-        text("SELECT count(*) FROM bookings WHERE student_id = :s AND status = 'held' AND expires_at > :now"),
-        {"s": student_id, "now": now})).scalar_one()
-    if live_holds >= settings.max_active_holds:
+    await session.execute(text("SELECT pg_advisory_xact_lock(:sk), pg_advisory_xact_lock(:tk)"),
+                          {"sk": _student_lock_key(student_id), "tk": _lock_key(tutor_id)})
+    checks = (await session.execute(_HOLD_CHECKS, {"t": tutor_id, "s": student_id, "g": guarded, "now": now})).one()
+    if checks.holds >= settings.max_active_holds:
         raise HoldLimitReached(details={"limit": settings.max_active_holds})
-
-    await lock_tutor(session, tutor_id)
-    lapsed = await _expire_lapsed(session, tutor_id, guarded, now)
-    if await _live_conflict(session, tutor_id, guarded, now):
+    if checks.conflict:
         raise SlotUnavailable()
     booking = Booking(id=uuid.uuid4(), tutor_id=tutor_id, student_id=student_id, status="held", start_at=start,
                       end_at=end, guarded=guarded, expires_at=now + timedelta(seconds=settings.hold_ttl_seconds),
                       price_cents=price_for(policy.hourly_rate_cents, minutes), currency=policy.currency,
                       created_at=now)
-    session.add(booking)
-    await _flush_or_conflict(session)
-    _record(session, booking, "held", student_id, None)
+    try:  # the exclusion constraint stays the final guarantee (a violation aborts the transaction)
+        await session.execute(_HOLD_INSERT, {
+            "id": booking.id, "t": tutor_id, "s": student_id, "start": start, "end": end, "g": guarded,
+            "expires": booking.expires_at, "price": booking.price_cents, "currency": booking.currency, "now": now})
+    except IntegrityError as exc:
+        if getattr(exc.orig, "sqlstate", None) == EXCLUSION_VIOLATION:
+            raise SlotUnavailable() from exc
+        raise
     messages = _booking_messages(booking, now, new=True)
-    for old in lapsed:
-        messages.extend(_booking_messages(old, now))
-    changes = await slot_changes(session, policy, rules, overrides, tutor_id,
-                                 [guarded, *(b.guarded for b in lapsed)], now)
+    ranges = [guarded]
+    if checks.lapsed:
+        for old in (await session.scalars(select(Booking).where(Booking.id.in_(checks.lapsed)))).all():
+            _record(session, old, "expired", None, "held", {"reason": "lapsed; slot taken over"})
+            messages.extend(_booking_messages(old, now))
+            ranges.append(old.guarded)
+    changes = await slot_changes(session, policy, rules, overrides, tutor_id, ranges, now)
     await slots_changed(session, tutor_id, changes, messages)
     return booking
 
@@ -355,7 +389,7 @@ async def list_bookings(session: AsyncSession, principal: Principal, status: str
 
 async def emit_booking(session: AsyncSession, booking: Booking, now: datetime) -> None:
     """Tell both parties about a change that does not move the slot (e.g. a payment failure)."""
-    await emit(session, _booking_messages(booking, now), tutor_id=None)
+    await emit(session, _booking_messages(booking, now))
 
 
 __all__ = ["BookingNotFound", "HoldLimitReached", "InvalidTransition", "NotCancellable", "SlotUnavailable",
