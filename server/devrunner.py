@@ -32,6 +32,11 @@ log = logging.getLogger("edustream.dev")
 
 MIN_NODE = (20, 9)
 GRACE_SECONDS = 10.0
+# Colour and cursor escapes, stripped from children's output (some tools colour even pipes).
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+# Asks well-behaved tools (Node, npm, Next.js, Python's colourful bits) for plain output.
+_PLAIN_ENV = {"PYTHONUNBUFFERED": "1", "NO_COLOR": "1", "FORCE_COLOR": "0", "NPM_CONFIG_COLOR": "false",
+              "NPM_CONFIG_PROGRESS": "false"}
 
 
 class StopRequested(Exception):
@@ -71,7 +76,8 @@ class Supervisor:
 
     def _pump(self, name: str, stream: IO[bytes]) -> None:
         for raw in iter(stream.readline, b""):
-            self.emit(f"[{name}] {raw.decode(errors='replace').rstrip()}")
+            line = _ANSI.sub("", raw.decode(errors="replace").rstrip())
+            self.emit(f"[{name}] {line}")
         stream.close()
 
     # --- signals --------------------------------------------------------------------------
@@ -94,7 +100,7 @@ class Supervisor:
         Its own group, so a Ctrl-C in the terminal reaches only the supervisor, which
         forwards it once: processes that treat a second SIGINT as "force quit" (uvicorn,
         taskiq) then still shut down gracefully."""
-        child_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        child_env = {**os.environ, **_PLAIN_ENV, **(env or {})}
         proc = subprocess.Popen(list(argv), cwd=cwd, env=child_env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, process_group=0)
         assert proc.stdout is not None
