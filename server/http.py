@@ -142,6 +142,18 @@ class Endpoint:
     raw_body: bool = False
 
 
+def _nul_details(value: Any, path: str) -> list[dict[str, str]]:
+    """PostgreSQL text cannot hold U+0000: refuse it at the edge rather than fail in the database."""
+    if isinstance(value, str):
+        return [{"field": path, "message": "must not contain NUL characters", "type": "string_nul"}] \
+            if "\x00" in value else []
+    if isinstance(value, dict):
+        return [d for k, v in value.items() for d in _nul_details(k, path) + _nul_details(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [d for i, v in enumerate(value) for d in _nul_details(v, f"{path}.{i}")]
+    return []
+
+
 async def _json_body(request: Request, model: type[BaseModel]) -> BaseModel:
     raw = await request.body()
     if not raw:
@@ -150,8 +162,11 @@ async def _json_body(request: Request, model: type[BaseModel]) -> BaseModel:
         raise InvalidRequest("A JSON body is required.", details=[{"field": "body", "message": "missing"}])
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+        nul = _nul_details(data, "body")
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: absurdly deep nesting
         raise InvalidRequest("The body is not valid JSON.", details=[{"field": "body", "message": str(exc)}]) from exc
+    if nul:
+        raise InvalidRequest(details=nul)
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -165,6 +180,8 @@ def _query(request: Request, model: type[BaseModel]) -> BaseModel:
         field_info = model.model_fields.get(key)
         is_list = field_info is not None and typing.get_origin(field_info.annotation) is list
         data[key] = values if is_list else values[-1]
+    if nul := _nul_details(data, "query"):
+        raise InvalidRequest(details=nul)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from starlette.applications import Starlette
 
 from server.auth.tokens import issue_access_token
@@ -107,6 +108,48 @@ async def test_oversized_streamed_body_without_length_is_413_envelope(client: ht
     r = await client.post(LOGIN, content=chunks(), headers={"content-type": "application/json"})
     assert r.status_code == 413
     assert _error(r)["code"] == "payload_too_large"
+
+
+async def test_absurdly_deep_json_is_422_envelope(client: httpx.AsyncClient) -> None:
+    r = await client.post(LOGIN, content=b"[" * 200_000 + b"]" * 200_000, headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert _error(r)["code"] == "invalid_request"
+
+
+@pytest.mark.parametrize("body", [
+    {"email": "a@example.com", "password": "12345678", "name": "nul\u0000name", "role": "student"},
+    {"email": "a@example.com", "password": "1234\u00005678", "name": "Nul", "role": "student"},
+])
+async def test_nul_characters_in_strings_are_422_not_a_database_error(client: httpx.AsyncClient, db: asyncpg.Pool,
+                                                                      body: dict[str, str]) -> None:
+    r = await client.post("/api/v1/auth/register", json=body)
+    assert r.status_code == 422
+    details = _error(r)["details"]
+    assert details[0]["type"] == "string_nul"
+    assert await db.fetchval("SELECT count(*) FROM users") == 0
+
+
+async def test_nul_character_in_login_email_is_422(client: httpx.AsyncClient) -> None:
+    r = await client.post(LOGIN, json={"email": "a\x00@example.com", "password": "12345678"})
+    assert r.status_code == 422
+    assert _error(r)["details"] == [{"field": "body.email", "message": "must not contain NUL characters",
+                                     "type": "string_nul"}]
+
+
+async def test_nul_character_in_any_query_parameter_is_422(client: httpx.AsyncClient, app: Starlette,
+                                                          settings: Settings) -> None:
+    """Every endpoint with a query model, every parameter it declares."""
+    failures = []
+    for ep in app.state.endpoints:
+        if ep.query_model is None or ep.path_params:
+            continue
+        role = sorted(ep.auth.roles)[0] if ep.auth.roles else "student"
+        headers = {"Authorization": f"Bearer {issue_access_token(settings, uuid.uuid4(), role)}"}
+        for name in ep.query_model.model_fields:
+            r = await client.request(ep.method, ep.path, params={name: "a\x00b"}, headers=headers)
+            if r.status_code != 422 or r.json()["error"]["details"][0]["type"] != "string_nul":
+                failures.append((ep.method, ep.path, name, r.status_code, r.text[:200]))
+    assert failures == []
 
 
 async def test_unauthenticated_is_401_envelope(client: httpx.AsyncClient) -> None:
