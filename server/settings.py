@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     stripe_api_base: str = "https://api.stripe.com"
     payments_test_provider: bool = False
 
+    # Object storage: any S3-compatible store (MinIO in docker-compose.yml) for avatars and
+    # lesson materials. An empty endpoint means AWS S3 itself.
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_bucket: str = "edustream"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
+
     # Observability
     sentry_dsn: str = ""
     sentry_traces_sample_rate: float = 0.0
