@@ -80,6 +80,8 @@ class Settings(BaseSettings):
     live_relay_batch_size: int = 500
     # False serves fan-out through python-socketio's stock AsyncRedisManager (for comparison).
     live_fast_fanout: bool = True
+    # A client whose unsent backlog passes this many packets is disconnected (it re-watches with since).
+    live_max_queued_packets: int = 1000
 
     # Jobs
     hold_expiring_lead_seconds: int = 60
@@ -87,6 +89,18 @@ class Settings(BaseSettings):
     sweep_interval_seconds: float = 1.0
     task_max_retries: int = 5
     task_timeout_seconds: int = 30
+    # Task queue (docs/jobs.md). One Redis stream per deployment; tests use one per run.
+    task_queue_name: str = "edustream:tasks"
+    # An unacknowledged task is handed to another worker after this long: keep it above
+    # task_timeout_seconds, or a slow task runs twice.
+    task_idle_timeout_seconds: float = 120.0
+    task_stream_maxlen: int = 100_000
+    task_retry_base_seconds: float = 2.0
+    task_retry_max_seconds: float = 600.0
+    # Lead times in seconds; when set, they replace session_alert_minutes (tests use seconds).
+    session_alert_seconds: Annotated[list[float] | None, NoDecode] = None
+    hold_retention_days: int = 30
+    housekeeping_cron: str = "*/10 * * * *"
 
     # Payments
     stripe_secret_key: str = ""
@@ -115,8 +129,14 @@ class Settings(BaseSettings):
     jaeger_agent_host: str = "localhost"
     jaeger_agent_port: int = 6831
     otlp_endpoint: str = "http://localhost:4317"
+    sentry_environment: str = ""  # empty: ENVIRONMENT
+    sentry_sample_rate: float = 1.0  # share of error events sent
+    log_access: bool = True  # one structured line per HTTP request (route, status, duration)
+    metrics_enabled: bool = True  # serve /metrics (Prometheus text format)
+    metrics_token: str = ""  # when set, /metrics needs "Authorization: Bearer <token>"
+    worker_metrics_port: int = 0  # worker/scheduler serve /metrics on this port when > 0
 
-    @field_validator("cors_origins", "session_alert_minutes", mode="before")
+    @field_validator("cors_origins", "session_alert_minutes", "session_alert_seconds", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         # NoDecode on these fields: pydantic-settings would otherwise insist on JSON.

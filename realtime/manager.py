@@ -1,0 +1,193 @@
+"""Fan-out across API processes: python-socketio's Redis manager, with broadcasts made cheap.
+
+The stock :class:`socketio.AsyncRedisManager` publishes every emit as JSON on one channel;
+each process decodes it, re-encodes the Socket.IO packet and starts one asyncio task per
+recipient, then waits for all of them before reading the next message. Measured here
+(``bench/fanout``, ``docs/benchmarks.md``) that is where the time goes. This subclass keeps
+the library's rooms, sessions, callbacks and wire protocol and changes only the broadcast
+path:
+
+* a broadcast is encoded once, by the process that emits it, into the final Engine.IO text
+  frame; every process (and every recipient) reuses that one string;
+* delivery writes that shared packet straight into each recipient socket's send queue
+  (``put_nowait``): no task, no await, no per-recipient encoding;
+* a burst of broadcasts (a relay batch) travels as one Redis message;
+* a slow consumer whose queue passes ``max_queued_packets`` is disconnected instead of
+  growing memory without bound; it reconnects and re-watches with ``since``;
+* ``slots.changed`` carries its version: a process never delivers a version of a room at
+  or below the last one it delivered, so a batch re-published after a relay crash is not
+  seen twice.
+
+Everything else (emits with callbacks, binary data, ``skip_sid``, disconnects and room
+changes requested from other processes) goes through the library unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import socketio
+from engineio import packet as eio_packet
+from socketio.packet import Packet
+
+log = logging.getLogger("edustream.live.fanout")
+
+# Marks our batches on the shared channel; the library's own JSON messages start with "{".
+_BATCH_PREFIX = b"\x1eedustream-fanout-1\x1e"
+_PROBE_PREFIX = b"\x1eedustream-probe-1\x1e"
+_MAX_TRACKED_ROOMS = 100_000
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcast:
+    """One event for one room, its data already JSON text (as stored in the outbox)."""
+
+    event: str
+    data_json: str
+    room: str | None
+    namespace: str = "/"
+    version: int | None = None
+
+
+def encode_event(namespace: str, event: str, data_json: str) -> str:
+    """The Socket.IO EVENT packet text (Engine.IO adds its ``4`` message prefix)."""
+    prefix = "2" if namespace == "/" else f"2{namespace},"
+    return f"{prefix}[{json.dumps(event)},{data_json}]"
+
+
+class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """``AsyncRedisManager`` whose broadcasts are encoded once and queued directly."""
+
+    name = "edustream-redis"
+    connected: bool
+
+    def __init__(self, url: str, *, channel: str, write_only: bool = False,
+                 max_queued_packets: int = 1000, logger: logging.Logger | None = None) -> None:
+        super().__init__(url, channel=channel, write_only=write_only, logger=logger)
+        self.max_queued_packets = max_queued_packets
+        self._delivered_versions: dict[tuple[str, str | None], int] = {}
+        self._slow: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._ready = asyncio.Event()
+
+    # -- emitting ---------------------------------------------------------------------
+
+    async def emit(self, event: str, data: Any, namespace: str | None = None, room: str | None = None,
+                   skip_sid: Any = None, callback: Any = None, to: str | None = None, **kwargs: Any) -> None:
+        """Broadcasts without callbacks, ``skip_sid`` or binary data take the fast path."""
+        room = to or room
+        if (callback is not None or skip_sid is not None or kwargs.get("ignore_queue") or isinstance(data, tuple)
+                or Packet.data_is_binary(data) or (room is not None and not isinstance(room, str))):
+            await super().emit(event, data, namespace=namespace, room=room, skip_sid=skip_sid, callback=callback,
+                               **kwargs)
+            return
+        data_json = self.json.dumps(data, separators=(",", ":"))
+        await self.broadcast([Broadcast(event, data_json, room, namespace or "/")])
+
+    async def broadcast(self, items: Sequence[Broadcast]) -> None:
+        """Deliver ``items`` in order to this process's sockets, then to every other process."""
+        if not items:
+            return
+        batch = [[b.namespace, b.room, encode_event(b.namespace, b.event, b.data_json), b.version] for b in items]
+        if not self.write_only and self.server is not None:
+            self._deliver(batch)
+        body = json.dumps({"h": self.host_id, "m": batch}, separators=(",", ":")).encode()
+        await self._publish_raw(_BATCH_PREFIX + body)
+
+    async def _publish_raw(self, message: bytes) -> None:
+        # Mirrors AsyncRedisManager._publish (one reconnect attempt) for a pre-encoded body.
+        for attempt in range(2):
+            try:
+                if not self.connected:
+                    self._redis_connect()
+                await self.redis.publish(self.channel, message)
+                return
+            except Exception as exc:  # any Redis/connection failure: reconnect once, then report
+                self.connected = False
+                if attempt == 1:
+                    raise ConnectionError(f"cannot publish to Redis: {exc}") from exc
+                log.warning("Redis publish failed, reconnecting: %s", exc)
+
+    # -- receiving --------------------------------------------------------------------
+
+    async def wait_ready(self) -> None:
+        """Return once this process's subscription delivers: a probe makes the round trip.
+
+        Until then an event published by another process could be missed, so the API
+        serves watchers only after this (callers bound it with ``asyncio.timeout``).
+        """
+        while not self._ready.is_set():
+            await self._publish_raw(_PROBE_PREFIX + self.host_id.encode())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._ready.wait(), 0.25)
+
+    async def _listen(self) -> AsyncIterator[Any]:
+        async for message in super()._listen():
+            if isinstance(message, bytes) and message.startswith(_PROBE_PREFIX):
+                if message[len(_PROBE_PREFIX):] == self.host_id.encode():
+                    self._ready.set()
+                continue
+            if isinstance(message, bytes) and message.startswith(_BATCH_PREFIX):
+                try:
+                    envelope = json.loads(message[len(_BATCH_PREFIX):])
+                    if envelope.get("h") != self.host_id:
+                        self._deliver(envelope["m"])
+                except Exception:  # a malformed message must not stop the listener
+                    log.exception("dropping malformed fan-out message")
+                continue
+            yield message
+
+    def _deliver(self, batch: Sequence[Sequence[Any]]) -> None:
+        """Queue each encoded packet to the local members of its room (synchronously)."""
+        sockets = self.server.eio.sockets
+        for namespace, room, text, version in batch:
+            members = self.rooms.get(namespace, {}).get(room)
+            if not members:
+                continue
+            if version is not None:
+                key = (namespace, room)
+                last = self._delivered_versions.get(key)
+                if last is not None and version <= last:
+                    continue
+                if len(self._delivered_versions) >= _MAX_TRACKED_ROOMS:
+                    self._delivered_versions.clear()
+                self._delivered_versions[key] = version
+            pkt = eio_packet.Packet(eio_packet.MESSAGE, text)
+            for eio_sid in members.values():
+                sock = sockets.get(eio_sid)
+                if sock is None or sock.closed or sock.closing:
+                    continue
+                if sock.queue.qsize() >= self.max_queued_packets:
+                    self._drop_slow(eio_sid)
+                    continue
+                sock.queue.put_nowait(pkt)
+
+    def _drop_slow(self, eio_sid: str) -> None:
+        if eio_sid in self._slow:
+            return
+        self._slow.add(eio_sid)
+        log.warning("disconnecting slow live client %s (send queue over %d packets)", eio_sid,
+                    self.max_queued_packets)
+        task = asyncio.get_running_loop().create_task(self._close_slow(eio_sid))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _close_slow(self, eio_sid: str) -> None:
+        try:
+            sock = self.server.eio.sockets.get(eio_sid)
+            if sock is None:
+                return
+            # Drop what it has not read: it re-watches with ``since`` after reconnecting.
+            while not sock.queue.empty():
+                sock.queue.get_nowait()
+                sock.queue.task_done()
+            await sock.close(wait=False, abort=True)
+            sock.queue.put_nowait(None)  # ends the transport's writer, which closes the WebSocket
+        finally:
+            self._slow.discard(eio_sid)

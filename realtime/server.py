@@ -1,0 +1,107 @@
+"""The Socket.IO server beside the REST API, on one port.
+
+``create_asgi(settings)`` is what ``server.asgi.app_factory`` serves: Socket.IO at
+``/socket.io/`` and everything else to the Starlette app. The live layer starts and stops
+inside the Starlette lifespan (through ``app.state.startup_hooks``/``shutdown_hooks``;
+ASGIApp's own hooks stay unset so the lifespan reaches Starlette).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import socketio
+from starlette.applications import Starlette
+
+from realtime.manager import Broadcast, LiveRedisManager
+from realtime.namespace import LiveNamespace
+from realtime.relay import OutboxRelay, Publish
+from server import outbox
+from server.app import create_app
+from server.settings import Settings, get_settings
+
+log = logging.getLogger("edustream.live")
+
+# Hard cap of one Engine.IO message; events over LIVE_MAX_PAYLOAD_BYTES but under this get
+# an error ack, bigger ones close the connection (the transport refuses to buffer them).
+TRANSPORT_MAX_BYTES = 64 * 1024
+
+
+def create_manager(settings: Settings) -> socketio.AsyncRedisManager:
+    """The fast fan-out manager, or the library's stock one when ``LIVE_FAST_FANOUT=false``."""
+    if settings.live_fast_fanout:
+        return LiveRedisManager(settings.redis_url, channel=settings.live_channel,
+                                max_queued_packets=settings.live_max_queued_packets)
+    return socketio.AsyncRedisManager(settings.redis_url, channel=settings.live_channel)
+
+
+def create_sio(settings: Settings) -> socketio.AsyncServer:
+    """The Socket.IO server: Redis-shared rooms, CORS as the REST API, WebSocket (and polling if allowed)."""
+    transports = ["polling", "websocket"] if settings.live_allow_polling else ["websocket"]
+    return socketio.AsyncServer(
+        async_mode="asgi", client_manager=create_manager(settings), cors_allowed_origins=settings.cors_origins,
+        cors_credentials=True, transports=transports,
+        max_http_buffer_size=max(TRANSPORT_MAX_BYTES, settings.live_max_payload_bytes),
+        logger=False, engineio_logger=False)
+
+
+def publisher_for(manager: socketio.AsyncRedisManager) -> Publish:
+    """How the relay hands a batch of outbox rows to the manager."""
+    if isinstance(manager, LiveRedisManager):
+        return manager.broadcast
+
+    async def emit_each(items: Sequence[Broadcast]) -> None:
+        for item in items:
+            await manager.emit(item.event, json.loads(item.data_json), namespace=item.namespace, room=item.room)
+
+    return emit_each
+
+
+class LiveLayer:
+    """The parts that live as long as the process: Socket.IO server, namespace and relay."""
+
+    def __init__(self, settings: Settings, app: Starlette) -> None:
+        self.settings = settings
+        self.sio = create_sio(settings)
+        self.namespace = LiveNamespace(settings, app.state)
+        self.sio.register_namespace(self.namespace)
+        self.relay = OutboxRelay(settings.database_url, publisher_for(self.sio.manager),
+                                 poll_seconds=settings.live_relay_poll_seconds,
+                                 batch_size=settings.live_relay_batch_size, name="api")
+
+    async def start(self, app: Any = None) -> None:
+        """Subscribe to Redis (and wait until it is live), then start the relay."""
+        if not self.sio.manager_initialized:
+            self.sio.manager_initialized = True
+            self.sio.manager.initialize()
+        manager = self.sio.manager
+        if isinstance(manager, LiveRedisManager):
+            async with asyncio.timeout(10.0):
+                await manager.wait_ready()
+        outbox.add_listener(self.relay.wake)
+        await self.relay.start()
+
+    async def stop(self, app: Any = None) -> None:
+        outbox.remove_listener(self.relay.wake)
+        await self.relay.stop()
+        manager = self.sio.manager
+        listener = getattr(manager, "thread", None)
+        if isinstance(listener, asyncio.Task):
+            listener.cancel()
+        await self.sio.shutdown()
+
+
+def create_asgi(settings: Settings | None = None) -> socketio.ASGIApp:
+    """REST + live on one ASGI app; the live layer starts with the Starlette lifespan."""
+    settings = settings or get_settings()
+    app = create_app(settings)
+    live = LiveLayer(settings, app)
+    app.state.live = live
+    app.state.sio = live.sio
+    app.state.startup_hooks.append(live.start)
+    app.state.shutdown_hooks.append(live.stop)
+    return socketio.ASGIApp(live.sio, other_asgi_app=app)
