@@ -8,7 +8,7 @@ import { slotKey } from "@/lib/slots";
 import { fmtCountdown, fmtDate, fmtMoney, fmtRange, fmtTime, minutesBetween } from "@/lib/time";
 import type { Booking, Slot, User } from "@/lib/types";
 import { DateBlock, isUpcoming, StatusBadge, upsertBooking, useTutorNames } from "./booking-bits";
-import { useLiveEvent } from "./live";
+import { useLiveEvent, useOnReconnect } from "./live";
 import { RequireAuth } from "./require-auth";
 import { useToast } from "./toast";
 import { Alert, Button, buttonClass, cx, EmptyState, Modal, PageHeader, Skeleton, TextArea } from "./ui";
@@ -63,6 +63,7 @@ function Bookings({ user }: { user: User }) {
     }
   }
 
+  useOnReconnect(() => void load());
   useLiveEvent("booking.updated", ({ booking }) => setItems((prev) => (prev ? upsertBooking(prev, booking) : prev)));
   useLiveEvent("booking.new", ({ booking }) => setItems((prev) => (prev ? upsertBooking(prev, booking) : prev)));
 

@@ -148,3 +148,16 @@ function LiveNotifications() {
     </div>
   );
 }
+
+/** Run `fn` after every re-connection of the live socket (user events may have been missed). */
+export function useOnReconnect(fn: () => void): void {
+  const { client } = useLive();
+  const ref = useRef(fn);
+  useEffect(() => {
+    ref.current = fn;
+  });
+  useEffect(() => {
+    if (!client) return;
+    return client.onReconnect(() => ref.current());
+  }, [client]);
+}

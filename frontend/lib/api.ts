@@ -60,6 +60,12 @@ export function fieldErrorsOf(details: unknown): Record<string, string> {
       .filter((p) => p && p !== "body" && p !== "query" && !/^\d+$/.test(p));
     const key = parts.length ? parts[parts.length - 1] : String(raw);
     if (!(key in out)) out[key] = d.message;
+    // The full path too ("rules.2.end"), for forms with repeated rows.
+    const full = String(raw)
+      .split(".")
+      .filter((p) => p && p !== "body" && p !== "query")
+      .join(".");
+    if (full && !(full in out)) out[full] = d.message;
   }
   return out;
 }
