@@ -19,6 +19,8 @@ from server.db import make_engine, make_sessionmaker
 from server.errors import EXCEPTION_HANDLERS
 from server.http import Endpoint, Router
 from server.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from server.observability import observe_app
+from server.observability.middleware import ObservabilityMiddleware
 from server.openapi import build_openapi, render_docs_page
 from server.ratelimit import RateLimitMiddleware
 from server.settings import Settings, get_settings
@@ -32,9 +34,10 @@ def all_routers() -> list[Router]:
     from server.auth.routes import router as auth_router
     from server.bookings.routes import router as bookings_router
     from server.health.routes import router as health_router
+    from server.payments.routes import router as payments_router
     from server.tutors.routes import router as tutors_router
 
-    return [health_router, auth_router, tutors_router, bookings_router]
+    return [health_router, auth_router, tutors_router, bookings_router, payments_router]
 
 
 def _docs_routes(endpoints: list[Endpoint], settings: Settings) -> list[Route]:
@@ -88,8 +91,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     routes = [route for r in routers for route in r.routes()] + _docs_routes(endpoints, settings)
     middleware = [
         Middleware(RequestIdMiddleware),
+        Middleware(ObservabilityMiddleware, access_log_enabled=settings.log_access),
         Middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=True,
-                   allow_methods=["*"], allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After"]),
+                   allow_methods=["*"], allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining",
+                                   "RateLimit-Reset", "Idempotent-Replayed"]),
         Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(RateLimitMiddleware),
     ]
@@ -100,4 +105,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.endpoints = endpoints
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
+    observe_app(app, settings)  # logging, Sentry, tracing middleware, /metrics
     return app

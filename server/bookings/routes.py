@@ -49,7 +49,8 @@ async def place_hold(ctx: Ctx, body: HoldCreate) -> BookingOut:
                errors=[service.BookingNotFound, service.InvalidTransition])
 async def release_hold(ctx: Ctx, hold_id: uuid.UUID) -> None:
     async with unit_of_work(ctx.sessionmaker) as session:
-        await service.release_hold(session, ctx.user.id, hold_id, _now())
+        booking = await service.release_hold(session, ctx.user.id, hold_id, _now())
+        payments.cancel_unpaid_intent(session, ctx.settings, booking)
 
 
 @router.get("/bookings", auth=SIGNED_IN, summary="Your bookings (as student or tutor), soonest first")

@@ -267,6 +267,33 @@ async def expire_hold(session: AsyncSession, booking_id: uuid.UUID, now: datetim
     return booking
 
 
+# --- Background transitions, called by tasks/bookings.py (jobs, issue 5) ------------------
+
+
+async def complete(session: AsyncSession, booking_id: uuid.UUID, now: datetime) -> Booking | None:
+    """Mark a confirmed booking whose lesson has ended ``completed``. Idempotent: returns
+    None when there is nothing to do (not confirmed, or not over yet)."""
+    booking = await session.get(Booking, booking_id)
+    if booking is None:
+        return None
+    await lock_tutor(session, booking.tutor_id)
+    booking = await _get_for_update(session, booking_id)
+    if booking.status != "confirmed" or booking.end_at > now:
+        return None
+    previous = _set_status(booking, "completed")
+    _record(session, booking, "completed", None, previous)
+    await session.flush()
+    # The lesson is over, but the buffer after it may reach into the future: watchers hear
+    # about slots that it no longer blocks (and no version bump when there are none).
+    policy, rules, overrides = await load_policy(session, booking.tutor_id)
+    changes = await slot_changes(session, policy, rules, overrides, booking.tutor_id, [booking.guarded], now)
+    if changes:
+        await slots_changed(session, booking.tutor_id, changes, _booking_messages(booking, now))
+    else:
+        await emit(session, _booking_messages(booking, now))
+    return booking
+
+
 async def confirm(session: AsyncSession, booking_id: uuid.UUID, now: datetime, *, actor_id: uuid.UUID | None,
                   payment: dict[str, Any] | None = None) -> Booking:
     """The one confirmation path (free lessons, the test provider and Stripe all end here).
@@ -286,6 +313,42 @@ async def confirm(session: AsyncSession, booking_id: uuid.UUID, now: datetime, *
         booking.payment_status = payment.get("status", "paid")
     await _change_status(session, booking, "confirmed", "confirmed", actor_id, now, payment, new=True)
     return booking
+
+
+async def settle_payment(session: AsyncSession, booking_id: uuid.UUID, now: datetime,
+                         payment: dict[str, Any]) -> tuple[Booking, str]:
+    """A payment succeeded: confirm the booking if its time is still ours.
+
+    Returns the booking and the outcome: ``confirmed``, ``already_confirmed``, ``reclaimed``
+    (the hold had lapsed but the time was still free: confirmed anyway) or ``refund`` (the
+    time was taken meanwhile, or the booking was released/cancelled: the payment must be
+    refunded in full; the booking is marked ``payment_status = refund_pending``)."""
+    booking = await session.get(Booking, booking_id)
+    if booking is None:
+        raise BookingNotFound()
+    await lock_tutor(session, booking.tutor_id)
+    booking = await _get_for_update(session, booking_id)
+    if booking.status == "confirmed":
+        return booking, "already_confirmed"
+    if booking.status == "held" and booking.expires_at is not None and booking.expires_at > now:
+        booking.payment_status = "paid"
+        await _change_status(session, booking, "confirmed", "confirmed", None, now, payment, new=True)
+        return booking, "confirmed"
+    if booking.status in ("held", "expired"):
+        others = [b for b in await _expire_lapsed(session, booking.tutor_id, booking.guarded, now) if b.id != booking.id]
+        if others:
+            await emit(session, [m for b in others for m in _booking_messages(b, now)])
+        if not await _live_conflict(session, booking.tutor_id, booking.guarded, now, exclude=booking.id):
+            booking.payment_status = "paid"
+            await _change_status(session, booking, "confirmed", "confirmed", None, now,
+                                 {**payment, "late": True}, new=True)
+            return booking, "reclaimed"
+    booking.payment_status = "refund_pending"
+    booking.refund_cents = booking.price_cents
+    _record(session, booking, "payment_refused", None, booking.status,
+            {**payment, "reason": "the time was no longer available"})
+    await emit_booking(session, booking, now)
+    return booking, "refund"
 
 
 def _visible(booking: Booking | None, principal: Principal) -> Booking:

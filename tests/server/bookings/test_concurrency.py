@@ -10,7 +10,7 @@ from collections import Counter
 import asyncpg
 import httpx
 
-from tests.server.bookings.conftest import StudentFactory, TutorFactory, hold, next_day_at
+from tests.fixtures.bookings import StudentFactory, TutorFactory, hold, next_day_at
 
 
 async def test_200_simultaneous_holds_on_one_slot_have_exactly_one_winner(

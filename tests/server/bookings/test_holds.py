@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import httpx
 
+from tests.fixtures.bookings import StudentFactory, TutorFactory, hold, next_day_at
 from tests.helpers import register
-from tests.server.bookings.conftest import StudentFactory, TutorFactory, hold, next_day_at
 
 
 async def test_hold_returns_201_with_price_and_expiry(client: httpx.AsyncClient, tutor: dict,

@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from tests.server.bookings.conftest import StudentFactory, TutorFactory, hold, next_day_at
+from tests.fixtures.bookings import StudentFactory, TutorFactory, hold, next_day_at
 
 
 async def _confirmed(client: httpx.AsyncClient, student: dict, tutor_id: str, start: datetime,

@@ -1,0 +1,82 @@
+"""The official ``stripe`` library's async client, configured from settings.
+
+Every call is keyed for idempotency on Stripe's side (``booking-<id>-<action>``), so a
+retried task or a double click never creates a second PaymentIntent or refund.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+
+import stripe
+
+from server.errors import AppError
+from server.settings import Settings
+
+
+class PaymentProviderError(AppError):
+    status = 502
+    code = "payment_provider_error"
+    message = "The payment provider could not be reached; try again."
+
+
+class InvalidSignature(AppError):
+    status = 400
+    code = "invalid_signature"
+    message = "The webhook signature is missing, invalid or stale."
+
+
+@lru_cache(maxsize=8)
+def _client(secret_key: str, api_base: str) -> stripe.StripeClient:
+    return stripe.StripeClient(secret_key, http_client=stripe.HTTPXClient(), base_addresses={"api": api_base},
+                               max_network_retries=0)
+
+
+def client(settings: Settings) -> stripe.StripeClient:
+    return _client(settings.stripe_secret_key, settings.stripe_api_base.rstrip("/"))
+
+
+async def create_payment_intent(settings: Settings, booking_id: str, amount: int, currency: str) -> dict[str, Any]:
+    """Create (once per booking) the PaymentIntent a held booking is paid through."""
+    intent = await client(settings).v1.payment_intents.create_async(
+        params={"amount": amount, "currency": currency.lower(), "metadata": {"booking_id": booking_id},
+                "automatic_payment_methods": {"enabled": True}, "description": f"EduStream lesson {booking_id}"},
+        options={"idempotency_key": f"booking-{booking_id}-payment-intent"})
+    return {"id": intent.id, "client_secret": intent.client_secret, "status": intent.status}
+
+
+async def retrieve_payment_intent(settings: Settings, intent_id: str) -> dict[str, Any]:
+    intent = await client(settings).v1.payment_intents.retrieve_async(intent_id)
+    return {"id": intent.id, "client_secret": intent.client_secret, "status": intent.status}
+
+
+async def cancel_payment_intent(settings: Settings, booking_id: str, intent_id: str) -> str:
+    """Cancel an unpaid PaymentIntent (its hold lapsed or was released). Returns its status."""
+    try:
+        intent = await client(settings).v1.payment_intents.cancel_async(
+            intent_id, options={"idempotency_key": f"booking-{booking_id}-cancel-intent"})
+    except stripe.InvalidRequestError as exc:  # already succeeded or cancelled: nothing to cancel
+        if exc.code == "payment_intent_unexpected_state":
+            return "unexpected_state"
+        raise
+    return str(intent.status)
+
+
+async def refund(settings: Settings, booking_id: str, intent_id: str, amount: int) -> dict[str, Any]:
+    """Refund ``amount`` of the booking's payment (idempotent per booking)."""
+    result = await client(settings).v1.refunds.create_async(
+        params={"payment_intent": intent_id, "amount": amount, "metadata": {"booking_id": booking_id}},
+        options={"idempotency_key": f"booking-{booking_id}-refund-{amount}"})
+    return {"id": result.id, "status": result.status, "amount": result.amount}
+
+
+def verify_webhook(settings: Settings, payload: bytes, signature: str | None) -> None:
+    """Check Stripe's signature over the raw body (5-minute tolerance) or raise 400."""
+    if not signature or not settings.stripe_webhook_secret:
+        raise InvalidSignature()
+    try:
+        stripe.WebhookSignature.verify_header(payload.decode("utf-8"), signature, settings.stripe_webhook_secret,
+                                              tolerance=300)
+    except (stripe.SignatureVerificationError, UnicodeDecodeError) as exc:
+        raise InvalidSignature() from exc
