@@ -3,10 +3,11 @@ and serving slots. The arithmetic lives in :mod:`server.availability.slots`."""
 
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, func, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,32 +39,36 @@ class ProfileRequired(Conflict):
     message = "Create your tutor profile (PUT /api/v1/tutors/me) before setting availability."
 
 
+_POLICY = text("""
+SELECT p.timezone, p.lesson_minutes, p.min_notice_minutes, p.buffer_minutes, p.max_advance_days,
+       p.hourly_rate_cents, p.currency,
+       ARRAY(SELECT ARRAY[r.weekday, r.start_minute, r.end_minute] FROM availability_rules r
+             WHERE r.tutor_id = p.user_id ORDER BY r.weekday, r.start_minute) AS rules,
+       COALESCE((SELECT json_agg(json_build_array(o.date, o.start_minute, o.end_minute)
+                                 ORDER BY o.date, o.start_minute)
+                 FROM availability_overrides o
+                 WHERE o.tutor_id = p.user_id AND o.date >= current_date - 2), '[]') AS overrides
+FROM tutor_profiles p WHERE p.user_id = :t AND p.is_active
+""")
+
+
 async def load_policy(session: AsyncSession, tutor_id: uuid.UUID
                       ) -> tuple[SlotPolicy, list[WeeklyRule], list[DateOverride]]:
     """The active tutor's slot policy, weekly rules and current overrides; :class:`TutorNotFound` otherwise.
 
-    Overrides for dates already past everywhere on Earth are skipped: no slot can use them.
+    One round trip (it is on the hold path). Overrides for dates already past everywhere on
+    Earth are skipped: no slot can use them.
     """
-    profile = (await session.execute(
-        select(TutorProfile.timezone, TutorProfile.lesson_minutes, TutorProfile.min_notice_minutes,
-               TutorProfile.buffer_minutes, TutorProfile.max_advance_days, TutorProfile.hourly_rate_cents,
-               TutorProfile.currency)
-        .where(TutorProfile.user_id == tutor_id, TutorProfile.is_active.is_(True)))).first()
+    profile = (await session.execute(_POLICY, {"t": tutor_id})).first()
     if profile is None:
         raise TutorNotFound()
     policy = SlotPolicy(timezone=profile.timezone, lesson_minutes=tuple(sorted(profile.lesson_minutes)),
                         min_notice_minutes=profile.min_notice_minutes, buffer_minutes=profile.buffer_minutes,
                         max_advance_days=profile.max_advance_days, hourly_rate_cents=profile.hourly_rate_cents,
                         currency=profile.currency)
-    rules = [WeeklyRule(r.weekday, r.start_minute, r.end_minute) for r in (await session.execute(
-        select(AvailabilityRule.weekday, AvailabilityRule.start_minute, AvailabilityRule.end_minute)
-        .where(AvailabilityRule.tutor_id == tutor_id)
-        .order_by(AvailabilityRule.weekday, AvailabilityRule.start_minute))).all()]
-    overrides = [DateOverride(o.date, o.start_minute, o.end_minute) for o in (await session.execute(
-        select(AvailabilityOverride.date, AvailabilityOverride.start_minute, AvailabilityOverride.end_minute)
-        .where(AvailabilityOverride.tutor_id == tutor_id,
-               AvailabilityOverride.date >= func.current_date() - 2)
-        .order_by(AvailabilityOverride.date, AvailabilityOverride.start_minute))).all()]
+    rules = [WeeklyRule(int(w), int(a), int(b)) for w, a, b in profile.rules]
+    overrides_raw = profile.overrides if isinstance(profile.overrides, list) else json.loads(profile.overrides)
+    overrides = [DateOverride(date.fromisoformat(d), a, b) for d, a, b in overrides_raw]
     return policy, rules, overrides
 
 
