@@ -240,9 +240,10 @@ class Router:
                   ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
         def decorator(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             hints = typing.get_type_hints(func)
+            doc = inspect.cleandoc(func.__doc__ or func.__name__)
             ep = Endpoint(method=method, path=self.prefix + path, handler=func, auth=auth, status=status,
-                          summary=summary or (func.__doc__ or func.__name__).strip().splitlines()[0],
-                          description=inspect.cleandoc(func.__doc__ or ""), tags=self.tags,
+                          summary=summary or doc.split("\n", 1)[0],
+                          description=doc if summary else doc.partition("\n")[2].strip(), tags=self.tags,
                           errors=errors, raw_body=raw_body)
             for name in list(inspect.signature(func).parameters)[1:]:
                 typ = hints.get(name, str)
