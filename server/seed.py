@@ -12,6 +12,7 @@ install; they are not backed by reviews.
 
 from __future__ import annotations
 
+import asyncio
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
@@ -232,10 +233,18 @@ async def _subject_ids(session: AsyncSession) -> dict[str, int]:
     return {slug: subject_id for slug, subject_id in rows.tuples()}
 
 
-async def _add_tutor(session: AsyncSession, tutor: DemoTutor, subject_ids: dict[str, int]) -> None:
+async def _hash_all(passwords: dict[str, str]) -> dict[str, str]:
+    """Argon2 hashes of ``{email: password}``, computed in threads (argon2 releases the GIL;
+    one at a time this is most of a first seed's run time)."""
+    emails = list(passwords)
+    hashes = await asyncio.gather(*(asyncio.to_thread(hash_password, passwords[e]) for e in emails))
+    return dict(zip(emails, hashes, strict=True))
+
+
+async def _add_tutor(session: AsyncSession, tutor: DemoTutor, subject_ids: dict[str, int], password_hash: str) -> None:
     user_id = uuid.uuid4()
     session.add(User(id=user_id, email=tutor.email, name=tutor.name, role="tutor",
-                     password_hash=hash_password(TUTOR_PASSWORD), email_verified=True, timezone=tutor.timezone))
+                     password_hash=password_hash, email_verified=True, timezone=tutor.timezone))
     # Parents first: these models have foreign keys but no relationships to order the flush by.
     await session.flush()
     session.add(TutorProfile(
@@ -262,20 +271,18 @@ async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> SeedRepor
         await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SEED_LOCK})
         existing = await _existing_emails(session, [t.email for t in TUTORS] + [s.email for s in STUDENTS])
         subject_ids = await _subject_ids(session)
+        hashes = await _hash_all({**{s.email: s.password for s in STUDENTS if s.email not in existing},
+                                  **{t.email: TUTOR_PASSWORD for t in TUTORS if t.email not in existing}})
+        report.existing = len(existing)
+        report.created = len(hashes)
         for student in STUDENTS:
-            if student.email in existing:
-                report.existing += 1
-                continue
-            session.add(User(email=student.email, name=student.name, role="student",
-                             password_hash=hash_password(student.password), email_verified=True,
-                             timezone=student.timezone))
-            report.created += 1
+            if student.email in hashes:
+                session.add(User(email=student.email, name=student.name, role="student",
+                                 password_hash=hashes[student.email], email_verified=True,
+                                 timezone=student.timezone))
         for tutor in TUTORS:
-            if tutor.email in existing:
-                report.existing += 1
-                continue
-            await _add_tutor(session, tutor, subject_ids)
-            report.created += 1
+            if tutor.email in hashes:
+                await _add_tutor(session, tutor, subject_ids, hashes[tutor.email])
     report.logins = [DemoLogin("student", s.name, s.email, s.password, s.timezone) for s in STUDENTS] + [
         DemoLogin("tutor", t.name, t.email, TUTOR_PASSWORD, f"{', '.join(t.subjects)} · {t.timezone}")
         for t in TUTORS]
