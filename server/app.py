@@ -31,13 +31,14 @@ API_PREFIX = "/api/v1"
 
 def all_routers() -> list[Router]:
     """Every domain's router; importing here keeps the app factory the one place that knows them."""
+    from server.admin.routes import router as admin_router
     from server.auth.routes import router as auth_router
     from server.bookings.routes import router as bookings_router
     from server.health.routes import router as health_router
     from server.payments.routes import router as payments_router
     from server.tutors.routes import router as tutors_router
 
-    return [health_router, auth_router, tutors_router, bookings_router, payments_router]
+    return [health_router, auth_router, tutors_router, bookings_router, payments_router, admin_router]
 
 
 def _docs_routes(endpoints: list[Endpoint], settings: Settings) -> list[Route]:

@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from server.observability.tracing import instrument_engine
+
 AfterCommit = Callable[[], Awaitable[Any]]
 
 
@@ -30,7 +32,7 @@ def libpq_url(url: str) -> str:
 
 
 def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5) -> AsyncEngine:
-    return create_async_engine(
+    engine = create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
@@ -38,6 +40,8 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5) -> Asyn
         pool_recycle=1800,
         connect_args={"server_settings": {"timezone": "UTC", "application_name": "edustream"}},
     )
+    instrument_engine(engine)  # SQL spans when tracing is on
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

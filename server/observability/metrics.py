@@ -1,0 +1,199 @@
+"""Prometheus metrics: the names, the one-line hooks that feed them, and ``/metrics``.
+
+Every process keeps its own numbers in :data:`REGISTRY`; the API serves them at
+``/metrics`` and the worker/scheduler on ``WORKER_METRICS_PORT`` (:func:`serve`). Sum across
+processes in queries (``sum(rate(edustream_holds_expired_total[5m]))``). Label values are
+always bounded sets: route templates (never raw paths), event and task names.
+
+Hooks: :func:`hold_conflicted` (the holds service), :func:`connection_opened` /
+:func:`connection_closed` (Socket.IO), :func:`event_published` (the outbox relay),
+:func:`dead_lettered` (tasks); the HTTP middleware and the task middleware record requests
+and task runs. Holds placed, expired and converted are counted after commit from the
+booking history rows (:func:`track_booking_transitions`), whatever path changed them.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections import Counter as Tally
+from typing import Any
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.requests import Request
+from starlette.responses import Response
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+NAMESPACE = "edustream"
+
+HTTP_REQUEST_DURATION = Histogram(
+    "http_request_duration_seconds", "HTTP request latency by route template, method and status.",
+    ["method", "route", "status"], namespace=NAMESPACE, registry=REGISTRY,
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+HOLDS_PLACED = Counter("holds_placed", "Holds placed (committed).", namespace=NAMESPACE, registry=REGISTRY)
+HOLDS_CONFLICTED = Counter("holds_conflicted", "Hold attempts refused because the slot was taken.",
+                           namespace=NAMESPACE, registry=REGISTRY)
+HOLDS_EXPIRED = Counter("holds_expired", "Holds that lapsed and were marked expired (committed).",
+                        namespace=NAMESPACE, registry=REGISTRY)
+HOLDS_CONVERTED = Counter("holds_converted", "Holds that became confirmed bookings (committed).",
+                          namespace=NAMESPACE, registry=REGISTRY)
+LIVE_CONNECTIONS = Gauge("live_connections", "Open Socket.IO connections on this process.",
+                         namespace=NAMESPACE, registry=REGISTRY)
+EVENTS_PUBLISHED = Counter("events_published", "Live events published to Socket.IO rooms, by event.",
+                           ["event"], namespace=NAMESPACE, registry=REGISTRY)
+EVENT_FANOUT_DELAY = Histogram(
+    "event_fanout_delay_seconds", "Delay from commit (outbox row written) to the event being emitted.",
+    ["event"], namespace=NAMESPACE, registry=REGISTRY,
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0))
+TASK_RUNS = Counter("task_runs", "Background task executions, by task.", ["task"], namespace=NAMESPACE,
+                    registry=REGISTRY)
+TASK_FAILURES = Counter("task_failures", "Background task executions that raised, by task.", ["task"],
+                        namespace=NAMESPACE, registry=REGISTRY)
+TASK_RETRIES = Counter("task_retries", "Background task executions that were retries, by task.", ["task"],
+                       namespace=NAMESPACE, registry=REGISTRY)
+TASK_DURATION = Histogram("task_duration_seconds", "Background task execution time, by task.", ["task"],
+                          namespace=NAMESPACE, registry=REGISTRY,
+                          buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
+DEAD_LETTERS = Counter("dead_letters", "Tasks given up after their last retry (dead-lettered), by task.",
+                       ["task"], namespace=NAMESPACE, registry=REGISTRY)
+
+
+# --- hooks --------------------------------------------------------------------------------
+
+
+def observe_request(method: str, route: str, status: int, seconds: float) -> None:
+    """Record one HTTP request (``route`` is the template, e.g. ``/api/v1/holds/{hold_id}``)."""
+    HTTP_REQUEST_DURATION.labels(method, route, str(status)).observe(seconds)
+
+
+def hold_placed(count: int = 1) -> None:
+    """Holds placed and committed."""
+    HOLDS_PLACED.inc(count)
+
+
+def hold_conflicted() -> None:
+    """A hold attempt refused because the slot is taken (call where ``SlotUnavailable`` is raised)."""
+    HOLDS_CONFLICTED.inc()
+
+
+def hold_expired(count: int = 1) -> None:
+    """Holds marked expired and committed."""
+    HOLDS_EXPIRED.inc(count)
+
+
+def hold_converted(count: int = 1) -> None:
+    """Holds confirmed into bookings and committed."""
+    HOLDS_CONVERTED.inc(count)
+
+
+def connection_opened() -> None:
+    """A Socket.IO client connected (call once the connection is accepted)."""
+    LIVE_CONNECTIONS.inc()
+
+
+def connection_closed() -> None:
+    """A connected Socket.IO client went away."""
+    LIVE_CONNECTIONS.dec()
+
+
+def event_published(event: str, delay_seconds: float | None = None, count: int = 1) -> None:
+    """``count`` live events of one kind emitted; ``delay_seconds`` from commit to emit."""
+    EVENTS_PUBLISHED.labels(event).inc(count)
+    if delay_seconds is not None:
+        EVENT_FANOUT_DELAY.labels(event).observe(max(delay_seconds, 0.0))
+
+
+def task_finished(task: str, seconds: float, *, failed: bool, retry: bool) -> None:
+    """One task execution (the task middleware calls this)."""
+    TASK_RUNS.labels(task).inc()
+    TASK_DURATION.labels(task).observe(seconds)
+    if failed:
+        TASK_FAILURES.labels(task).inc()
+    if retry:
+        TASK_RETRIES.labels(task).inc()
+
+
+def dead_lettered(task: str) -> None:
+    """A task was given up and written to ``dead_letters``."""
+    DEAD_LETTERS.labels(task).inc()
+
+
+# --- booking transitions, counted after commit ----------------------------------------------
+
+_PENDING_KEY = "observability_hold_tally"
+
+
+def _tally_flush(session: Any, flush_context: Any) -> None:
+    from models.booking import BookingEvent
+
+    tally: Tally[str] | None = None
+    for obj in session.new:
+        if not isinstance(obj, BookingEvent):
+            continue
+        kind = _hold_transition(obj.from_status, obj.to_status)
+        if kind is not None:
+            tally = tally if tally is not None else session.info.setdefault(_PENDING_KEY, Tally())
+            tally[kind] += 1
+
+
+def _hold_transition(from_status: str | None, to_status: str | None) -> str | None:
+    if to_status == "held" and from_status is None:
+        return "placed"
+    if to_status == "expired" and from_status == "held":
+        return "expired"
+    if to_status == "confirmed" and from_status in ("held", "expired"):
+        return "converted"
+    return None
+
+
+_COUNTERS = {"placed": HOLDS_PLACED, "expired": HOLDS_EXPIRED, "converted": HOLDS_CONVERTED}
+
+
+def _tally_commit(session: Any) -> None:
+    tally: Tally[str] | None = session.info.pop(_PENDING_KEY, None)
+    for kind, count in (tally or {}).items():
+        _COUNTERS[kind].inc(count)
+
+
+def _tally_rollback(session: Any) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+def track_booking_transitions() -> None:
+    """Count holds placed / expired / converted from the ``booking_events`` rows a session
+    writes, once its transaction commits (a rollback counts nothing). Idempotent; every
+    process that changes bookings calls it once (``setup_process`` does)."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    for name, fn in (("after_flush", _tally_flush), ("after_commit", _tally_commit),
+                     ("after_rollback", _tally_rollback)):
+        if not event.contains(Session, name, fn):
+            event.listen(Session, name, fn)
+
+
+# --- exposition ---------------------------------------------------------------------------
+
+
+def render() -> tuple[bytes, str]:
+    """The current metrics in the Prometheus text format, and its content type."""
+    return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    """``GET /metrics``. With ``METRICS_TOKEN`` set, only for ``Authorization: Bearer <token>``."""
+    token = request.app.state.settings.metrics_token
+    if token:
+        supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(supplied.encode(), token.encode()):
+            from server.errors import error_response
+
+            return error_response("not_authenticated", "Metrics need 'Authorization: Bearer <METRICS_TOKEN>'.", 401)
+    body, content_type = render()
+    return Response(body, media_type=content_type)
+
+
+def serve(port: int, host: str = "0.0.0.0") -> None:
+    """Serve ``/metrics`` for a process without an HTTP server of its own (worker, scheduler)."""
+    from prometheus_client import start_http_server
+
+    start_http_server(port, addr=host, registry=REGISTRY)
