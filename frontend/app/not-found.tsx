@@ -5,7 +5,7 @@ import { buttonClass } from "@/lib/classes";
 export default function NotFound() {
   return (
     <EmptyState
-      icon="🧭"
+      icon="compass"
       title="This page wandered off"
       action={
         <Link href="/" className={buttonClass("primary")}>

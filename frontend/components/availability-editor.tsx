@@ -259,7 +259,7 @@ function Editor() {
           <p className="mt-1 text-sm text-slate-600">Holidays, a day off, or different hours on one date.</p>
           <div className="mt-4 space-y-3">
             {draft.overrides.length === 0 ? (
-              <EmptyState icon="🏖️" title="No overrides">
+              <EmptyState icon="sun" title="No overrides">
                 Your weekly hours apply every week.
               </EmptyState>
             ) : (

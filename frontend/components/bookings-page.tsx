@@ -123,7 +123,7 @@ function Bookings({ user }: { user: User }) {
         ) : shown.length === 0 ? (
           tab === "upcoming" ? (
             <EmptyState
-              icon="📅"
+              icon="calendar"
               title="No upcoming lessons"
               action={
                 user.role === "student" ? (
@@ -138,7 +138,7 @@ function Bookings({ user }: { user: User }) {
                 : "Bookings appear here as soon as students book you."}
             </EmptyState>
           ) : (
-            <EmptyState icon="🗂️" title="Nothing here yet">
+            <EmptyState icon="folder" title="Nothing here yet">
               Finished, cancelled and expired bookings are kept here.
             </EmptyState>
           )

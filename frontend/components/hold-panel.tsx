@@ -7,6 +7,7 @@ import { api, ApiError, errorMessage } from "@/lib/api";
 import { useNow } from "@/lib/hooks";
 import { fmtCountdown, fmtDate, fmtMoney, fmtTime, spokenDuration } from "@/lib/time";
 import type { Booking, Checkout } from "@/lib/types";
+import { Icon } from "./icons";
 import { useLiveEvent } from "./live";
 import { usePublicConfig } from "./session";
 import { useToast } from "./toast";
@@ -88,7 +89,7 @@ export function HoldPanel({
     setError(null);
     try {
       await api.holds.release(hold.id);
-      toast.push({ kind: "info", title: "Hold released", body: "The slot is open for others again." });
+      toast.push({ kind: "info", title: "Hold released", body: "The slot is open for others again.", dedupeKey: `${hold.id}:released` });
       onUpdate({ ...hold, status: "released" });
       onClose();
     } catch (err) {
@@ -143,8 +144,8 @@ export function HoldPanel({
     >
       {phase === "confirmed" ? (
         <div className="text-center" data-testid="booking-confirmed">
-          <div aria-hidden="true" className="mx-auto flex h-12 w-12 items-center justify-center rounded-full bg-emerald-100 text-2xl">
-            🎉
+          <div className="mx-auto flex h-12 w-12 items-center justify-center rounded-full bg-emerald-100 text-emerald-600">
+            <Icon name="check" className="h-7 w-7" />
           </div>
           <h2 id="hold-panel-title" className="mt-3 text-lg font-semibold text-slate-900">
             You&apos;re booked!

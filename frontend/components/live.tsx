@@ -4,6 +4,7 @@ import { createContext, useContext, useEffect, useRef, useState, type ReactNode 
 import { liveClient, type ConnectionState, type LiveClient, type UserEvents } from "@/lib/live";
 import type { Booking, SessionStartingEvent } from "@/lib/types";
 import { fmtDateTime, fmtTime } from "@/lib/time";
+import { Icon } from "./icons";
 import { useSession } from "./session";
 import { useToast } from "./toast";
 
@@ -78,11 +79,12 @@ function LiveNotifications() {
       title: held ? "New hold on your calendar" : "New booking",
       body: `${booking.student_name ?? "A student"} · ${describe(booking)}`,
       action: { label: "Open dashboard", href: "/tutor/dashboard" },
+      dedupeKey: `${booking.id}:${booking.status}`,
     });
   });
 
   useLiveEvent("booking.updated", ({ booking }) => {
-    const who = user?.role === "tutor" ? (booking.student_name ?? "A student") : "Your lesson";
+    const who = user?.role === "tutor" ? `${booking.student_name ?? "A student"} · ` : "";
     const messages: Partial<Record<Booking["status"], { kind: "success" | "info" | "warning"; title: string }>> = {
       confirmed: { kind: "success", title: user?.role === "tutor" ? "Booking confirmed" : "You're booked!" },
       cancelled: { kind: "warning", title: "Booking cancelled" },
@@ -95,16 +97,18 @@ function LiveNotifications() {
     toast.push({
       kind: m.kind,
       title: m.title,
-      body: `${who} · ${describe(booking)}`,
+      body: `${who}${describe(booking)}`,
       action: user?.role === "tutor" ? undefined : { label: "My bookings", href: "/bookings" },
+      dedupeKey: `${booking.id}:${booking.status}`,
     });
   });
 
-  useLiveEvent("hold.expiring", ({ expires_at }) => {
+  useLiveEvent("hold.expiring", ({ booking_id, expires_at }) => {
     toast.push({
       kind: "warning",
       title: "Your hold is about to expire",
       body: `Pay before ${fmtTime(expires_at)} to keep the slot.`,
+      dedupeKey: `expiring:${booking_id}`,
     });
   });
 
@@ -117,9 +121,7 @@ function LiveNotifications() {
       role="alert"
       className="fixed inset-x-0 top-0 z-[60] flex flex-wrap items-center justify-center gap-3 bg-gradient-to-r from-indigo-600 to-violet-600 px-4 py-3 text-sm text-white shadow-lg"
     >
-      <span aria-hidden="true" className="text-lg">
-        🎓
-      </span>
+      <Icon name="calendar" className="h-5 w-5" />
       <span className="font-semibold">
         Your session starts {banner.minutes_before <= 1 ? "in a minute" : `in ${banner.minutes_before} minutes`} (
         {fmtTime(banner.starts_at)}).

@@ -29,7 +29,7 @@ export function RequireAuth({ role, children }: { role?: Role; children: (user: 
   if (role && user.role !== role) {
     return (
       <EmptyState
-        icon="🔒"
+        icon="lock"
         title={role === "tutor" ? "This page is for tutors" : "This page is for students"}
         action={
           <Link href={user.role === "tutor" ? "/tutor/dashboard" : "/"} className={buttonClass("primary")}>

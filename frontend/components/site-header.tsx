@@ -103,6 +103,14 @@ export function SiteHeader() {
               </Link>
             </div>
           )}
+          {user && (
+            <span className="md:hidden" title={`${user.name} (${user.role})`} data-testid="current-user-mobile">
+              <Avatar name={user.name} size="sm" />
+              <span className="sr-only">
+                Signed in as {user.name}, {user.role}
+              </span>
+            </span>
+          )}
           <button
             type="button"
             className="rounded-lg p-2 text-slate-600 hover:bg-slate-100 md:hidden"

@@ -10,6 +10,8 @@ export interface ToastInput {
   title: string;
   body?: string;
   action?: { label: string; href: string };
+  /** A second toast with the same key within 15 s is dropped (one event, two sources). */
+  dedupeKey?: string;
   /** Milliseconds on screen; 0 keeps it until dismissed. */
   duration?: number;
 }
@@ -42,6 +44,7 @@ const STYLES: Record<ToastKind, { ring: string; dot: string; icon: string }> = {
 export function ToastProvider({ children }: { children: ReactNode }) {
   const [toasts, setToasts] = useState<Toast[]>([]);
   const nextId = useRef(1);
+  const recent = useRef(new Map<string, number>());
 
   const dismiss = useCallback((id: number) => {
     setToasts((ts) => ts.filter((t) => t.id !== id));
@@ -50,6 +53,12 @@ export function ToastProvider({ children }: { children: ReactNode }) {
   const push = useCallback(
     (input: ToastInput) => {
       const id = nextId.current++;
+      if (input.dedupeKey) {
+        const now = Date.now();
+        for (const [k, t] of recent.current) if (now - t > 15_000) recent.current.delete(k);
+        if (recent.current.has(input.dedupeKey)) return -1;
+        recent.current.set(input.dedupeKey, now);
+      }
       const kind = input.kind ?? "info";
       setToasts((ts) => [...ts.slice(-4), { ...input, id, kind }]);
       const duration = input.duration ?? (kind === "error" ? 9000 : 6000);

@@ -75,7 +75,11 @@ function Dashboard({ user }: { user: User }) {
   };
 
   const ingest = (booking: Booking, kind: Activity["kind"]) => {
-    setActivity((a) => [{ id: Date.now() + Math.random(), at: Date.now(), kind, booking }, ...a].slice(0, 30));
+    setActivity((a) => {
+      // booking.new and booking.updated may both announce one change: list it once.
+      if (a.some((x) => x.booking.id === booking.id && x.booking.status === booking.status)) return a;
+      return [{ id: Date.now() + Math.random(), at: Date.now(), kind, booking }, ...a].slice(0, 30);
+    });
     markFresh(booking.id);
     setHolds((list) => {
       const rest = (list ?? []).filter((b) => b.id !== booking.id);
@@ -101,7 +105,7 @@ function Dashboard({ user }: { user: User }) {
   return (
     <div>
       <PageHeader
-        title={`Hi ${user.name.split(" ")[0]} 👋`}
+        title={`Hi ${user.name.split(" ")[0]}!`}
         subtitle={
           <span className="inline-flex items-center gap-2 text-sm">
             <LiveDot state={state} /> New holds and bookings appear here instantly.
@@ -162,7 +166,7 @@ function Dashboard({ user }: { user: User }) {
               {upcoming === null ? (
                 <ListSkeleton />
               ) : upcomingNow.length === 0 ? (
-                <EmptyState icon="📭" title="No sessions booked yet">
+                <EmptyState icon="inbox" title="No sessions booked yet">
                   When a student pays for a lesson it lands here — no refresh needed.
                 </EmptyState>
               ) : (

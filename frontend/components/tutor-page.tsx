@@ -103,7 +103,7 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
     const notFound = loadError instanceof ApiError && loadError.status === 404;
     return (
       <EmptyState
-        icon={notFound ? "🧭" : "⚠️"}
+        icon={notFound ? "compass" : "warning"}
         title={notFound ? "We couldn't find that tutor" : "Couldn't load this tutor"}
         action={
           <Link href="/" className={buttonClass("primary")}>

@@ -215,7 +215,7 @@ export function TutorSearch() {
           <TutorGridSkeleton />
         ) : items.length === 0 && !error ? (
           <EmptyState
-            icon="🔎"
+            icon="search"
             title={hasFilters ? "No tutors match those filters" : "No tutors yet"}
             action={
               hasFilters ? (

@@ -13,6 +13,7 @@ import {
   type TextareaHTMLAttributes,
 } from "react";
 import { buttonClass, cx, inputClass, type Size, type Variant } from "@/lib/classes";
+import { Icon, type IconName } from "./icons";
 
 export { buttonClass, cx, inputClass };
 
@@ -100,20 +101,20 @@ export function Skeleton({ className }: { className?: string }) {
 }
 
 export function EmptyState({
-  icon = "✨",
+  icon = "sparkles",
   title,
   children,
   action,
 }: {
-  icon?: string;
+  icon?: IconName;
   title: string;
   children?: ReactNode;
   action?: ReactNode;
 }) {
   return (
     <div data-testid="empty-state" className="flex flex-col items-center rounded-2xl border-2 border-dashed border-slate-200 bg-white/60 px-6 py-12 text-center">
-      <span aria-hidden="true" className="text-4xl">
-        {icon}
+      <span className="flex h-14 w-14 items-center justify-center rounded-2xl bg-indigo-50 text-indigo-600">
+        <Icon name={icon} className="h-7 w-7" />
       </span>
       <h3 className="mt-3 text-base font-semibold text-slate-900">{title}</h3>
       {children && <div className="mt-1 max-w-md text-sm text-slate-600">{children}</div>}

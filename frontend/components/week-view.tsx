@@ -232,7 +232,7 @@ function SlotButton({
         onPick(slot);
       }}
       className={cx(
-        "relative w-full rounded-lg px-2 py-2 text-sm font-semibold tabular-nums transition-colors",
+        "relative w-full whitespace-nowrap rounded-lg px-1.5 py-2 text-[13px] font-semibold tabular-nums transition-colors",
         mine
           ? "bg-indigo-600 text-white shadow-sm"
           : held

@@ -37,7 +37,7 @@ export function sameLocalDay(a: Date, b: Date): boolean {
 
 export function fmtTime(iso: string | Date): string {
   const d = typeof iso === "string" ? new Date(iso) : iso;
-  return d.toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit" });
+  return d.toLocaleTimeString(undefined, { hour: "numeric", minute: "2-digit" });
 }
 
 export function fmtDayShort(d: Date): string {
@@ -59,7 +59,7 @@ export function fmtDateTime(iso: string | Date): string {
     weekday: "short",
     day: "numeric",
     month: "short",
-    hour: "2-digit",
+    hour: "numeric",
     minute: "2-digit",
   });
 }
@@ -82,7 +82,7 @@ export function minutesBetween(startIso: string, endIso: string): number {
 
 /** `mm:ss`, or `h:mm:ss` past an hour; never negative. */
 export function fmtCountdown(ms: number): string {
-  const total = Math.max(0, Math.ceil(ms / 1000));
+  const total = Math.max(0, Math.floor(ms / 1000));
   const h = Math.floor(total / 3600);
   const m = Math.floor((total % 3600) / 60);
   const s = total % 60;
