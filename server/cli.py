@@ -46,6 +46,15 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+class DropColorMessage(logging.Filter):
+    """uvicorn attaches an ANSI-coloured copy of some messages as ``color_message``; formatters
+    that print a record's extra fields would print the escape codes. Drop it at the source."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.__dict__.pop("color_message", None)
+        return True
+
+
 def logging_config(level: str = "INFO", json_lines: bool = False) -> dict[str, Any]:
     """A ``logging.config.dictConfig`` for our processes (uvicorn workers apply it too)."""
     level = level.upper() if level.upper() in _LEVELS else "INFO"
@@ -54,14 +63,15 @@ def logging_config(level: str = "INFO", json_lines: bool = False) -> dict[str, A
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": formatter},
+        "filters": {"no_color": {"()": "server.cli.DropColorMessage"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
                                 "formatter": "default"}},
         "root": {"handlers": ["stderr"], "level": level},
         "loggers": {
             # uvicorn's own loggers: no handlers of their own, so no colours; ours via the root.
-            "uvicorn": {"level": level, "handlers": [], "propagate": True},
-            "uvicorn.error": {"level": level},
-            "uvicorn.access": {"level": level, "handlers": [], "propagate": True},
+            "uvicorn": {"level": level, "handlers": [], "propagate": True, "filters": ["no_color"]},
+            "uvicorn.error": {"level": level, "filters": ["no_color"]},
+            "uvicorn.access": {"level": level, "handlers": [], "propagate": True, "filters": ["no_color"]},
             "pgserver": {"level": "WARNING"},
             "alembic.runtime.plugins": {"level": "WARNING"},
             "httpx": {"level": "WARNING"},

@@ -141,3 +141,24 @@ def test_dev_stops_everything_with_an_error_when_a_child_dies(dev: Dev) -> None:
 
     assert dev.proc.returncode == 1, output
     assert "api exited with code -9" in output
+
+
+def test_api_logs_are_timestamped_plain_lines_without_colour(settings: Settings) -> None:
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+           "ENVIRONMENT": "test", "LOG_JSON": "false"}
+    proc = subprocess.Popen([EDUSTREAM, "api", "--port", str(port), "--no-migrate"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not _port_open(port) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, output
+    assert "Application startup complete" in output
+    assert "\x1b[" not in output and "color_message" not in output
+    assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ", output, re.MULTILINE)
