@@ -30,6 +30,7 @@ from server.availability.slots import check_bookable
 from server.bookings.changes import slot_changes
 from server.bookings.schemas import BookingOut
 from server.errors import Conflict, NotFound
+from server.observability import metrics
 from server.outbox import emit, slots_changed, tutor_room, user_room
 from server.pagination import InvalidCursor, decode_cursor, encode_cursor
 from server.settings import Settings
@@ -100,6 +101,7 @@ def _record(session: AsyncSession, booking: Booking, kind: str, actor_id: uuid.U
             from_status: str | None, data: dict[str, Any] | None = None) -> None:
     session.add(BookingEvent(booking_id=booking.id, actor_id=actor_id, kind=kind, from_status=from_status,
                              to_status=booking.status, data=data or {}))
+    metrics.count_transition(session, from_status, booking.status)  # holds expired/converted, after commit
 
 
 def _set_status(booking: Booking, to_status: str) -> str:
@@ -191,6 +193,7 @@ async def place_hold(session: AsyncSession, settings: Settings, student_id: uuid
     if checks.holds >= settings.max_active_holds:
         raise HoldLimitReached(details={"limit": settings.max_active_holds})
     if checks.conflict:
+        metrics.hold_conflicted()
         raise SlotUnavailable()
     booking = Booking(id=uuid.uuid4(), tutor_id=tutor_id, student_id=student_id, status="held", start_at=start,
                       end_at=end, guarded=guarded, expires_at=now + timedelta(seconds=settings.hold_ttl_seconds),
@@ -202,8 +205,10 @@ async def place_hold(session: AsyncSession, settings: Settings, student_id: uuid
             "expires": booking.expires_at, "price": booking.price_cents, "currency": booking.currency, "now": now})
     except IntegrityError as exc:
         if getattr(exc.orig, "sqlstate", None) == EXCLUSION_VIOLATION:
+            metrics.hold_conflicted()
             raise SlotUnavailable() from exc
         raise
+    metrics.count_transition(session, None, "held")  # holds placed, after commit
     messages = _booking_messages(booking, now, new=True)
     ranges = [guarded]
     if checks.lapsed:

@@ -14,7 +14,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from server.observability.logging import configure_logging
-from server.observability.metrics import track_booking_transitions
 from server.observability.sentry import setup_sentry
 from server.observability.tracing import Process, Tracing, service_name_for, setup_tracing, shutdown_tracing
 
@@ -25,12 +24,11 @@ if TYPE_CHECKING:
 
 
 def setup_process(settings: Settings, process: Process) -> Tracing | None:
-    """Logging, Sentry, hold counters and tracing for one process (``api``, ``worker`` or
+    """Logging, Sentry and tracing for one process (``api``, ``worker`` or
     ``scheduler``); returns the tracing handle (``None`` when tracing is off). The worker
     and scheduler also serve their metrics on ``WORKER_METRICS_PORT`` when it is set."""
     configure_logging(settings, process)
     setup_sentry(settings, process)
-    track_booking_transitions()
     if process != "api" and settings.worker_metrics_port > 0:
         from server.observability.metrics import serve
 

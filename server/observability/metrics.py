@@ -5,22 +5,24 @@ Every process keeps its own numbers in :data:`REGISTRY`; the API serves them at
 processes in queries (``sum(rate(edustream_holds_expired_total[5m]))``). Label values are
 always bounded sets: route templates (never raw paths), event and task names.
 
-Hooks: :func:`hold_conflicted` (the holds service), :func:`connection_opened` /
+Hooks: :func:`count_transition` and :func:`hold_conflicted` (the holds service; placed,
+expired and converted count only once the change commits), :func:`connection_opened` /
 :func:`connection_closed` (Socket.IO), :func:`event_published` (the outbox relay),
 :func:`dead_lettered` (tasks); the HTTP middleware and the task middleware record requests
-and task runs. Holds placed, expired and converted are counted after commit from the
-booking history rows (:func:`track_booking_transitions`), whatever path changed them.
+and task runs.
 """
 
 from __future__ import annotations
 
 import hmac
-from collections import Counter as Tally
-from typing import Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 NAMESPACE = "edustream"
@@ -65,24 +67,9 @@ def observe_request(method: str, route: str, status: int, seconds: float) -> Non
     HTTP_REQUEST_DURATION.labels(method, route, str(status)).observe(seconds)
 
 
-def hold_placed(count: int = 1) -> None:
-    """Holds placed and committed."""
-    HOLDS_PLACED.inc(count)
-
-
 def hold_conflicted() -> None:
     """A hold attempt refused because the slot is taken (call where ``SlotUnavailable`` is raised)."""
     HOLDS_CONFLICTED.inc()
-
-
-def hold_expired(count: int = 1) -> None:
-    """Holds marked expired and committed."""
-    HOLDS_EXPIRED.inc(count)
-
-
-def hold_converted(count: int = 1) -> None:
-    """Holds confirmed into bookings and committed."""
-    HOLDS_CONVERTED.inc(count)
 
 
 def connection_opened() -> None:
@@ -119,56 +106,32 @@ def dead_lettered(task: str) -> None:
 
 # --- booking transitions, counted after commit ----------------------------------------------
 
-_PENDING_KEY = "observability_hold_tally"
 
-
-def _tally_flush(session: Any, flush_context: Any) -> None:
-    from models.booking import BookingEvent
-
-    tally: Tally[str] | None = None
-    for obj in session.new:
-        if not isinstance(obj, BookingEvent):
-            continue
-        kind = _hold_transition(obj.from_status, obj.to_status)
-        if kind is not None:
-            tally = tally if tally is not None else session.info.setdefault(_PENDING_KEY, Tally())
-            tally[kind] += 1
-
-
-def _hold_transition(from_status: str | None, to_status: str | None) -> str | None:
+def _hold_counter(from_status: str | None, to_status: str | None) -> Counter | None:
     if to_status == "held" and from_status is None:
-        return "placed"
+        return HOLDS_PLACED
     if to_status == "expired" and from_status == "held":
-        return "expired"
+        return HOLDS_EXPIRED
     if to_status == "confirmed" and from_status in ("held", "expired"):
-        return "converted"
+        return HOLDS_CONVERTED
     return None
 
 
-_COUNTERS = {"placed": HOLDS_PLACED, "expired": HOLDS_EXPIRED, "converted": HOLDS_CONVERTED}
+def count_transition(session: AsyncSession, from_status: str | None, to_status: str | None,
+                     count: int = 1) -> None:
+    """Count a booking status change once ``session``'s unit of work commits (a rollback counts
+    nothing): ``None → held`` is a hold placed, ``held → expired`` expired, ``held/expired →
+    confirmed`` converted; other changes are not hold metrics. Call it wherever a
+    ``booking_events`` row is recorded."""
+    counter = _hold_counter(from_status, to_status)
+    if counter is None or count <= 0:
+        return
+    from server.db import after_commit  # server.db imports this package: import when used
 
+    async def increment() -> None:
+        counter.inc(count)
 
-def _tally_commit(session: Any) -> None:
-    tally: Tally[str] | None = session.info.pop(_PENDING_KEY, None)
-    for kind, count in (tally or {}).items():
-        _COUNTERS[kind].inc(count)
-
-
-def _tally_rollback(session: Any) -> None:
-    session.info.pop(_PENDING_KEY, None)
-
-
-def track_booking_transitions() -> None:
-    """Count holds placed / expired / converted from the ``booking_events`` rows a session
-    writes, once its transaction commits (a rollback counts nothing). Idempotent; every
-    process that changes bookings calls it once (``setup_process`` does)."""
-    from sqlalchemy import event
-    from sqlalchemy.orm import Session
-
-    for name, fn in (("after_flush", _tally_flush), ("after_commit", _tally_commit),
-                     ("after_rollback", _tally_rollback)):
-        if not event.contains(Session, name, fn):
-            event.listen(Session, name, fn)
+    after_commit(session, increment)
 
 
 # --- exposition ---------------------------------------------------------------------------

@@ -7,7 +7,7 @@ a sample rate of 1. ``start_traced(**settings)`` builds more apps with other set
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,3 +83,14 @@ async def app(running: Running) -> Starlette:
 @pytest.fixture
 def spans(running: Running) -> InMemorySpanExporter:
     return running.exporter
+
+
+@pytest.fixture
+def traced_process() -> Iterator[InMemorySpanExporter]:
+    """Tracing on for this process without an app (task and Socket.IO tests); spans in memory."""
+    state = tracing.setup_tracing(make_settings(**TRACED), service_name="edustream-worker")
+    assert state is not None
+    exporter = InMemorySpanExporter()
+    state.provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    tracing.shutdown_tracing()
