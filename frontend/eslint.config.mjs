@@ -5,7 +5,7 @@ import { FlatCompat } from "@eslint/eslintrc";
 const compat = new FlatCompat({ baseDirectory: dirname(fileURLToPath(import.meta.url)) });
 
 const config = [
-  { ignores: ["node_modules/**", ".next/**", "next-env.d.ts", "test-output/**", "playwright-report/**"] },
+  { ignores: ["node_modules/**", ".next/**", ".test-build/**", "next-env.d.ts", "test-output/**", "playwright-report/**"] },
   ...compat.extends("next/core-web-vitals", "next/typescript"),
   {
     rules: {

@@ -139,7 +139,7 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
                 </h1>
                 <p className="mt-1 text-slate-600">{tutor.headline}</p>
               </div>
-              <div className="text-right">
+              <div className="sm:text-right">
                 <p className="text-2xl font-bold text-slate-900">{fmtMoney(tutor.hourly_rate_cents, tutor.currency)}</p>
                 <p className="text-sm text-slate-500">per hour</p>
               </div>

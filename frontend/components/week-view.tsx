@@ -140,8 +140,13 @@ function WeekViewInner({
             const key = localDateKey(d);
             const daySlots = (byDay.get(key) ?? []).filter((s) => Date.parse(s.end) > now);
             const isToday = key === localDateKey(new Date(now));
+            const isPast = key < localDateKey(new Date(now));
             return (
-              <div key={key} className="min-w-0 rounded-xl bg-slate-50/80 p-2 ring-1 ring-slate-100" role="group" aria-label={d.toLocaleDateString(undefined, { weekday: "long", day: "numeric", month: "long" })}>
+              <div
+                key={key}
+                // Past days keep the calendar shape on wide screens; phones skip them.
+                className={cx("min-w-0 rounded-xl bg-slate-50/80 p-2 ring-1 ring-slate-100", isPast && "hidden opacity-60 sm:block")}
+                role="group" aria-label={d.toLocaleDateString(undefined, { weekday: "long", day: "numeric", month: "long" })}>
                 <div className={cx("mb-2 text-center", isToday ? "text-indigo-700" : "text-slate-700")}>
                   <div className="text-xs font-medium uppercase tracking-wide">{fmtDayShort(d)}</div>
                   <div className="text-sm font-semibold">{fmtDayNum(d)}</div>
@@ -154,7 +159,7 @@ function WeekViewInner({
                       <Skeleton className="h-9 opacity-60" />
                     </>
                   ) : daySlots.length === 0 ? (
-                    <p className="py-3 text-center text-xs text-slate-400">No times</p>
+                    <p className="py-3 text-center text-xs text-slate-400">{isPast ? "Past" : "No times"}</p>
                   ) : (
                     daySlots.map((s) => (
                       <SlotButton

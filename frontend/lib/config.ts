@@ -19,11 +19,30 @@ function trimSlash(url: string): string {
   return url.replace(/\/+$/, "");
 }
 
+const LOOPBACK = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/**
+ * `localhost` and `127.0.0.1` are different sites to the cookie jar: when the page and
+ * the API are both on loopback, use the page's spelling so the API's cookies are sent.
+ */
+function sameLoopbackSite(url: string): string {
+  try {
+    const u = new URL(url);
+    const here = window.location.hostname;
+    if (LOOPBACK.has(u.hostname) && LOOPBACK.has(here) && u.hostname !== here) {
+      u.hostname = here;
+      return trimSlash(u.toString());
+    }
+  } catch {
+    // Not a URL: use it as given.
+  }
+  return trimSlash(url);
+}
+
 export function apiUrl(): string {
   if (typeof window !== "undefined") {
-    const injected = window.__EDUSTREAM__?.apiUrl;
-    if (injected) return trimSlash(injected);
-    if (BUILD_TIME_API_URL) return trimSlash(BUILD_TIME_API_URL);
+    const configured = window.__EDUSTREAM__?.apiUrl || BUILD_TIME_API_URL;
+    if (configured) return sameLoopbackSite(configured);
     return `${window.location.protocol}//${window.location.hostname}:8000`;
   }
   return trimSlash(BUILD_TIME_API_URL || "http://localhost:8000");

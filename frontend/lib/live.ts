@@ -10,7 +10,7 @@
  * - a payload with `resync: true` re-watches without `since`.
  * It also fans out the user events (`booking.*`, `hold.expiring`, `session.starting`).
  */
-import { io, type Socket } from "socket.io-client";
+import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { getAccessToken, refreshSession } from "./api";
 import { apiUrl } from "./config";
 import { applyChanges, toSlotMap } from "./slots";
@@ -82,12 +82,15 @@ export class LiveClient {
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private refusedOnce = false;
 
-  constructor(private readonly url: () => string = () => `${apiUrl()}/live`) {}
+  constructor(
+    private readonly url: () => string = () => `${apiUrl()}/live`,
+    private readonly makeSocket: (url: string, opts: Partial<ManagerOptions & SocketOptions>) => Socket = io,
+  ) {}
 
   /** Open the socket (idempotent). */
   connect(): void {
     if (this.socket) return;
-    const socket = io(this.url(), {
+    const socket = this.makeSocket(this.url(), {
       withCredentials: true,
       transports: ["websocket", "polling"],
       // Evaluated on every (re)connect, so a refreshed token is used at once.
