@@ -87,7 +87,7 @@ class LiveServer:
         log = open(self.log_dir / f"uvicorn-{self.name}-{self.port}.log", "ab")  # noqa: ASYNC230
         self.proc = subprocess.Popen(  # noqa: ASYNC220
             [sys.executable, "-m", "uvicorn", "server.asgi:app_factory", "--factory", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--no-access-log"],
+             "--port", str(self.port), "--log-level", "warning", "--no-access-log", "--timeout-graceful-shutdown", "2"],
             cwd=PROJECT_ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + 60
@@ -160,11 +160,16 @@ class LiveClient:
         self.sio = socketio.AsyncClient(reconnection=False)
         self.events: list[tuple[str, Any]] = []
         self._changed = asyncio.Event()
+        self.connect_errors: list[Any] = []
         self.sio.on("*", self._record, namespace="/live")
+        self.sio.on("connect_error", self._connect_error, namespace="/live")
 
     async def _record(self, event: str, data: Any) -> None:
         self.events.append((event, data))
         self._changed.set()
+
+    async def _connect_error(self, data: Any = None) -> None:
+        self.connect_errors.append(data)
 
     async def connect(self) -> LiveClient:
         headers = {"Cookie": self.cookie} if self.cookie else {}
