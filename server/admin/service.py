@@ -1,0 +1,80 @@
+"""Dead letters: background calls that exhausted their retries, listed and re-queued by admins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.outbox import DeadLetter
+from server.errors import Conflict, NotFound
+from server.pagination import InvalidCursor, decode_cursor, encode_cursor
+from server.settings import Settings
+
+
+class DeadLetterNotFound(NotFound):
+    code = "not_found"
+    message = "No such dead letter."
+
+
+class AlreadyRetried(Conflict):
+    code = "already_retried"
+    message = "This dead letter was already re-queued; a new failure makes a new one."
+
+
+class UnknownTask(Conflict):
+    code = "unknown_task"
+    message = "This task no longer exists, so it cannot be re-queued."
+
+
+MAX_ID = 2**63 - 1
+
+
+def parse_id(raw: str) -> int:
+    """A dead letter id from the path; anything that is not one is simply not found."""
+    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= MAX_ID:
+        raise DeadLetterNotFound()
+    return int(raw)
+
+
+async def list_dead_letters(session: AsyncSession, retried: bool | None, cursor: str | None,
+                            limit: int) -> tuple[list[DeadLetter], str | None]:
+    """Newest first, keyset-paginated by id."""
+    query = select(DeadLetter)
+    if retried is not None:
+        query = query.where(DeadLetter.retried_at.is_not(None) if retried else DeadLetter.retried_at.is_(None))
+    if cursor:
+        [before] = decode_cursor(cursor, 1)
+        if not isinstance(before, int) or isinstance(before, bool) or not 0 < before <= MAX_ID:
+            raise InvalidCursor(details=[{"field": "query.cursor", "message": "malformed"}])
+        query = query.where(DeadLetter.id < before)
+    rows = list((await session.scalars(query.order_by(DeadLetter.id.desc()).limit(limit + 1))).all())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor([rows[-1].id])
+    return rows, next_cursor
+
+
+async def retry_dead_letter(session: AsyncSession, settings: Settings, letter_id: int,
+                            now: datetime) -> tuple[DeadLetter, str]:
+    """Re-queue the failed call with its original arguments (a fresh retry budget).
+
+    The task is kicked before the row is marked, inside the transaction: if the commit then
+    fails the call may run twice, which every task tolerates, but it is never lost."""
+    from tasks.broker import TaskClient
+    from tasks.outbound import OUTBOUND_TASKS
+
+    letter = await session.get(DeadLetter, letter_id, with_for_update=True)
+    if letter is None:
+        raise DeadLetterNotFound()
+    if letter.retried_at is not None:
+        raise AlreadyRetried(details={"retried_at": letter.retried_at.isoformat()})
+    if letter.task_name not in OUTBOUND_TASKS:
+        raise UnknownTask(details={"task_name": letter.task_name})
+    async with TaskClient(settings) as tasks:
+        task_id = await tasks.kick_with(OUTBOUND_TASKS[letter.task_name], letter.args.get("args", []),
+                                        letter.args.get("kwargs", {}))
+    letter.retried_at = now
+    return letter, task_id

@@ -1,0 +1,7 @@
+"""Every task module, imported for its registrations: ``python -m taskiq worker tasks.broker:broker tasks.all``."""
+
+from __future__ import annotations
+
+from tasks import bookings, housekeeping, outbound
+
+__all__ = ["bookings", "housekeeping", "outbound"]

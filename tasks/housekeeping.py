@@ -1,0 +1,71 @@
+"""Housekeeping: delete rows nobody needs any more (``HOUSEKEEPING_CRON``, every 10 minutes).
+
+* idempotency keys older than ``IDEMPOTENCY_TTL_SECONDS`` (a replay after that is a new request);
+* published outbox rows older than ``LIVE_HISTORY_SECONDS`` (the resync window: a client
+  further behind gets a snapshot instead of the missed changes);
+* expired and released holds older than ``HOLD_RETENTION_DAYS`` (their history rows go with
+  them; they never blocked anything, see server/bookings/service.py), unless a payment
+  touched them.
+
+Deletes run in batches so no statement holds locks for long; running twice is harmless.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.db import unit_of_work
+from server.settings import Settings
+from tasks import runtime
+from tasks.broker import broker
+
+log = logging.getLogger("edustream.tasks.housekeeping")
+
+BATCH = 5000
+
+_PURGES = {
+    "idempotency_keys": "DELETE FROM idempotency_keys WHERE ctid = ANY(ARRAY("
+                        "SELECT ctid FROM idempotency_keys WHERE created_at < :idempotency LIMIT :batch))",
+    "outbox": "DELETE FROM outbox WHERE id IN ("
+              "SELECT id FROM outbox WHERE published_at IS NOT NULL AND published_at < :outbox "
+              "ORDER BY id LIMIT :batch)",
+    "lapsed_holds": "DELETE FROM bookings WHERE id IN ("
+                    "SELECT id FROM bookings WHERE status IN ('expired', 'released') AND updated_at < :holds "
+                    # Anything money touched stays: it is the payment's record.
+                    "AND payment_intent_id IS NULL "
+                    "AND coalesce(payment_status, 'none') IN ('none', 'requires_payment') LIMIT :batch)",
+}
+
+
+async def purge(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, now: datetime) -> dict[str, int]:
+    """Delete what is past its retention; returns the number of rows deleted per kind."""
+    cutoffs = {"idempotency": now - timedelta(seconds=settings.idempotency_ttl_seconds),
+               "outbox": now - timedelta(seconds=settings.live_history_seconds),
+               "holds": now - timedelta(days=settings.hold_retention_days)}
+    deleted: dict[str, int] = {}
+    for name, statement in _PURGES.items():
+        deleted[name] = 0
+        while True:
+            async with unit_of_work(sessionmaker) as session:
+                result = await session.execute(text(statement), {**cutoffs, "batch": BATCH})
+            count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+            deleted[name] += count
+            if count < BATCH:
+                break
+    return deleted
+
+
+@broker.task(task_name="housekeeping.purge",
+             schedule=[{"cron": broker.settings.housekeeping_cron, "schedule_id": "housekeeping.purge"}])
+async def purge_old_rows() -> dict[str, int]:
+    """Delete old idempotency keys, published outbox rows and lapsed holds."""
+    async with runtime.exclusive("housekeeping.purge", ttl_seconds=600) as mine:
+        if not mine:
+            return {}
+        deleted = await purge(runtime.get().sessionmaker, runtime.get().settings, datetime.now(UTC))
+    log.info("housekeeping deleted %s", deleted)
+    return deleted
