@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib.util
-import json
 import logging
 import logging.config
 import multiprocessing
@@ -29,21 +28,9 @@ from server.settings import PROJECT_ROOT, Settings, get_settings
 
 log = logging.getLogger("edustream.cli")
 
+# taskiq's own worker log lines (before our task runtime configures logging).
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(processName)s[%(process)d] %(name)s: %(message)s"
 _LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line, for log collectors (``LOG_JSON=true``)."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        payload: dict[str, Any] = {
-            "ts": self.formatTime(record), "level": record.levelname, "logger": record.name,
-            "process": record.processName, "pid": record.process, "message": record.getMessage(),
-        }
-        if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, default=str)
 
 
 class DropColorMessage(logging.Filter):
@@ -56,13 +43,14 @@ class DropColorMessage(logging.Filter):
 
 
 def logging_config(level: str = "INFO", json_lines: bool = False) -> dict[str, Any]:
-    """A ``logging.config.dictConfig`` for our processes (uvicorn workers apply it too)."""
+    """A ``logging.config.dictConfig`` with the formatters of :mod:`server.observability.logging`
+    (uvicorn applies it in each of its worker processes too)."""
     level = level.upper() if level.upper() in _LEVELS else "INFO"
-    formatter: dict[str, Any] = {"()": "server.cli.JsonFormatter"} if json_lines else {"format": LOG_FORMAT}
+    formatter = "JsonFormatter" if json_lines else "ConsoleFormatter"
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"default": formatter},
+        "formatters": {"default": {"()": f"server.observability.logging.{formatter}"}},
         "filters": {"no_color": {"()": "server.cli.DropColorMessage"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
                                 "formatter": "default"}},
@@ -80,10 +68,16 @@ def logging_config(level: str = "INFO", json_lines: bool = False) -> dict[str, A
 
 
 def _configure_logging(settings: Settings | None, process_name: str) -> None:
+    """Plain lines on stderr until the settings are read; then the settings' format
+    (``LOG_JSON``, ``LOG_LEVEL``) with the process name on every record."""
     multiprocessing.current_process().name = process_name
-    level = settings.log_level if settings else os.environ.get("LOG_LEVEL", "INFO")
-    json_lines = settings.json_logs if settings else False
-    logging.config.dictConfig(logging_config(level, json_lines))
+    if settings is None:
+        logging.config.dictConfig(logging_config(os.environ.get("LOG_LEVEL", "INFO")))
+        return
+    from server.observability.logging import configure_logging
+
+    logging.config.dictConfig(logging_config(settings.log_level, settings.json_logs))
+    configure_logging(settings, process_name)
 
 
 def _load_settings() -> Settings:
@@ -252,6 +246,16 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     return run_dev(args, settings, demo_logins=logins is not None, embedded_dir=embedded_dir)
 
 
+def cmd_emails(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from server.emails.preview import write_previews
+
+    files = write_previews(settings, Path(args.out))
+    print(f"rendered {(len(files) - 1) // 2} e-mail templates into {args.out}; open {files[0]}", flush=True)
+    return 0
+
+
 # --- parser -------------------------------------------------------------------------------
 
 
@@ -320,6 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--demo", action="store_true",
                       help="a dozen tutors across subjects and time zones with availability, and two students")
     seed.set_defaults(handler=cmd_seed)
+
+    emails = add("emails", "e-mail templates (preview)", "Work with the e-mail templates in server/emails/templates.")
+    emails_sub = emails.add_subparsers(dest="emails_command", metavar="ACTION", required=True)
+    preview = emails_sub.add_parser("preview", help="render every template to HTML with sample data",
+                                    description="Render every e-mail template (HTML and text) with sample data "
+                                                "into DIR, with an index.html linking them.")
+    preview.add_argument("--out", required=True, metavar="DIR", help="directory to write the files into")
+    preview.set_defaults(handler=cmd_emails, parser=preview)
     return parser
 
 
