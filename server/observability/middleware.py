@@ -8,8 +8,9 @@ import time
 from opentelemetry import trace
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.observability import metrics
+from server.observability import metrics, sentry
 from server.observability.logging import bind, unbind
+from server.observability.tracing import current_ids
 
 access_log = logging.getLogger("edustream.access")
 # Probes and scrapes arrive every few seconds: keep them out of the INFO access log.
@@ -34,6 +35,8 @@ class ObservabilityMiddleware:
         span = trace.get_current_span()
         if request_id and span.is_recording():
             span.set_attribute("edustream.request_id", request_id)
+        ids = current_ids()
+        sentry.tag_request(request_id=request_id, trace_id=ids[0] if ids else None)
         status = 500
         started = time.perf_counter()
 

@@ -104,6 +104,7 @@ def scrub_breadcrumb(crumb: dict[str, Any], hint: dict[str, Any] | None = None) 
 def setup_sentry(settings: Settings, process_name: str) -> bool:
     """Initialise Sentry for this process when ``SENTRY_DSN`` is set; returns whether it is on."""
     if not settings.sentry_dsn:
+        shutdown_sentry()
         return False
     import sentry_sdk
     from sentry_sdk.integrations.logging import ignore_logger
@@ -116,7 +117,7 @@ def setup_sentry(settings: Settings, process_name: str) -> bool:
         traces_sample_rate=settings.sentry_traces_sample_rate,
         send_default_pii=False,
         max_request_body_size="never",
-        include_local_variables=True,
+        include_local_variables=False,  # locals hold names, bios, tokens: never send them
         before_send=scrub_event,  # type: ignore[arg-type]
         before_send_transaction=scrub_event,  # type: ignore[arg-type]
         before_breadcrumb=scrub_breadcrumb,  # type: ignore[arg-type]
@@ -141,6 +142,19 @@ def capture_exception(exc: BaseException, **tags: str) -> None:
         sentry_sdk.capture_exception(exc)
 
 
+def tag_request(**tags: str | None) -> None:
+    """Tag the current request's Sentry scope (request id, trace id): an error captured later
+    in the request, even after our middleware has returned, still names them."""
+    import sentry_sdk
+
+    if not sentry_sdk.get_client().is_active():
+        return
+    scope = sentry_sdk.get_isolation_scope()
+    for key, value in tags.items():
+        if value:
+            scope.set_tag(key, value)
+
+
 def shutdown_sentry() -> None:
     """Flush pending events and switch Sentry off in this process."""
     import sentry_sdk
@@ -148,4 +162,4 @@ def shutdown_sentry() -> None:
     client = sentry_sdk.get_client()
     if client.is_active():
         client.close(timeout=2)
-    sentry_sdk.init(dsn=None)
+    sentry_sdk.get_global_scope().set_client(None)
