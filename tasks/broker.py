@@ -34,18 +34,22 @@ CONSUMER_GROUP = "edustream"
 RECLAIM_LOCK_SECONDS = 5.0
 
 
-# The one-second sweeps would otherwise log three "Sending"/"Executing" lines a second.
+# The one-second sweeps would otherwise log three "Sending"/"Executing" lines a second, and
+# the list schedule source a line at every re-read.
 QUIET_TASKS = frozenset({"bookings.expire_due", "bookings.alert_due", "outbound.release_due_retries"})
+QUIET_MESSAGES = frozenset({"Getting previous time schedules"})
 
 
-class _QuietSweeps(logging.Filter):
+class _QuietRoutine(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno > logging.INFO:
+            return True
         args = record.args if isinstance(record.args, tuple) else ()
-        return record.levelno > logging.INFO or not any(a in QUIET_TASKS for a in args if isinstance(a, str))
+        return record.msg not in QUIET_MESSAGES and not any(a in QUIET_TASKS for a in args if isinstance(a, str))
 
 
-for _name in ("taskiq.receiver.receiver", "taskiq.cli.scheduler.run"):
-    logging.getLogger(_name).addFilter(_QuietSweeps())
+for _name in ("taskiq.receiver.receiver", "taskiq.cli.scheduler.run", "taskiq.redis_schedule_source"):
+    logging.getLogger(_name).addFilter(_QuietRoutine())
 
 
 class EduStreamBroker(RedisStreamBroker):
