@@ -95,6 +95,8 @@ class TaskClient:
 
     def __init__(self, settings: Settings) -> None:
         self._broker = EduStreamBroker(settings)
+        # The kick joins the caller's trace (e.g. the admin request that re-queues a task).
+        self._broker.add_middlewares(TracingMiddleware())
 
     async def __aenter__(self) -> TaskClient:
         return self
