@@ -89,7 +89,7 @@ export function HoldPanel({
     setError(null);
     try {
       await api.holds.release(hold.id);
-      toast.push({ kind: "info", title: "Hold released", body: "The slot is open for others again.", dedupeKey: `${hold.id}:released` });
+      toast.push({ kind: "info", title: "Hold released", body: "The slot is open for others again." });
       onUpdate({ ...hold, status: "released" });
       onClose();
     } catch (err) {

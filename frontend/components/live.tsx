@@ -2,6 +2,7 @@
 
 import { createContext, useContext, useEffect, useRef, useState, type ReactNode } from "react";
 import { liveClient, type ConnectionState, type LiveClient, type UserEvents } from "@/lib/live";
+import { classifyAndRemember, isLocalAction } from "@/lib/booking-memory";
 import type { Booking, SessionStartingEvent } from "@/lib/types";
 import { fmtDateTime, fmtTime } from "@/lib/time";
 import { Icon } from "./icons";
@@ -72,6 +73,7 @@ function LiveNotifications() {
   const [banner, setBanner] = useState<SessionStartingEvent | null>(null);
 
   useLiveEvent("booking.new", ({ booking }) => {
+    classifyAndRemember(booking);
     if (user?.role !== "tutor") return;
     const held = booking.status === "held";
     toast.push({
@@ -79,27 +81,31 @@ function LiveNotifications() {
       title: held ? "New hold on your calendar" : "New booking",
       body: `${booking.student_name ?? "A student"} · ${describe(booking)}`,
       action: { label: "Open dashboard", href: "/tutor/dashboard" },
-      dedupeKey: `${booking.id}:${booking.status}`,
+      dedupeKey: `${booking.id}:${booking.status}:${booking.start}`,
     });
   });
 
   useLiveEvent("booking.updated", ({ booking }) => {
-    const who = user?.role === "tutor" ? `${booking.student_name ?? "A student"} · ` : "";
+    const change = classifyAndRemember(booking);
+    // The page that made the change already said so; and a repeat says nothing new.
+    if (change === "same" || isLocalAction(booking.id)) return;
+    const tutor = user?.role === "tutor";
+    const who = tutor ? `${booking.student_name ?? "A student"} · ` : "";
     const messages: Partial<Record<Booking["status"], { kind: "success" | "info" | "warning"; title: string }>> = {
-      confirmed: { kind: "success", title: user?.role === "tutor" ? "Booking confirmed" : "You're booked!" },
+      confirmed: { kind: "success", title: tutor ? "Booking confirmed" : "You're booked!" },
       cancelled: { kind: "warning", title: "Booking cancelled" },
       expired: { kind: "warning", title: "Hold expired" },
       released: { kind: "info", title: "Hold released" },
       completed: { kind: "info", title: "Lesson completed" },
     };
-    const m = messages[booking.status];
+    const m = change === "rescheduled" ? { kind: "info" as const, title: "Lesson rescheduled" } : messages[booking.status];
     if (!m) return;
     toast.push({
       kind: m.kind,
       title: m.title,
       body: `${who}${describe(booking)}`,
-      action: user?.role === "tutor" ? undefined : { label: "My bookings", href: "/bookings" },
-      dedupeKey: `${booking.id}:${booking.status}`,
+      action: tutor ? undefined : { label: "My bookings", href: "/bookings" },
+      dedupeKey: `${booking.id}:${booking.status}:${booking.start}`,
     });
   });
 

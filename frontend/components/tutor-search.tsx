@@ -139,7 +139,7 @@ export function TutorSearch() {
               placeholder="Name, topic or exam…"
               value={draft.q}
               onChange={(e) => setDraft({ ...draft, q: e.target.value })}
-              className={inputClass(false, "mt-1")}
+              className={inputClass(false, "mt-1 h-11")}
             />
           </div>
           <div>
@@ -152,7 +152,7 @@ export function TutorSearch() {
               placeholder="Any subject"
               value={draft.subject}
               onChange={(e) => setDraft({ ...draft, subject: e.target.value })}
-              className={inputClass(false, "mt-1")}
+              className={inputClass(false, "mt-1 h-11")}
               data-testid="filter-subject"
             />
             <datalist id="subject-options">
@@ -174,7 +174,7 @@ export function TutorSearch() {
               placeholder="Any"
               value={draft.max}
               onChange={(e) => setDraft({ ...draft, max: e.target.value })}
-              className={inputClass(false, "mt-1")}
+              className={inputClass(false, "mt-1 h-11")}
               data-testid="filter-max-price"
             />
           </div>
@@ -190,14 +190,14 @@ export function TutorSearch() {
                 setDraft(next);
                 apply(next);
               }}
-              className={inputClass(false, "mt-1")}
+              className={inputClass(false, "mt-1 h-11")}
               data-testid="filter-sort"
             >
               <option value="rating">Top rated</option>
               <option value="price">Lowest price</option>
             </select>
           </div>
-          <Button type="submit" className="h-[42px] sm:col-span-2 lg:col-span-1" data-testid="search-submit">
+          <Button type="submit" className="h-11 sm:col-span-2 lg:col-span-1" data-testid="search-submit">
             Search
           </Button>
         </form>

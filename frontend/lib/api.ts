@@ -6,6 +6,7 @@
  * A 401 triggers one `POST /auth/refresh` (shared by concurrent callers) and one retry.
  * The `access_token` from login/register/refresh is kept in memory only, for the socket.
  */
+import { markLocalAction, rememberBookings } from "./booking-memory";
 import { apiUrl } from "./config";
 import type {
   Availability,
@@ -288,22 +289,39 @@ export const api = {
   },
 
   holds: {
-    create: (body: { tutor_id: string; start: string; minutes: number }, idempotencyKey: string) =>
-      request<Hold>("POST", "/holds", { body, idempotencyKey }),
-    release: (id: string) => request<void>("DELETE", `/holds/${encodeURIComponent(id)}`),
+    create: async (body: { tutor_id: string; start: string; minutes: number }, idempotencyKey: string) => {
+      const h = await request<Hold>("POST", "/holds", { body, idempotencyKey });
+      rememberBookings([h]);
+      return h;
+    },
+    release: (id: string) => {
+      markLocalAction(id);
+      return request<void>("DELETE", `/holds/${encodeURIComponent(id)}`);
+    },
   },
 
   bookings: {
-    list: (q: { status?: BookingStatus; cursor?: string | null; limit?: number }, signal?: AbortSignal) =>
-      request<Page<Booking>>("GET", "/bookings", { query: { ...q }, signal }),
-    get: (id: string, signal?: AbortSignal) => request<Booking>("GET", `/bookings/${encodeURIComponent(id)}`, { signal }),
+    list: async (q: { status?: BookingStatus; cursor?: string | null; limit?: number }, signal?: AbortSignal) => {
+      const page = await request<Page<Booking>>("GET", "/bookings", { query: { ...q }, signal });
+      rememberBookings(page.items);
+      return page;
+    },
+    get: async (id: string, signal?: AbortSignal) => {
+      const b = await request<Booking>("GET", `/bookings/${encodeURIComponent(id)}`, { signal });
+      rememberBookings([b]);
+      return b;
+    },
     checkout: (id: string) => request<Checkout>("POST", `/bookings/${encodeURIComponent(id)}/checkout`),
-    cancel: (id: string, reason?: string) =>
-      request<Booking | undefined>("POST", `/bookings/${encodeURIComponent(id)}/cancel`, {
+    cancel: (id: string, reason?: string) => {
+      markLocalAction(id);
+      return request<Booking | undefined>("POST", `/bookings/${encodeURIComponent(id)}/cancel`, {
         body: reason ? { reason } : {},
-      }),
-    reschedule: (id: string, start: string) =>
-      request<Booking | undefined>("POST", `/bookings/${encodeURIComponent(id)}/reschedule`, { body: { start } }),
+      });
+    },
+    reschedule: (id: string, start: string) => {
+      markLocalAction(id);
+      return request<Booking | undefined>("POST", `/bookings/${encodeURIComponent(id)}/reschedule`, { body: { start } });
+    },
   },
 
   payments: {
