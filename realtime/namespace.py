@@ -24,6 +24,8 @@ from realtime.schemas import UnwatchIn, UnwatchOut, WatchChanges, WatchIn
 from server.auth.tokens import InvalidToken
 from server.db import unit_of_work
 from server.errors import AppError, InvalidRequest, validation_details
+from server.observability import metrics
+from server.observability.tracing import traced_dispatch
 from server.outbox import tutor_room, user_room
 from server.settings import Settings
 
@@ -63,6 +65,7 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.settings = settings
         self.app_state = state
 
+    @traced_dispatch  # a span per event, connect and disconnect included
     async def trigger_event(self, event: str, *args: Any) -> Any:
         """Route an event through the limits and the error mapping before its handler."""
         if event in _LIFECYCLE:
@@ -95,9 +98,11 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.save_session(sid, {_SESSION_KEY: state})
         if principal is not None:
             await self.enter_room(sid, user_room(principal.id))
+        metrics.connection_opened()
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
         """Rooms are left by the library; nothing else is held per connection."""
+        metrics.connection_closed()
 
     async def on_watch(self, sid: str, state: ConnectionState, data: Any) -> dict[str, Any]:
         """Join the tutor's room, then answer the snapshot (or the missed changes).

@@ -29,6 +29,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -36,6 +37,7 @@ import asyncpg
 
 from realtime.manager import Broadcast
 from server.db import libpq_url
+from server.observability import metrics
 
 log = logging.getLogger("edustream.live.relay")
 
@@ -45,7 +47,8 @@ LIVE_NAMESPACE = "/live"
 # (and every test database) elects its own leader.
 RELAY_LOCK_KEY = int.from_bytes(hashlib.sha256(b"edustream.outbox.relay").digest()[:8], "big", signed=True)
 
-_CLAIM = ("SELECT id, event, room, payload::text AS payload, version FROM outbox "
+_CLAIM = ("SELECT id, event, room, payload::text AS payload, version, "
+          "EXTRACT(EPOCH FROM clock_timestamp() - created_at)::float8 AS age FROM outbox "
           "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED")
 _MARK = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
 
@@ -144,7 +147,9 @@ class OutboxRelay:
         async with conn.transaction():
             rows = await conn.fetch(_CLAIM, self._batch)
             if rows:
+                started = time.monotonic()
                 await asyncio.wait_for(self._publish(to_broadcasts(rows)), self._publish_timeout)
+                metrics.events_relayed(rows, time.monotonic() - started)  # events published, fan-out delay
                 await conn.execute(_MARK, [r["id"] for r in rows])
         self.published += len(rows)
         return len(rows)

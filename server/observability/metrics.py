@@ -15,7 +15,8 @@ and task runs.
 from __future__ import annotations
 
 import hmac
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
@@ -87,6 +88,21 @@ def event_published(event: str, delay_seconds: float | None = None, count: int =
     EVENTS_PUBLISHED.labels(event).inc(count)
     if delay_seconds is not None:
         EVENT_FANOUT_DELAY.labels(event).observe(max(delay_seconds, 0.0))
+
+
+def events_relayed(rows: Sequence[Mapping[str, Any]], publish_seconds: float = 0.0) -> None:
+    """A batch of outbox rows published: counts by ``row["event"]``; when rows carry ``age``
+    (seconds from the change's transaction to the claim), observes ``age + publish_seconds``
+    as the fan-out delay."""
+    counts: dict[str, int] = {}
+    for row in rows:
+        event = row["event"]
+        counts[event] = counts.get(event, 0) + 1
+        age = row.get("age")
+        if age is not None:
+            EVENT_FANOUT_DELAY.labels(event).observe(max(float(age) + publish_seconds, 0.0))
+    for event, count in counts.items():
+        EVENTS_PUBLISHED.labels(event).inc(count)
 
 
 def task_finished(task: str, seconds: float, *, failed: bool, retry: bool) -> None:
