@@ -34,6 +34,7 @@ from taskiq.labels import prepare_label
 
 from models.outbox import DeadLetter
 from server.db import unit_of_work
+from server.observability import metrics
 from server.settings import Settings
 from tasks import runtime
 from tasks.broker import broker
@@ -128,6 +129,7 @@ async def record_dead_letter(message: TaskiqMessage, error: str, attempts: int) 
         session.add(DeadLetter(task_name=message.task_name,
                                args={"args": list(message.args), "kwargs": dict(message.kwargs)},
                                last_error=error, attempts=attempts))
+    metrics.dead_lettered(message.task_name)
     log.error("task %s moved to dead letters after %d attempt(s): %s", message.task_name, attempts, error)
 
 
