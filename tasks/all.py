@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tasks import bookings, housekeeping, outbound
+from tasks import bookings, housekeeping, integrations, outbound, payments
 
-__all__ = ["bookings", "housekeeping", "outbound"]
+__all__ = ["bookings", "housekeeping", "integrations", "outbound", "payments"]

@@ -160,34 +160,29 @@ broker.add_middlewares(OutboundRetryMiddleware())
 
 
 # --- Integration points ------------------------------------------------------------------
-# The payments, calendar, video and e-mail integrations replace these bodies. Until then
-# each call is only logged. Raise PermanentError for failures a retry cannot fix.
-
-
-async def refund_payment(booking_id: str) -> None:
-    """Refund what the cancellation policy granted for ``booking_id`` (not wired yet: logs only)."""
-    log.info("payments.refund for booking %s: no payment integration yet (logged only)", booking_id)
+# The calendar, video and e-mail integrations live in tasks/integrations.py (payments in
+# tasks/payments.py). Raise PermanentError for failures a retry cannot fix.
 
 
 async def sync_calendar_event(booking_id: str) -> None:
-    """Create, move or delete the calendar events of ``booking_id`` (not wired yet: logs only)."""
-    log.info("calendar.sync_booking for booking %s: no calendar integration yet (logged only)", booking_id)
+    """Create, move or delete the calendar events of ``booking_id`` (tasks/integrations.py)."""
+    from tasks.integrations import sync_calendar_event as sync
+
+    await sync(booking_id)
 
 
 async def create_video_meeting(booking_id: str) -> None:
-    """Create the video meeting of ``booking_id`` and store its join_url (not wired yet: logs only)."""
-    log.info("video.create_meeting for booking %s: no video integration yet (logged only)", booking_id)
+    """Create, move or delete the video meeting of ``booking_id`` and keep its join_url (tasks/integrations.py)."""
+    from tasks.integrations import sync_video_meeting
+
+    await sync_video_meeting(booking_id)
 
 
 async def send_email(to: str, template: str, context: dict[str, Any]) -> None:
-    """Send the e-mail ``template`` to ``to`` (not wired yet: logs only)."""
-    log.info("email.send %s to %s: no e-mail integration yet (logged only)", template, to)
+    """Send the e-mail ``template`` to ``to``, a user id or an address (tasks/integrations.py)."""
+    from tasks.integrations import send_email as deliver
 
-
-@outbound_task("payments.refund")
-async def refund(booking_id: str) -> None:
-    """Refund a cancelled booking (idempotent: the provider call is keyed by the booking)."""
-    await refund_payment(booking_id)
+    await deliver(to, template, context)
 
 
 @outbound_task("calendar.sync_booking")

@@ -1,0 +1,73 @@
+"""Payment tasks through the real broker and a real worker, against the local fake Stripe API:
+a refund that meets a Stripe 500 is retried and lands once; a 400 is dead-lettered at once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+
+from server.settings import Settings
+from tests.fakes.stripe_api import FakeStripe
+from tests.tasks.conftest import Jobs, make_user, until
+
+pytestmark = pytest.mark.xdist_group("jobs")
+
+
+@pytest.fixture
+async def fake_stripe() -> AsyncIterator[FakeStripe]:
+    fake = await FakeStripe().start()
+    yield fake
+    await fake.stop()
+
+
+async def _refund_pending_booking(db: asyncpg.Pool, settings: Settings, intent_id: str) -> uuid.UUID:
+    tutor, student = await make_user(db, settings, "tutor"), await make_user(db, settings)
+    start = (datetime.now(UTC) + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    booking_id = uuid.uuid4()
+    await db.execute(
+        "INSERT INTO bookings (id, tutor_id, student_id, status, start_at, end_at, guarded, price_cents, currency, "
+        "payment_provider, payment_intent_id, payment_status, refund_cents) VALUES ($1, $2, $3, 'confirmed', $4, $5, "
+        "tstzrange($4, $5), 6000, 'USD', 'stripe', $6, 'refund_pending', 6000)",
+        booking_id, uuid.UUID(tutor["id"]), uuid.UUID(student["id"]), start, start + timedelta(hours=1), intent_id)
+    return booking_id
+
+
+async def test_refund_after_a_stripe_500_is_retried_and_refunds_once(
+        jobs, db: asyncpg.Pool, settings: Settings, fake_stripe: FakeStripe) -> None:
+    group: Jobs = await jobs(STRIPE_SECRET_KEY="sk_test_fake", STRIPE_API_BASE=fake_stripe.url,
+                             STRIPE_WEBHOOK_SECRET="whsec_x", TASK_RETRY_BASE_SECONDS="1", scheduler=True)
+    booking_id = await _refund_pending_booking(db, settings, "pi_test_1")
+    fake_stripe.fail_next("/v1/refunds", 500)
+    async with group.client() as client:
+        await client.kick("payments.refund", str(booking_id))
+
+    async def refunded() -> bool:
+        return await db.fetchval("SELECT payment_status FROM bookings WHERE id = $1", booking_id) == "refunded"
+
+    await until(refunded, within=20, what="the retried refund")
+    calls = fake_stripe.calls("POST", "/v1/refunds")
+    assert len(calls) == 2, "one 500, then one success"
+    assert {c.idempotency_key for c in calls} == {f"booking-{booking_id}-refund-6000"}
+    assert len(fake_stripe.refunds) == 1
+    assert await db.fetchval("SELECT count(*) FROM dead_letters") == 0
+
+
+async def test_refund_refused_by_stripe_is_dead_lettered_not_retried(
+        jobs, db: asyncpg.Pool, settings: Settings, fake_stripe: FakeStripe) -> None:
+    group: Jobs = await jobs(STRIPE_SECRET_KEY="sk_test_fake", STRIPE_API_BASE=fake_stripe.url,
+                             STRIPE_WEBHOOK_SECRET="whsec_x", TASK_RETRY_BASE_SECONDS="1", scheduler=True)
+    booking_id = await _refund_pending_booking(db, settings, "pi_test_2")
+    fake_stripe.fail_next("/v1/refunds", 400, times=5)
+    async with group.client() as client:
+        await client.kick("payments.refund", str(booking_id))
+
+    async def dead() -> bool:
+        return bool(await db.fetchval("SELECT count(*) FROM dead_letters WHERE task_name = 'payments.refund'"))
+
+    await until(dead, within=20, what="the dead letter")
+    assert len(fake_stripe.calls("POST", "/v1/refunds")) == 1
+    assert await db.fetchval("SELECT payment_status FROM bookings WHERE id = $1", booking_id) == "refund_pending"
