@@ -28,8 +28,9 @@ class Received:
 
 @dataclass
 class RecordingServer:
-    """A threaded HTTP server that records every request and answers 200 ``{}``."""
+    """A threaded HTTP server that records every request and answers 200 with ``reply``."""
 
+    reply: bytes = b"{}"
     requests: list[Received] = field(default_factory=list)
     port: int = 0
     _server: ThreadingHTTPServer | None = None
@@ -54,9 +55,9 @@ class RecordingServer:
                                                   {k.lower(): v for k, v in self.headers.items()}, body))
                 self.send_response(200)
                 self.send_header("content-type", "application/json")
-                self.send_header("content-length", "2")
+                self.send_header("content-length", str(len(recorder.reply)))
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(recorder.reply)
 
             do_GET = do_POST = do_PUT = _handle
 
@@ -82,8 +83,8 @@ class RecordingServer:
 
 
 @contextmanager
-def recording_server() -> Iterator[RecordingServer]:
-    server = RecordingServer().start()
+def recording_server(reply: bytes = b"{}") -> Iterator[RecordingServer]:
+    server = RecordingServer(reply=reply).start()
     try:
         yield server
     finally:
