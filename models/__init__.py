@@ -2,12 +2,14 @@
 
 from models.base import Base
 from models.booking import Booking, BookingEvent
+from models.integrations import CalendarBusy, CalendarEvent, IntegrationDispatch, OAuthConnection, VideoMeeting
 from models.outbox import DeadLetter, IdempotencyKey, OutboxMessage, WebhookEvent
 from models.tutor import AvailabilityOverride, AvailabilityRule, Subject, TutorProfile, TutorSubject, TutorVersion
 from models.user import RefreshToken, User
 
 __all__ = [
-    "AvailabilityOverride", "AvailabilityRule", "Base", "Booking", "BookingEvent", "DeadLetter",
-    "IdempotencyKey", "OutboxMessage", "RefreshToken", "Subject", "TutorProfile", "TutorSubject",
-    "TutorVersion", "User", "WebhookEvent",
+    "AvailabilityOverride", "AvailabilityRule", "Base", "Booking", "BookingEvent", "CalendarBusy",
+    "CalendarEvent", "DeadLetter", "IdempotencyKey", "IntegrationDispatch", "OAuthConnection",
+    "OutboxMessage", "RefreshToken", "Subject", "TutorProfile", "TutorSubject", "TutorVersion", "User",
+    "VideoMeeting", "WebhookEvent",
 ]

@@ -35,10 +35,12 @@ def all_routers() -> list[Router]:
     from server.auth.routes import router as auth_router
     from server.bookings.routes import router as bookings_router
     from server.health.routes import router as health_router
+    from server.integrations.routes import router as integrations_router
     from server.payments.routes import router as payments_router
     from server.tutors.routes import router as tutors_router
 
-    return [health_router, auth_router, tutors_router, bookings_router, payments_router, admin_router]
+    return [health_router, auth_router, tutors_router, bookings_router, payments_router, admin_router,
+            integrations_router]
 
 
 def _docs_routes(endpoints: list[Endpoint], settings: Settings) -> list[Route]:
@@ -99,6 +101,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes),
         Middleware(RateLimitMiddleware),
     ]
+    if settings.google_configured:
+        # Google sign-in keeps its OAuth state, nonce and PKCE verifier in a signed cookie.
+        from starlette.middleware.sessions import SessionMiddleware
+
+        middleware.append(Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="es_oauth",
+                                     max_age=900, path="/api/v1", same_site="lax", https_only=settings.cookie_secure))
     app = Starlette(routes=routes, middleware=middleware,
                     exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
                     lifespan=lifespan)

@@ -116,6 +116,42 @@ class Settings(BaseSettings):
     s3_bucket: str = "edustream"
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
+    # Storage limits (enforced by the store through the presigned POST policy).
+    s3_presign_ttl_seconds: int = 300
+    s3_avatar_max_bytes: int = 2_000_000
+    s3_material_max_bytes: int = 25_000_000
+
+    # Integrations (docs/integrations.md). Each one is off until its credentials are set; every
+    # provider base URL is a setting so tests (and staging) can point it at a local server.
+    integrations_http_timeout_seconds: float = 10.0
+    # Fernet keys (comma-separated, the first encrypts) for OAuth tokens at rest. Empty: a key
+    # derived from SECRET_KEY (refused in production when Google Calendar is configured).
+    integrations_encryption_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # Booking changes, new accounts and refunds are picked up by a sweep this often, looking back this far.
+    integrations_sweep_seconds: float = 5.0
+    integrations_lookback_hours: int = 24
+    # Google: sign-in (OpenID Connect) and Calendar share one OAuth client.
+    google_client_id: str = ""
+    google_client_secret: str = ""
+    google_discovery_url: str = "https://accounts.google.com/.well-known/openid-configuration"
+    google_calendar_api_base: str = "https://www.googleapis.com/calendar/v3"
+    google_calendar_scope: str = ("https://www.googleapis.com/auth/calendar.events "
+                                  "https://www.googleapis.com/auth/calendar.freebusy")
+    google_calendar_sync_cron: str = "*/10 * * * *"
+    google_calendar_busy_days: int = 60
+    # Zoom Server-to-Server OAuth app (account credentials grant).
+    zoom_account_id: str = ""
+    zoom_client_id: str = ""
+    zoom_client_secret: str = ""
+    zoom_oauth_url: str = "https://zoom.us/oauth/token"
+    zoom_api_base: str = "https://api.zoom.us/v2"
+    zoom_user_id: str = "me"
+    # Brevo transactional e-mail.
+    brevo_api_key: str = ""
+    brevo_api_base: str = "https://api.brevo.com"
+    email_sender_address: str = "no-reply@edustream.example"
+    email_sender_name: str = "EduStream"
+    email_reminder_minutes: int = 24 * 60
 
     # Observability
     sentry_dsn: str = ""
@@ -136,7 +172,8 @@ class Settings(BaseSettings):
     metrics_token: str = ""  # when set, /metrics needs "Authorization: Bearer <token>"
     worker_metrics_port: int = 0  # worker/scheduler serve /metrics on this port when > 0
 
-    @field_validator("cors_origins", "session_alert_minutes", "session_alert_seconds", mode="before")
+    @field_validator("cors_origins", "session_alert_minutes", "session_alert_seconds",
+                     "integrations_encryption_keys", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         # NoDecode on these fields: pydantic-settings would otherwise insist on JSON.
@@ -161,6 +198,8 @@ class Settings(BaseSettings):
             problems.append("PAYMENTS_TEST_PROVIDER cannot be enabled in production")
         if not self.stripe_secret_key or not self.stripe_webhook_secret:
             problems.append("STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET are required")
+        if self.google_configured and not self.integrations_encryption_keys:
+            problems.append("INTEGRATIONS_ENCRYPTION_KEYS is required when Google is configured")
         if problems:
             raise ValueError("production configuration refused: " + "; ".join(problems))
         # Secure cookies are not optional in production.
@@ -188,6 +227,23 @@ class Settings(BaseSettings):
     @property
     def json_logs(self) -> bool:
         return self.is_production if self.log_json is None else self.log_json
+
+    @property
+    def google_configured(self) -> bool:
+        """Google sign-in and Calendar are on when the OAuth client is configured."""
+        return bool(self.google_client_id and self.google_client_secret)
+
+    @property
+    def zoom_configured(self) -> bool:
+        return bool(self.zoom_account_id and self.zoom_client_id and self.zoom_client_secret)
+
+    @property
+    def brevo_configured(self) -> bool:
+        return bool(self.brevo_api_key)
+
+    @property
+    def storage_configured(self) -> bool:
+        return bool(self.s3_access_key_id and self.s3_secret_access_key and self.s3_bucket)
 
     @property
     def payments_provider(self) -> Literal["stripe", "test"]:

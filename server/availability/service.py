@@ -7,7 +7,7 @@ import json
 import uuid
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select, text
+from sqlalchemy import and_, delete, func, or_, select, text, union_all
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -24,6 +24,7 @@ from server.availability.schemas import (
 )
 from server.availability.slots import BusyRange, DateOverride, SlotPolicy, WeeklyRule, compute_slots
 from server.errors import Conflict, InvalidRequest
+from server.integrations.busy import busy_select
 from server.outbox import bump_version, slots_changed
 from server.settings import Settings
 from server.tutors.service import TutorNotFound
@@ -74,17 +75,19 @@ async def load_policy(session: AsyncSession, tutor_id: uuid.UUID
 
 async def load_busy(session: AsyncSession, tutor_id: uuid.UUID, lo: datetime, hi: datetime,
                     now: datetime) -> list[BusyRange]:
-    """Live bookings whose guarded range meets ``[lo, hi)``: confirmed ones, and holds not yet expired.
+    """Live bookings whose guarded range meets ``[lo, hi)``: confirmed ones, and holds not yet expired;
+    plus the tutor's busy calendar time (server/integrations/busy.py), as confirmed ranges.
 
     Expiry is a query condition here, so a lapsed hold frees its slot whether or not the
     expiry job has run.
     """
-    rows = (await session.execute(
+    bookings = (
         select(func.lower(Booking.guarded), func.upper(Booking.guarded), Booking.status, Booking.expires_at)
         .where(Booking.tutor_id == tutor_id,
                Booking.guarded.op("&&")(func.tstzrange(lo, hi, "[)")),
-               or_(Booking.status == "confirmed", and_(Booking.status == "held", Booking.expires_at > now)))
-        .order_by(Booking.start_at))).all()
+               or_(Booking.status == "confirmed", and_(Booking.status == "held", Booking.expires_at > now))))
+    # The tutor's busy calendar time (Google Calendar) blocks like a confirmed booking; same round trip.
+    rows = (await session.execute(union_all(bookings, busy_select(tutor_id, lo, hi)).order_by(text("1")))).all()
     return [BusyRange(start, end, status, expires_at) for start, end, status, expires_at in rows]
 
 

@@ -1,0 +1,184 @@
+"""Turning ``email.send(to, template, context)`` into a rendered message, from fresh data.
+
+The task carries ids only; here the recipient, the booking and the other party are read
+again, times are shown in the recipient's time zone (``users.timezone``; a tutor still on
+the default ``UTC`` gets the profile's zone), and a message whose moment has passed (the
+hold was paid, the lesson moved again) is skipped rather than sent stale.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from models.booking import Booking, BookingEvent
+from models.tutor import TutorProfile
+from models.user import User
+from server.emails.ics import lesson_ics
+from server.emails.render import TEMPLATES, render
+from server.integrations.brevo import Attachment, OutgoingEmail
+from server.settings import Settings
+
+BOOKING_TEMPLATES = frozenset(TEMPLATES) - {"welcome"}
+ICS_TEMPLATES = {"booking_confirmed": False, "booking_rescheduled": False, "booking_cancelled": True}
+
+
+class EmailNotApplicable(Exception):
+    """The message no longer makes sense (skipped, not an error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    id: uuid.UUID | None
+    email: str
+    name: str
+    timezone: str
+    role: str
+
+
+def zone(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def format_date(value: datetime, tz: ZoneInfo) -> str:
+    local = value.astimezone(tz)
+    return f"{local:%A} {local.day} {local:%B %Y}"
+
+
+def format_time(value: datetime, tz: ZoneInfo) -> str:
+    return f"{value.astimezone(tz):%H:%M}"
+
+
+def format_when(start: datetime, end: datetime | None, tz: ZoneInfo) -> str:
+    """``Monday 15 March 2027, 14:00–15:00 GMT (Europe/London)``."""
+    local = start.astimezone(tz)
+    span = format_time(start, tz) + (f"–{format_time(end, tz)}" if end is not None else "")
+    return f"{format_date(start, tz)}, {span} {local.tzname()} ({tz.key})"
+
+
+def format_money(cents: int, currency: str) -> str:
+    return f"{cents / 100:,.2f} {currency.upper()}"
+
+
+async def recipient_for(session: AsyncSession, to: str) -> Recipient:
+    """The user ``to`` names (a user id), or a bare address (shown in UTC)."""
+    try:
+        user_id = uuid.UUID(to)
+    except ValueError:
+        if "@" not in to:
+            raise EmailNotApplicable(f"{to!r} is neither a user id nor an address") from None
+        return Recipient(None, to, to.split("@", 1)[0], "UTC", "student")
+    user = await session.get(User, user_id)
+    if user is None:
+        raise EmailNotApplicable(f"user {to} no longer exists")
+    timezone = user.timezone or "UTC"
+    if timezone == "UTC" and user.role == "tutor":
+        timezone = await session.scalar(select(TutorProfile.timezone).where(TutorProfile.user_id == user.id)) or "UTC"
+    return Recipient(user.id, user.email, user.name, timezone, user.role)
+
+
+def _lesson(settings: Settings, booking: Booking, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "id": str(booking.id),
+        "date": format_date(booking.start_at, tz),
+        "time": format_time(booking.start_at, tz),
+        "end_time": format_time(booking.end_at, tz),
+        "when": format_when(booking.start_at, booking.end_at, tz),
+        "minutes": int((booking.end_at - booking.start_at).total_seconds() // 60),
+        "price": format_money(booking.price_cents, booking.currency) if booking.price_cents else "",
+        "join_url": booking.join_url or "",
+        "url": f"{settings.frontend_url.rstrip('/')}/bookings/{booking.id}",
+        "timezone": tz.key,
+    }
+
+
+def _check_moment(template: str, booking: Booking, context: dict[str, Any], now: datetime) -> None:
+    if template == "hold_expiring" and (booking.status != "held" or not booking.expires_at
+                                        or booking.expires_at <= now):
+        raise EmailNotApplicable("the hold was paid, released or has lapsed")
+    if template == "session_reminder":
+        if booking.status != "confirmed" or booking.start_at <= now:
+            raise EmailNotApplicable("the lesson is no longer upcoming")
+        if context.get("start") and datetime.fromisoformat(context["start"]) != booking.start_at:
+            raise EmailNotApplicable("the lesson moved since the reminder was due")
+    if template == "booking_confirmed" and booking.status not in ("confirmed", "completed"):
+        raise EmailNotApplicable(f"the booking is {booking.status} now")
+    if template == "refund_issued" and booking.payment_status != "refunded":
+        raise EmailNotApplicable("no refund was issued")
+
+
+async def _sequence(session: AsyncSession, booking_id: uuid.UUID) -> int:
+    count = await session.scalar(select(func.count()).select_from(BookingEvent).where(
+        BookingEvent.booking_id == booking_id, BookingEvent.kind == "rescheduled"))
+    return int(count or 0)
+
+
+async def booking_context(session: AsyncSession, settings: Settings, recipient: Recipient, booking: Booking,
+                          context: dict[str, Any]) -> dict[str, Any]:
+    """The template variables of a booking e-mail for ``recipient``."""
+    tz = zone(recipient.timezone)
+    other_id = booking.tutor_id if recipient.id == booking.student_id else booking.student_id
+    other = await session.get(User, other_id)
+    values: dict[str, Any] = {"lesson": _lesson(settings, booking, tz), "other": {"name": other.name if other else ""}}
+    if booking.expires_at is not None:
+        values["hold"] = {"expires": f"{format_time(booking.expires_at, tz)} {booking.expires_at.astimezone(tz).tzname()}",
+                          "checkout_url": f"{settings.frontend_url.rstrip('/')}/bookings/{booking.id}/checkout"}
+    previous = context.get("previous_start")
+    values["previous"] = ({"when": format_when(datetime.fromisoformat(previous), None, tz)} if previous else None)
+    canceller = await session.get(User, booking.cancelled_by) if booking.cancelled_by else None
+    values["cancel"] = {
+        "by_you": booking.cancelled_by is not None and booking.cancelled_by == recipient.id,
+        "by_name": canceller.name if canceller else "EduStream",
+        "reason": booking.cancel_reason or "",
+        "refund": format_money(booking.refund_cents, booking.currency) if booking.refund_cents else "",
+    }
+    values["refund"] = {"amount": format_money(booking.refund_cents or 0, booking.currency)}
+    return values
+
+
+async def compose(session: AsyncSession, settings: Settings, to: str, template: str, context: dict[str, Any],
+                  now: datetime | None = None) -> OutgoingEmail:
+    """Render ``template`` for ``to``; :class:`EmailNotApplicable` when it should not be sent."""
+    now = now or datetime.now(UTC)
+    if template not in TEMPLATES:
+        raise EmailNotApplicable(f"no template {template!r}")
+    recipient = await recipient_for(session, to)
+    values: dict[str, Any] = {
+        "app": {"name": settings.email_sender_name, "url": settings.frontend_url.rstrip("/")},
+        "recipient": {"name": recipient.name, "email": recipient.email, "timezone": recipient.timezone,
+                      "role": recipient.role},
+    }
+    attachments: tuple[Attachment, ...] = ()
+    if template in BOOKING_TEMPLATES:
+        try:
+            booking_id = uuid.UUID(str(context.get("booking_id")))
+        except ValueError:
+            raise EmailNotApplicable("no booking_id in the context") from None
+        booking = await session.get(Booking, booking_id)
+        if booking is None:
+            raise EmailNotApplicable(f"booking {booking_id} no longer exists")
+        if recipient.id is not None and recipient.id not in (booking.student_id, booking.tutor_id):
+            raise EmailNotApplicable("the recipient is not a party to the booking")
+        _check_moment(template, booking, context, now)
+        values.update(await booking_context(session, settings, recipient, booking, context))
+        if template in ICS_TEMPLATES:
+            lesson = values["lesson"]
+            attachments = (Attachment("lesson.ics", lesson_ics(
+                booking_id=booking.id, start=booking.start_at, end=booking.end_at,
+                summary=f"{settings.email_sender_name} lesson with {values['other']['name']}",
+                description=f"{lesson['minutes']}-minute lesson. {lesson['url']}",
+                url=lesson["url"], location=booking.join_url,
+                sequence=await _sequence(session, booking.id) + int(ICS_TEMPLATES[template]),
+                cancelled=ICS_TEMPLATES[template], stamp=now)),)
+    rendered = render(template, values)
+    return OutgoingEmail(to_email=recipient.email, to_name=recipient.name, subject=rendered.subject,
+                         html=rendered.html, text=rendered.text, template=template, attachments=attachments)

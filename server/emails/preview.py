@@ -1,0 +1,60 @@
+"""``edustream emails preview --out DIR``: every template rendered to HTML (and text) with
+sample data, plus an ``index.html`` linking them, to look at in a browser."""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from server.emails.compose import format_date, format_money, format_time, format_when, zone
+from server.emails.render import TEMPLATES, render
+from server.settings import Settings
+
+
+def sample_context(settings: Settings, template: str, timezone: str = "Europe/London") -> dict[str, Any]:
+    """Plausible template variables for ``template`` (a student in ``timezone``)."""
+    tz = zone(timezone)
+    start = datetime(2027, 3, 15, 14, 0, tzinfo=UTC)
+    end = start + timedelta(minutes=60)
+    url = settings.frontend_url.rstrip("/")
+    role = "tutor" if template == "welcome" else "student"
+    values: dict[str, Any] = {
+        "app": {"name": settings.email_sender_name, "url": url},
+        "recipient": {"name": "Sam Taylor", "email": "sam@example.com", "timezone": timezone, "role": role},
+    }
+    if template == "welcome":
+        return values
+    values.update({
+        "lesson": {"id": "3f0c…", "date": format_date(start, tz), "time": format_time(start, tz),
+                   "end_time": format_time(end, tz), "when": format_when(start, end, tz), "minutes": 60,
+                   "price": format_money(6000, "GBP"), "join_url": "https://zoom.us/j/81234567890?pwd=sample",
+                   "url": f"{url}/bookings/sample", "timezone": timezone},
+        "other": {"name": "Amelia Hart"},
+        "hold": {"expires": f"{format_time(start - timedelta(days=2), tz)} GMT",
+                 "checkout_url": f"{url}/bookings/sample/checkout"},
+        "previous": {"when": format_when(start - timedelta(days=1), None, tz)},
+        "cancel": {"by_you": False, "by_name": "Amelia Hart", "reason": "I am unwell, sorry!",
+                   "refund": format_money(6000, "GBP")},
+        "refund": {"amount": format_money(6000, "GBP")},
+    })
+    return values
+
+
+def write_previews(settings: Settings, out: Path) -> list[Path]:
+    """Render every template into ``out``; returns the files written (index first)."""
+    out.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    rows = []
+    for name, purpose in TEMPLATES.items():
+        rendered = render(name, sample_context(settings, name))
+        (out / f"{name}.html").write_text(rendered.html)
+        (out / f"{name}.txt").write_text(f"Subject: {rendered.subject}\n\n{rendered.text}")
+        written += [out / f"{name}.html", out / f"{name}.txt"]
+        rows.append(f'<li><a href="{name}.html">{name}</a> (<a href="{name}.txt">text</a>): '
+                    f"<strong>{html.escape(rendered.subject)}</strong><br><small>{html.escape(purpose)}</small></li>")
+    index = out / "index.html"
+    index.write_text("<!doctype html><meta charset='utf-8'><title>EduStream e-mails</title>"
+                     "<h1>EduStream e-mail templates</h1><ul>" + "".join(rows) + "</ul>")
+    return [index, *written]

@@ -1,0 +1,33 @@
+"""Sending one e-mail: compose it from fresh data, then hand it to Brevo."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from server.db import unit_of_work
+from server.emails.compose import EmailNotApplicable, compose
+from server.integrations import brevo
+from server.settings import Settings
+
+log = logging.getLogger("edustream.integrations.email")
+
+
+async def deliver(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, to: str, template: str,
+                  context: dict[str, Any]) -> str:
+    """Send ``template`` to ``to`` (a user id or an address). Returns Brevo's message id, or
+    ``skipped`` / ``not_configured``. Provider failures raise (see server/integrations/http.py)."""
+    if not settings.brevo_configured:
+        log.info("email %s to %s not sent: Brevo is not configured (BREVO_API_KEY)", template, to)
+        return "not_configured"
+    async with unit_of_work(sessionmaker) as session:
+        try:
+            message = await compose(session, settings, to, template, context)
+        except EmailNotApplicable as exc:
+            log.info("email %s to %s skipped: %s", template, to, exc)
+            return "skipped"
+    message_id = await brevo.send(settings, message)
+    log.info("email %s sent to %s (%s)", template, to, message_id)
+    return message_id
