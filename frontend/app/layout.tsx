@@ -1,6 +1,7 @@
 import type { Metadata, Viewport } from "next";
 import Script from "next/script";
 import type { ReactNode } from "react";
+import { SessionBanner } from "@/components/live";
 import { Providers } from "@/components/providers";
 import { SiteHeader } from "@/components/site-header";
 import "./globals.css";
@@ -29,7 +30,10 @@ export default function RootLayout({ children }: { children: ReactNode }) {
         </a>
         <Providers>
           <div className="flex min-h-screen flex-col">
-            <SiteHeader />
+            <div className="sticky top-0 z-40">
+              <SessionBanner />
+              <SiteHeader />
+            </div>
             <main id="main" className="mx-auto w-full max-w-6xl flex-1 px-4 py-8 sm:px-6 lg:px-8">
               {children}
             </main>

@@ -12,9 +12,11 @@ import { useToast } from "./toast";
 interface LiveApi {
   client: LiveClient | null;
   state: ConnectionState;
+  banner: SessionStartingEvent | null;
+  setBanner: (b: SessionStartingEvent | null) => void;
 }
 
-const LiveContext = createContext<LiveApi>({ client: null, state: "idle" });
+const LiveContext = createContext<LiveApi>({ client: null, state: "idle", banner: null, setBanner: () => undefined });
 
 export function useLive(): LiveApi {
   return useContext(LiveContext);
@@ -36,6 +38,7 @@ export function useLiveEvent<K extends keyof UserEvents>(name: K, handler: (payl
 export function LiveProvider({ children }: { children: ReactNode }) {
   const [client, setClient] = useState<LiveClient | null>(null);
   const [state, setState] = useState<ConnectionState>("idle");
+  const [banner, setBanner] = useState<SessionStartingEvent | null>(null);
   const { user } = useSession();
   const lastUserId = useRef<string | null | undefined>(undefined);
 
@@ -55,7 +58,7 @@ export function LiveProvider({ children }: { children: ReactNode }) {
   }, [client, user]);
 
   return (
-    <LiveContext.Provider value={{ client, state }}>
+    <LiveContext.Provider value={{ client, state, banner, setBanner }}>
       {children}
       <LiveNotifications />
     </LiveContext.Provider>
@@ -70,7 +73,7 @@ function describe(b: Booking): string {
 function LiveNotifications() {
   const { user } = useSession();
   const toast = useToast();
-  const [banner, setBanner] = useState<SessionStartingEvent | null>(null);
+  const { setBanner } = useLive();
 
   useLiveEvent("booking.new", ({ booking }) => {
     classifyAndRemember(booking);
@@ -119,13 +122,18 @@ function LiveNotifications() {
   });
 
   useLiveEvent("session.starting", (ev) => setBanner(ev));
+  return null;
+}
 
+/** The session-starting alert with the join link; sits above the header, in the sticky bar. */
+export function SessionBanner() {
+  const { banner, setBanner } = useLive();
   if (!banner) return null;
   return (
     <div
       data-testid="session-banner"
       role="alert"
-      className="fixed inset-x-0 top-0 z-[60] flex flex-wrap items-center justify-center gap-3 bg-gradient-to-r from-indigo-600 to-violet-600 px-4 py-3 text-sm text-white shadow-lg"
+      className="flex flex-wrap items-center justify-center gap-3 bg-gradient-to-r from-indigo-600 to-violet-600 px-4 py-2.5 text-sm text-white shadow"
     >
       <Icon name="calendar" className="h-5 w-5" />
       <span className="font-semibold">
