@@ -28,6 +28,7 @@ from tests.fakes import zoom as fz
 from tests.fakes.brevo import API_KEY, FakeBrevo
 from tests.fakes.google import FakeGoogle, Identity
 from tests.helpers import register
+from tests.tasks.conftest import jobs as jobs  # the real worker + scheduler fixture (tests/integrations/test_worker.py)
 
 
 @dataclass

@@ -1,0 +1,59 @@
+"""Integration tasks through the real machinery: a taskiq worker and scheduler as
+subprocesses (the ``jobs`` fixture of tests/tasks/conftest.py) dispatch a new account's welcome e-mail to the local
+fake Brevo. A 500 is retried with backoff until Brevo accepts; a 400 is dead-lettered at once
+and not retried."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import asyncpg
+import httpx
+
+from tests.fakes.brevo import API_KEY
+from tests.helpers import register
+from tests.integrations.conftest import Fakes
+from tests.tasks.conftest import until
+
+
+def worker_env(fakes: Fakes) -> dict[str, str]:
+    return {"BREVO_API_KEY": API_KEY, "BREVO_API_BASE": fakes.brevo.url, "INTEGRATIONS_SWEEP_SECONDS": "1",
+            "TASK_RETRY_BASE_SECONDS": "0.3", "TASK_MAX_RETRIES": "3", "EMAIL_SENDER_ADDRESS": "lessons@edustream.test"}
+
+
+async def test_a_brevo_outage_is_retried_until_the_email_is_sent(jobs: object, ic: httpx.AsyncClient, fakes: Fakes,
+                                                                db: asyncpg.Pool) -> None:
+    fakes.brevo.fail_next("/v3/smtp/email", 500, times=2)
+    await jobs(**worker_env(fakes))  # type: ignore[operator]
+    user = await register(ic, role="student", name="Retry Student")
+
+    async def sent() -> bool:
+        return bool(fakes.brevo.to(user["user"]["email"]))
+
+    await until(sent, 30, "the welcome e-mail to be accepted")
+    calls = fakes.brevo.calls("POST", "/v3/smtp/email")
+    assert len(calls) == 3  # two 500s, then accepted
+    assert [m["tags"] for m in fakes.brevo.sent] == [["welcome"]]
+    assert all(c.json()["to"] == [{"email": user["user"]["email"], "name": "Retry Student"}] for c in calls)
+    assert await db.fetchval("SELECT count(*) FROM dead_letters") == 0
+
+
+async def test_brevo_refusing_the_message_dead_letters_it_without_retrying(jobs: object, ic: httpx.AsyncClient,
+                                                                          fakes: Fakes, db: asyncpg.Pool) -> None:
+    fakes.brevo.fail_next("/v3/smtp/email", 400, times=10,
+                          body={"code": "invalid_parameter", "message": "email is not valid in to"})
+    await jobs(**worker_env(fakes))  # type: ignore[operator]
+    user = await register(ic, role="tutor")
+
+    async def dead() -> bool:
+        return bool(await db.fetchval("SELECT count(*) FROM dead_letters"))
+
+    await until(dead, 30, "the refused e-mail to be dead-lettered")
+    row = await db.fetchrow("SELECT task_name, args, attempts, last_error FROM dead_letters")
+    assert row["task_name"] == "email.send" and row["attempts"] == 1
+    assert "invalid_parameter" in row["last_error"] and "HTTP 400" in row["last_error"]
+    assert json.loads(row["args"])["args"][:2] == [user["user"]["id"], "welcome"]
+    await asyncio.sleep(2)  # several backoff periods: nothing is retried
+    assert len(fakes.brevo.calls("POST", "/v3/smtp/email")) == 1
+    assert fakes.brevo.sent == []
