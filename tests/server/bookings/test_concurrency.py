@@ -143,5 +143,9 @@ async def test_hot_slot_race_waits_milliseconds_not_deadlock_timeouts(
     assert set(statuses) <= {201, 204, 409}, statuses
     assert statuses[201] > 10
     latencies.sort()
-    worst = latencies[-1]
-    assert worst < 0.5, f"worst request took {worst * 1000:.0f} ms"
+    worst, median = latencies[-1], latencies[len(latencies) // 2]
+    # A request caught in a deadlock waits at least deadlock_timeout (1 s) before PostgreSQL
+    # even looks; ours queue on the tutor lock for milliseconds. The bound leaves room for a
+    # busy 2-core CI machine running two test workers.
+    assert worst < 0.9, f"worst request took {worst * 1000:.0f} ms (median {median * 1000:.0f} ms)"
+    assert median < 0.15, f"median request took {median * 1000:.0f} ms"
