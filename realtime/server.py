@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from realtime.manager import Broadcast, LiveRedisManager
 from realtime.namespace import LiveNamespace
 from realtime.relay import OutboxRelay, Publish
+from realtime.transport import DirectAsyncServer
 from server import outbox
 from server.app import create_app
 from server.settings import Settings, get_settings
@@ -42,7 +43,8 @@ def create_manager(settings: Settings) -> socketio.AsyncRedisManager:
 def create_sio(settings: Settings) -> socketio.AsyncServer:
     """The Socket.IO server: Redis-shared rooms, CORS as the REST API, WebSocket (and polling if allowed)."""
     transports = ["polling", "websocket"] if settings.live_allow_polling else ["websocket"]
-    return socketio.AsyncServer(
+    server_class = DirectAsyncServer if settings.live_fast_fanout else socketio.AsyncServer
+    return server_class(
         async_mode="asgi", client_manager=create_manager(settings), cors_allowed_origins=settings.cors_origins,
         cors_credentials=True, transports=transports,
         max_http_buffer_size=max(TRANSPORT_MAX_BYTES, settings.live_max_payload_bytes),

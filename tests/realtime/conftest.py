@@ -28,6 +28,7 @@ import pytest
 import socketio
 from redis.asyncio import Redis
 
+from realtime.publisher import LivePublisher
 from server.auth.tokens import issue_access_token
 from server.settings import PROJECT_ROOT, Settings
 from tests.conftest import NAMESPACE, WORKER
@@ -39,6 +40,8 @@ LIVE_ENV = {
     "LIVE_EVENTS_PER_SECOND": "20",
     "LIVE_RELAY_POLL_SECONDS": "0.2",
     "HOLD_TTL_SECONDS": "600",
+    # The back-pressure test lets a client fall far behind without being dropped.
+    "LIVE_MAX_QUEUED_PACKETS": "1000000",
 }
 
 
@@ -291,3 +294,14 @@ async def get_slots(base_url: str, tutor_id: str) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     data: dict[str, Any] = r.json()
     return data
+
+
+@pytest.fixture
+async def publisher(settings: Settings) -> AsyncIterator[LivePublisher]:
+    """A worker-style publisher in this test process, on the live servers' channel."""
+    worker_settings = settings.model_copy(update={"live_redis_channel": live_channel(),
+                                                  "live_relay_poll_seconds": 5.0})
+    pub = LivePublisher(worker_settings, name="test-worker")
+    await pub.start()
+    yield pub
+    await pub.stop()

@@ -4,28 +4,14 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator
 
 import pytest
 
-from realtime.publisher import LivePublisher
 from server import outbox
 from server.db import make_engine, make_sessionmaker, unit_of_work
-from server.settings import Settings
-from tests.realtime.conftest import live_channel, make_tutor
+from tests.realtime.conftest import make_tutor
 
 pytestmark = pytest.mark.xdist_group("live")
-
-
-@pytest.fixture
-async def publisher(settings: Settings) -> AsyncIterator[LivePublisher]:
-    """A worker-style publisher in this test process, on the live servers' channel."""
-    worker_settings = settings.model_copy(update={"live_redis_channel": live_channel(),
-                                                  "live_relay_poll_seconds": 5.0})
-    pub = LivePublisher(worker_settings, name="test-worker")
-    await pub.start()
-    yield pub
-    await pub.stop()
 
 
 async def test_change_committed_by_a_worker_reaches_watchers_promptly(live, api, live_client, settings,
