@@ -32,7 +32,8 @@ _bound: ContextVar[Mapping[str, str]] = ContextVar("edustream_log_fields", defau
 _process_name = "edustream"
 # Attributes every LogRecord has; anything else on a record came from ``extra=`` and is logged.
 _STANDARD = frozenset(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None))) | {
-    "message", "asctime", "trace_id", "span_id", "service", "taskName", "ctx", "kv"}
+    "message", "asctime", "trace_id", "span_id", "service", "taskName", "ctx", "kv",
+    "color_message"}  # uvicorn's ANSI copy of its message
 _CONTEXT_FIELDS = ("request_id", "task_id", "task_name")
 
 
