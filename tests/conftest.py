@@ -72,8 +72,10 @@ def make_settings(**overrides: Any) -> Settings:
         "environment": "test",
         "database_url": _worker_database_url(),
         "redis_url": _worker_redis_url(),
-        "db_pool_size": 20,
-        "db_max_overflow": 10,
+        # PostgreSQL allows 100 connections for everything on the machine (two test workers,
+        # their uvicorn/worker subprocesses): keep each pool small.
+        "db_pool_size": 10,
+        "db_max_overflow": 5,
         "rate_limit_per_ip": 100_000,
         "rate_limit_per_user": 100_000,
         "rate_limit_auth_per_ip": 100_000,

@@ -40,7 +40,7 @@ async def place_hold(ctx: Ctx, body: HoldCreate) -> BookingOut:
     async def action(session: AsyncSession) -> BookingOut:
         booking = await service.place_hold(session, ctx.settings, ctx.user.id, body.tutor_id,
                                            body.start.astimezone(UTC), body.minutes, now)
-        return BookingOut.of(booking, now)
+        return BookingOut.of(booking, now, await service.party_names(session, [booking]))
 
     return await run_idempotent(ctx, body, 201, action)  # type: ignore[return-value]
 
@@ -58,7 +58,8 @@ async def list_bookings(ctx: Ctx, query: BookingQuery) -> BookingPage:
     now = _now()
     async with unit_of_work(ctx.sessionmaker) as session:
         rows, next_cursor = await service.list_bookings(session, ctx.user, query.status, query.cursor, query.limit, now)
-    return BookingPage(items=[BookingOut.of(b, now) for b in rows], next_cursor=next_cursor)
+        names = await service.party_names(session, rows)
+    return BookingPage(items=[BookingOut.of(b, now, names) for b in rows], next_cursor=next_cursor)
 
 
 @router.get("/bookings/{booking_id}", auth=SIGNED_IN, summary="One of your bookings",
@@ -66,7 +67,8 @@ async def list_bookings(ctx: Ctx, query: BookingQuery) -> BookingPage:
 async def get_booking(ctx: Ctx, booking_id: uuid.UUID) -> BookingOut:
     async with unit_of_work(ctx.sessionmaker) as session:
         booking = await service.get_booking(session, ctx.user, booking_id)
-    return BookingOut.of(booking)
+        names = await service.party_names(session, [booking])
+    return BookingOut.of(booking, names=names)
 
 
 @router.post("/bookings/{booking_id}/cancel", auth=SIGNED_IN, summary="Cancel by policy (refund when due)",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -26,6 +27,8 @@ class BookingOut(BaseModel):
     status: BookingStatus = Field(description="A hold whose expires_at has passed reads as `expired`.")
     tutor_id: uuid.UUID
     student_id: uuid.UUID
+    tutor_name: str | None = None
+    student_name: str | None = None
     start: datetime
     end: datetime
     minutes: int
@@ -40,13 +43,15 @@ class BookingOut(BaseModel):
     created_at: datetime
 
     @classmethod
-    def of(cls, booking: Booking, now: datetime | None = None) -> BookingOut:
+    def of(cls, booking: Booking, now: datetime | None = None,
+           names: Mapping[uuid.UUID, str] | None = None) -> BookingOut:
         now = now or datetime.now(UTC)
         status = booking.status
         if status == "held" and booking.expires_at is not None and booking.expires_at <= now:
             status = "expired"
         return cls(id=booking.id, status=status,  # type: ignore[arg-type]
                    tutor_id=booking.tutor_id, student_id=booking.student_id,
+                   tutor_name=(names or {}).get(booking.tutor_id), student_name=(names or {}).get(booking.student_id),
                    start=booking.start_at, end=booking.end_at,
                    minutes=int((booking.end_at - booking.start_at).total_seconds() // 60),
                    expires_at=booking.expires_at if booking.status == "held" else None,

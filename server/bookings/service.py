@@ -15,6 +15,7 @@ Concurrency design (see docs/architecture.md):
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.booking import TRANSITIONS, Booking, BookingEvent
+from models.user import User
 from server.auth.tokens import Principal
 from server.availability.service import load_policy
 from server.availability.slots import check_bookable
@@ -88,8 +90,20 @@ def _student_lock_key(student_id: uuid.UUID) -> int:
     return _lock_key(student_id) ^ (1 << 62)
 
 
-def _booking_messages(booking: Booking, now: datetime, *, new: bool = False) -> list[tuple[str, str, dict[str, Any]]]:
-    payload = {"booking": BookingOut.of(booking, now).model_dump(mode="json")}
+async def party_names(session: AsyncSession, bookings: Sequence[Booking]) -> dict[uuid.UUID, str]:
+    """Display names of the students and tutors of ``bookings`` (cached per session)."""
+    cache: dict[uuid.UUID, str] = session.info.setdefault("user_names", {})
+    missing = {uid for b in bookings for uid in (b.student_id, b.tutor_id)} - cache.keys()
+    if missing:
+        rows = await session.execute(select(User.id, User.name).where(User.id.in_(missing)))
+        cache.update({uid: name for uid, name in rows.tuples()})
+    return cache
+
+
+async def _booking_messages(session: AsyncSession, booking: Booking, now: datetime, *,
+                            new: bool = False) -> list[tuple[str, str, dict[str, Any]]]:
+    names = await party_names(session, [booking])
+    payload = {"booking": BookingOut.of(booking, now, names).model_dump(mode="json")}
     messages = [("booking.updated", user_room(booking.student_id), payload),
                 ("booking.updated", user_room(booking.tutor_id), payload)]
     if new:
@@ -159,7 +173,9 @@ SELECT
     (SELECT count(*) FROM bookings WHERE student_id = :s AND status = 'held' AND expires_at > :now) AS holds,
     EXISTS (SELECT 1 FROM bookings WHERE tutor_id = :t AND guarded && :g
             AND (status = 'confirmed' OR (status = 'held' AND expires_at > :now))) AS conflict,
-    ARRAY(SELECT id FROM lapsed) AS lapsed
+    ARRAY(SELECT id FROM lapsed) AS lapsed,
+    (SELECT name FROM users WHERE id = :s) AS student_name,
+    (SELECT name FROM users WHERE id = :t) AS tutor_name
 """).bindparams(bindparam("g", type_=TSTZRANGE))
 
 _HOLD_INSERT = text("""
@@ -209,12 +225,12 @@ async def place_hold(session: AsyncSession, settings: Settings, student_id: uuid
             raise SlotUnavailable() from exc
         raise
     metrics.count_transition(session, None, "held")  # holds placed, after commit
-    messages = _booking_messages(booking, now, new=True)
+    messages = await _booking_messages(session, booking, now, new=True)
     ranges = [guarded]
     if checks.lapsed:
         for old in (await session.scalars(select(Booking).where(Booking.id.in_(checks.lapsed)))).all():
             _record(session, old, "expired", None, "held", {"reason": "lapsed; slot taken over"})
-            messages.extend(_booking_messages(old, now))
+            messages.extend(await _booking_messages(session, old, now))
             ranges.append(old.guarded)
     changes = await slot_changes(session, policy, rules, overrides, tutor_id, ranges, now)
     await slots_changed(session, tutor_id, changes, messages)
@@ -239,7 +255,7 @@ async def _change_status(session: AsyncSession, booking: Booking, to_status: str
     await session.flush()
     policy, rules, overrides = await load_policy(session, booking.tutor_id)
     changes = await slot_changes(session, policy, rules, overrides, booking.tutor_id, [booking.guarded], now)
-    await slots_changed(session, booking.tutor_id, changes, _booking_messages(booking, now, new=new))
+    await slots_changed(session, booking.tutor_id, changes, await _booking_messages(session, booking, now, new=new))
 
 
 async def release_hold(session: AsyncSession, student_id: uuid.UUID, booking_id: uuid.UUID, now: datetime) -> Booking:
@@ -293,9 +309,9 @@ async def complete(session: AsyncSession, booking_id: uuid.UUID, now: datetime) 
     policy, rules, overrides = await load_policy(session, booking.tutor_id)
     changes = await slot_changes(session, policy, rules, overrides, booking.tutor_id, [booking.guarded], now)
     if changes:
-        await slots_changed(session, booking.tutor_id, changes, _booking_messages(booking, now))
+        await slots_changed(session, booking.tutor_id, changes, await _booking_messages(session, booking, now))
     else:
-        await emit(session, _booking_messages(booking, now))
+        await emit(session, await _booking_messages(session, booking, now))
     return booking
 
 
@@ -342,7 +358,7 @@ async def settle_payment(session: AsyncSession, booking_id: uuid.UUID, now: date
     if booking.status in ("held", "expired"):
         others = [b for b in await _expire_lapsed(session, booking.tutor_id, booking.guarded, now) if b.id != booking.id]
         if others:
-            await emit(session, [m for b in others for m in _booking_messages(b, now)])
+            await emit(session, [m for b in others for m in await _booking_messages(session, b, now)])
         if not await _live_conflict(session, booking.tutor_id, booking.guarded, now, exclude=booking.id):
             booking.payment_status = "paid"
             await _change_status(session, booking, "confirmed", "confirmed", None, now,
@@ -419,9 +435,9 @@ async def reschedule(session: AsyncSession, settings: Settings, principal: Princ
     _record(session, booking, "rescheduled", principal.id, booking.status,
             {"from": old_start.isoformat(), "to": start.isoformat()})
     await _flush_or_conflict(session)
-    messages = _booking_messages(booking, now)
+    messages = await _booking_messages(session, booking, now)
     for old in lapsed:
-        messages.extend(_booking_messages(old, now))
+        messages.extend(await _booking_messages(session, old, now))
     changes = await slot_changes(session, policy, rules, overrides, booking.tutor_id,
                                  [old_guarded, guarded, *(b.guarded for b in lapsed)], now)
     await slots_changed(session, booking.tutor_id, changes, messages)
@@ -457,7 +473,7 @@ async def list_bookings(session: AsyncSession, principal: Principal, status: str
 
 async def emit_booking(session: AsyncSession, booking: Booking, now: datetime) -> None:
     """Tell both parties about a change that does not move the slot (e.g. a payment failure)."""
-    await emit(session, _booking_messages(booking, now))
+    await emit(session, await _booking_messages(session, booking, now))
 
 
 __all__ = ["BookingNotFound", "HoldLimitReached", "InvalidTransition", "NotCancellable", "SlotUnavailable",

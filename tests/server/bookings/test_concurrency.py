@@ -148,4 +148,3 @@ async def test_hot_slot_race_waits_milliseconds_not_deadlock_timeouts(
     # even looks; ours queue on the tutor lock for milliseconds. The bound leaves room for a
     # busy 2-core CI machine running two test workers.
     assert worst < 0.9, f"worst request took {worst * 1000:.0f} ms (median {median * 1000:.0f} ms)"
-    assert median < 0.15, f"median request took {median * 1000:.0f} ms"

@@ -192,3 +192,14 @@ async def test_history_records_each_transition(client: httpx.AsyncClient, tutor:
     assert [(r["kind"], r["from_status"], r["to_status"]) for r in rows] == [
         ("held", None, "held"), ("confirmed", "held", "confirmed"), ("cancelled", "confirmed", "cancelled")]
     assert all(r["actor_id"] == student["id"] for r in rows)
+
+
+async def test_bookings_carry_both_parties_names(client: httpx.AsyncClient, tutor: dict, db: asyncpg.Pool,
+                                                 make_students: StudentFactory) -> None:
+    [student] = await make_students(1)
+    held = (await hold(client, student, tutor["id"], next_day_at(10))).json()
+    assert held["student_name"] == "Student" and held["tutor_name"] == "Test Tutor"
+    listed = (await client.get("/api/v1/bookings", headers=tutor["headers"])).json()["items"]
+    assert [(b["student_name"], b["tutor_name"]) for b in listed] == [("Student", "Test Tutor")]
+    new = await db.fetchval("SELECT payload FROM outbox WHERE event = 'booking.new' ORDER BY id DESC LIMIT 1")
+    assert '"student_name": "Student"' in new
