@@ -12,6 +12,7 @@ import logging
 import uuid
 from typing import Any
 
+import httpx
 from authlib.integrations.base_client import OAuthError
 from sqlalchemy import select
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -96,7 +97,7 @@ async def google_login(ctx: Ctx, query: GoogleLoginQuery) -> Response:
         return response
     except AppError as exc:
         return _page(settings, "Google sign-in is unavailable", exc.message, exc.status)
-    except (ProviderError, OSError, ValueError) as exc:
+    except (ProviderError, httpx.HTTPError, OSError, ValueError) as exc:
         log.warning("google sign-in could not start: %s", exc)
         return _page(settings, "Google sign-in is unavailable", "We could not reach Google; try again shortly.", 502)
 
@@ -130,7 +131,7 @@ async def google_callback(ctx: Ctx) -> Response:
         return _page(settings, "Google sign-in did not complete", reason, 400)
     except AppError as exc:
         return _page(settings, "Google sign-in did not complete", exc.message, exc.status)
-    except (ProviderError, OSError, ValueError) as exc:
+    except (ProviderError, httpx.HTTPError, OSError, ValueError) as exc:
         log.warning("google sign-in failed: %s", exc)
         return _page(settings, "Google sign-in did not complete", "We could not complete the sign-in with Google; "
                      "try again shortly.", 502)
@@ -171,7 +172,7 @@ async def calendar_connect(ctx: Ctx, query: NextQuery) -> Response:
         return response
     except AppError as exc:
         return _page(settings, "Google Calendar is unavailable", exc.message, exc.status, back="/")
-    except (ProviderError, OSError, ValueError) as exc:
+    except (ProviderError, httpx.HTTPError, OSError, ValueError) as exc:
         log.warning("calendar connect could not start: %s", exc)
         return _page(settings, "Google Calendar is unavailable", "We could not reach Google; try again shortly.", 502,
                      back="/")
@@ -214,7 +215,7 @@ async def calendar_callback(ctx: Ctx) -> Response:
                      "Google did not grant offline access to your calendar; try again and allow it."
                      if exc.status == 0 or 400 <= exc.status < 500 else "We could not reach Google; try again.",
                      502 if exc.status >= 500 else 400, back="/")
-    except (AppError, OSError, ValueError) as exc:
+    except (AppError, httpx.HTTPError, OSError, ValueError) as exc:
         log.warning("calendar connect failed: %s", exc)
         return _page(settings, "Google Calendar was not connected", "Something went wrong; try again.", 400, back="/")
     return RedirectResponse(_frontend(settings, flow.get("next", "/"), google_calendar="connected"), status_code=302)

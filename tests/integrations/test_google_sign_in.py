@@ -9,9 +9,10 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import asyncpg
 import httpx
 
+from tests.conftest import start_app
 from tests.fakes.google import Identity
 from tests.helpers import register
-from tests.integrations.conftest import Fakes
+from tests.integrations.conftest import Fakes, integration_settings
 
 
 async def start(ic: httpx.AsyncClient, fakes: Fakes, **params: str) -> str:
@@ -153,3 +154,15 @@ async def test_google_login_without_configuration_is_an_html_page(client: httpx.
     r = await client.get("/api/v1/auth/google/login")
     assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
     assert "not configured" in r.text
+
+
+async def test_google_unreachable_is_an_html_page(fakes: Fakes, db: asyncpg.Pool) -> None:
+    settings = integration_settings(fakes, google_discovery_url="http://127.0.0.1:9/.well-known/openid-configuration")
+    app, ctx = await start_app(settings)
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+            r = await c.get("/api/v1/auth/google/login")
+    finally:
+        await ctx.__aexit__(None, None, None)
+    assert r.status_code == 502 and r.headers["content-type"].startswith("text/html")
+    assert "could not reach Google" in r.text
