@@ -14,6 +14,10 @@ from server.settings import Settings
 
 log = logging.getLogger("edustream.integrations.email")
 
+# RFC 2606/6761 names that never receive mail (the demo accounts live under .test): sending
+# there would only bounce or be refused.
+UNDELIVERABLE_TLDS = (".test", ".example", ".invalid", ".localhost")
+
 
 async def deliver(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, to: str, template: str,
                   context: dict[str, Any]) -> str:
@@ -28,6 +32,9 @@ async def deliver(sessionmaker: async_sessionmaker[AsyncSession], settings: Sett
         except EmailNotApplicable as exc:
             log.info("email %s to %s skipped: %s", template, to, exc)
             return "skipped"
+    if message.to_email.lower().rstrip(".").endswith(UNDELIVERABLE_TLDS):
+        log.info("email %s to %s skipped: reserved domain", template, message.to_email)
+        return "skipped"
     message_id = await brevo.send(settings, message)
     log.info("email %s sent to %s (%s)", template, to, message_id)
     return message_id

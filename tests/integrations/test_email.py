@@ -207,3 +207,9 @@ async def test_preview_command_renders_every_template_to_html(tmp_path: Path) ->
         assert (tmp_path / f"{name}.txt").read_text().startswith("Subject: ")
     index = (tmp_path / "index.html").read_text()
     assert all(f'href="{name}.html"' in index for name in TEMPLATES)
+
+
+async def test_reserved_domains_such_as_the_demo_accounts_get_no_mail(fakes: Fakes, tasks: InlineTasks) -> None:
+    assert await tasks.run("email.send", "student1@demo.edustream.test", "welcome", {}) == "skipped"
+    assert await tasks.run("email.send", "someone@example.com", "welcome", {}) != "skipped"
+    assert [m["to"][0]["email"] for m in fakes.brevo.sent] == ["someone@example.com"]
