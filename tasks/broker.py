@@ -36,7 +36,8 @@ RECLAIM_LOCK_SECONDS = 5.0
 
 # The one-second sweeps would otherwise log three "Sending"/"Executing" lines a second, and
 # the list schedule source a line at every re-read.
-QUIET_TASKS = frozenset({"bookings.expire_due", "bookings.alert_due", "outbound.release_due_retries"})
+QUIET_TASKS = frozenset({"bookings.expire_due", "bookings.alert_due", "outbound.release_due_retries",
+                         "integrations.dispatch_due"})
 QUIET_MESSAGES = frozenset({"Getting previous time schedules"})
 
 
