@@ -228,6 +228,12 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
+    from server.loadtest.cli import run_from_args
+
+    return run_from_args(args)
+
+
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
     from server.devrunner import run_dev
 
@@ -332,6 +338,13 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "into DIR, with an index.html linking them.")
     preview.add_argument("--out", required=True, metavar="DIR", help="directory to write the files into")
     preview.set_defaults(handler=cmd_emails, parser=preview)
+
+    from server.loadtest.cli import add_arguments as add_loadtest_arguments
+
+    loadtest = add("loadtest", "drive concurrent holds against a deployment and verify the invariants",
+                   "Load test a running deployment (see server/loadtest).")
+    add_loadtest_arguments(loadtest)
+    loadtest.set_defaults(handler=cmd_loadtest)
     return parser
 
 
