@@ -53,6 +53,8 @@ export function HoldPanel({
   const expiresAt = hold.expires_at ? Date.parse(hold.expires_at) : null;
   const remaining = expiresAt !== null && now ? expiresAt - now : null;
   const lapsed = phase !== "confirmed" && phase !== "confirming" && remaining !== null && remaining <= 0;
+  // Lapsed by the clock, or the server said so (its expired booking may carry no expires_at).
+  const expired = lapsed || (phase === "ended" && hold.status === "expired");
 
   const applyBooking = useCallback(
     (b: Booking) => {
@@ -138,7 +140,7 @@ export function HoldPanel({
     <section
       data-testid="hold-panel"
       data-booking-id={hold.id}
-      data-phase={lapsed ? "expired" : phase}
+      data-phase={expired ? "expired" : phase}
       aria-labelledby="hold-panel-title"
       className="rounded-2xl bg-white p-5 shadow-lg ring-1 ring-indigo-200"
     >
@@ -165,7 +167,7 @@ export function HoldPanel({
       ) : phase === "ended" || lapsed ? (
         <div className="text-center" data-testid="hold-ended">
           <h2 id="hold-panel-title" className="text-lg font-semibold text-slate-900">
-            {lapsed || hold.status === "expired" ? "Your hold expired" : "This hold has ended"}
+            {expired ? "Your hold expired" : "This hold has ended"}
           </h2>
           <p className="mt-1 text-sm text-slate-600">Pick another time — or the same one, if it is still open.</p>
           <Button variant="secondary" className="mt-4 w-full" onClick={onClose}>
