@@ -1,19 +1,23 @@
 """Integration tasks through the real machinery: a taskiq worker and scheduler as
 subprocesses (the ``jobs`` fixture of tests/tasks/conftest.py) dispatch a new account's welcome e-mail to the local
 fake Brevo. A 500 is retried with backoff until Brevo accepts; a 400 is dead-lettered at once
-and not retried."""
+and not retried. The calendar refresh runs there too."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import httpx
 
+from tests.fakes import google as fg
 from tests.fakes.brevo import API_KEY
+from tests.fakes.google import Identity
 from tests.helpers import register
-from tests.integrations.conftest import Fakes
+from tests.integrations.conftest import Fakes, connect_calendar, tutor_with_profile
 from tests.tasks.conftest import until
 
 
@@ -57,3 +61,26 @@ async def test_brevo_refusing_the_message_dead_letters_it_without_retrying(jobs:
     await asyncio.sleep(2)  # several backoff periods: nothing is retried
     assert len(fakes.brevo.calls("POST", "/v3/smtp/email")) == 1
     assert fakes.brevo.sent == []
+
+
+async def test_the_scheduled_calendar_refresh_pulls_busy_time_in_the_worker(
+        jobs: object, ic: httpx.AsyncClient, fakes: Fakes, db: asyncpg.Pool) -> None:
+    google = {"GOOGLE_CLIENT_ID": fg.CLIENT_ID, "GOOGLE_CLIENT_SECRET": fg.CLIENT_SECRET,
+              "GOOGLE_DISCOVERY_URL": fakes.google.discovery_url,
+              "GOOGLE_CALENDAR_API_BASE": fakes.google.calendar_base}
+    group = await jobs(**worker_env(fakes), **google)  # type: ignore[operator]
+    tutor = await tutor_with_profile(ic)
+    assert (await connect_calendar(ic, fakes, tutor, Identity("g-worker", tutor["user"]["email"]))).status_code == 302
+    start = (datetime.now(UTC) + timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+    fakes.google.busy[tutor["user"]["email"]] = [(start.isoformat(), (start + timedelta(hours=1)).isoformat())]
+    async with group.client() as client:  # type: ignore[attr-defined]
+        await client.kick("calendar.refresh_all")  # what GOOGLE_CALENDAR_SYNC_CRON fires
+
+    async def pulled() -> bool:
+        return bool(await db.fetchval("SELECT count(*) FROM calendar_busy"))
+
+    await until(pulled, 30, "the worker to store the tutor's busy time")
+    during = await db.fetchval("SELECT during FROM calendar_busy")
+    assert (during.lower, during.upper) == (start, start + timedelta(hours=1))
+    assert await db.fetchval("SELECT count(*) FROM outbox WHERE event = 'slots.changed' AND tutor_id = $1 "
+                             "AND payload->>'resync' = 'true'", uuid.UUID(tutor["id"])) >= 1
