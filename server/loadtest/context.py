@@ -36,7 +36,7 @@ class HoldRecord:
     sent_at: float
     received_at: float
     expires_at: float
-    state: str = "held"  # held | released | confirmed | lapsed | cancelled
+    state: str = "held"  # held | released | lapsed | ended (released or lapsed) | confirmed | cancelled
 
 
 @dataclass
@@ -139,7 +139,14 @@ class RunContext:
         if record.id in record.student.holds:
             record.student.holds.remove(record.id)
         if reply.status == 204:
-            record.state = "released"
+            # The server marks a hold that lapsed before the release ``expired``, by its clock
+            # (somewhere between our send and receipt): on the edge, either status is right.
+            if record.expires_at <= reply.sent_at:
+                record.state = "lapsed"
+            elif record.expires_at < reply.received_at:
+                record.state = "ended"
+            else:
+                record.state = "released"
             return True
         if reply.code == "invalid_transition" and (reply.details or {}).get("from") == "expired":
             record.state = "lapsed"

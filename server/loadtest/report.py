@@ -57,6 +57,10 @@ def summary_table(report: dict[str, Any]) -> str:
               f"p95 {_fmt(lat['p95'])} ms, p99 {_fmt(lat['p99'])} ms, max {_fmt(lat['max'])} ms"
               + (f"; {fan['arrived_before_response']} arrived before the HTTP response"
                  if fan.get("arrived_before_response") else "")]
+    if fan["source"] != "server_timestamp" and fan["after_hold_request_ms"]["count"]:
+        upper = fan["after_hold_request_ms"]
+        lines.append(f"  (commit lies between request and response; from the request instead: p50 "
+                     f"{_fmt(upper['p50'])} ms, p99 {_fmt(upper['p99'])} ms)")
     w = report["watchers"]
     t = w["totals"]
     lines.append(f"watchers: {w['connected']}/{w['watchers']} connected in {w['connect_seconds']} s, "

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -135,8 +135,12 @@ async def _report_progress(ctx: RunContext, watchers: Watchers, progress: Progre
                       f"5xx {rec.server_errors}; watchers {watchers.live_count()} live, {watchers.events()} events")
 
 
-async def run(cfg: LoadConfig, *, progress: Progress | None = None) -> dict[str, Any]:
-    """Run the configured scenario end to end; returns the report (``exit_code`` inside)."""
+async def run(cfg: LoadConfig, *, progress: Progress | None = None,
+              scenario: Callable[[RunContext], Awaitable[None]] | None = None) -> dict[str, Any]:
+    """Run the configured scenario end to end; returns the report (``exit_code`` inside).
+
+    ``scenario`` replaces the configured one (the tests use one that breaks an invariant
+    behind the load tester's back, to see the verification catch it)."""
     progress = progress or Progress()
     started_at = datetime.now(UTC)
     report: dict[str, Any] = {"scenario": cfg.scenario, "config": cfg.public(), "machine": machine(),
@@ -176,7 +180,7 @@ async def run(cfg: LoadConfig, *, progress: Progress | None = None) -> dict[str,
             ticker = asyncio.get_running_loop().create_task(_report_progress(ctx, watchers, progress,
                                                                              cfg.progress_seconds))
             try:
-                await SCENARIO_FUNCS[cfg.scenario](ctx)
+                await (scenario or SCENARIO_FUNCS[cfg.scenario])(ctx)
             finally:
                 ticker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

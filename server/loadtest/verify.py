@@ -140,7 +140,7 @@ def check_races(ctx: RunContext) -> Check:
 
 
 _EXPECTED = {"held": {"held", "expired"}, "released": {"released"}, "confirmed": {"confirmed"},
-             "lapsed": {"expired"}, "cancelled": {"cancelled"}}
+             "lapsed": {"expired"}, "ended": {"released", "expired"}, "cancelled": {"cancelled"}}
 
 
 def check_bookings_match(ctx: RunContext, bookings: list[Booking], run_started: float) -> Check:

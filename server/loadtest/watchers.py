@@ -59,7 +59,8 @@ class FanoutTracker:
     def __init__(self, grace: float = 1.0, keep_seconds: float = 120.0) -> None:
         self.grace = grace
         self.keep = keep_seconds
-        self.delays = Histogram()
+        self.delays = Histogram()  # from the hold's response: a lower bound of commit → receipt
+        self.request_delays = Histogram()  # from the hold's request: an upper bound
         self.server_delays = Histogram()
         self.unmatched = 0
         self._wins: dict[tuple[str, int], list[tuple[float, float]]] = defaultdict(list)
@@ -91,6 +92,7 @@ class FanoutTracker:
             index = bisect.bisect_right(wins, (at, float("inf"))) - 1 if wins else -1
             if wins and index >= 0:
                 self.delays.add(at - wins[index][1])
+                self.request_delays.add(at - wins[index][0])
             else:
                 self.unmatched += 1
         self._pending = keep
@@ -101,7 +103,8 @@ class FanoutTracker:
         chosen = self.server_delays if self.server_delays.count else self.delays
         return {"source": source, "samples": chosen.count, "latency_ms": chosen.summary_ms(),
                 "arrived_before_response": self.delays.negative, "unmatched_receipts": self.unmatched,
-                "after_hold_response_ms": self.delays.summary_ms()}
+                "after_hold_response_ms": self.delays.summary_ms(),
+                "after_hold_request_ms": self.request_delays.summary_ms()}
 
 
 @dataclass
