@@ -15,12 +15,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
 import socket
 import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -89,7 +89,7 @@ def _slot(i: int, tutor_count: int) -> tuple[int, datetime]:
     return i % tutor_count, base + timedelta(minutes=30 * (i // tutor_count))
 
 
-async def _run(n: int, seconds: float, op: "callable") -> Result:  # type: ignore[valid-type]
+async def _run(n: int, seconds: float, op: Callable[[int, int], Awaitable[str]]) -> Result:
     result = Result()
     counter = iter(range(10**9))
     deadline = time.perf_counter() + seconds
@@ -114,10 +114,8 @@ async def bench_raw(url: str, tutors: list[uuid.UUID], students: list[uuid.UUID]
     sql = ("INSERT INTO bookings (id, tutor_id, student_id, status, start_at, end_at, guarded, expires_at, "
            "price_cents, currency) VALUES ($1, $2, $3, 'held', $4, $5, tstzrange($4, $5), now() + interval '10 min', "
            "6000, 'USD')")
-    offset = random.randrange(10**6) * 0  # distinct from the api run through the table wipe below
-
     async def op(w: int, i: int) -> str:
-        t_idx, start = (0, _slot(0, 1)[1] + timedelta(days=200)) if hot else _slot(i + offset, len(tutors))
+        t_idx, start = (0, _slot(0, 1)[1] + timedelta(days=200)) if hot else _slot(i, len(tutors))
         try:
             async with pool.acquire() as conn:
                 bid = uuid.uuid4()
