@@ -130,7 +130,8 @@ async def booking_context(session: AsyncSession, settings: Settings, recipient: 
     other = await session.get(User, other_id)
     values: dict[str, Any] = {"lesson": _lesson(settings, booking, tz), "other": {"name": other.name if other else ""}}
     if booking.expires_at is not None:
-        values["hold"] = {"expires": f"{format_time(booking.expires_at, tz)} {booking.expires_at.astimezone(tz).tzname()}",
+        expires = f"{format_time(booking.expires_at, tz)} {booking.expires_at.astimezone(tz).tzname()}"
+        values["hold"] = {"expires": expires,
                           "checkout_url": f"{settings.frontend_url.rstrip('/')}/bookings/{booking.id}/checkout"}
     previous = context.get("previous_start")
     values["previous"] = ({"when": format_when(datetime.fromisoformat(previous), None, tz)} if previous else None)

@@ -64,7 +64,8 @@ WITH candidates AS (
     FROM bookings b
     WHERE b.status = 'confirmed' AND b.start_at > :now AND b.start_at <= :horizon
       AND NOT EXISTS (SELECT 1 FROM booking_events e WHERE e.booking_id = b.id
-                      AND e.kind IN ('confirmed', 'rescheduled') AND e.created_at > b.start_at - CAST(:lead AS interval))
+                      AND e.kind IN ('confirmed', 'rescheduled')
+                      AND e.created_at > b.start_at - CAST(:lead AS interval))
     ORDER BY b.start_at LIMIT :batch
 ), claimed AS (
     INSERT INTO integration_dispatches (key) SELECT key FROM candidates ON CONFLICT DO NOTHING RETURNING key

@@ -21,7 +21,8 @@ class ConfigOut(BaseModel):
 
 
 class GoogleLoginQuery(BaseModel):
-    role: Literal["student", "tutor"] = Field("student", description="Role of a new account (ignored for existing ones).")
+    role: Literal["student", "tutor"] = Field("student",
+                                              description="Role of a new account (ignored for existing ones).")
     next: str = Field("/", max_length=500, description="Frontend path to return to afterwards.")
 
 

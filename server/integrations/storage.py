@@ -146,7 +146,8 @@ def _check_size(size: int | None, limit: int) -> None:
                            details={"max_bytes": limit, "size": size})
 
 
-async def presign_avatar(settings: Settings, tutor_id: uuid.UUID, content_type: str, size: int | None) -> PresignedUpload:
+async def presign_avatar(settings: Settings, tutor_id: uuid.UUID, content_type: str,
+                         size: int | None) -> PresignedUpload:
     """A presigned POST for a new avatar image of ``tutor_id``."""
     _require(settings)
     ext = AVATAR_TYPES.get(content_type)

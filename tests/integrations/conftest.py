@@ -16,18 +16,21 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
+from server.auth.tokens import issue_access_token
+from server.db import libpq_url
 from server.integrations.calendar_mirror import sync_booking_events
 from server.integrations.dispatch import dispatch_due
 from server.integrations.google_calendar import refresh_busy
 from server.integrations.mail import deliver
 from server.integrations.zoom import sync_meeting
 from server.settings import Settings
-from tests.conftest import make_settings, start_app
+from tests.conftest import _worker_database_url, make_settings, start_app
 from tests.fakes import google as fg
 from tests.fakes import zoom as fz
 from tests.fakes.brevo import API_KEY, FakeBrevo
 from tests.fakes.google import FakeGoogle, Identity
-from tests.helpers import register
+from tests.fixtures.bookings import _PASSWORD_HASH
+from tests.helpers import bearer, unique_email
 from tests.tasks.conftest import jobs as jobs  # the real worker + scheduler fixture (tests/integrations/test_worker.py)
 
 
@@ -160,10 +163,27 @@ async def connect_calendar(client: httpx.AsyncClient, fakes: Fakes, user: dict[s
     return await client.get(consent.headers["location"])
 
 
+async def quick_user(role: str = "student", name: str | None = None, email: str | None = None) -> dict[str, Any]:
+    """An account inserted straight into the database (registering through argon2 costs most of a
+    second on a busy machine), shaped like ``tests.helpers.register``'s result."""
+    uid = uuid.uuid4()
+    name = name or f"Test {role.capitalize()}"
+    email = email or unique_email(role)
+    conn = await asyncpg.connect(libpq_url(_worker_database_url()))
+    try:
+        await conn.execute("INSERT INTO users (id, email, name, role, password_hash) VALUES ($1, $2, $3, $4, $5)",
+                           uid, email, name, role, _PASSWORD_HASH)
+    finally:
+        await conn.close()
+    token = issue_access_token(make_settings(), uid, role)
+    return {"user": {"id": str(uid), "email": email, "name": name, "role": role}, "access_token": token,
+            "headers": bearer(token)}
+
+
 async def tutor_with_profile(client: httpx.AsyncClient, *, rate: int = 6000, timezone: str = "UTC",
                              lesson_minutes: int = 60) -> dict[str, Any]:
-    """A registered tutor teaching around the clock."""
-    tutor = await register(client, role="tutor", name="Amelia Hart")
+    """A tutor teaching around the clock."""
+    tutor = await quick_user("tutor", "Amelia Hart")
     r = await client.put("/api/v1/tutors/me", headers=tutor["headers"], json={
         "headline": "Maths", "bio": "Patient.", "subjects": ["mathematics"], "hourly_rate_cents": rate,
         "currency": "USD", "timezone": timezone, "lesson_minutes": [lesson_minutes], "min_notice_minutes": 0,
@@ -195,4 +215,5 @@ async def book(client: httpx.AsyncClient, student: dict[str, Any], tutor_id: str
     return booking
 
 
-__all__ = ["Fakes", "InlineTasks", "book", "connect_calendar", "integration_settings", "tutor_with_profile"]
+__all__ = ["Fakes", "InlineTasks", "book", "connect_calendar", "integration_settings", "quick_user",
+           "tutor_with_profile"]

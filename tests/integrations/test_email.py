@@ -17,7 +17,7 @@ from server.emails.render import TEMPLATES
 from server.integrations.dispatch import dispatch_due
 from tests.fakes.brevo import FakeBrevo
 from tests.helpers import register
-from tests.integrations.conftest import Fakes, InlineTasks, book, integration_settings, tutor_with_profile
+from tests.integrations.conftest import Fakes, InlineTasks, book, integration_settings, quick_user, tutor_with_profile
 
 EMAIL = {"email.send"}
 
@@ -33,7 +33,7 @@ def local(value: datetime, zone: str) -> str:
 async def parties(ic: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
     """A tutor in New York (profile zone) and a student in Tokyo (account zone)."""
     tutor = await tutor_with_profile(ic, timezone="America/New_York")
-    student = await register(ic, role="student", name="Sam Taylor")
+    student = await quick_user("student", "Sam Taylor")
     r = await ic.put("/api/v1/me", headers=student["headers"], json={"timezone": "Asia/Tokyo"})
     assert r.status_code == 200, r.text
     return tutor, student

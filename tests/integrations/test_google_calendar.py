@@ -21,8 +21,7 @@ from server.integrations import crypto
 from server.integrations.busy import calendar_conflict
 from server.integrations.google_calendar import tutors_to_refresh
 from tests.fakes.google import Identity
-from tests.helpers import register
-from tests.integrations.conftest import Fakes, InlineTasks, book, connect_calendar, tutor_with_profile
+from tests.integrations.conftest import Fakes, InlineTasks, book, connect_calendar, quick_user, tutor_with_profile
 
 CALENDAR_TASKS = {"calendar.sync_booking", "calendar.pull_busy"}
 
@@ -118,7 +117,7 @@ async def test_a_hold_on_busy_calendar_time_is_refused(ic: httpx.AsyncClient, fa
     day = day_at(10)
     fakes.google.busy[tutor["user"]["email"]] = [(z(day + timedelta(minutes=15)), z(day + timedelta(minutes=30)))]
     await ic.post("/api/v1/integrations/google-calendar/sync", headers=tutor["headers"])
-    student = await register(ic, role="student")
+    student = await quick_user("student")
     r = await ic.post("/api/v1/holds", headers=student["headers"],
                       json={"tutor_id": tutor["id"], "start": day.isoformat(), "minutes": 60})
     assert r.status_code == 409 and r.json()["error"]["code"] == "slot_unavailable", r.text
@@ -130,7 +129,7 @@ async def test_a_hold_on_busy_calendar_time_is_refused(ic: httpx.AsyncClient, fa
 async def test_a_confirmed_booking_becomes_an_event_that_moves_and_is_deleted(
         ic: httpx.AsyncClient, fakes: Fakes, tasks: InlineTasks, db: asyncpg.Pool) -> None:
     tutor = await connected_tutor(ic, fakes)
-    student = await register(ic, role="student", name="Sam Taylor")
+    student = await quick_user("student", "Sam Taylor")
     student_google = Identity("g-student-cal", student["user"]["email"])
     assert (await connect_calendar(ic, fakes, student, student_google)).status_code == 302
     first, second = day_at(10), day_at(15, days=3)
@@ -173,7 +172,7 @@ async def test_a_confirmed_booking_becomes_an_event_that_moves_and_is_deleted(
 async def test_an_event_inserted_by_a_run_that_died_is_adopted_not_duplicated(
         ic: httpx.AsyncClient, fakes: Fakes, tasks: InlineTasks, db: asyncpg.Pool) -> None:
     tutor = await connected_tutor(ic, fakes)
-    student = await register(ic, role="student")
+    student = await quick_user("student")
     booking = await book(ic, student, tutor["id"], day_at(11))
     await tasks.settle(CALENDAR_TASKS)
     await db.execute("DELETE FROM calendar_events")  # as if the first run died before recording its event
@@ -251,6 +250,6 @@ async def test_disconnecting_revokes_at_google_and_forgets_everything(ic: httpx.
 async def test_the_scheduled_refresh_covers_connected_tutors_only(ic: httpx.AsyncClient, fakes: Fakes,
                                                                  iapp: Starlette) -> None:
     tutor = await connected_tutor(ic, fakes)
-    student = await register(ic, role="student")
+    student = await quick_user("student")
     await connect_calendar(ic, fakes, student, Identity("g-s", student["user"]["email"]))
     assert await tutors_to_refresh(iapp.state.sessionmaker) == [uuid.UUID(tutor["id"])]

@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 
 import asyncpg
 import httpx
+from starlette.applications import Starlette
 
 from tests.conftest import start_app
 from tests.fakes.google import Identity
@@ -120,9 +121,9 @@ async def test_a_callback_replayed_after_success_is_refused(ic: httpx.AsyncClien
     assert again.status_code == 400 and "security check did not match" in again.text
 
 
-async def test_a_callback_from_another_browser_is_refused(ic: httpx.AsyncClient, iapp: object, fakes: Fakes) -> None:
+async def test_a_callback_from_another_browser_is_refused(ic: httpx.AsyncClient, iapp: Starlette, fakes: Fakes) -> None:
     callback = await consent(fakes, await start(ic, fakes), Identity("g-other", "other@example.com"))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=iapp), base_url="http://testserver") as other:  # type: ignore[arg-type]
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=iapp), base_url="http://testserver") as other:
         r = await other.get(callback)
     assert r.status_code == 400 and "security check did not match" in r.text
 

@@ -18,8 +18,7 @@ from starlette.applications import Starlette
 
 from server.settings import Settings
 from tests.conftest import make_settings, start_app
-from tests.helpers import register
-from tests.integrations.conftest import book, tutor_with_profile
+from tests.integrations.conftest import book, quick_user, tutor_with_profile
 from tests.integrations.s3_store import ACCESS_KEY, SECRET_KEY, PolicyEnforcingMotoServer
 
 BUCKET = "edustream-test"
@@ -140,7 +139,7 @@ async def test_an_avatar_key_must_be_your_own_finished_upload(sc: httpx.AsyncCli
 
 async def test_materials_are_shared_by_the_bookings_student_and_tutor(sc: httpx.AsyncClient) -> None:
     tutor = await tutor_with_profile(sc)
-    student = await register(sc, role="student")
+    student = await quick_user("student")
     booking = await book(sc, student, tutor["id"], lesson())
     r = await sc.post(f"/api/v1/bookings/{booking['id']}/materials/upload", headers=student["headers"],
                       json={"filename": "Homework week 3 (draft).pdf", "content_type": "application/pdf"})
@@ -161,7 +160,7 @@ async def test_materials_are_shared_by_the_bookings_student_and_tutor(sc: httpx.
 
 async def test_another_user_cannot_see_or_add_materials(sc: httpx.AsyncClient, make_students: Any) -> None:
     tutor, other_tutor = await tutor_with_profile(sc), await tutor_with_profile(sc)
-    student = await register(sc, role="student")
+    student = await quick_user("student")
     [stranger] = await make_students(1)
     booking = await book(sc, student, tutor["id"], lesson())
     form = (await sc.post(f"/api/v1/bookings/{booking['id']}/materials/upload", headers=tutor["headers"],
@@ -177,7 +176,7 @@ async def test_another_user_cannot_see_or_add_materials(sc: httpx.AsyncClient, m
 
 async def test_materials_oversize_and_wrong_type_are_rejected(sc: httpx.AsyncClient, s3_url: str) -> None:
     tutor = await tutor_with_profile(sc)
-    student = await register(sc, role="student")
+    student = await quick_user("student")
     booking = await book(sc, student, tutor["id"], lesson())
     r = await sc.post(f"/api/v1/bookings/{booking['id']}/materials/upload", headers=student["headers"],
                       json={"filename": "run.sh", "content_type": "application/x-sh"})
@@ -191,7 +190,7 @@ async def test_materials_oversize_and_wrong_type_are_rejected(sc: httpx.AsyncCli
 
 async def test_materials_cannot_be_added_to_a_cancelled_booking(sc: httpx.AsyncClient) -> None:
     tutor = await tutor_with_profile(sc)
-    student = await register(sc, role="student")
+    student = await quick_user("student")
     booking = await book(sc, student, tutor["id"], lesson())
     await sc.post(f"/api/v1/bookings/{booking['id']}/cancel", headers=tutor["headers"], json={})
     r = await sc.post(f"/api/v1/bookings/{booking['id']}/materials/upload", headers=student["headers"],

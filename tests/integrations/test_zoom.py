@@ -17,8 +17,7 @@ from server.integrations.http import ProviderRejected
 from tasks.bookings import alert_sessions
 from tasks.integrations import permanent_on_rejection
 from tasks.outbound import PermanentError
-from tests.helpers import register
-from tests.integrations.conftest import Fakes, InlineTasks, book, tutor_with_profile
+from tests.integrations.conftest import Fakes, InlineTasks, book, quick_user, tutor_with_profile
 
 VIDEO = {"video.create_meeting"}
 
@@ -29,7 +28,7 @@ def day_at(hour: int, days: int = 2) -> datetime:
 
 async def confirmed(ic: httpx.AsyncClient, start: datetime) -> tuple[dict, dict, dict]:
     tutor = await tutor_with_profile(ic)
-    student = await register(ic, role="student")
+    student = await quick_user("student")
     return tutor, student, await book(ic, student, tutor["id"], start)
 
 
@@ -44,7 +43,8 @@ async def test_a_meeting_follows_the_booking_from_confirmation_to_cancellation(
     assert meeting["type"] == 2 and meeting["timezone"] == "UTC"
     seen = (await ic.get(f"/api/v1/bookings/{booking['id']}", headers=student["headers"])).json()
     assert seen["join_url"] == meeting["join_url"]
-    updates = await db.fetch("SELECT room, payload FROM outbox WHERE event = 'booking.updated' ORDER BY id DESC LIMIT 2")
+    updates = await db.fetch("SELECT room, payload FROM outbox WHERE event = 'booking.updated' "
+                             "ORDER BY id DESC LIMIT 2")
     assert {u["room"] for u in updates} == {f"user:{student['user']['id']}", f"user:{tutor['id']}"}
     assert all(json.loads(u["payload"])["booking"]["join_url"] == meeting["join_url"] for u in updates)
 
