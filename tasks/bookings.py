@@ -34,6 +34,7 @@ from server.bookings import service
 from server.db import unit_of_work
 from server.outbox import emit, user_room
 from server.settings import Settings
+from tasks import payments as payment_tasks
 from tasks import runtime
 from tasks.broker import broker
 
@@ -81,8 +82,12 @@ async def expire_lapsed_holds(sessionmaker: async_sessionmaker[AsyncSession], no
         for booking_id in ids:
             # One transaction per hold: locks are held briefly and one failure stops nothing else.
             async with unit_of_work(sessionmaker) as session:
-                if await service.expire_hold(session, booking_id, now) is not None:
-                    expired += 1
+                booking = await service.expire_hold(session, booking_id, now)
+            if booking is not None:
+                expired += 1
+                if booking.payment_provider == "stripe" and booking.payment_intent_id:
+                    # The hold lapsed unpaid: its PaymentIntent must not be payable any more.
+                    await payment_tasks.cancel_intent.kiq(str(booking_id))
         if len(ids) < BATCH:
             return expired
 
