@@ -63,7 +63,7 @@ async def sync_calendar_event(booking_id: str) -> str:
 
     rt = runtime.get()
     with permanent_on_rejection():
-        return await sync_booking_events(rt.sessionmaker, rt.settings, uuid.UUID(booking_id), kick=kick)
+        return await sync_booking_events(rt.sessionmaker, rt.settings, rt.redis, uuid.UUID(booking_id), kick=kick)
 
 
 async def sync_video_meeting(booking_id: str) -> str:

@@ -8,8 +8,8 @@ the calendar follow, for the tutor and the student alike when they are connected
   patch), or patched when the fingerprint of what we wrote changed (reschedule, join link);
 * cancelled, expired or released → the event is deleted (404/410: already gone).
 
-Runs for a booking are serialized by a PostgreSQL advisory lock, so a confirmation and a
-reschedule dispatched back to back cannot interleave their API calls. After an event moved
+Runs for a booking are serialized by a Redis lock (server/integrations/locks.py), so a
+confirmation and a reschedule dispatched back to back cannot interleave their API calls. After an event moved
 or was deleted, the tutor's busy time is pulled again, so the slot it occupied reopens.
 """
 
@@ -22,7 +22,8 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sqlalchemy import delete, text
+from redis.asyncio import Redis
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.booking import Booking
@@ -31,6 +32,7 @@ from models.user import User
 from server.db import unit_of_work
 from server.integrations import http
 from server.integrations.google_calendar import CalendarRevoked, Connection, call, connection_for
+from server.integrations.locks import booking_lock
 from server.settings import Settings
 
 log = logging.getLogger("edustream.integrations.calendar")
@@ -67,11 +69,6 @@ def event_body(settings: Settings, booking: Booking, other_name: str) -> dict[st
 
 def fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-
-
-async def _lock(session: AsyncSession, booking_id: uuid.UUID) -> None:
-    key = int.from_bytes(hashlib.sha256(b"calendar:" + booking_id.bytes).digest()[:8], "big", signed=True)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
 
 
 async def _sync_party(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, booking: Booking,
@@ -126,13 +123,13 @@ async def _sync_party(sessionmaker: async_sessionmaker[AsyncSession], settings: 
     return outcome
 
 
-async def sync_booking_events(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
+async def sync_booking_events(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, redis: Redis,
                               booking_id: uuid.UUID, *, kick: Kick | None = None) -> str:
     """Make both parties' calendars follow the booking; returns e.g. ``tutor:created student:not_connected``."""
     if not settings.google_configured:
         return "not_configured"
-    async with sessionmaker() as lock_session, lock_session.begin():
-        await _lock(lock_session, booking_id)
+    async with booking_lock(redis, f"calendar:{booking_id}", ttl_seconds=settings.task_timeout_seconds + 5,
+                            wait_seconds=settings.task_timeout_seconds / 2):
         async with unit_of_work(sessionmaker) as session:
             booking = await session.get(Booking, booking_id)
             if booking is None:

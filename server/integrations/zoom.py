@@ -11,8 +11,8 @@
   /meetings/{id}``; cancelled, expired or released → ``DELETE /meetings/{id}`` (404: gone
   already) and the link is removed from the booking.
 
-Zoom has no idempotency keys: runs for one booking are serialized by an advisory lock, and a
-meeting is created only when the booking has none recorded.
+Zoom has no idempotency keys: runs for one booking are serialized by a Redis lock
+(server/integrations/locks.py), and a meeting is created only when the booking has none recorded.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from typing import Any
 
 import httpx
 from redis.asyncio import Redis
-from sqlalchemy import delete, text
+from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.booking import Booking
@@ -34,6 +34,7 @@ from models.integrations import VideoMeeting
 from server.bookings.service import emit_booking
 from server.db import unit_of_work
 from server.integrations import crypto, http
+from server.integrations.locks import booking_lock
 from server.settings import Settings
 
 log = logging.getLogger("edustream.integrations.zoom")
@@ -102,11 +103,6 @@ def _minutes(booking: Booking) -> int:
     return int((booking.end_at - booking.start_at).total_seconds() // 60)
 
 
-async def _lock(session: AsyncSession, booking_id: uuid.UUID) -> None:
-    key = int.from_bytes(hashlib.sha256(b"zoom:" + booking_id.bytes).digest()[:8], "big", signed=True)
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": key})
-
-
 async def _set_join_url(sessionmaker: async_sessionmaker[AsyncSession], booking_id: uuid.UUID,
                         join_url: str | None) -> None:
     async with unit_of_work(sessionmaker) as session:
@@ -122,8 +118,8 @@ async def sync_meeting(sessionmaker: async_sessionmaker[AsyncSession], settings:
     """Make the booking's Zoom meeting follow the booking; returns what was done."""
     if not settings.zoom_configured:
         return "not_configured"
-    async with sessionmaker() as lock_session, lock_session.begin():
-        await _lock(lock_session, booking_id)
+    async with booking_lock(redis, f"zoom:{booking_id}", ttl_seconds=settings.task_timeout_seconds + 5,
+                            wait_seconds=settings.task_timeout_seconds / 2):
         async with unit_of_work(sessionmaker) as session:
             booking = await session.get(Booking, booking_id)
             meeting = await session.get(VideoMeeting, booking_id)

@@ -119,7 +119,7 @@ class InlineTasks:
         if name == "email.send":
             return await deliver(sm, settings, *args)
         if name == "calendar.sync_booking":
-            return await sync_booking_events(sm, settings, uuid.UUID(args[0]), kick=self.kick)
+            return await sync_booking_events(sm, settings, self.app.state.redis, uuid.UUID(args[0]), kick=self.kick)
         if name == "video.create_meeting":
             return await sync_meeting(sm, settings, self.app.state.redis, uuid.UUID(args[0]), kick=self.kick)
         if name == "calendar.pull_busy":

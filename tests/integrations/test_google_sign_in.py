@@ -167,3 +167,12 @@ async def test_google_unreachable_is_an_html_page(fakes: Fakes, db: asyncpg.Pool
         await ctx.__aexit__(None, None, None)
     assert r.status_code == 502 and r.headers["content-type"].startswith("text/html")
     assert "could not reach Google" in r.text
+
+
+async def test_an_account_linked_to_another_google_account_is_not_relinked(ic: httpx.AsyncClient, fakes: Fakes,
+                                                                          db: asyncpg.Pool) -> None:
+    await sign_in(ic, fakes, Identity("g-original", "shared@example.com"))
+    ic.cookies.clear()
+    r = await sign_in(ic, fakes, Identity("g-newcomer", "shared@example.com"))
+    assert r.status_code == 409 and "already linked to a different Google account" in r.text
+    assert await db.fetchval("SELECT google_sub FROM users WHERE email = 'shared@example.com'") == "g-original"
