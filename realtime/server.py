@@ -48,6 +48,7 @@ def create_sio(settings: Settings) -> socketio.AsyncServer:
         async_mode="asgi", client_manager=create_manager(settings), cors_allowed_origins=settings.cors_origins,
         cors_credentials=True, transports=transports,
         max_http_buffer_size=max(TRANSPORT_MAX_BYTES, settings.live_max_payload_bytes),
+        ping_interval=settings.live_ping_interval_seconds, ping_timeout=settings.live_ping_timeout_seconds,
         logger=False, engineio_logger=False)
 
 

@@ -79,7 +79,10 @@ class DirectQueue(asyncio.Queue[Any]):
 
     def put_nowait(self, item: Any) -> None:
         ws = self._ws
-        if (ws is not None and item is not None and not self._queue and self._in_flight == 0  # type: ignore[attr-defined]
+        # PINGs always take the queue: the library's writer task ends the connection when its
+        # queue stays empty for ping_interval + ping_timeout, and the ping keeps it alive.
+        if (ws is not None and item is not None and item.packet_type != eio_packet.PING
+                and not self._queue and self._in_flight == 0  # type: ignore[attr-defined]
                 and self._counting() and ws.write_now(item)):
             return
         super().put_nowait(item)

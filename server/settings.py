@@ -82,6 +82,9 @@ class Settings(BaseSettings):
     live_fast_fanout: bool = True
     # A client whose unsent backlog passes this many packets is disconnected (it re-watches with since).
     live_max_queued_packets: int = 1000
+    # Engine.IO heartbeat: a client that misses pings for interval + timeout is dropped.
+    live_ping_interval_seconds: float = 25.0
+    live_ping_timeout_seconds: float = 20.0
 
     # Jobs
     hold_expiring_lead_seconds: int = 60
@@ -116,6 +119,9 @@ class Settings(BaseSettings):
     s3_bucket: str = "edustream"
     s3_access_key_id: str = ""
     s3_secret_access_key: str = ""
+    # The store's address as browsers see it, for presigned URLs (S3_ENDPOINT_URL may be an internal
+    # name such as http://minio:9000). Empty: S3_ENDPOINT_URL.
+    s3_public_endpoint_url: str = ""
     # Storage limits (enforced by the store through the presigned POST policy).
     s3_presign_ttl_seconds: int = 300
     s3_avatar_max_bytes: int = 2_000_000

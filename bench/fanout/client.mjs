@@ -17,6 +17,7 @@ const BUCKETS = 200000; // up to 10 s
 const now = () => performance.timeOrigin + performance.now();
 const tags = new Map();
 const sockets = [];
+const closes = {}; // close code/reason → count, to tell a dropped connection from a slow one
 
 function tagStats(tag) {
   if (!tags.has(tag)) tags.set(tag, { count: 0, hist: new Uint32Array(BUCKETS), over: 0, max: 0 });
@@ -49,6 +50,10 @@ function open(url, room, stats) {
     const timer = setTimeout(() => reject(new Error(`timeout connecting to ${url}`)), 30000);
     ws.on("message", (data) => onMessage(ws, stats, data));
     ws.on("error", (err) => { clearTimeout(timer); reject(err); });
+    ws.on("close", (code, reason) => {
+      const key = `${code} ${reason}`;
+      closes[key] = (closes[key] || 0) + 1;
+    });
     ws.once("message", () => {
       ws.onNs = () => {
         ws.onAck = () => { clearTimeout(timer); resolve(ws); };
@@ -90,7 +95,8 @@ function report() {
     received += s.count;
     out[tag] = { count: s.count, p50: percentile(s, 0.5), p99: percentile(s, 0.99), max: s.max };
   }
-  return { tags: out, received };
+  const open = sockets.filter((ws) => ws.readyState === WebSocket.OPEN).length;
+  return { tags: out, received, open, closes };
 }
 
 const rl = readline.createInterface({ input: process.stdin });

@@ -199,6 +199,8 @@ async def measure(client: Client, emitter: ServerProcess, rooms: list[str], watc
         await asyncio.sleep(0.1)
     tags = report["tags"]
     received = report["received"]
+    if report.get("closes"):
+        print(f"    connections closed: {report['closes']} (open: {report['open']})", flush=True)
     return Step(deliveries_per_s=deliveries, delivered_per_s=received / max(seconds, emitted),
                 delivered_ratio=received / expected if expected else 0.0,
                 p50=max((t["p50"] or 0) for t in tags.values()) if tags else None,

@@ -40,6 +40,9 @@ LIVE_ENV = {
     "LIVE_EVENTS_PER_SECOND": "20",
     "LIVE_RELAY_POLL_SECONDS": "0.2",
     "HOLD_TTL_SECONDS": "600",
+    # Short heartbeats, so a test can outlast ping_interval + ping_timeout several times.
+    "LIVE_PING_INTERVAL_SECONDS": "1",
+    "LIVE_PING_TIMEOUT_SECONDS": "1",
     # The back-pressure test lets a client fall far behind without being dropped.
     "LIVE_MAX_QUEUED_PACKETS": "1000000",
 }

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
 
+from realtime.manager import Broadcast
 from tests.realtime.conftest import LiveServer
 
 pytestmark = pytest.mark.xdist_group("live")
@@ -16,19 +18,32 @@ EVENTS = 20_000
 PAD = "x" * 600  # ~12 MB in all: far beyond the kernel's and the transports' buffers
 
 
+@pytest.fixture
+async def patient_server(live: list[LiveServer], settings, tmp_path) -> AsyncIterator[LiveServer]:
+    """A third API process with the default heartbeat, so a client may stop reading for a while."""
+    server = LiveServer("patient", settings, tmp_path, extra_env={"LIVE_PING_INTERVAL_SECONDS": "25",
+                                                                  "LIVE_PING_TIMEOUT_SECONDS": "20"})
+    await server.start()
+    yield server
+    await server.stop()
+
+
 async def test_a_client_that_stops_reading_gets_every_event_in_order_when_it_resumes(
-        live: list[LiveServer], make_students, publisher) -> None:
+        patient_server: LiveServer, make_students, publisher) -> None:
     [student] = await make_students(1)
     async with aiohttp.ClientSession() as http:
-        ws = await http.ws_connect(f"{live[0].url}/socket.io/?EIO=4&transport=websocket", max_msg_size=0)
+        ws = await http.ws_connect(f"{patient_server.url}/socket.io/?EIO=4&transport=websocket", max_msg_size=0)
         assert (await ws.receive_str()).startswith("0")
         await ws.send_str("40/live," + json.dumps({"token": student["token"]}))
         assert (await ws.receive_str()).startswith("40/live,")
 
         # Publish while the client reads nothing: the server's socket buffers fill, uvicorn pauses
         # writing, and the rest must wait in the Engine.IO queue without overtaking.
-        for seq in range(EVENTS):
-            await publisher.emit("seq", {"n": seq, "pad": PAD}, room=f"user:{student['id']}")
+        # (In batches, as the relay publishes, so this phase stays short on a busy machine.)
+        room = f"user:{student['id']}"
+        for first in range(0, EVENTS, 200):
+            await publisher.manager.broadcast([Broadcast("seq", json.dumps({"n": n, "pad": PAD}), room, "/live")
+                                               for n in range(first, min(first + 200, EVENTS))])
         await asyncio.sleep(0.5)
 
         received: list[int] = []
@@ -40,3 +55,17 @@ async def test_a_client_that_stops_reading_gets_every_event_in_order_when_it_res
                 received.append(json.loads(msg[len("42/live,"):])[1]["n"])
         await ws.close()
     assert received == list(range(EVENTS))
+
+
+async def test_connection_receiving_only_direct_writes_outlives_many_heartbeats(
+        live: list[LiveServer], live_client, make_students, publisher) -> None:
+    # Heartbeat in the test servers: 1 s interval + 1 s timeout. The library's writer task
+    # closes a connection whose queue stays empty that long, so pings must keep it fed.
+    [student] = await make_students(1)
+    client = await live_client(live[0].url, token=student["token"])
+    for seq in range(50):
+        await publisher.emit("seq", {"n": seq}, room=f"user:{student['id']}")
+        await asyncio.sleep(0.1)
+    await client.wait_for(lambda c: len(c.of("seq")) == 50)
+    assert client.sio.connected
+    assert [e["n"] for e in client.of("seq")] == list(range(50))
