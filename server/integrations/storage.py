@@ -107,14 +107,17 @@ def _require(settings: Settings) -> None:
 
 
 @asynccontextmanager
-async def s3_client(settings: Settings) -> AsyncIterator[Any]:
-    """An aioboto3 S3 client for the configured store (path-style addressing, SigV4)."""
+async def s3_client(settings: Settings, *, public: bool = False) -> AsyncIterator[Any]:
+    """An aioboto3 S3 client for the configured store (path-style addressing, SigV4). ``public``:
+    addressed as browsers reach the store (``S3_PUBLIC_ENDPOINT_URL``), for presigning; a
+    signature covers the host, so a URL signed for an internal name would not work outside."""
     _require(settings)
     session = aioboto3.Session()
     config = Config(signature_version="s3v4", s3={"addressing_style": "path"},
                     connect_timeout=settings.integrations_http_timeout_seconds,
                     read_timeout=settings.integrations_http_timeout_seconds, retries={"max_attempts": 2})
-    async with session.client("s3", endpoint_url=settings.s3_endpoint_url or None, region_name=settings.s3_region,
+    endpoint = (settings.s3_public_endpoint_url if public else "") or settings.s3_endpoint_url or None
+    async with session.client("s3", endpoint_url=endpoint, region_name=settings.s3_region,
                               aws_access_key_id=settings.s3_access_key_id,
                               aws_secret_access_key=settings.s3_secret_access_key, config=config) as client:
         try:
@@ -131,7 +134,7 @@ def safe_filename(name: str) -> str:
 
 
 async def _presign(settings: Settings, key: str, content_type: str, max_bytes: int) -> PresignedUpload:
-    async with s3_client(settings) as s3:
+    async with s3_client(settings, public=True) as s3:
         post = await s3.generate_presigned_post(
             settings.s3_bucket, key, Fields={"Content-Type": content_type},
             Conditions=[{"Content-Type": content_type}, ["content-length-range", 1, max_bytes]],
@@ -186,7 +189,7 @@ async def avatar_url(session: AsyncSession, settings: Settings, tutor_id: uuid.U
     profile = await session.get(TutorProfile, tutor_id)
     if profile is None or not profile.is_active or not profile.avatar_key:
         raise NotFound("This tutor has no avatar.", code="avatar_not_found")
-    async with s3_client(settings) as s3:
+    async with s3_client(settings, public=True) as s3:
         url: str = await s3.generate_presigned_url("get_object", Params={"Bucket": settings.s3_bucket,
                                                                          "Key": profile.avatar_key},
                                                    ExpiresIn=settings.s3_presign_ttl_seconds)
@@ -223,16 +226,19 @@ async def list_materials(session: AsyncSession, settings: Settings, principal: P
     _require(settings)
     await _party_booking(session, principal, booking_id)
     prefix = f"bookings/{booking_id}/"
-    files: list[StoredFile] = []
+    found: list[dict[str, Any]] = []
     async with s3_client(settings) as s3:
         paginator = s3.get_paginator("list_objects_v2")
         async for page in paginator.paginate(Bucket=settings.s3_bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                name = obj["Key"].rsplit("/", 1)[-1]
-                url = await s3.generate_presigned_url("get_object", Params={
-                    "Bucket": settings.s3_bucket, "Key": obj["Key"],
-                    "ResponseContentDisposition": f'attachment; filename="{name}"'},
-                    ExpiresIn=settings.s3_presign_ttl_seconds)
-                files.append(StoredFile(key=obj["Key"], name=name, size=int(obj["Size"]),
-                                        uploaded_at=obj["LastModified"], download_url=url))
+            found.extend(page.get("Contents", []))
+    files: list[StoredFile] = []
+    async with s3_client(settings, public=True) as signer:
+        for obj in found:
+            name = obj["Key"].rsplit("/", 1)[-1]
+            url = await signer.generate_presigned_url("get_object", Params={
+                "Bucket": settings.s3_bucket, "Key": obj["Key"],
+                "ResponseContentDisposition": f'attachment; filename="{name}"'},
+                ExpiresIn=settings.s3_presign_ttl_seconds)
+            files.append(StoredFile(key=obj["Key"], name=name, size=int(obj["Size"]),
+                                    uploaded_at=obj["LastModified"], download_url=url))
     return sorted(files, key=lambda f: (f.uploaded_at, f.key))

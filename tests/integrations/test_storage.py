@@ -5,6 +5,7 @@ short-lived downloads, and materials only for the booking's two parties."""
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
+from server.integrations.storage import presign_avatar
 from server.settings import Settings
 from tests.conftest import make_settings, start_app
 from tests.integrations.conftest import book, quick_user, tutor_with_profile
@@ -203,3 +205,13 @@ async def test_without_storage_settings_uploads_say_so(client: httpx.AsyncClient
     r = await client.post("/api/v1/tutors/me/avatar/upload", headers=tutor["headers"],
                           json={"content_type": "image/png"})
     assert r.status_code == 503 and r.json()["error"]["code"] == "storage_not_configured"
+
+
+async def test_presigned_urls_use_the_public_address_of_the_store(s3_url: str) -> None:
+    settings = make_settings(s3_endpoint_url="http://minio:9000", s3_public_endpoint_url=s3_url, s3_bucket=BUCKET,
+                             s3_access_key_id=ACCESS_KEY, s3_secret_access_key=SECRET_KEY)
+    form = await presign_avatar(settings, uuid.uuid4(), "image/png", None)
+    assert form.url == f"{s3_url}/{BUCKET}"
+    async with httpx.AsyncClient() as browser:  # the signature holds for the public host
+        r = await browser.post(form.url, data=form.fields, files={"file": ("a.png", PNG)})
+    assert r.status_code == 204
