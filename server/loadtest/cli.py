@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from server.loadtest.config import DEFAULT_MIX, SCENARIOS, WATCHER_CLIENTS, LoadConfig
+from server.loadtest.config import DEFAULT_CHURN, DEFAULT_MIX, SCENARIOS, WATCHER_CLIENTS, LoadConfig
 
 DESCRIPTION = """\
 Drive concurrent holds against a running EduStream deployment through its public API and
@@ -35,17 +35,19 @@ examples:
 """
 
 
-def _mix(text: str) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for part in filter(None, (p.strip() for p in text.split(","))):
-        name, _, weight = part.partition("=")
-        if name not in DEFAULT_MIX or not weight.isdigit():
-            raise argparse.ArgumentTypeError(
-                f"{part!r}: use name=weight with names {', '.join(DEFAULT_MIX)} (e.g. slots=40,hold=20)")
-        out[name] = int(weight)
-    if not any(out.values()):
-        raise argparse.ArgumentTypeError("at least one weight must be above 0")
-    return out
+def _weights(names: dict[str, int]) -> Callable[[str], dict[str, int]]:
+    def parse(text: str) -> dict[str, int]:
+        out = dict.fromkeys(names, 0)
+        for part in filter(None, (p.strip() for p in text.split(","))):
+            name, _, weight = part.partition("=")
+            if name not in names or not weight.isdigit():
+                raise argparse.ArgumentTypeError(f"{part!r}: use name=weight with names {', '.join(names)}")
+            out[name] = int(weight)
+        if not any(out.values()):
+            raise argparse.ArgumentTypeError("at least one weight must be above 0")
+        return out
+
+    return parse
 
 
 def _positive(kind: type[int] | type[float], minimum: float = 0) -> Callable[[str], int | float]:
@@ -95,8 +97,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--max-lapse-wait", type=_positive(float), default=15.0,
                      help="churn: let holds lapse only when the hold TTL is at most this many seconds "
                           "(default %(default)s)")
-    run.add_argument("--mix", type=_mix, default=dict(DEFAULT_MIX),
+    run.add_argument("--mix", type=_weights(DEFAULT_MIX), default=dict(DEFAULT_MIX),
                      help="mixed: weights, default " + ",".join(f"{k}={v}" for k, v in DEFAULT_MIX.items()))
+    run.add_argument("--churn-mix", type=_weights(DEFAULT_CHURN), default=dict(DEFAULT_CHURN),
+                     help="churn: what a holder does next, default "
+                          + ",".join(f"{k}={v}" for k, v in DEFAULT_CHURN.items())
+                          + " (lapse only when the hold TTL allows, see --max-lapse-wait)")
     run.add_argument("--seed", type=int, default=1, help="random seed (default %(default)s)")
     live = parser.add_argument_group("watchers")
     live.add_argument("--watchers", type=_positive(int), default=50,
@@ -141,7 +147,7 @@ def config_from(args: argparse.Namespace) -> LoadConfig:
         watchers=args.watchers, hot_watchers=args.hot_watchers, hot_share=min(1.0, args.hot_share),
         watcher_client=args.watcher_client, watcher_processes=args.watcher_processes,
         connect_concurrency=args.connect_concurrency, holds_per_student=args.holds_per_student,
-        max_lapse_wait=args.max_lapse_wait, mix=args.mix, lesson_minutes=args.lesson_minutes, reuse=args.reuse,
+        max_lapse_wait=args.max_lapse_wait, mix=args.mix, churn_mix=args.churn_mix, lesson_minutes=args.lesson_minutes, reuse=args.reuse,
         tag=args.tag, password=args.password, email_domain=args.email_domain,
         setup_concurrency=args.setup_concurrency, database_url=args.database_url, json_path=args.json_path,
         keep=args.keep, seed=args.seed, request_timeout=args.request_timeout, verify_timeout=args.verify_timeout,

@@ -8,6 +8,7 @@ from typing import Any
 SCENARIOS = ("contention", "throughput", "churn", "mixed", "idle")
 WATCHER_CLIENTS = ("socketio", "raw")
 
+DEFAULT_CHURN = {"release": 50, "lapse": 25, "confirm": 25}
 DEFAULT_MIX = {"browse": 15, "profile": 10, "slots": 35, "hold": 20, "release": 12, "checkout": 5, "bookings": 3}
 
 
@@ -31,6 +32,7 @@ class LoadConfig:
     holds_per_student: int = 3
     max_lapse_wait: float = 15.0
     mix: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MIX))
+    churn_mix: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CHURN))
     lesson_minutes: int = 30
     reuse: bool = False
     tag: str = "loadtest"

@@ -120,6 +120,7 @@ class RawTransport(LiveTransport):
         self._ids = itertools.count(1)
         self._reader: asyncio.Task[None] | None = None
         self._closing = False
+        self.reconnect_delay = 0.2  # seconds before the first reconnect attempt
         self._prefix_event = f"42{NAMESPACE},"
         self._prefix_ack = f"43{NAMESPACE},"
 
@@ -209,7 +210,7 @@ class RawTransport(LiveTransport):
         self._acks.clear()
 
     async def _reconnect(self) -> None:
-        delay = 0.2
+        delay = self.reconnect_delay
         while not self._closing:
             await asyncio.sleep(delay)
             try:

@@ -151,13 +151,19 @@ async def _race_for(ctx: RunContext, tutor: Tutor, key: int, racers: int) -> Hol
 
 
 def _choose(ctx: RunContext, record: HoldRecord) -> str:
+    """The holder's next move, by ``--churn-mix`` (lapse only when the wait fits the TTL and the run)."""
     ttl = ctx.ledger.hold_ttl
     can_lapse = (ttl is not None and ttl <= ctx.cfg.max_lapse_wait
                  and record.expires_at - time.time() < ctx.deadline - time.monotonic())
-    roll = ctx.rng.random()
-    if can_lapse and roll < 0.25:
-        return "lapse"
-    return "confirm" if roll > 0.75 else "release"
+    weights = {k: v for k, v in ctx.cfg.churn_mix.items() if v > 0 and (k != "lapse" or can_lapse)}
+    if not weights:
+        return "release"
+    roll = ctx.rng.random() * sum(weights.values())
+    for name, weight in weights.items():
+        roll -= weight
+        if roll < 0:
+            return name
+    return "release"
 
 
 async def churn(ctx: RunContext) -> None:
