@@ -32,6 +32,7 @@ from server.availability.slots import check_bookable
 from server.bookings.changes import slot_changes
 from server.bookings.schemas import BookingOut
 from server.errors import Conflict, NotFound
+from server.integrations.busy import CALENDAR_CONFLICT_SQL
 from server.observability import metrics
 from server.outbox import emit, slots_changed, tutor_room, user_room
 from server.pagination import InvalidCursor, decode_cursor, encode_cursor
@@ -139,14 +140,17 @@ async def _expire_lapsed(session: AsyncSession, tutor_id: uuid.UUID, guarded: Ra
     return list(lapsed)
 
 
+_CONFLICT = text(f"""
+SELECT EXISTS (SELECT 1 FROM bookings WHERE tutor_id = :t AND guarded && :g AND id IS DISTINCT FROM :x
+               AND (status = 'confirmed' OR (status = 'held' AND expires_at > :now)))
+       OR {CALENDAR_CONFLICT_SQL}
+""").bindparams(bindparam("g", type_=TSTZRANGE))
+
+
 async def _live_conflict(session: AsyncSession, tutor_id: uuid.UUID, guarded: Range[datetime], now: datetime,
                          exclude: uuid.UUID | None = None) -> bool:
-    query = select(Booking.id).where(
-        Booking.tutor_id == tutor_id, Booking.status.in_(("held", "confirmed")),
-        Booking.guarded.op("&&")(guarded)).limit(1)
-    if exclude is not None:
-        query = query.where(Booking.id != exclude)
-    return (await session.execute(query)).first() is not None
+    """Whether a live booking (other than ``exclude``) or the tutor's calendar occupies ``guarded``."""
+    return bool(await session.scalar(_CONFLICT, {"t": tutor_id, "g": guarded, "x": exclude, "now": now}))
 
 
 async def _flush_or_conflict(session: AsyncSession) -> None:
@@ -163,7 +167,7 @@ def price_for(rate_cents: int, minutes: int) -> int:
     return (rate_cents * minutes + 30) // 60
 
 
-_HOLD_CHECKS = text("""
+_HOLD_CHECKS = text(f"""
 WITH lapsed AS (
     UPDATE bookings SET status = 'expired', updated_at = now()
     WHERE tutor_id = :t AND status = 'held' AND expires_at <= :now AND guarded && :g
@@ -172,7 +176,8 @@ WITH lapsed AS (
 SELECT
     (SELECT count(*) FROM bookings WHERE student_id = :s AND status = 'held' AND expires_at > :now) AS holds,
     EXISTS (SELECT 1 FROM bookings WHERE tutor_id = :t AND guarded && :g
-            AND (status = 'confirmed' OR (status = 'held' AND expires_at > :now))) AS conflict,
+            AND (status = 'confirmed' OR (status = 'held' AND expires_at > :now)))
+        OR {CALENDAR_CONFLICT_SQL} AS conflict,
     ARRAY(SELECT id FROM lapsed) AS lapsed,
     (SELECT name FROM users WHERE id = :s) AS student_name,
     (SELECT name FROM users WHERE id = :t) AS tutor_name

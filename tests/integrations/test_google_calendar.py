@@ -3,7 +3,6 @@ blocks slots, bookings mirrored as events (created, moved, deleted), revoked acc
 
 from __future__ import annotations
 
-import inspect
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -11,11 +10,9 @@ from typing import Any
 
 import asyncpg
 import httpx
-import pytest
 from sqlalchemy.dialects.postgresql import Range
 from starlette.applications import Starlette
 
-from server.bookings import service as bookings_service
 from server.db import unit_of_work
 from server.integrations import crypto
 from server.integrations.busy import calendar_conflict
@@ -109,9 +106,6 @@ async def test_calendar_conflict_reports_busy_time_for_the_hold_path(ic: httpx.A
         assert not await calendar_conflict(session, tid, Range(day + timedelta(hours=1), day + timedelta(hours=2)))
 
 
-@pytest.mark.skipif("calendar_busy" not in inspect.getsource(bookings_service),
-                    reason="the hold path does not consult calendar busy time yet (server/integrations/busy.py: "
-                           "OR CALENDAR_CONFLICT_SQL into _HOLD_CHECKS' conflict)")
 async def test_a_hold_on_busy_calendar_time_is_refused(ic: httpx.AsyncClient, fakes: Fakes) -> None:
     tutor = await connected_tutor(ic, fakes)
     day = day_at(10)
