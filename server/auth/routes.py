@@ -39,7 +39,7 @@ def _set_cookie(response: Response, settings: Settings, name: str, value: str, *
                         secure=settings.cookie_secure, httponly=httponly, samesite="lax")
 
 
-def _session_response(ctx: Ctx, signed_in: service.Session, status: int, *, keep_csrf: bool = False) -> Response:
+def session_response(ctx: Ctx, signed_in: service.Session, status: int, *, keep_csrf: bool = False) -> Response:
     settings = ctx.settings
     body = AuthOut(user=UserOut.model_validate(signed_in.user), access_token=signed_in.access_token,
                    expires_in=settings.access_token_ttl_seconds, refresh_token=signed_in.refresh_token)
@@ -84,7 +84,7 @@ async def register(ctx: Ctx, body: RegisterIn) -> AuthOut | Response:
     """
     async with unit_of_work(ctx.sessionmaker) as session:
         signed_in = await service.register(session, ctx.settings, body)
-    return _session_response(ctx, signed_in, 201)
+    return session_response(ctx, signed_in, 201)
 
 
 @router.post("/auth/login", errors=[service.InvalidCredentials])
@@ -95,7 +95,7 @@ async def login(ctx: Ctx, body: LoginIn) -> AuthOut | Response:
     """
     async with unit_of_work(ctx.sessionmaker) as session:
         signed_in = await service.login(session, ctx.settings, body)
-    return _session_response(ctx, signed_in, 200)
+    return session_response(ctx, signed_in, 200)
 
 
 @router.post("/auth/refresh", errors=[service.InvalidRefreshToken, service.RefreshTokenReused, CsrfFailed])
@@ -111,7 +111,7 @@ async def refresh(ctx: Ctx, body: RefreshIn) -> AuthOut | Response:
     if raw is None:
         raise service.InvalidRefreshToken()
     signed_in = await service.refresh(ctx.sessionmaker, ctx.settings, raw)
-    return _session_response(ctx, signed_in, 200, keep_csrf=True)
+    return session_response(ctx, signed_in, 200, keep_csrf=True)
 
 
 @router.post("/auth/logout", status=204, errors=[CsrfFailed])

@@ -80,7 +80,7 @@ async def _hash_password(password: str) -> str:
     return await asyncio.to_thread(tokens.hash_password, password)
 
 
-async def _start_session(session: AsyncSession, settings: Settings, user: User) -> Session:
+async def start_session(session: AsyncSession, settings: Settings, user: User) -> Session:
     return Session(user=user, access_token=tokens.issue_access_token(settings, user.id, user.role),
                    refresh_token=await _add_refresh_token(session, settings, user.id, uuid.uuid4()))
 
@@ -106,7 +106,7 @@ async def register(session: AsyncSession, settings: Settings, data: RegisterIn) 
         if _unique_violation_on(exc, EMAIL_UNIQUE_INDEX):
             raise EmailTaken() from exc
         raise
-    return await _start_session(session, settings, user)
+    return await start_session(session, settings, user)
 
 
 async def login(session: AsyncSession, settings: Settings, data: LoginIn) -> Session:
@@ -119,7 +119,7 @@ async def login(session: AsyncSession, settings: Settings, data: LoginIn) -> Ses
         raise InvalidCredentials()
     if tokens.password_needs_rehash(user.password_hash or ""):
         user.password_hash = await _hash_password(data.password)
-    return await _start_session(session, settings, user)
+    return await start_session(session, settings, user)
 
 
 async def refresh(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, raw_token: str) -> Session:

@@ -154,4 +154,4 @@ async def sign_in(session: AsyncSession, settings: Settings, identity: GoogleIde
             # Two first sign-ins racing: the loser's unique index says so; it can simply retry.
             raise GoogleSignInError("This Google account was being linked at the same moment; try again.") from exc
     # The access token and refresh family are issued exactly as for a password sign-in.
-    return await auth._start_session(session, settings, user), created
+    return await auth.start_session(session, settings, user), created

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from models.integrations import CalendarBusy
-from server.auth.routes import _session_response
+from server.auth.routes import session_response
 from server.db import after_commit, unit_of_work
 from server.errors import AppError
 from server.http import PUBLIC, SIGNED_IN, TUTOR, Ctx, Router
@@ -136,7 +136,7 @@ async def google_callback(ctx: Ctx) -> Response:
         return _page(settings, "Google sign-in did not complete", "We could not complete the sign-in with Google; "
                      "try again shortly.", 502)
     redirect = RedirectResponse(_frontend(settings, flow.get("next", "/")), status_code=302)
-    for cookie in _session_response(ctx, signed_in, 200).headers.getlist("set-cookie"):
+    for cookie in session_response(ctx, signed_in, 200).headers.getlist("set-cookie"):
         redirect.headers.append("set-cookie", cookie)
     return redirect
 

@@ -15,7 +15,7 @@ from server.loadtest.config import LoadConfig
 from server.loadtest.context import RunContext
 from server.loadtest.report import machine, summary_table, write_json
 from server.loadtest.scenarios import SCENARIO_FUNCS
-from server.loadtest.setup import Fleet, SetupError, SlotWindow, provision
+from server.loadtest.setup import Fleet, SetupError, SlotWindow, load_all_open_slots, provision
 from server.loadtest.stats import Recorder
 from server.loadtest.verify import Check, run_checks
 from server.loadtest.watchers import GroupResult, WatcherGroup
@@ -136,11 +136,14 @@ async def _report_progress(ctx: RunContext, watchers: Watchers, progress: Progre
 
 
 async def run(cfg: LoadConfig, *, progress: Progress | None = None,
-              scenario: Callable[[RunContext], Awaitable[None]] | None = None) -> dict[str, Any]:
+              scenario: Callable[[RunContext], Awaitable[None]] | None = None,
+              fleet: Fleet | None = None) -> dict[str, Any]:
     """Run the configured scenario end to end; returns the report (``exit_code`` inside).
 
     ``scenario`` replaces the configured one (the tests use one that breaks an invariant
-    behind the load tester's back, to see the verification catch it)."""
+    behind the load tester's back, to see the verification catch it). ``fleet`` skips
+    the setup: accounts made elsewhere, with their tokens (``bench/e2e.py`` seeds hundreds
+    of tutors in its scratch database rather than paying an argon2id hash for each)."""
     progress = progress or Progress()
     started_at = datetime.now(UTC)
     report: dict[str, Any] = {"scenario": cfg.scenario, "config": cfg.public(), "machine": machine(),
@@ -152,9 +155,12 @@ async def run(cfg: LoadConfig, *, progress: Progress | None = None,
             return {**report, "passed": False, "exit_code": EXIT_SETUP, "error": "; ".join(problems)}
         setup_started = time.monotonic()
         try:
-            fleet = await provision(api, tutors=cfg.tutors, students=cfg.students, tag=cfg.tag, reuse=cfg.reuse,
-                                    password=cfg.password, domain=cfg.email_domain, minutes=cfg.lesson_minutes,
-                                    concurrency=cfg.setup_concurrency, progress=progress.say)
+            if fleet is None:
+                fleet = await provision(api, tutors=cfg.tutors, students=cfg.students, tag=cfg.tag, reuse=cfg.reuse,
+                                        password=cfg.password, domain=cfg.email_domain, minutes=cfg.lesson_minutes,
+                                        concurrency=cfg.setup_concurrency, progress=progress.say)
+            else:
+                await load_all_open_slots(api, fleet, cfg.setup_concurrency)
         except SetupError as exc:
             return {**report, "passed": False, "exit_code": EXIT_SETUP, "error": str(exc)}
         setup_recorder = api.recorder

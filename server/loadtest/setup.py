@@ -186,5 +186,11 @@ async def provision(api: ApiClient, *, tutors: int, students: int, tag: str, reu
     student_list = await _gather_limited(students, concurrency, student)
     fleet = Fleet([t for t in tutor_list if isinstance(t, Tutor)],
                   [s for s in student_list if isinstance(s, Account)], window, prefix)
-    await _gather_limited(len(fleet.tutors), concurrency, lambda i: load_open_slots(api, fleet.tutors[i], window))
+    await load_all_open_slots(api, fleet, concurrency)
     return fleet
+
+
+async def load_all_open_slots(api: ApiClient, fleet: Fleet, concurrency: int) -> None:
+    """Every tutor's open slots in the fleet's window (see :func:`load_open_slots`)."""
+    await _gather_limited(len(fleet.tutors), concurrency * 4,
+                          lambda i: load_open_slots(api, fleet.tutors[i], fleet.window))
