@@ -44,6 +44,7 @@ CHROMIUM_ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-q
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 900}
+PHONE_VIEWPORT = {"width": 390, "height": 844}
 TIMEZONE = "Europe/London"
 PASSWORD = "browser-test-password"
 
@@ -344,6 +345,15 @@ async def anonymous(browser: Browser, request: pytest.FixtureRequest) -> AsyncIt
     page = await new_page(browser)
     yield page
     await _shoot_on_failure(request, {"anonymous": page})
+    await page.context.close()
+
+
+@pytest.fixture
+async def phone(browser: Browser, request: pytest.FixtureRequest) -> AsyncIterator[Page]:
+    """A signed-out visitor on a phone-sized touch screen."""
+    page = await new_page(browser, viewport=PHONE_VIEWPORT, is_mobile=True, has_touch=True, device_scale_factor=2)
+    yield page
+    await _shoot_on_failure(request, {"phone": page})
     await page.context.close()
 
 

@@ -14,7 +14,7 @@ from datetime import datetime
 
 import httpx
 import pytest
-from playwright.async_api import expect
+from playwright.async_api import Page, expect
 
 from tests.browser.conftest import HOLD_TTL_SECONDS, Cast, Platform, screenshot
 from tests.browser.latency import record
@@ -130,3 +130,11 @@ async def test_a_lapsed_hold_reopens_on_the_other_students_page(platform: Platfo
         await screenshot(a, "hold-lapsed")
     finally:
         await _release(platform, people, booking_id)
+
+
+async def test_the_tutor_page_fits_a_phone_screen(platform: Platform, cast: Cast, phone: Page) -> None:
+    await open_tutor_page(phone, platform.web_url, cast.tutor.id)
+    await expect(phone.locator('[data-testid="slot"][data-status="open"]').first).to_be_visible()
+    overflow = await phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than the phone's screen"
+    await screenshot(phone, "tutor-page-phone", full_page=False)
