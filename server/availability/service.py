@@ -7,11 +7,10 @@ import json
 import uuid
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import and_, delete, func, or_, select, text, union_all
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.booking import Booking
 from models.tutor import AvailabilityOverride, AvailabilityRule, TutorProfile, TutorVersion
 from server.availability.schemas import (
     AvailabilityIn,
@@ -24,7 +23,7 @@ from server.availability.schemas import (
 )
 from server.availability.slots import BusyRange, DateOverride, SlotPolicy, WeeklyRule, compute_slots
 from server.errors import Conflict, InvalidRequest
-from server.integrations.busy import busy_select
+from server.integrations.busy import BUSY_SQL
 from server.outbox import bump_version, slots_changed
 from server.settings import Settings
 from server.tutors.service import TutorNotFound
@@ -73,6 +72,18 @@ async def load_policy(session: AsyncSession, tutor_id: uuid.UUID
     return policy, rules, overrides
 
 
+# Plain SQL: this runs on every hold and slot listing, and building the equivalent Core
+# statement (a union) each time cost more CPU than the query itself.
+_BUSY = text(f"""
+SELECT lower(guarded), upper(guarded), status, expires_at FROM bookings
+WHERE tutor_id = :t AND guarded && tstzrange(:lo, :hi, '[)')
+  AND (status = 'confirmed' OR (status = 'held' AND expires_at > :now))
+UNION ALL
+{BUSY_SQL}
+ORDER BY 1
+""")
+
+
 async def load_busy(session: AsyncSession, tutor_id: uuid.UUID, lo: datetime, hi: datetime,
                     now: datetime) -> list[BusyRange]:
     """Live bookings whose guarded range meets ``[lo, hi)``: confirmed ones, and holds not yet expired;
@@ -81,13 +92,8 @@ async def load_busy(session: AsyncSession, tutor_id: uuid.UUID, lo: datetime, hi
     Expiry is a query condition here, so a lapsed hold frees its slot whether or not the
     expiry job has run.
     """
-    bookings = (
-        select(func.lower(Booking.guarded), func.upper(Booking.guarded), Booking.status, Booking.expires_at)
-        .where(Booking.tutor_id == tutor_id,
-               Booking.guarded.op("&&")(func.tstzrange(lo, hi, "[)")),
-               or_(Booking.status == "confirmed", and_(Booking.status == "held", Booking.expires_at > now))))
     # The tutor's busy calendar time (Google Calendar) blocks like a confirmed booking; same round trip.
-    rows = (await session.execute(union_all(bookings, busy_select(tutor_id, lo, hi)).order_by(text("1")))).all()
+    rows = (await session.execute(_BUSY, {"t": tutor_id, "lo": lo, "hi": hi, "now": now})).all()
     return [BusyRange(start, end, status, expires_at) for start, end, status, expires_at in rows]
 
 

@@ -216,6 +216,7 @@ async def place_hold(session: AsyncSession, settings: Settings, student_id: uuid
     if checks.conflict:
         metrics.hold_conflicted()
         raise SlotUnavailable()
+    session.info.setdefault("user_names", {}).update({student_id: checks.student_name, tutor_id: checks.tutor_name})
     booking = Booking(id=uuid.uuid4(), tutor_id=tutor_id, student_id=student_id, status="held", start_at=start,
                       end_at=end, guarded=guarded, expires_at=now + timedelta(seconds=settings.hold_ttl_seconds),
                       price_cents=price_for(policy.hourly_rate_cents, minutes), currency=policy.currency,

@@ -10,20 +10,14 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Select, func, literal, null, select, text
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from models.integrations import CalendarBusy
-
-
-def busy_select(tutor_id: uuid.UUID, lo: datetime, hi: datetime) -> Select[tuple[datetime, datetime, str, None]]:
-    """Columns ``(start, end, 'confirmed', NULL)`` of the tutor's busy time meeting ``[lo, hi)``,
-    ready to ``union_all`` with the bookings query of ``load_busy``."""
-    return (select(func.lower(CalendarBusy.during), func.upper(CalendarBusy.during),
-                   literal("confirmed"), null())
-            .where(CalendarBusy.user_id == tutor_id,
-                   CalendarBusy.during.op("&&")(func.tstzrange(lo, hi, "[)"))))
+# ``(start, end, 'confirmed', NULL)`` rows of the tutor's busy time meeting ``[:lo, :hi)``, to
+# ``UNION ALL`` with the bookings part of ``load_busy`` (``:t`` is the tutor id).
+BUSY_SQL = ("SELECT lower(during), upper(during), 'confirmed', NULL::timestamptz FROM calendar_busy "
+            "WHERE user_id = :t AND during && tstzrange(:lo, :hi, '[)')")
 
 
 # For the hold path's single checks statement: OR this into its conflict condition
