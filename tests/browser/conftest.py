@@ -365,6 +365,7 @@ async def people(signed_in: Cast, request: pytest.FixtureRequest) -> AsyncIterat
     pages = {"a": signed_in.student_a.p, "b": signed_in.student_b.p, "tutor": signed_in.tutor.p}
     for page in pages.values():
         problems_of(page).errors.clear()
+        problems_of(page).console.clear()
     yield signed_in
     await _shoot_on_failure(request, pages)
     errors = {name: problems_of(page).errors for name, page in pages.items() if problems_of(page).errors}
@@ -379,6 +380,9 @@ async def _shoot_on_failure(request: pytest.FixtureRequest, pages: dict[str, Pag
     for name, page in pages.items():
         with contextlib.suppress(Exception):
             await page.screenshot(path=SCREENSHOTS / f"failed-{request.node.name}-{name}.png", full_page=True)
+        problems = problems_of(page)
+        if problems.errors or problems.console:
+            print(f"[{name}] page errors: {problems.errors}; console errors: {problems.console[-20:]}")
 
 
 async def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
