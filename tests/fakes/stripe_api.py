@@ -1,8 +1,8 @@
 """A local server speaking the slice of Stripe's HTTP API we use, recording every request.
 
-The real ``stripe`` library talks to it (``STRIPE_API_BASE`` points here). It honours
-``Idempotency-Key`` like Stripe does (same key → same object), and can be told to fail the
-next N calls of a path with a given status.
+The real ``stripe`` library talks to it (``STRIPE_API_BASE`` points here). It checks the
+secret key, honours ``Idempotency-Key`` like Stripe does (same key → same object), and can be
+told to fail the next N calls of a path (``fail_next``, from :class:`FakeServer`).
 """
 
 from __future__ import annotations
@@ -10,17 +10,12 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qsl
 
 from aiohttp import web
 
+from tests.fakes.base import FakeServer, Recorded
 
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    params: dict[str, str]
-    idempotency_key: str | None
+SECRET_KEY = "sk_test_fake"
 
 
 def _nest(flat: dict[str, str]) -> dict[str, Any]:
@@ -35,37 +30,38 @@ def _nest(flat: dict[str, str]) -> dict[str, Any]:
     return out
 
 
+def _error(status: int, message: str, code: str | None = None, kind: str = "invalid_request_error") -> web.Response:
+    return web.json_response({"error": {"type": kind, "message": message, **({"code": code} if code else {})}},
+                             status=status)
+
+
 @dataclass
-class FakeStripe:
-    requests: list[Recorded] = field(default_factory=list)
+class FakeStripe(FakeServer):
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
     _by_key: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _failures: dict[str, list[int]] = field(default_factory=dict)
-    url: str = ""
-    _runner: web.AppRunner | None = None
 
-    def fail_next(self, path_prefix: str, status: int, times: int = 1) -> None:
-        self._failures.setdefault(path_prefix, []).extend([status] * times)
+    def fail_next(self, path_prefix: str, status: int, times: int = 1, *, method: str | None = None,
+                  body: Any = None) -> None:
+        """Like :meth:`FakeServer.fail_next`, with Stripe's error shape by default."""
+        kind = "invalid_request_error" if 400 <= status < 500 else "api_error"
+        super().fail_next(path_prefix, status, times, method=method,
+                          body=body or {"error": {"type": kind, "message": f"injected {status}"}})
 
-    def calls(self, method: str, path_prefix: str) -> list[Recorded]:
-        return [r for r in self.requests if r.method == method and r.path.startswith(path_prefix)]
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+
+    def params(self, recorded: Recorded) -> dict[str, str]:
+        return recorded.form() if recorded.body else recorded.query
 
     async def _handle(self, request: web.Request) -> web.Response:
-        body = await request.text()
-        params = dict(parse_qsl(body)) if body else dict(request.query)
+        if request.headers.get("Authorization", "") != f"Bearer {SECRET_KEY}":
+            return _error(401, "Invalid API key provided")
         key = request.headers.get("Idempotency-Key")
-        self.requests.append(Recorded(request.method, request.path, params, key))
-        if request.headers.get("Authorization", "") != "Bearer sk_test_fake":
-            return web.json_response({"error": {"type": "invalid_request_error", "message": "bad key"}}, status=401)
-        for prefix, queue in self._failures.items():
-            if request.path.startswith(prefix) and queue:
-                status = queue.pop(0)
-                return web.json_response({"error": {"type": "api_error", "message": f"injected {status}"}},
-                                         status=status)
         if key and key in self._by_key:
             return web.json_response(self._by_key[key])
-        result = self._route(request.method, request.path, _nest(params))
+        body = await request.text()
+        result = self._route(request.method, request.path, _nest(self.params(self.requests[-1])) if body else {})
         if isinstance(result, web.Response):
             return result
         if key:
@@ -87,9 +83,7 @@ class FakeStripe:
                 return intent
             if method == "POST" and parts[3:] == ["cancel"]:
                 if intent["status"] == "succeeded":
-                    return web.json_response({"error": {"type": "invalid_request_error",
-                                                        "code": "payment_intent_unexpected_state",
-                                                        "message": "already succeeded"}}, status=400)
+                    return _error(400, "already succeeded", "payment_intent_unexpected_state")
                 intent["status"] = "canceled"
                 return intent
         if method == "POST" and parts == ["v1", "refunds"]:
@@ -99,20 +93,4 @@ class FakeStripe:
                       "metadata": params.get("metadata", {})}
             self.refunds[rid] = refund
             return refund
-        return web.json_response({"error": {"type": "invalid_request_error", "message": f"no route {path}"}},
-                                 status=404)
-
-    async def start(self) -> FakeStripe:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.url = f"http://127.0.0.1:{port}"
-        return self
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+        return _error(404, f"no route {path}")

@@ -51,7 +51,7 @@ async def test_refund_after_a_stripe_500_is_retried_and_refunds_once(
     await until(refunded, within=20, what="the retried refund")
     calls = fake_stripe.calls("POST", "/v1/refunds")
     assert len(calls) == 2, "one 500, then one success"
-    assert {c.idempotency_key for c in calls} == {f"booking-{booking_id}-refund-6000"}
+    assert {c.headers.get("Idempotency-Key") for c in calls} == {f"booking-{booking_id}-refund-6000"}
     assert len(fake_stripe.refunds) == 1
     assert await db.fetchval("SELECT count(*) FROM dead_letters") == 0
 

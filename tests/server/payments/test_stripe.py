@@ -93,7 +93,7 @@ async def test_checkout_creates_one_payment_intent_however_often_called(
     [intent] = fake_stripe.intents.values()
     assert intent["amount"] == 6000 and intent["currency"] == "usd"
     assert intent["metadata"] == {"booking_id": held["id"]}
-    keys = {r.idempotency_key for r in fake_stripe.calls("POST", "/v1/payment_intents")}
+    keys = {r.headers.get("Idempotency-Key") for r in fake_stripe.calls("POST", "/v1/payment_intents")}
     assert keys == {f"booking-{held['id']}-payment-intent"}
     assert responses[0].json()["payment"] == {"provider": "stripe", "client_secret": intent["client_secret"],
                                               "publishable_key": "pk_test_fake"}
@@ -206,7 +206,7 @@ async def test_success_after_lapse_with_the_time_taken_refunds(
                                 uuid.UUID(held["id"])) == "nothing_to_refund"
     [refund] = fake_stripe.refunds.values()
     assert refund["amount"] == 6000 and refund["payment_intent"] == intent["id"]
-    keys = {c.idempotency_key for c in fake_stripe.calls("POST", "/v1/refunds")}
+    keys = {c.headers.get("Idempotency-Key") for c in fake_stripe.calls("POST", "/v1/refunds")}
     assert keys == {f"booking-{held['id']}-refund-6000"}
 
 
@@ -224,7 +224,7 @@ async def test_cancellation_refunds_by_policy(sclient: httpx.AsyncClient, tutor:
     r = await sclient.post(f"/api/v1/bookings/{held['id']}/cancel", headers=actor["headers"], json={})
     assert r.status_code == 200 and r.json()["refund_cents"] == expected
     await refund_booking(stripe_settings, stripe_app.state.sessionmaker, uuid.UUID(held["id"]))
-    amounts = [int(c.params["amount"]) for c in fake_stripe.calls("POST", "/v1/refunds")]
+    amounts = [int(c.form()["amount"]) for c in fake_stripe.calls("POST", "/v1/refunds")]
     assert amounts == ([expected] if expected else [])
 
 
