@@ -11,12 +11,12 @@ path:
   frame; every process (and every recipient) reuses that one string;
 * delivery writes that shared packet straight into each recipient socket's send queue
   (``put_nowait``): no task, no await, no per-recipient encoding;
-* a burst of broadcasts (a relay batch) travels as one Redis message;
+* a burst of broadcasts (a relay batch, or emits made while a publish is in flight)
+  travels as one Redis message;
 * a slow consumer whose queue passes ``max_queued_packets`` is disconnected instead of
   growing memory without bound; it reconnects and re-watches with ``since``;
-* ``slots.changed`` carries its version: a process never delivers a version of a room at
-  or below the last one it delivered, so a batch re-published after a relay crash is not
-  seen twice.
+* a broadcast from the outbox carries a key naming its row: a process delivers each key
+  once, so a batch re-published after a relay crash (or a failed publish) is not seen twice.
 
 Everything else (emits with callbacks, binary data, ``skip_sid``, disconnects and room
 changes requested from other processes) goes through the library unchanged.
@@ -25,6 +25,7 @@ changes requested from other processes) goes through the library unchanged.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -41,7 +42,8 @@ log = logging.getLogger("edustream.live.fanout")
 # Marks our batches on the shared channel; the library's own JSON messages start with "{".
 _BATCH_PREFIX = b"\x1eedustream-fanout-1\x1e"
 _PROBE_PREFIX = b"\x1eedustream-probe-1\x1e"
-_MAX_TRACKED_ROOMS = 100_000
+_MAX_REMEMBERED_KEYS = 100_000  # recent outbox ids; duplicates only follow a failed batch closely
+_MAX_BATCH = 500  # broadcasts per Redis message
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +54,7 @@ class Broadcast:
     data_json: str
     room: str | None
     namespace: str = "/"
-    version: int | None = None
+    key: str | int | None = None  # identifies an outbox row; a process delivers each key once
 
 
 def encode_event(namespace: str, event: str, data_json: str) -> str:
@@ -71,10 +73,14 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                  max_queued_packets: int = 1000, logger: logging.Logger | None = None) -> None:
         super().__init__(url, channel=channel, write_only=write_only, logger=logger)
         self.max_queued_packets = max_queued_packets
-        self._delivered_versions: dict[tuple[str, str | None], int] = {}
+        self._delivered: set[str | int] = set()
+        self._delivered_order: collections.deque[str | int] = collections.deque()
         self._slow: set[str] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self._ready = asyncio.Event()
+        self._outgoing: list[list[Any]] = []
+        self._waiters: list[asyncio.Future[None]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     # -- emitting ---------------------------------------------------------------------
 
@@ -91,14 +97,47 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         await self.broadcast([Broadcast(event, data_json, room, namespace or "/")])
 
     async def broadcast(self, items: Sequence[Broadcast]) -> None:
-        """Deliver ``items`` in order to this process's sockets, then to every other process."""
-        if not items:
-            return
-        batch = [[b.namespace, b.room, encode_event(b.namespace, b.event, b.data_json), b.version] for b in items]
-        if not self.write_only and self.server is not None:
+        """Deliver ``items`` in order to this process's sockets and, once published, to every other process."""
+        await self.broadcast_nowait(items)
+
+    def broadcast_nowait(self, items: Sequence[Broadcast]) -> asyncio.Future[None]:
+        """Deliver locally now and queue the items for Redis; the future resolves once they are published.
+
+        Everything queued while a publish is in flight goes out in the next one, as one
+        message per ``_MAX_BATCH`` items, on one connection in order: a burst of emits costs
+        one Redis round trip, not one each (the Node adapter pipelines the same way).
+        """
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+        batch = [[b.namespace, b.room, encode_event(b.namespace, b.event, b.data_json), b.key] for b in items]
+        if batch and not self.write_only and self.server is not None:
             self._deliver(batch)
-        body = json.dumps({"h": self.host_id, "m": batch}, separators=(",", ":")).encode()
-        await self._publish_raw(_BATCH_PREFIX + body)
+        self._outgoing.extend(batch)
+        self._waiters.append(done)
+        if self._flusher is None:
+            self._flusher = loop.create_task(self._flush())
+        return done
+
+    async def _flush(self) -> None:
+        try:
+            while self._waiters:
+                batch, waiters = self._outgoing, self._waiters
+                self._outgoing, self._waiters = [], []
+                try:
+                    for first in range(0, len(batch), _MAX_BATCH):
+                        body = json.dumps({"h": self.host_id, "m": batch[first:first + _MAX_BATCH]},
+                                          separators=(",", ":")).encode()
+                        await self._publish_raw(_BATCH_PREFIX + body)
+                except ConnectionError as exc:  # every waiter of this round learns it failed
+                    for waiter in waiters:
+                        if not waiter.done():
+                            waiter.set_exception(exc)
+                    continue
+                for waiter in waiters:
+                    if not waiter.done():
+                        waiter.set_result(None)
+        finally:
+            self._flusher = None
 
     async def _publish_raw(self, message: bytes) -> None:
         # Mirrors AsyncRedisManager._publish (one reconnect attempt) for a pre-encoded body.
@@ -146,18 +185,17 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     def _deliver(self, batch: Sequence[Sequence[Any]]) -> None:
         """Queue each encoded packet to the local members of its room (synchronously)."""
         sockets = self.server.eio.sockets
-        for namespace, room, text, version in batch:
+        for namespace, room, text, key in batch:
+            if key is not None:
+                if key in self._delivered:
+                    continue
+                self._delivered.add(key)
+                self._delivered_order.append(key)
+                if len(self._delivered_order) > _MAX_REMEMBERED_KEYS:
+                    self._delivered.discard(self._delivered_order.popleft())
             members = self.rooms.get(namespace, {}).get(room)
             if not members:
                 continue
-            if version is not None:
-                key = (namespace, room)
-                last = self._delivered_versions.get(key)
-                if last is not None and version <= last:
-                    continue
-                if len(self._delivered_versions) >= _MAX_TRACKED_ROOMS:
-                    self._delivered_versions.clear()
-                self._delivered_versions[key] = version
             pkt = eio_packet.Packet(eio_packet.MESSAGE, text)
             for eio_sid in members.values():
                 sock = sockets.get(eio_sid)

@@ -18,8 +18,8 @@ Design (docs/live.md, "Ordering and exactly once"):
 * **Claim, publish, mark, commit.** A batch is claimed with ``FOR UPDATE SKIP LOCKED``,
   published to Redis, marked ``published_at`` and committed in one transaction. A crash
   after publishing but before the commit publishes the batch again; the fan-out manager
-  drops ``slots.changed`` versions it already delivered, and clients ignore versions at or
-  below the one they hold.
+  of each process delivers a row (id and insert time) once, and clients ignore versions at or below the one
+  they hold.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ LIVE_NAMESPACE = "/live"
 RELAY_LOCK_KEY = int.from_bytes(hashlib.sha256(b"edustream.outbox.relay").digest()[:8], "big", signed=True)
 
 _CLAIM = ("SELECT id, event, room, payload::text AS payload, version, "
+          "id::text || '@' || (EXTRACT(EPOCH FROM created_at) * 1000000)::bigint::text AS key, "
           "EXTRACT(EPOCH FROM clock_timestamp() - created_at)::float8 AS age FROM outbox "
           "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED")
 _MARK = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
@@ -56,9 +57,13 @@ Publish = Callable[[Sequence[Broadcast]], Awaitable[None]]
 
 
 def to_broadcasts(rows: Sequence[Any], namespace: str = LIVE_NAMESPACE) -> list[Broadcast]:
-    """Outbox rows as broadcasts; only ``slots.changed`` carries a version to deduplicate on."""
-    return [Broadcast(event=r["event"], data_json=r["payload"], room=r["room"], namespace=namespace,
-                      version=r["version"] if r["event"] == "slots.changed" else None) for r in rows]
+    """Outbox rows as broadcasts, keyed by row so no process delivers a row twice.
+
+    The key is the id and the insert time: ids alone repeat if the sequence is ever reset
+    (a restored database; tests that truncate with RESTART IDENTITY).
+    """
+    return [Broadcast(event=r["event"], data_json=r["payload"], room=r["room"], namespace=namespace, key=r["key"])
+            for r in rows]
 
 
 class OutboxRelay:

@@ -304,8 +304,13 @@ def table(outcomes: list[Outcome]) -> str:
             r = o.reference.tags["remote"]
             cross_ref = f"{fmt_ms(r['p50'])} / {fmt_ms(r['p99'])}"
         if best is None:
-            lines.append(f"| {o.scenario} | {o.server} | < {o.steps[0].deliveries_per_s:,.0f} | – | – | – | "
-                         f"{cross_ref} |")
+            first = o.steps[0]
+            cross_first = "–"
+            if "remote" in first.tags:
+                cross_first = f"{fmt_ms(first.tags['remote']['p50'])} / {fmt_ms(first.tags['remote']['p99'])}"
+            lines.append(f"| {o.scenario} | {o.server} | < {first.deliveries_per_s:,.0f} (at {first.deliveries_per_s:,.0f}:"
+                         f" {first.delivered_per_s:,.0f} delivered) | {fmt_ms(first.p50)} | {fmt_ms(first.p99)} | "
+                         f"{cross_first} | {cross_ref} |")
         else:
             lines.append(f"| {o.scenario} | {o.server} | {best.delivered_per_s:,.0f} | {fmt_ms(best.p50)} | "
                          f"{fmt_ms(best.p99)} | {cross_best} | {cross_ref} |")

@@ -31,7 +31,6 @@ from redis.asyncio import Redis
 from realtime.publisher import LivePublisher
 from server.auth.tokens import issue_access_token
 from server.settings import PROJECT_ROOT, Settings
-from tests.conftest import NAMESPACE, WORKER
 from tests.helpers import bearer, register
 
 LIVE_ENV = {
@@ -52,10 +51,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def live_channel() -> str:
-    return f"edustream-test-{NAMESPACE or 'default'}-{WORKER}-live"
 
 
 @dataclass
@@ -82,7 +77,10 @@ class LiveServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVE_", "PYTEST_"))}
         env.update({
             "ENVIRONMENT": "test", "DATABASE_URL": self.settings.database_url, "REDIS_URL": self.settings.redis_url,
-            "SECRET_KEY": self.settings.secret_key, "LIVE_REDIS_CHANNEL": live_channel(),
+            "SECRET_KEY": self.settings.secret_key,
+            # The default channel (from REDIS_URL's database): the one every other process on this
+            # test database uses too (a worker's publisher, another test's app), whoever leads the relay.
+            "LIVE_REDIS_CHANNEL": self.settings.live_channel,
             "RATE_LIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING", "PYTHONUNBUFFERED": "1", **LIVE_ENV,
             **self.extra_env})
         return env
@@ -129,13 +127,15 @@ class LiveServer:
             await self.start()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 async def live_servers(database_url: str, settings: Settings, db: asyncpg.Pool, redis: Redis,
                        tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[LiveServer]]:
     """Two API processes (A and B) on this worker's database; restarted by tests that kill one.
 
-    Depends on ``db`` and ``redis`` so both session fixtures exist before the autouse
-    cleaner (which looks them up from inside the running loop) needs them.
+    Package-scoped: they stop before tests elsewhere run on this database, which may expect
+    their own process to lead the outbox relay. Depends on ``db`` and ``redis`` so both
+    session fixtures exist before the autouse cleaner (which looks them up from inside the
+    running loop) needs them.
     """
     log_dir = tmp_path_factory.mktemp("live-logs")
     servers = [LiveServer("A", settings, log_dir), LiveServer("B", settings, log_dir)]
@@ -302,8 +302,7 @@ async def get_slots(base_url: str, tutor_id: str) -> dict[str, Any]:
 @pytest.fixture
 async def publisher(settings: Settings) -> AsyncIterator[LivePublisher]:
     """A worker-style publisher in this test process, on the live servers' channel."""
-    worker_settings = settings.model_copy(update={"live_redis_channel": live_channel(),
-                                                  "live_relay_poll_seconds": 5.0})
+    worker_settings = settings.model_copy(update={"live_relay_poll_seconds": 5.0})
     pub = LivePublisher(worker_settings, name="test-worker")
     await pub.start()
     yield pub
