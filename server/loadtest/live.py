@@ -131,7 +131,9 @@ class RawTransport(LiveTransport):
     async def _open(self, within: float) -> None:
         try:
             async with asyncio.timeout(within):
-                ws = await self.http.ws_connect(self._ws_url(), autoping=False, max_msg_size=0)
+                # autoping answers WebSocket-level pings (uvicorn closes a connection that misses
+                # them); Engine.IO's own "2"/"3" pings are answered in _read.
+                ws = await self.http.ws_connect(self._ws_url(), autoping=True, max_msg_size=0)
                 opened = await ws.receive()
                 if opened.type != aiohttp.WSMsgType.TEXT or not str(opened.data).startswith("0"):
                     raise LiveError(f"unexpected Engine.IO open: {opened.data!r}")
