@@ -37,6 +37,8 @@ import socketio
 from engineio import packet as eio_packet
 from socketio.packet import Packet
 
+from realtime.transport import DirectQueue, frame_bytes
+
 log = logging.getLogger("edustream.live.fanout")
 
 # Marks our batches on the shared channel; the library's own JSON messages start with "{".
@@ -197,14 +199,18 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             if not members:
                 continue
             pkt = eio_packet.Packet(eio_packet.MESSAGE, text)
+            frame = frame_bytes(pkt)  # the same bytes for every recipient
             for eio_sid in members.values():
                 sock = sockets.get(eio_sid)
                 if sock is None or sock.closed or sock.closing:
                     continue
-                if sock.queue.qsize() >= self.max_queued_packets:
+                queue = sock.queue
+                if type(queue) is DirectQueue and queue.write_frame(frame):
+                    continue
+                if queue.qsize() >= self.max_queued_packets:
                     self._drop_slow(eio_sid)
                     continue
-                sock.queue.put_nowait(pkt)
+                queue.put_nowait(pkt)
 
     def _drop_slow(self, eio_sid: str) -> None:
         if eio_sid in self._slow:

@@ -30,7 +30,6 @@ import socketio
 from engineio import packet as eio_packet
 from engineio.async_drivers.asgi import WebSocket as AsgiWebSocket
 from websockets.frames import Frame, Opcode
-from websockets.protocol import State
 
 _SANSIO_MODULE = "uvicorn.protocols.websockets.websockets_sansio_impl"
 _FRAME_ATTR = "_edustream_ws_frame"
@@ -78,14 +77,32 @@ class DirectQueue(asyncio.Queue[Any]):
         return sock is not None and sock.upgraded and not sock.upgrading
 
     def put_nowait(self, item: Any) -> None:
-        ws = self._ws
         # PINGs always take the queue: the library's writer task ends the connection when its
         # queue stays empty for ping_interval + ping_timeout, and the ping keeps it alive.
-        if (ws is not None and item is not None and item.packet_type != eio_packet.PING
-                and not self._queue and self._in_flight == 0  # type: ignore[attr-defined]
-                and self._counting() and ws.write_now(item)):
+        if (self._ws is not None and item is not None and item.packet_type != eio_packet.PING
+                and self.write_frame(frame_bytes(item))):
             return
         super().put_nowait(item)
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write a whole WebSocket frame now if nothing is queued or in flight and the socket is open.
+
+        The broadcast hot path (one call per recipient): flat attribute checks, then one write.
+        """
+        ws = self._ws
+        if ws is None or self._queue or self._in_flight:  # type: ignore[attr-defined]
+            return False
+        sock = self._sock
+        if not sock.upgraded or sock.upgrading:
+            return False
+        proto = ws.proto
+        # uvicorn sets close_sent when it starts closing and closes the transport when the peer's
+        # close frame arrives; a paused transport clears `writable` (back-pressure).
+        if (proto.close_sent or proto.disconnected or not proto.handshake_complete or not proto.writable.is_set()
+                or proto.transport.is_closing()):
+            return False
+        proto.transport.write(frame)
+        return True
 
     def _get(self) -> Any:
         item = super()._get()  # type: ignore[misc]
@@ -102,14 +119,14 @@ class DirectQueue(asyncio.Queue[Any]):
 class DirectWebSocket(AsgiWebSocket):  # type: ignore[misc]
     """engineio's ASGI WebSocket wrapper that lets its socket's queue write frames directly."""
 
-    _proto: Any = None
+    proto: Any = None  # uvicorn's protocol object, when it is the websockets-sansio one
     _send_queue: DirectQueue | None = None
 
     async def __call__(self, environ: dict[str, Any]) -> Any:
         sock = getattr(self.handler, "__self__", None)
         queue = getattr(sock, "queue", None)
-        self._proto = _sansio_protocol(environ.get("asgi.send"))
-        if self._proto is not None and isinstance(queue, DirectQueue):
+        self.proto = _sansio_protocol(environ.get("asgi.send"))
+        if self.proto is not None and isinstance(queue, DirectQueue):
             self._send_queue = queue
             queue.attach(self, sock)
         try:
@@ -122,16 +139,6 @@ class DirectWebSocket(AsgiWebSocket):  # type: ignore[misc]
         await super().send(message)
         if self._send_queue is not None:
             self._send_queue.written()
-
-    def write_now(self, pkt: eio_packet.Packet) -> bool:
-        """Write ``pkt`` if the connection is open and not back-pressured; False to queue it instead."""
-        proto = self._proto
-        if (proto is None or not proto.handshake_complete or proto.close_sent or proto.disconnected
-                or not proto.writable.is_set() or proto.conn.state is not State.OPEN
-                or proto.transport.is_closing()):
-            return False
-        proto.transport.write(frame_bytes(pkt))
-        return True
 
 
 class DirectEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]

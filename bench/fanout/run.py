@@ -348,11 +348,16 @@ def main() -> None:
     parser.add_argument("--servers", default=",".join(SERVERS), type=lambda s: s.split(","))
     parser.add_argument("--scenarios", default=",".join(SCENARIOS), type=lambda s: s.split(","))
     parser.add_argument("--step-seconds", type=float, default=2.0)
+    parser.add_argument("--deliveries", type=lambda s: [float(x) for x in s.split(",")],
+                        help="offered deliveries/s to step through instead of the scenario's ramp")
     parser.add_argument("--ws", default="auto", help="uvicorn WebSocket implementation for the Python servers")
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     parser.add_argument("--write-docs", action="store_true", help='rewrite "Live fan-out" in docs/benchmarks.md')
     args = parser.parse_args()
     ensure_node_modules()
+    if args.deliveries:
+        for spec in SCENARIOS.values():
+            spec["deliveries"] = args.deliveries
     started = time.time()
     load = os.getloadavg()
     outcomes = asyncio.run(main_async(args))
