@@ -7,10 +7,12 @@ recipient, then waits for all of them before reading the next message. Measured 
 the library's rooms, sessions, callbacks and wire protocol and changes only the broadcast
 path:
 
-* a broadcast is encoded once, by the process that emits it, into the final Engine.IO text
-  frame; every process (and every recipient) reuses that one string;
-* delivery writes that shared packet straight into each recipient socket's send queue
-  (``put_nowait``): no task, no await, no per-recipient encoding;
+* a broadcast is encoded once, by the process that emits it, into the final Socket.IO
+  packet text; receiving processes neither decode nor re-encode it, and each builds the
+  WebSocket frame once for all its recipients;
+* delivery is a synchronous loop over the room's local members: the frame is written
+  straight to each idle WebSocket (:mod:`realtime.transport`), or the shared packet is put
+  on the socket's queue: no task, no await, no per-recipient encoding;
 * a burst of broadcasts (a relay batch, or emits made while a publish is in flight)
   travels as one Redis message;
 * a slow consumer whose queue passes ``max_queued_packets`` is disconnected instead of
@@ -66,7 +68,7 @@ def encode_event(namespace: str, event: str, data_json: str) -> str:
 
 
 class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
-    """``AsyncRedisManager`` whose broadcasts are encoded once and queued directly."""
+    """``AsyncRedisManager`` whose broadcasts are encoded once and written to sockets directly."""
 
     name = "edustream-redis"
     connected: bool
@@ -185,7 +187,7 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
             yield message
 
     def _deliver(self, batch: Sequence[Sequence[Any]]) -> None:
-        """Queue each encoded packet to the local members of its room (synchronously)."""
+        """Hand each encoded packet to the local members of its room (synchronously, in order)."""
         sockets = self.server.eio.sockets
         for namespace, room, text, key in batch:
             if key is not None:

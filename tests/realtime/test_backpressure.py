@@ -28,23 +28,41 @@ async def patient_server(live: list[LiveServer], settings, tmp_path) -> AsyncIte
     await server.stop()
 
 
+@pytest.fixture
+async def strict_server(live: list[LiveServer], settings, tmp_path) -> AsyncIterator[LiveServer]:
+    """An API process that drops a client once 200 packets wait for it."""
+    server = LiveServer("strict", settings, tmp_path, extra_env={"LIVE_PING_INTERVAL_SECONDS": "25",
+                                                                 "LIVE_PING_TIMEOUT_SECONDS": "20",
+                                                                 "LIVE_MAX_QUEUED_PACKETS": "200"})
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def _open(url: str, http: aiohttp.ClientSession, token: str) -> aiohttp.ClientWebSocketResponse:
+    ws = await http.ws_connect(f"{url}/socket.io/?EIO=4&transport=websocket", max_msg_size=0)
+    assert (await ws.receive_str()).startswith("0")
+    await ws.send_str("40/live," + json.dumps({"token": token}))
+    assert (await ws.receive_str()).startswith("40/live,")
+    return ws
+
+
+async def _flood(publisher, room: str) -> None:
+    # In batches, as the relay publishes, so this phase stays short on a busy machine.
+    for first in range(0, EVENTS, 200):
+        await publisher.manager.broadcast([Broadcast("seq", json.dumps({"n": n, "pad": PAD}), room, "/live")
+                                           for n in range(first, min(first + 200, EVENTS))])
+    await asyncio.sleep(0.5)
+
+
 async def test_a_client_that_stops_reading_gets_every_event_in_order_when_it_resumes(
         patient_server: LiveServer, make_students, publisher) -> None:
     [student] = await make_students(1)
     async with aiohttp.ClientSession() as http:
-        ws = await http.ws_connect(f"{patient_server.url}/socket.io/?EIO=4&transport=websocket", max_msg_size=0)
-        assert (await ws.receive_str()).startswith("0")
-        await ws.send_str("40/live," + json.dumps({"token": student["token"]}))
-        assert (await ws.receive_str()).startswith("40/live,")
-
+        ws = await _open(patient_server.url, http, student["token"])
         # Publish while the client reads nothing: the server's socket buffers fill, uvicorn pauses
         # writing, and the rest must wait in the Engine.IO queue without overtaking.
-        # (In batches, as the relay publishes, so this phase stays short on a busy machine.)
-        room = f"user:{student['id']}"
-        for first in range(0, EVENTS, 200):
-            await publisher.manager.broadcast([Broadcast("seq", json.dumps({"n": n, "pad": PAD}), room, "/live")
-                                               for n in range(first, min(first + 200, EVENTS))])
-        await asyncio.sleep(0.5)
+        await _flood(publisher, f"user:{student['id']}")
 
         received: list[int] = []
         while len(received) < EVENTS:
@@ -69,3 +87,20 @@ async def test_connection_receiving_only_direct_writes_outlives_many_heartbeats(
     await client.wait_for(lambda c: len(c.of("seq")) == 50)
     assert client.sio.connected
     assert [e["n"] for e in client.of("seq")] == list(range(50))
+
+
+async def test_a_client_too_far_behind_is_disconnected_after_an_in_order_prefix(
+        strict_server: LiveServer, make_students, publisher) -> None:
+    [student] = await make_students(1)
+    async with aiohttp.ClientSession() as http:
+        ws = await _open(strict_server.url, http, student["token"])
+        await _flood(publisher, f"user:{student['id']}")
+        received: list[int] = []
+        while True:
+            msg = await asyncio.wait_for(ws.receive(), 20)
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                break  # the server closed the connection
+            if msg.data.startswith('42/live,["seq"'):
+                received.append(json.loads(msg.data[len("42/live,"):])[1]["n"])
+    assert 0 < len(received) < EVENTS
+    assert received == list(range(len(received)))
