@@ -194,9 +194,9 @@ class Watcher:
             for slot in ack["slots"]:
                 held = slot.get("held_until")
                 self.slots[slot_key(slot["start"])] = (slot["status"], slot_key(held) if held else None)
-        else:
+        else:  # missed changes (re-watch with since): the client learns of them only now
             for change in ack.get("changes", []):
-                self._apply_change(change, now, None, track=False)
+                self._apply_change(change, now, None, track=True)
         self.version = int(ack["version"])
         self.changed.set()
 
