@@ -29,7 +29,7 @@ from server.settings import PROJECT_ROOT, Settings
 from tasks.broker import CONSUMER_GROUP, TaskClient
 from tests.conftest import NAMESPACE, WORKER, make_settings
 from tests.helpers import bearer, register
-from tests.realtime.conftest import LiveClient, LiveServer, live_channel
+from tests.realtime.conftest import LiveClient, LiveServer
 from tests.tasks import probe_tasks  # noqa: F401  (kicking a probe needs its declaration)
 
 HOLD_TTL = 3
@@ -100,7 +100,7 @@ class Jobs:
         env.update({
             "ENVIRONMENT": "test", "DATABASE_URL": self.settings.database_url, "REDIS_URL": self.settings.redis_url,
             "SECRET_KEY": self.settings.secret_key, "TASK_QUEUE_NAME": self.queue,
-            "LIVE_REDIS_CHANNEL": live_channel(), "LIVE_RELAY_POLL_SECONDS": "0.2", "DB_POOL_SIZE": "5",
+            "LIVE_REDIS_CHANNEL": self.settings.live_channel, "LIVE_RELAY_POLL_SECONDS": "0.2", "DB_POOL_SIZE": "5",
             "HOLD_EXPIRING_LEAD_SECONDS": str(HOLD_LEAD), "PYTHONUNBUFFERED": "1", **self.overrides})
         return env
 
