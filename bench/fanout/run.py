@@ -68,6 +68,27 @@ SCENARIOS: dict[str, dict[str, Any]] = {
                     "deliveries": [5_000, 10_000, 20_000, 30_000, 40_000, 60_000, 80_000, 100_000]},
 }
 SERVERS = ("node", "py-stock", "py")
+NOTES = """\
+How to read it:
+* `node` is the reference: socket.io 4.8 with @socket.io/redis-adapter 8.3. `py-stock` is our `/live` on
+  python-socketio 5.18's stock `AsyncRedisManager` and Engine.IO writer (`LIVE_FAST_FANOUT=false`); `py` is
+  what ships (`realtime/manager.py`, `realtime/transport.py`). All run side by side in one run, each step
+  measured on each in turn; the load client is the same Node process type for all (raw WebSockets speaking
+  the Socket.IO protocol, `bench/fanout/client.mjs`).
+* "delivered msg/s (p99 ≤ 100 ms)" is the highest offered rate at which every message arrived, at the offered
+  pace, with p99 latency (from the moment a broadcast was due to its arrival) at most 100 ms.
+* Where the time went in `py-stock` (cProfile of the server, `FANOUT_PROFILE=/tmp/prof` before the command):
+  per recipient an asyncio task, then the Engine.IO queue, a writer-task wake-up, `poll`, an ASGI `send`
+  message and the WebSocket framing in uvicorn; and the Redis listener awaits every recipient's task before it
+  reads the next message, so one big room holds up cross-process delivery for all. In `py` a recipient costs a
+  few attribute checks and one `transport.write` of a frame built once per broadcast; the profile is then
+  dominated by the `send()` system call itself (about 10 µs here), which the Node server pays per recipient too.
+* `room5000` is the most sensitive to other work on the machine: each broadcast is a burst of 5,000 frames that
+  the single load-client process must read (tens of ms of its CPU on this 2-core machine). When the machine is
+  busy neither server passes the first step; the row then shows p50/p99 at 5,000 msg/s (one broadcast per
+  second), i.e. how long the whole room takes to hear of a change.
+* The machine is shared with other work: repeated runs differ by ±20 %; a failed step is retried once.
+"""
 
 
 def free_port() -> int:
@@ -370,7 +391,7 @@ def main() -> None:
                 f"({platform.processor() or platform.machine()}, load average {load[0]:.1f} at start; the machine is "
                 f"shared), Python {platform.python_version()}, Node {subprocess.check_output(['node', '--version'], text=True).strip()}, "
                 f"{args.step_seconds:g} s per step, uvicorn ws={args.ws}.")
-        write_docs(f"{SECTION}\n\n`{command}`\n\n{meta}\n\n{result}\n")
+        write_docs(f"{SECTION}\n\n`{command}`\n\n{meta}\n\n{result}\n\n{NOTES}")
 
 
 if __name__ == "__main__":
