@@ -9,6 +9,7 @@ ASGIApp's own hooks stay unset so the lifespan reaches Starlette).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -89,13 +90,20 @@ class LiveLayer:
         await self.relay.start()
 
     async def stop(self, app: Any = None) -> None:
+        """Stop the relay (handing leadership on), the Redis listener and the Socket.IO server."""
         outbox.remove_listener(self.relay.wake)
         await self.relay.stop()
         manager = self.sio.manager
         listener = getattr(manager, "thread", None)
         if isinstance(listener, asyncio.Task):
             listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await listener
         await self.sio.shutdown()
+        redis = getattr(manager, "redis", None)
+        if redis is not None:
+            with contextlib.suppress(Exception):
+                await redis.aclose()
 
 
 def create_asgi(settings: Settings | None = None) -> socketio.ASGIApp:
