@@ -27,7 +27,9 @@ LOADTEST_ENV = {"HOLD_TTL_SECONDS": str(HOLD_TTL_SECONDS), "LIVE_MAX_WATCHES": "
                 "LIVE_EVENTS_PER_SECOND": "100", "LIVE_MAX_PAYLOAD_BYTES": "4096", "MAX_ACTIVE_HOLDS": "3"}
 
 
-@pytest.fixture(scope="session")
+# Package scope, not session: API processes left running would lead the outbox relay for
+# this worker's database while other packages' tests expect their own processes to.
+@pytest.fixture(scope="package")
 async def loadtest_servers(database_url: str, settings: Settings, db: asyncpg.Pool, redis: Redis,
                            tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[LiveServer]]:
     log_dir = tmp_path_factory.mktemp("loadtest-logs")
