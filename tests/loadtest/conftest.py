@@ -20,7 +20,7 @@ import pytest
 from redis.asyncio import Redis
 
 from server.settings import PROJECT_ROOT, Settings
-from tests.realtime.conftest import LiveServer
+from tests.realtime.conftest import LiveServer, running_servers
 
 HOLD_TTL_SECONDS = 3
 LOADTEST_ENV = {"HOLD_TTL_SECONDS": str(HOLD_TTL_SECONDS), "LIVE_MAX_WATCHES": "20",
@@ -32,13 +32,9 @@ LOADTEST_ENV = {"HOLD_TTL_SECONDS": str(HOLD_TTL_SECONDS), "LIVE_MAX_WATCHES": "
 @pytest.fixture(scope="package")
 async def loadtest_servers(database_url: str, settings: Settings, db: asyncpg.Pool, redis: Redis,
                            tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[LiveServer]]:
-    log_dir = tmp_path_factory.mktemp("loadtest-logs")
-    servers = [LiveServer(name, settings, log_dir, extra_env=dict(LOADTEST_ENV)) for name in ("LA", "LB")]
-    try:
-        await asyncio.gather(*(s.start() for s in servers))
+    async with running_servers(settings, tmp_path_factory.mktemp("loadtest-logs"), ["LA", "LB"],
+                               LOADTEST_ENV) as servers:
         yield servers
-    finally:
-        await asyncio.gather(*(s.stop() for s in servers))
 
 
 @pytest.fixture

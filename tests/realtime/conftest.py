@@ -17,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -127,6 +128,18 @@ class LiveServer:
             await self.start()
 
 
+@asynccontextmanager
+async def running_servers(settings: Settings, log_dir: Path, names: list[str],
+                          extra_env: dict[str, str] | None = None) -> AsyncIterator[list[LiveServer]]:
+    """API processes named ``names`` on this worker's database, started together, stopped after."""
+    servers = [LiveServer(name, settings, log_dir, extra_env=dict(extra_env or {})) for name in names]
+    try:
+        await asyncio.gather(*(s.start() for s in servers))
+        yield servers
+    finally:
+        await asyncio.gather(*(s.stop() for s in servers))
+
+
 @pytest.fixture(scope="package")
 async def live_servers(database_url: str, settings: Settings, db: asyncpg.Pool, redis: Redis,
                        tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[list[LiveServer]]:
@@ -137,13 +150,8 @@ async def live_servers(database_url: str, settings: Settings, db: asyncpg.Pool, 
     session fixtures exist before the autouse cleaner (which looks them up from inside the
     running loop) needs them.
     """
-    log_dir = tmp_path_factory.mktemp("live-logs")
-    servers = [LiveServer("A", settings, log_dir), LiveServer("B", settings, log_dir)]
-    try:
-        await asyncio.gather(*(s.start() for s in servers))
+    async with running_servers(settings, tmp_path_factory.mktemp("live-logs"), ["A", "B"]) as servers:
         yield servers
-    finally:
-        await asyncio.gather(*(s.stop() for s in servers))
 
 
 @pytest.fixture
