@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import Select, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.booking import Booking, BookingEvent
@@ -71,25 +71,34 @@ def _minutes(lead_seconds: float) -> int | float:
 # --- Hold expiry -------------------------------------------------------------------------
 
 
-async def expire_lapsed_holds(sessionmaker: async_sessionmaker[AsyncSession], now: datetime) -> int:
-    """Expire every hold whose ``expires_at`` has passed; returns how many this call expired."""
-    expired = 0
+async def _each_due(sessionmaker: async_sessionmaker[AsyncSession], due: Select[uuid.UUID],
+                    apply: Callable[[AsyncSession, uuid.UUID], Awaitable[Booking | None]]) -> list[Booking]:
+    """Run ``apply`` on every booking id ``due`` selects, one transaction per booking (locks are
+    held briefly and one failure stops nothing else), ``BATCH`` ids at a time; returns the
+    bookings ``apply`` changed."""
+    changed: list[Booking] = []
     while True:
         async with unit_of_work(sessionmaker) as session:
-            ids = list((await session.scalars(
-                select(Booking.id).where(Booking.status == "held", Booking.expires_at <= now)
-                .order_by(Booking.expires_at).limit(BATCH))).all())
+            ids = list((await session.scalars(due.limit(BATCH))).all())
         for booking_id in ids:
-            # One transaction per hold: locks are held briefly and one failure stops nothing else.
             async with unit_of_work(sessionmaker) as session:
-                booking = await service.expire_hold(session, booking_id, now)
+                booking = await apply(session, booking_id)
             if booking is not None:
-                expired += 1
-                if booking.payment_provider == "stripe" and booking.payment_intent_id:
-                    # The hold lapsed unpaid: its PaymentIntent must not be payable any more.
-                    await payment_tasks.cancel_intent.kiq(str(booking_id))
+                changed.append(booking)
         if len(ids) < BATCH:
-            return expired
+            return changed
+
+
+async def expire_lapsed_holds(sessionmaker: async_sessionmaker[AsyncSession], now: datetime) -> int:
+    """Expire every hold whose ``expires_at`` has passed; returns how many this call expired."""
+    due = (select(Booking.id).where(Booking.status == "held", Booking.expires_at <= now)
+           .order_by(Booking.expires_at))
+    expired = await _each_due(sessionmaker, due, lambda session, bid: service.expire_hold(session, bid, now))
+    for booking in expired:
+        if booking.payment_provider == "stripe" and booking.payment_intent_id:
+            # The hold lapsed unpaid: its PaymentIntent must not be payable any more.
+            await payment_tasks.cancel_intent.kiq(str(booking.id))
+    return len(expired)
 
 
 @broker.task(task_name="bookings.expire_due",
@@ -226,18 +235,8 @@ async def alert_due() -> int:
 
 async def complete_finished_bookings(sessionmaker: async_sessionmaker[AsyncSession], now: datetime) -> int:
     """Mark every confirmed booking whose end has passed ``completed``."""
-    completed = 0
-    while True:
-        async with unit_of_work(sessionmaker) as session:
-            ids = list((await session.scalars(
-                select(Booking.id).where(Booking.status == "confirmed", Booking.end_at <= now)
-                .order_by(Booking.end_at).limit(BATCH))).all())
-        for booking_id in ids:
-            async with unit_of_work(sessionmaker) as session:
-                if await service.complete(session, booking_id, now) is not None:
-                    completed += 1
-        if len(ids) < BATCH:
-            return completed
+    due = select(Booking.id).where(Booking.status == "confirmed", Booking.end_at <= now).order_by(Booking.end_at)
+    return len(await _each_due(sessionmaker, due, lambda session, bid: service.complete(session, bid, now)))
 
 
 @broker.task(task_name="bookings.complete_finished",
