@@ -14,7 +14,7 @@ RUN python -m venv /opt/venv
 WORKDIR /src
 # Dependencies first (cached while only our code changes): install from pyproject alone.
 COPY pyproject.toml README.md ./
-RUN mkdir -p server realtime tasks models \
+RUN mkdir -p server realtime tasks models edustream loadtest devtools \
  && /opt/venv/bin/pip install --upgrade pip \
  && /opt/venv/bin/pip install . \
  && /opt/venv/bin/pip uninstall -y edustream
@@ -22,6 +22,11 @@ COPY server ./server
 COPY realtime ./realtime
 COPY tasks ./tasks
 COPY models ./models
+# The `edustream` command (composition root) and the tooling its subcommands offer
+# (`edustream loadtest`, and the embedded services used only when DATABASE_URL is unset).
+COPY edustream ./edustream
+COPY loadtest ./loadtest
+COPY devtools ./devtools
 RUN /opt/venv/bin/pip install --no-deps . \
  && /opt/venv/bin/edustream --help > /dev/null
 

@@ -9,7 +9,7 @@ One command, loopback only, every step bounded in time. It
    straight into it (one argon2id hash shared by all, access tokens minted with the
    servers' key, as ``bench/holds.py`` does: hundreds of registrations would otherwise
    dominate the run); tutors teach 30-minute lessons in UTC all day;
-2. starts two API processes (``uvicorn server.asgi:app_factory --factory``), the worker
+2. starts two API processes (``uvicorn edustream.asgi:app_factory --factory``), the worker
    (``edustream worker``) and the scheduler (``edustream scheduler``);
 3. measures, in the same run:
    * **raw baseline**: ``INSERT INTO bookings`` through asyncpg (``bench.holds.bench_raw``,
@@ -51,12 +51,12 @@ import asyncpg
 import httpx
 from sqlalchemy.engine import make_url
 
+from loadtest.api import Account
+from loadtest.config import LoadConfig
+from loadtest.runner import Progress, run
+from loadtest.setup import Fleet, SlotWindow, Tutor, profile_body
 from server.auth.tokens import hash_password, issue_access_token
 from server.db import libpq_url
-from server.loadtest.api import Account
-from server.loadtest.config import LoadConfig
-from server.loadtest.runner import Progress, run
-from server.loadtest.setup import Fleet, SlotWindow, Tutor, profile_body
 from server.migrate import upgrade
 from server.settings import PROJECT_ROOT, Settings
 
@@ -136,7 +136,7 @@ class Deployment:
         env = self.env()
         for name in ("api-a", "api-b"):
             port = _free_port()
-            proc = Proc(name, [sys.executable, "-m", "uvicorn", "server.asgi:app_factory", "--factory", "--host",
+            proc = Proc(name, [sys.executable, "-m", "uvicorn", "edustream.asgi:app_factory", "--factory", "--host",
                                "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
                         env, self.log_dir)
             proc.start()

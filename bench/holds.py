@@ -172,7 +172,7 @@ def main() -> None:
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": args.redis_url, "ENVIRONMENT": "test",
            "RATE_LIMIT_ENABLED": "false", "MAX_ACTIVE_HOLDS": "1000", "LOG_LEVEL": "WARNING",
            "DB_POOL_SIZE": str(max(5, args.concurrency // args.api_workers)), "SECRET_KEY": settings.secret_key}
-    api = subprocess.Popen([sys.executable, "-m", "uvicorn", "server.asgi:app_factory", "--factory", "--port", str(port),
+    api = subprocess.Popen([sys.executable, "-m", "uvicorn", "edustream.asgi:app_factory", "--factory", "--port", str(port),
                             "--workers", str(args.api_workers), "--log-level", "warning", "--no-access-log"], env=env)
     try:
         deadline = time.time() + 60

@@ -1,6 +1,6 @@
 """The Socket.IO server beside the REST API, on one port.
 
-``create_asgi(settings)`` is what ``server.asgi.app_factory`` serves: Socket.IO at
+``create_asgi(settings)`` is what ``edustream.asgi.app_factory`` serves: Socket.IO at
 ``/socket.io/`` and everything else to the Starlette app. The live layer starts and stops
 inside the Starlette lifespan (through ``app.state.startup_hooks``/``shutdown_hooks``;
 ASGIApp's own hooks stay unset so the lifespan reaches Starlette).

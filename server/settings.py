@@ -26,7 +26,7 @@ class Settings(BaseSettings):
     environment: Literal["development", "test", "production"] = "development"
     release: str = "edustream@0.1.0"
 
-    # Storage. Empty means "start the embedded default" (see server/embedded.py).
+    # Storage. Empty means "start the embedded default" (see devtools/embedded.py).
     database_url: str = ""
     redis_url: str = ""
     data_dir: Path = PROJECT_ROOT / ".edustream"

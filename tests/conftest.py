@@ -33,7 +33,7 @@ WORKER_NUM = int(WORKER.removeprefix("gw") or 0)
 
 def pytest_configure(config: pytest.Config) -> None:
     if "PYTEST_XDIST_WORKER" not in os.environ:
-        from server.embedded import ensure_services
+        from devtools.embedded import ensure_services
 
         ensure_services(PROJECT_ROOT / ".edustream" / "test", redis_port=6391, database="edustream_test")
 

@@ -1,7 +1,7 @@
 """Browser-test fixtures: the whole platform as it runs for real, driven by headless Chromium.
 
 For the ``tests/browser`` package (all of it runs on one xdist worker, ``xdist_group("browser")``):
-an API process (``uvicorn server.asgi:app_factory``, REST + ``/live``) with a short hold TTL, a
+an API process (``uvicorn edustream.asgi:app_factory``, REST + ``/live``) with a short hold TTL, a
 taskiq worker and scheduler (the hold-expiry sweep publishes lapsed holds), and the Next.js
 production server pointed at the API with ``EDUSTREAM_API_URL``; everything on 127.0.0.1 so the
 API's cookies are same-site for the pages. One tutor with weekly hours and two students are made

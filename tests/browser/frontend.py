@@ -21,7 +21,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from server.devrunner import BUILD_STAMP, install_command, write_build_stamp
+from devtools.supervisor import BUILD_STAMP, install_command, write_build_stamp
 from server.settings import PROJECT_ROOT
 
 FRONTEND = PROJECT_ROOT / "frontend"

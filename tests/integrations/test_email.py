@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import httpx
 
-from server.cli import main as cli_main
+from edustream.cli import main as cli_main
 from server.emails.render import TEMPLATES
 from server.integrations.dispatch import dispatch_due
 from tests.fakes.brevo import FakeBrevo

@@ -5,10 +5,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from server.loadtest.api import Account
-from server.loadtest.context import HoldRecord, Ledger, Race
-from server.loadtest.stats import Histogram, Recorder
-from server.loadtest.verify import Booking, check_bookings_match, check_overlaps, check_races, check_server_errors
+from loadtest.api import Account
+from loadtest.context import HoldRecord, Ledger, Race
+from loadtest.stats import Histogram, Recorder
+from loadtest.verify import Booking, check_bookings_match, check_overlaps, check_races, check_server_errors
 
 
 def booking(id: str, start: float, end: float, status: str = "held", tutor: str = "t1") -> Booking:

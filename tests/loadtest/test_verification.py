@@ -12,10 +12,10 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from server.loadtest.config import LoadConfig
-from server.loadtest.context import RunContext
-from server.loadtest.runner import Progress, run
-from server.loadtest.scenarios import contention
+from loadtest.config import LoadConfig
+from loadtest.context import RunContext
+from loadtest.runner import Progress, run
+from loadtest.scenarios import contention
 from tests.realtime.conftest import LiveServer
 
 pytestmark = pytest.mark.xdist_group("loadtest")

@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from server.loadtest.api import ApiClient
-from server.loadtest.live import RawTransport
-from server.loadtest.setup import iso, provision
-from server.loadtest.watchers import WatcherGroup
+from loadtest.api import ApiClient
+from loadtest.live import RawTransport
+from loadtest.setup import iso, provision
+from loadtest.watchers import WatcherGroup
 from tests.realtime.conftest import LiveServer
 
 pytestmark = pytest.mark.xdist_group("loadtest")

@@ -1,6 +1,6 @@
 """Live-layer fixtures: real uvicorn API processes, real Redis, the real Socket.IO client.
 
-``live_servers`` starts two API processes (``uvicorn server.asgi:app_factory``) on the
+``live_servers`` starts two API processes (``uvicorn edustream.asgi:app_factory``) on the
 worker's test database; they share rooms through Redis on a channel of their own. Users are
 made through the API (tutors) or straight in the database (students, for speed).
 """
@@ -91,7 +91,7 @@ class LiveServer:
         # Spawning returns at once; the process runs on its own (hence the noqa).
         log = open(self.log_dir / f"uvicorn-{self.name}-{self.port}.log", "ab")  # noqa: ASYNC230
         self.proc = subprocess.Popen(  # noqa: ASYNC220
-            [sys.executable, "-m", "uvicorn", "server.asgi:app_factory", "--factory", "--host", "127.0.0.1",
+            [sys.executable, "-m", "uvicorn", "edustream.asgi:app_factory", "--factory", "--host", "127.0.0.1",
              "--port", str(self.port), "--log-level", "warning", "--no-access-log", "--timeout-graceful-shutdown", "2"],
             cwd=PROJECT_ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         log.close()

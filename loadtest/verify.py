@@ -30,11 +30,11 @@ from typing import Any
 
 import asyncpg
 
-from server.loadtest.api import ApiClient
-from server.loadtest.context import RunContext
-from server.loadtest.setup import parse_time
-from server.loadtest.stats import Recorder
-from server.loadtest.watchers import GroupResult
+from loadtest.api import ApiClient
+from loadtest.context import RunContext
+from loadtest.setup import parse_time
+from loadtest.stats import Recorder
+from loadtest.watchers import GroupResult
 
 CLOCK_SLACK = 5.0  # seconds: bookings created this long before the run started still count as the run's
 

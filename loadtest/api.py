@@ -1,7 +1,7 @@
 """The REST side of the load tester: one aiohttp client spread over the deployment's API URLs.
 
 Only the public interface is used (``/api/v1`` per the API contract). Every request is
-timed and counted in a :class:`~server.loadtest.stats.Recorder` under an operation name;
+timed and counted in a :class:`~loadtest.stats.Recorder` under an operation name;
 an expired access token is renewed by signing in again, once, transparently.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from server.loadtest.stats import Recorder
+from loadtest.stats import Recorder
 
 API = "/api/v1"
 

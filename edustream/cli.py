@@ -13,17 +13,29 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import logging
 import logging.config
 import multiprocessing
 import os
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
+import asyncpg
+import uvicorn
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
+from devtools import embedded
+from devtools.seed import format_logins, seed_demo
+from devtools.supervisor import run_dev
+from loadtest.cli import add_arguments as add_loadtest_arguments
+from loadtest.cli import run_from_args
+from server.db import libpq_url, make_engine, make_sessionmaker
+from server.emails.preview import write_previews
+from server.migrate import upgrade
+from server.observability.logging import configure_logging
 from server.settings import PROJECT_ROOT, Settings, get_settings
 
 log = logging.getLogger("edustream.cli")
@@ -51,7 +63,7 @@ def logging_config(level: str = "INFO", json_lines: bool = False) -> dict[str, A
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"default": {"()": f"server.observability.logging.{formatter}"}},
-        "filters": {"no_color": {"()": "server.cli.DropColorMessage"}},
+        "filters": {"no_color": {"()": "edustream.cli.DropColorMessage"}},
         "handlers": {"stderr": {"class": "logging.StreamHandler", "stream": "ext://sys.stderr",
                                 "formatter": "default"}},
         "root": {"handlers": ["stderr"], "level": level},
@@ -74,8 +86,6 @@ def _configure_logging(settings: Settings | None, process_name: str) -> None:
     if settings is None:
         logging.config.dictConfig(logging_config(os.environ.get("LOG_LEVEL", "INFO")))
         return
-    from server.observability.logging import configure_logging
-
     logging.config.dictConfig(logging_config(settings.log_level, settings.json_logs))
     configure_logging(settings, process_name)
 
@@ -94,8 +104,6 @@ def prepare_services(settings: Settings) -> Settings:
     return settings that point at the servers in use (children inherit the environment)."""
     if settings.database_url and settings.redis_url:
         return settings
-    from server import embedded
-
     log.info("DATABASE_URL/REDIS_URL unset: using embedded services (data in %s)", settings.data_dir)
     try:
         embedded.ensure_services(settings.data_dir, redis_port=settings.embedded_redis_port)
@@ -106,11 +114,6 @@ def prepare_services(settings: Settings) -> Settings:
 
 async def _ensure_database(url: str) -> None:
     """Create the database named in ``url`` when the server has no such database yet."""
-    import asyncpg
-    from sqlalchemy.engine import make_url
-
-    from server.db import libpq_url
-
     try:
         conn = await asyncpg.connect(libpq_url(url), timeout=10)
     except asyncpg.InvalidCatalogNameError:
@@ -127,17 +130,12 @@ async def _ensure_database(url: str) -> None:
 
 
 def run_migrations(settings: Settings) -> None:
-    from server.migrate import upgrade
-
     asyncio.run(_ensure_database(settings.database_url))
     log.info("migrating the database to the latest revision")
     upgrade(settings.database_url)
 
 
 async def _seed(settings: Settings) -> str:
-    from server.db import make_engine, make_sessionmaker
-    from server.seed import format_logins, seed_demo
-
     engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
     try:
         report = await seed_demo(make_sessionmaker(engine))
@@ -145,18 +143,6 @@ async def _seed(settings: Settings) -> str:
         await engine.dispose()
     log.info("demo data: %d accounts created, %d already there", report.created, report.existing)
     return format_logins(report.logins)
-
-
-def _module_exists(name: str) -> bool:
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def tasks_missing(*modules: str) -> list[str]:
-    """The task modules (``tasks.broker``...) that do not exist (yet)."""
-    return [m for m in modules if not _module_exists(m)]
 
 
 # --- subcommands --------------------------------------------------------------------------
@@ -170,14 +156,12 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
-    import uvicorn
-
     settings = prepare_services(settings)
     if not args.no_migrate:
         run_migrations(settings)
     uvicorn.run(
-        "server.asgi:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers,
-        reload=args.reload, reload_dirs=[str(PROJECT_ROOT / d) for d in ("server", "realtime", "tasks", "models")]
+        "edustream.asgi:app_factory", factory=True, host=args.host, port=args.port, workers=args.workers,
+        reload=args.reload, reload_dirs=[str(PROJECT_ROOT / d) for d in ("server", "realtime", "tasks", "models", "edustream")]
         if args.reload else None,
         log_config=logging_config(settings.log_level, settings.json_logs),
         proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips, timeout_graceful_shutdown=10,
@@ -195,10 +179,6 @@ def _exec_taskiq(argv: list[str], settings: Settings) -> int:
 
 
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
-    missing = tasks_missing("tasks.broker", "tasks.all")
-    if missing:
-        log.error("cannot start the worker: %s not found (the task queue is not installed yet)", ", ".join(missing))
-        return 1
     settings = prepare_services(settings)
     return _exec_taskiq(
         [sys.executable, "-m", "taskiq", "worker", "tasks.broker:broker", "tasks.all",
@@ -207,11 +187,6 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
-    missing = tasks_missing("tasks.scheduler")
-    if missing:
-        log.error("cannot start the scheduler: %s not found (the task queue is not installed yet)",
-                  ", ".join(missing))
-        return 1
     settings = prepare_services(settings)
     return _exec_taskiq(
         [sys.executable, "-m", "taskiq", "scheduler", "tasks.scheduler:scheduler",
@@ -229,18 +204,12 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
-    from server.loadtest.cli import run_from_args
-
     return run_from_args(args)
 
 
 def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
-    from server.devrunner import run_dev
-
     if args.stop_embedded:
-        from server.embedded import stop_services
-
-        stopped = stop_services(settings.data_dir, redis_port=settings.embedded_redis_port)
+        stopped = embedded.stop_services(settings.data_dir, redis_port=settings.embedded_redis_port)
         log.info("stopped embedded services: %s", ", ".join(stopped) or "none were running")
         return 0
     embedded_dir = None if settings.database_url and settings.redis_url else settings.data_dir
@@ -253,10 +222,6 @@ def cmd_dev(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_emails(args: argparse.Namespace, settings: Settings) -> int:
-    from pathlib import Path
-
-    from server.emails.preview import write_previews
-
     files = write_previews(settings, Path(args.out))
     print(f"rendered {(len(files) - 1) // 2} e-mail templates into {args.out}; open {files[0]}", flush=True)
     return 0
@@ -339,10 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--out", required=True, metavar="DIR", help="directory to write the files into")
     preview.set_defaults(handler=cmd_emails, parser=preview)
 
-    from server.loadtest.cli import add_arguments as add_loadtest_arguments
-
     loadtest = add("loadtest", "drive concurrent holds against a deployment and verify the invariants",
-                   "Load test a running deployment (see server/loadtest).")
+                   "Load test a running deployment (see loadtest).")
     add_loadtest_arguments(loadtest)
     loadtest.set_defaults(handler=cmd_loadtest)
     return parser

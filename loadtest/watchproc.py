@@ -1,11 +1,11 @@
 """Watchers in child processes (``--watcher-processes P``), so receiving is not one core's job.
 
-The parent starts ``python -m server.loadtest.watchproc`` P times and talks JSON lines
+The parent starts ``python -m loadtest.watchproc`` P times and talks JSON lines
 over the pipes: it sends the child its share of the watchers, then the holds it wins
 (for the fan-out delays, batched every 50 ms), then ``verify`` and ``stop``; the child
 answers with progress, a periodic status (live watchers, events) and its final
-:class:`~server.loadtest.watchers.GroupResult` with its fan-out histograms, which the
-parent merges. Each child runs the very :class:`~server.loadtest.watchers.WatcherGroup`
+:class:`~loadtest.watchers.GroupResult` with its fan-out histograms, which the
+parent merges. Each child runs the very :class:`~loadtest.watchers.WatcherGroup`
 the parent would run in-process.
 """
 
@@ -20,10 +20,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from server.loadtest.config import LoadConfig
-from server.loadtest.setup import SlotWindow
-from server.loadtest.stats import Histogram
-from server.loadtest.watchers import FanoutTracker, GroupResult, WatcherGroup
+from loadtest.config import LoadConfig
+from loadtest.setup import SlotWindow
+from loadtest.stats import Histogram
+from loadtest.watchers import FanoutTracker, GroupResult, WatcherGroup
 
 _LINE_LIMIT = 64 * 1024 * 1024
 
@@ -112,7 +112,7 @@ class RemoteWatchers:
 
         for share in self.shares:
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "server.loadtest.watchproc", stdin=asyncio.subprocess.PIPE,
+                sys.executable, "-m", "loadtest.watchproc", stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE, limit=_LINE_LIMIT)
             child = _Child(proc, len(share))
             child.reader = asyncio.get_running_loop().create_task(child.read(report))

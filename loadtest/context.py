@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from server.loadtest.api import Account, ApiClient, Reply
-from server.loadtest.config import LoadConfig
-from server.loadtest.setup import Fleet, Tutor, iso, parse_time
+from loadtest.api import Account, ApiClient, Reply
+from loadtest.config import LoadConfig
+from loadtest.setup import Fleet, Tutor, iso, parse_time
 
 HoldListener = Callable[[str, int, float, float], None]
 

@@ -10,15 +10,15 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from server.loadtest.api import ApiClient
-from server.loadtest.config import LoadConfig
-from server.loadtest.context import RunContext
-from server.loadtest.report import machine, summary_table, write_json
-from server.loadtest.scenarios import SCENARIO_FUNCS
-from server.loadtest.setup import Fleet, SetupError, SlotWindow, load_all_open_slots, provision
-from server.loadtest.stats import Recorder
-from server.loadtest.verify import Check, run_checks
-from server.loadtest.watchers import GroupResult, WatcherGroup
+from loadtest.api import ApiClient
+from loadtest.config import LoadConfig
+from loadtest.context import RunContext
+from loadtest.report import machine, summary_table, write_json
+from loadtest.scenarios import SCENARIO_FUNCS
+from loadtest.setup import Fleet, SetupError, SlotWindow, load_all_open_slots, provision
+from loadtest.stats import Recorder
+from loadtest.verify import Check, run_checks
+from loadtest.watchers import GroupResult, WatcherGroup
 
 EXIT_OK, EXIT_VIOLATION, EXIT_SETUP = 0, 1, 2
 
@@ -75,7 +75,7 @@ def watcher_assignments(fleet: Fleet, urls: list[str], watchers: int, hot_watche
 
 def make_watchers(cfg: LoadConfig, assignments: list[tuple[str, str]]) -> Watchers:
     if cfg.watcher_processes > 0:
-        from server.loadtest.watchproc import RemoteWatchers
+        from loadtest.watchproc import RemoteWatchers
 
         return RemoteWatchers(cfg, assignments)
     return WatcherGroup(assignments, client=cfg.watcher_client, connect_concurrency=cfg.connect_concurrency)

@@ -20,7 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from server.loadtest.api import Account, ApiClient
+from loadtest.api import Account, ApiClient
 
 WINDOW_DAYS = 5
 

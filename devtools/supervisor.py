@@ -9,7 +9,6 @@ them dies. The frontend helpers decide whether ``npm ci`` and ``next build`` are
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import logging
 import os
@@ -26,6 +25,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
+from devtools.seed import STUDENTS, TUTOR_PASSWORD, TUTORS
 from server.settings import PROJECT_ROOT, Settings
 
 log = logging.getLogger("edustream.dev")
@@ -277,10 +277,9 @@ def start_frontend(sup: Supervisor, frontend: Path, *, host: str, port: int, api
     return f"http://localhost:{port}"
 
 
-def banner(*, api_url: str, frontend_url: str | None, live: bool, logins: bool, embedded_dir: Path | None,
+def banner(*, api_url: str, frontend_url: str | None, logins: bool, embedded_dir: Path | None,
            elapsed: float) -> str:
     """The "what is running where" block printed once everything answers."""
-    from server.seed import STUDENTS, TUTOR_PASSWORD, TUTORS
 
     rule = "=" * 78
     lines = [rule, f" EduStream is running (ready in {elapsed:.0f}s). Press Ctrl-C to stop everything.", ""]
@@ -288,8 +287,7 @@ def banner(*, api_url: str, frontend_url: str | None, live: bool, logins: bool, 
         lines.append(f"   Frontend    {frontend_url}")
     lines += [f"   API         {api_url}/api/v1", f"   API docs    {api_url}/api/v1/docs",
               f"   OpenAPI     {api_url}/api/v1/openapi.json"]
-    if live:
-        lines.append(f"   Live        {api_url}/socket.io/  (Socket.IO namespace /live)")
+    lines.append(f"   Live        {api_url}/socket.io/  (Socket.IO namespace /live)")
     lines.append(f"   Health      {api_url}/healthz  {api_url}/readyz")
     if logins:
         lines += ["", " Demo logins (the full list is printed above):"]
@@ -304,8 +302,6 @@ def banner(*, api_url: str, frontend_url: str | None, live: bool, logins: bool, 
 
 def run_dev(args: Any, settings: Settings, *, demo_logins: bool, embedded_dir: Path | None) -> int:
     """Run the API, worker, scheduler and frontend until Ctrl-C or until one of them dies."""
-    from server.cli import tasks_missing
-
     sup = Supervisor()
     sup.install_signal_handlers()
     python = sys.executable
@@ -319,15 +315,11 @@ def run_dev(args: Any, settings: Settings, *, demo_logins: bool, embedded_dir: P
     }.items() if key not in os.environ}
     code = 0
     try:
-        sup.start("api", [python, "-m", "server.cli", "api", "--host", args.host, "--port", str(args.api_port),
+        sup.start("api", [python, "-m", "edustream", "api", "--host", args.host, "--port", str(args.api_port),
                           "--no-migrate", *(["--reload"] if args.reload else [])], env=api_env)
         if not args.no_tasks:
-            missing = tasks_missing("tasks.broker", "tasks.all", "tasks.scheduler")
-            if missing:
-                log.warning("skipping the worker and scheduler: %s not found yet", ", ".join(missing))
-            else:
-                sup.start("worker", [python, "-m", "server.cli", "worker"])
-                sup.start("scheduler", [python, "-m", "server.cli", "scheduler"])
+            sup.start("worker", [python, "-m", "edustream", "worker"])
+            sup.start("scheduler", [python, "-m", "edustream", "scheduler"])
         frontend_url = None
         if not args.no_frontend:
             frontend_url = start_frontend(sup, PROJECT_ROOT / "frontend", host=args.host, port=fport,
@@ -337,8 +329,7 @@ def run_dev(args: Any, settings: Settings, *, demo_logins: bool, embedded_dir: P
         if frontend_url and not sup.wait_for(lambda: _http_ok(f"http://{probe}:{fport}/", accept_any=True),
                                              timeout=120):
             raise ChildFailed("the frontend did not answer within 120s")
-        live = importlib.util.find_spec("realtime.server") is not None
-        sup.emit(banner(api_url=api_url, frontend_url=frontend_url, live=live, logins=demo_logins,
+        sup.emit(banner(api_url=api_url, frontend_url=frontend_url, logins=demo_logins,
                         embedded_dir=embedded_dir, elapsed=time.monotonic() - args.started))
         sup.run_forever()
     except StopRequested:

@@ -1,4 +1,4 @@
-"""``edustream loadtest``: options, parsing, and the entry point ``server/cli.py`` delegates to."""
+"""``edustream loadtest``: options, parsing, and the entry point ``edustream/cli.py`` delegates to."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from server.loadtest.config import DEFAULT_CHURN, DEFAULT_MIX, SCENARIOS, WATCHER_CLIENTS, LoadConfig
+from loadtest.config import DEFAULT_CHURN, DEFAULT_MIX, SCENARIOS, WATCHER_CLIENTS, LoadConfig
 
 DESCRIPTION = """\
 Drive concurrent holds against a running EduStream deployment through its public API and
@@ -64,7 +64,7 @@ def _positive(kind: type[int] | type[float], minimum: float = 0) -> Callable[[st
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``loadtest`` options (shared by ``edustream loadtest`` and ``python -m server.loadtest``)."""
+    """The ``loadtest`` options (shared by ``edustream loadtest`` and ``python -m loadtest``)."""
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.description = DESCRIPTION
     parser.epilog = EPILOG
@@ -156,7 +156,7 @@ def config_from(args: argparse.Namespace) -> LoadConfig:
 
 def run_from_args(args: argparse.Namespace) -> int:
     """Run with parsed options; the exit code (0 pass, 1 violation, 2 setup problem)."""
-    from server.loadtest.runner import execute
+    from loadtest.runner import execute
 
     return execute(config_from(args), quiet=args.quiet)
 

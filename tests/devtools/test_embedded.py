@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 import redis
 
-from server import embedded
+from devtools import embedded
 
 
 def _free_port() -> int:

@@ -28,9 +28,9 @@ from typing import Any
 
 import aiohttp
 
-from server.loadtest.live import LiveError, LiveTransport, make_transport
-from server.loadtest.setup import SlotWindow, slot_key
-from server.loadtest.stats import Histogram
+from loadtest.live import LiveError, LiveTransport, make_transport
+from loadtest.setup import SlotWindow, slot_key
+from loadtest.stats import Histogram
 
 log = logging.getLogger("edustream.loadtest.watchers")
 

@@ -26,9 +26,9 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from server.loadtest.api import Account
-from server.loadtest.context import HoldRecord, Race, RunContext
-from server.loadtest.setup import Tutor, slot_key
+from loadtest.api import Account
+from loadtest.context import HoldRecord, Race, RunContext
+from loadtest.setup import Tutor, slot_key
 
 log = logging.getLogger("edustream.loadtest")
 

@@ -1,0 +1,1 @@
+"""Developer tooling: the dev supervisor, the embedded PostgreSQL/Redis, demo data. Not production code."""
