@@ -21,7 +21,6 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models import (
     AvailabilityOverride,
@@ -33,7 +32,7 @@ from models import (
     User,
 )
 from server.auth.tokens import hash_password
-from server.db import unit_of_work
+from server.db import Session, Sessionmaker, unit_of_work
 
 DEMO_DOMAIN = "demo.edustream.test"
 TUTOR_PASSWORD = "demo-tutor-password"
@@ -221,12 +220,12 @@ def _next_week_date(tz: str, weekday: int, today: date | None = None) -> date:
     return monday_next_week + timedelta(days=weekday)
 
 
-async def _existing_emails(session: AsyncSession, emails: list[str]) -> set[str]:
+async def _existing_emails(session: Session, emails: list[str]) -> set[str]:
     rows = await session.execute(select(func.lower(User.email)).where(func.lower(User.email).in_(emails)))
     return set(rows.scalars())
 
 
-async def _subject_ids(session: AsyncSession) -> dict[str, int]:
+async def _subject_ids(session: Session) -> dict[str, int]:
     await session.execute(insert(Subject).values([{"slug": s, "name": n} for s, n in SUBJECTS.items()])
                           .on_conflict_do_nothing(index_elements=["slug"]))
     rows = await session.execute(select(Subject.slug, Subject.id).where(Subject.slug.in_(SUBJECTS)))
@@ -241,7 +240,7 @@ async def _hash_all(passwords: dict[str, str]) -> dict[str, str]:
     return dict(zip(emails, hashes, strict=True))
 
 
-async def _add_tutor(session: AsyncSession, tutor: DemoTutor, subject_ids: dict[str, int], password_hash: str) -> None:
+async def _add_tutor(session: Session, tutor: DemoTutor, subject_ids: dict[str, int], password_hash: str) -> None:
     user_id = uuid.uuid4()
     session.add(User(id=user_id, email=tutor.email, name=tutor.name, role="tutor",
                      password_hash=password_hash, email_verified=True, timezone=tutor.timezone))
@@ -264,7 +263,7 @@ async def _add_tutor(session: AsyncSession, tutor: DemoTutor, subject_ids: dict[
     session.add(TutorVersion(tutor_id=user_id, version=0))
 
 
-async def seed_demo(sessionmaker: async_sessionmaker[AsyncSession]) -> SeedReport:
+async def seed_demo(sessionmaker: Sessionmaker) -> SeedReport:
     """Create the demo tutors and students that do not exist yet; report every login."""
     report = SeedReport()
     async with unit_of_work(sessionmaker) as session:

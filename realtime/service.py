@@ -12,12 +12,12 @@ from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, select, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tutor import TutorProfile
 from realtime.schemas import SlotChange, WatchChanges
 from server.availability.schemas import SlotsOut
 from server.availability.service import get_slots, tutor_version
+from server.db import Session
 from server.settings import Settings
 from server.tutors.service import TutorNotFound
 
@@ -27,12 +27,12 @@ _MISSED = text(
     "ORDER BY version, id").columns(version=BigInteger, payload=JSONB, created_at=DateTime(timezone=True))
 
 
-async def snapshot(session: AsyncSession, settings: Settings, tutor_id: uuid.UUID, now: datetime) -> SlotsOut:
+async def snapshot(session: Session, settings: Settings, tutor_id: uuid.UUID, now: datetime) -> SlotsOut:
     """The default window of the tutor's slots with the version it reflects."""
     return await get_slots(session, settings, tutor_id, now)
 
 
-async def watch(session: AsyncSession, settings: Settings, tutor_id: uuid.UUID, since: int | None,
+async def watch(session: Session, settings: Settings, tutor_id: uuid.UUID, since: int | None,
                 now: datetime) -> SlotsOut | WatchChanges:
     """A snapshot, or with ``since`` the merged changes after it when all of them are still kept.
 

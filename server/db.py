@@ -1,13 +1,15 @@
 """Database engine, sessions and the unit of work.
 
-Only :func:`unit_of_work` commits. Services receive the session, change rows and
-register after-commit callbacks (publishing, kicking tasks); those run only when the
-transaction committed, so a rollback publishes nothing.
+Only :func:`unit_of_work` commits, and only the edges open one: the HTTP router around a
+route that takes a ``session``, the live namespace around an event, a task around its run.
+Services receive the :class:`Session`, change rows and register follow-up work with
+:meth:`Session.after_commit` (waking the outbox relay, kicking tasks, counting metrics);
+that work runs only once the transaction has committed, so a rollback does nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -44,25 +46,45 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5) -> Asyn
     return engine
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+class Session(AsyncSession):
+    """The session a unit of work hands out: an ``AsyncSession`` that also collects the
+    follow-up work to run once its transaction has committed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._after_commit: dict[Hashable, AfterCommit] = {}
+
+    def after_commit(self, callback: AfterCommit, *, key: Hashable | None = None) -> None:
+        """Run ``callback`` once the unit of work has committed (never after a rollback).
+        Callbacks run in the order they were registered; with ``key``, only the first
+        callback registered under that key runs (e.g. one outbox wake-up per transaction)."""
+        self._after_commit.setdefault(object() if key is None else key, callback)
+
+    def take_after_commit(self) -> list[AfterCommit]:
+        """The registered callbacks, leaving none behind (for :func:`unit_of_work`)."""
+        callbacks, self._after_commit = list(self._after_commit.values()), {}
+        return callbacks
 
 
-def after_commit(session: AsyncSession, callback: AfterCommit) -> None:
-    """Run ``callback`` once the surrounding unit of work has committed."""
-    session.info.setdefault("after_commit", []).append(callback)
+Sessionmaker = async_sessionmaker[Session]
+
+
+def make_sessionmaker(engine: AsyncEngine) -> Sessionmaker:
+    return async_sessionmaker(engine, class_=Session, expire_on_commit=False)
 
 
 @asynccontextmanager
-async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
-    """Open a session and transaction; commit on success, roll back on error."""
+async def unit_of_work(sessionmaker: Sessionmaker) -> AsyncIterator[Session]:
+    """Open a session and transaction; commit on success, roll back on error, then run the
+    session's after-commit work."""
     async with sessionmaker() as session:
         try:
             yield session
             await session.commit()
         except BaseException:
             await session.rollback()
+            session.take_after_commit()
             raise
-        callbacks: list[AfterCommit] = session.info.pop("after_commit", [])
+        callbacks = session.take_after_commit()
     for callback in callbacks:
         await callback()

@@ -22,12 +22,12 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.auth.tokens import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, InvalidToken, Principal, decode_access_token
+from server.db import Sessionmaker, unit_of_work
 from server.errors import AppError, Forbidden, InvalidRequest, NotFound, Unauthorized, validation_details
 from server.settings import Settings
 
@@ -67,8 +67,8 @@ class Ctx:
         return typing.cast(Settings, self.request.app.state.settings)
 
     @property
-    def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
-        return typing.cast(async_sessionmaker[AsyncSession], self.request.app.state.sessionmaker)
+    def sessionmaker(self) -> Sessionmaker:
+        return typing.cast(Sessionmaker, self.request.app.state.sessionmaker)
 
     @property
     def redis(self) -> Redis:
@@ -140,6 +140,7 @@ class Endpoint:
     errors: Sequence[type[AppError]] = ()
     description: str = ""
     raw_body: bool = False
+    wants_session: bool = False
 
 
 def _nul_details(value: Any, path: str) -> list[dict[str, str]]:
@@ -221,7 +222,11 @@ def _make_asgi(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             kwargs["body"] = await _json_body(request, endpoint.body_model)
         if endpoint.query_model is not None:
             kwargs["query"] = _query(request, endpoint.query_model)
-        result = await endpoint.handler(Ctx(request, principal), **kwargs)
+        if not endpoint.wants_session:
+            return _serialize(endpoint, await endpoint.handler(Ctx(request, principal), **kwargs))
+        sessionmaker: Sessionmaker = request.app.state.sessionmaker
+        async with unit_of_work(sessionmaker) as session:
+            result = await endpoint.handler(Ctx(request, principal), session=session, **kwargs)
         return _serialize(endpoint, result)
 
     return run
@@ -247,7 +252,9 @@ class Router:
                           errors=errors, raw_body=raw_body)
             for name in list(inspect.signature(func).parameters)[1:]:
                 typ = hints.get(name, str)
-                if name == "body":
+                if name == "session":
+                    ep.wants_session = True
+                elif name == "body":
                     ep.body_model = typ
                 elif name == "query":
                     ep.query_model = typ

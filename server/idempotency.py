@@ -15,10 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.responses import JSONResponse, Response
 
-from server.db import unit_of_work
+from server.db import Session, unit_of_work
 from server.errors import InvalidRequest
 from server.http import Ctx
 
@@ -34,7 +33,7 @@ def _fingerprint(endpoint: str, body: BaseModel | None) -> str:
 
 
 async def run_idempotent(ctx: Ctx, body: BaseModel | None, status: int,
-                         action: Callable[[AsyncSession], Awaitable[BaseModel]]) -> Response:
+                         action: Callable[[Session], Awaitable[BaseModel]]) -> Response:
     """Run ``action`` in a unit of work, honouring the caller's ``Idempotency-Key``."""
     key = ctx.idempotency_key
     endpoint = f"{ctx.request.method} {ctx.request.url.path}"
@@ -56,7 +55,7 @@ async def run_idempotent(ctx: Ctx, body: BaseModel | None, status: int,
     return JSONResponse(result.model_dump(mode="json"), status_code=status)
 
 
-async def _claim(session: AsyncSession, ctx: Ctx, key: str, endpoint: str, fingerprint: str) -> Response | None:
+async def _claim(session: Session, ctx: Ctx, key: str, endpoint: str, fingerprint: str) -> Response | None:
     ttl = ctx.settings.idempotency_ttl_seconds
     params = {"u": ctx.user.id, "k": key, "e": endpoint, "h": fingerprint}
     claimed = await session.execute(

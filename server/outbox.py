@@ -14,9 +14,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from server.db import after_commit
+from server.db import Session
 
 _listeners: list[Callable[[], None]] = []
 
@@ -44,7 +43,7 @@ def user_room(user_id: uuid.UUID | str) -> str:
     return f"user:{user_id}"
 
 
-async def bump_version(session: AsyncSession, tutor_id: uuid.UUID) -> int:
+async def bump_version(session: Session, tutor_id: uuid.UUID) -> int:
     """Increment and return the tutor's availability version (row-locked until commit)."""
     result = await session.execute(
         text("INSERT INTO tutor_versions (tutor_id, version) VALUES (:t, 1) "
@@ -61,13 +60,11 @@ def _messages_param(messages: Sequence[Message]) -> str:
     return _json([{"ord": i, "event": e, "room": r, "payload": p} for i, (e, r, p) in enumerate(messages)])
 
 
-def _wake_after_commit(session: AsyncSession) -> None:
-    if not session.info.get("outbox_wake"):
-        session.info["outbox_wake"] = True
-        after_commit(session, _wake)
+def _wake_after_commit(session: Session) -> None:
+    session.after_commit(_wake, key=_wake)
 
 
-async def emit(session: AsyncSession, messages: Sequence[Message]) -> None:
+async def emit(session: Session, messages: Sequence[Message]) -> None:
     """Insert outbox rows ``(event, room, payload)`` that carry no version (personal events)."""
     if not messages:
         return
@@ -80,7 +77,7 @@ async def emit(session: AsyncSession, messages: Sequence[Message]) -> None:
     _wake_after_commit(session)
 
 
-async def slots_changed(session: AsyncSession, tutor_id: uuid.UUID, changes: list[dict[str, Any]],
+async def slots_changed(session: Session, tutor_id: uuid.UUID, changes: list[dict[str, Any]],
                         extra: Sequence[Message] = (), *, resync: bool = False) -> int:
     """Bump the tutor's version and record ``slots.changed`` (plus ``extra`` messages), in one
     statement. Returns the new version."""

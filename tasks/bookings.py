@@ -27,11 +27,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, and_, exists, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.booking import Booking, BookingEvent
 from server.bookings import service
-from server.db import unit_of_work
+from server.db import Session, Sessionmaker, unit_of_work
 from server.outbox import emit, user_room
 from server.settings import Settings
 from tasks import payments as payment_tasks
@@ -71,8 +70,8 @@ def _minutes(lead_seconds: float) -> int | float:
 # --- Hold expiry -------------------------------------------------------------------------
 
 
-async def _each_due(sessionmaker: async_sessionmaker[AsyncSession], due: Select[uuid.UUID],
-                    apply: Callable[[AsyncSession, uuid.UUID], Awaitable[Booking | None]]) -> list[Booking]:
+async def _each_due(sessionmaker: Sessionmaker, due: Select[uuid.UUID],
+                    apply: Callable[[Session, uuid.UUID], Awaitable[Booking | None]]) -> list[Booking]:
     """Run ``apply`` on every booking id ``due`` selects, one transaction per booking (locks are
     held briefly and one failure stops nothing else), ``BATCH`` ids at a time; returns the
     bookings ``apply`` changed."""
@@ -89,7 +88,7 @@ async def _each_due(sessionmaker: async_sessionmaker[AsyncSession], due: Select[
             return changed
 
 
-async def expire_lapsed_holds(sessionmaker: async_sessionmaker[AsyncSession], now: datetime) -> int:
+async def expire_lapsed_holds(sessionmaker: Sessionmaker, now: datetime) -> int:
     """Expire every hold whose ``expires_at`` has passed; returns how many this call expired."""
     due = (select(Booking.id).where(Booking.status == "held", Booking.expires_at <= now)
            .order_by(Booking.expires_at))
@@ -117,13 +116,13 @@ async def expire_due() -> int:
 # --- hold.expiring and session.starting --------------------------------------------------
 
 
-async def _events(session: AsyncSession, booking_id: uuid.UUID, kind: str) -> list[dict[str, Any]]:
+async def _events(session: Session, booking_id: uuid.UUID, kind: str) -> list[dict[str, Any]]:
     rows = await session.scalars(select(BookingEvent.data).where(BookingEvent.booking_id == booking_id,
                                                                  BookingEvent.kind == kind))
     return list(rows.all())
 
 
-async def _warn_hold(session: AsyncSession, booking_id: uuid.UUID, lead: timedelta, now: datetime) -> bool:
+async def _warn_hold(session: Session, booking_id: uuid.UUID, lead: timedelta, now: datetime) -> bool:
     booking = await session.get(Booking, booking_id, with_for_update=True, populate_existing=True)
     if booking is None or booking.status != "held" or booking.expires_at is None:
         return False
@@ -139,7 +138,7 @@ async def _warn_hold(session: AsyncSession, booking_id: uuid.UUID, lead: timedel
     return True
 
 
-async def warn_expiring_holds(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
+async def warn_expiring_holds(sessionmaker: Sessionmaker, settings: Settings,
                               now: datetime) -> int:
     """Send ``hold.expiring`` once to each student whose hold lapses within the lead time."""
     lead = timedelta(seconds=settings.hold_expiring_lead_seconds)
@@ -160,7 +159,7 @@ def _due_leads(start: datetime, leads: Sequence[float], now: datetime) -> list[f
     return [lead for lead in leads if start - timedelta(seconds=lead) <= now < start]
 
 
-async def _alert_session(session: AsyncSession, booking_id: uuid.UUID, leads: Sequence[float],
+async def _alert_session(session: Session, booking_id: uuid.UUID, leads: Sequence[float],
                          now: datetime) -> bool:
     booking = await session.get(Booking, booking_id, with_for_update=True, populate_existing=True)
     if booking is None or booking.status != "confirmed":
@@ -188,7 +187,7 @@ async def _alert_session(session: AsyncSession, booking_id: uuid.UUID, leads: Se
     return True
 
 
-async def alert_sessions(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, now: datetime) -> int:
+async def alert_sessions(sessionmaker: Sessionmaker, settings: Settings, now: datetime) -> int:
     """Send ``session.starting`` for every confirmed booking that reached one of its lead times."""
     leads = alert_leads(settings)
     if not leads:
@@ -233,7 +232,7 @@ async def alert_due() -> int:
 # --- Completion --------------------------------------------------------------------------
 
 
-async def complete_finished_bookings(sessionmaker: async_sessionmaker[AsyncSession], now: datetime) -> int:
+async def complete_finished_bookings(sessionmaker: Sessionmaker, now: datetime) -> int:
     """Mark every confirmed booking whose end has passed ``completed``."""
     due = select(Booking.id).where(Booking.status == "confirmed", Booking.end_at <= now).order_by(Booking.end_at)
     return len(await _each_due(sessionmaker, due, lambda session, bid: service.complete(session, bid, now)))

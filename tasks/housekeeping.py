@@ -16,9 +16,8 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.db import unit_of_work
+from server.db import Sessionmaker, unit_of_work
 from server.settings import Settings
 from tasks import runtime
 from tasks.broker import broker
@@ -41,7 +40,7 @@ _PURGES = {
 }
 
 
-async def purge(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, now: datetime) -> dict[str, int]:
+async def purge(sessionmaker: Sessionmaker, settings: Settings, now: datetime) -> dict[str, int]:
     """Delete what is past its retention; returns the number of rows deleted per kind."""
     cutoffs = {"idempotency": now - timedelta(seconds=settings.idempotency_ttl_seconds),
                "outbox": now - timedelta(seconds=settings.live_history_seconds),

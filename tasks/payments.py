@@ -10,8 +10,8 @@ from collections.abc import Awaitable, Callable
 
 import stripe
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from server.db import Sessionmaker
 from server.payments.refunds import cancel_intent as cancel_booking_intent
 from server.payments.refunds import refund_booking
 from server.settings import Settings
@@ -25,7 +25,7 @@ log = logging.getLogger("edustream.tasks.payments")
 _PERMANENT = (stripe.InvalidRequestError, stripe.AuthenticationError, stripe.PermissionError, stripe.CardError)
 
 
-async def _run(action: Callable[[Settings, async_sessionmaker[AsyncSession], uuid.UUID], Awaitable[str]],
+async def _run(action: Callable[[Settings, Sessionmaker, uuid.UUID], Awaitable[str]],
                booking_id: str) -> str:
     rt = runtime.get()
     try:

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 
-from server.db import make_engine, make_sessionmaker
+from server.db import Sessionmaker, make_engine, make_sessionmaker
 from server.settings import Settings
 
 log = logging.getLogger("edustream.tasks")
@@ -32,7 +32,7 @@ class Runtime:
 
     settings: Settings
     engine: AsyncEngine
-    sessionmaker: async_sessionmaker[AsyncSession]
+    sessionmaker: Sessionmaker
     redis: Redis
     # realtime.publisher.LivePublisher: publishes the outbox rows this process commits.
     publisher: Any = None

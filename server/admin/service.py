@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.outbox import DeadLetter
+from server.db import Session
 from server.errors import Conflict, NotFound
+from server.jobs import TaskClient
 from server.pagination import InvalidCursor, decode_cursor, encode_cursor
 from server.settings import Settings
 
@@ -38,7 +39,7 @@ def parse_id(raw: str) -> int:
     return int(raw)
 
 
-async def list_dead_letters(session: AsyncSession, retried: bool | None, cursor: str | None,
+async def list_dead_letters(session: Session, retried: bool | None, cursor: str | None,
                             limit: int) -> tuple[list[DeadLetter], str | None]:
     """Newest first, keyset-paginated by id."""
     query = select(DeadLetter)
@@ -57,13 +58,12 @@ async def list_dead_letters(session: AsyncSession, retried: bool | None, cursor:
     return rows, next_cursor
 
 
-async def retry_dead_letter(session: AsyncSession, settings: Settings, letter_id: int,
+async def retry_dead_letter(session: Session, settings: Settings, letter_id: int,
                             now: datetime) -> tuple[DeadLetter, str]:
     """Re-queue the failed call with its original arguments (a fresh retry budget).
 
     The task is kicked before the row is marked, inside the transaction: if the commit then
     fails the call may run twice, which every task tolerates, but it is never lost."""
-    from tasks.broker import TaskClient
     from tasks.outbound import OUTBOUND_TASKS
 
     letter = await session.get(DeadLetter, letter_id, with_for_update=True)
@@ -74,7 +74,7 @@ async def retry_dead_letter(session: AsyncSession, settings: Settings, letter_id
     if letter.task_name not in OUTBOUND_TASKS:
         raise UnknownTask(details={"task_name": letter.task_name})
     async with TaskClient(settings) as tasks:
-        task_id = await tasks.kick_with(OUTBOUND_TASKS[letter.task_name], letter.args.get("args", []),
+        task_id = await tasks.kick_with(letter.task_name, letter.args.get("args", []),
                                         letter.args.get("kwargs", {}))
     letter.retried_at = now
     return letter, task_id

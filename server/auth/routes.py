@@ -39,7 +39,7 @@ def _set_cookie(response: Response, settings: Settings, name: str, value: str, *
                         secure=settings.cookie_secure, httponly=httponly, samesite="lax")
 
 
-def session_response(ctx: Ctx, signed_in: service.Session, status: int, *, keep_csrf: bool = False) -> Response:
+def session_response(ctx: Ctx, signed_in: service.SignedIn, status: int, *, keep_csrf: bool = False) -> Response:
     settings = ctx.settings
     body = AuthOut(user=UserOut.model_validate(signed_in.user), access_token=signed_in.access_token,
                    expires_in=settings.access_token_ttl_seconds, refresh_token=signed_in.refresh_token)

@@ -18,12 +18,11 @@ from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.user import RefreshToken, User
 from server.auth import tokens
 from server.auth.schemas import LoginIn, MeUpdate, RegisterIn
-from server.db import unit_of_work
+from server.db import Session, Sessionmaker, unit_of_work
 from server.errors import Conflict, NotFound, Unauthorized
 from server.settings import Settings
 
@@ -56,7 +55,7 @@ class AccountNotFound(NotFound):
 
 
 @dataclass(frozen=True, slots=True)
-class Session:
+class SignedIn:
     """A signed-in session: the account and a fresh token pair."""
 
     user: User
@@ -80,12 +79,12 @@ async def _hash_password(password: str) -> str:
     return await asyncio.to_thread(tokens.hash_password, password)
 
 
-async def start_session(session: AsyncSession, settings: Settings, user: User) -> Session:
-    return Session(user=user, access_token=tokens.issue_access_token(settings, user.id, user.role),
+async def start_session(session: Session, settings: Settings, user: User) -> SignedIn:
+    return SignedIn(user=user, access_token=tokens.issue_access_token(settings, user.id, user.role),
                    refresh_token=await _add_refresh_token(session, settings, user.id, uuid.uuid4()))
 
 
-async def _add_refresh_token(session: AsyncSession, settings: Settings, user_id: uuid.UUID,
+async def _add_refresh_token(session: Session, settings: Settings, user_id: uuid.UUID,
                              family_id: uuid.UUID) -> str:
     raw = tokens.new_opaque_token()
     session.add(RefreshToken(user_id=user_id, family_id=family_id, token_hash=tokens.hash_opaque_token(raw),
@@ -94,7 +93,7 @@ async def _add_refresh_token(session: AsyncSession, settings: Settings, user_id:
     return raw
 
 
-async def register(session: AsyncSession, settings: Settings, data: RegisterIn) -> Session:
+async def register(session: Session, settings: Settings, data: RegisterIn) -> SignedIn:
     """Create a student or tutor account and sign it in; :class:`EmailTaken` when the address
     is in use in any letter case (decided by the unique index, so concurrent sign-ups are safe)."""
     user = User(email=str(data.email), name=data.name, role=data.role, timezone=data.timezone,
@@ -109,7 +108,7 @@ async def register(session: AsyncSession, settings: Settings, data: RegisterIn) 
     return await start_session(session, settings, user)
 
 
-async def login(session: AsyncSession, settings: Settings, data: LoginIn) -> Session:
+async def login(session: Session, settings: Settings, data: LoginIn) -> SignedIn:
     """Check the password and start a new session family; the same error for an unknown
     address and a wrong password, and about the same time for both."""
     user = (await session.execute(
@@ -122,7 +121,7 @@ async def login(session: AsyncSession, settings: Settings, data: LoginIn) -> Ses
     return await start_session(session, settings, user)
 
 
-async def refresh(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, raw_token: str) -> Session:
+async def refresh(sessionmaker: Sessionmaker, settings: Settings, raw_token: str) -> SignedIn:
     """Rotate a refresh token. Presenting a used token revokes its whole family and raises
     :class:`RefreshTokenReused`; that revocation is committed even though the call fails."""
     token_hash = tokens.hash_opaque_token(raw_token)
@@ -141,7 +140,7 @@ async def refresh(sessionmaker: async_sessionmaker[AsyncSession], settings: Sett
             if user is None:
                 raise InvalidRefreshToken()
             new_raw = await _add_refresh_token(session, settings, user.id, claimed.family_id)
-            return Session(user=user, access_token=tokens.issue_access_token(settings, user.id, user.role),
+            return SignedIn(user=user, access_token=tokens.issue_access_token(settings, user.id, user.role),
                            refresh_token=new_raw)
         row = (await session.execute(
             select(RefreshToken.family_id, RefreshToken.used_at).where(RefreshToken.token_hash == token_hash)
@@ -152,13 +151,13 @@ async def refresh(sessionmaker: async_sessionmaker[AsyncSession], settings: Sett
     raise RefreshTokenReused(details={"family_revoked": True})
 
 
-async def _revoke_family(session: AsyncSession, family_id: uuid.UUID) -> None:
+async def _revoke_family(session: Session, family_id: uuid.UUID) -> None:
     await session.execute(update(RefreshToken)
                           .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
                           .values(revoked_at=_now()))
 
 
-async def logout(session: AsyncSession, raw_token: str | None) -> None:
+async def logout(session: Session, raw_token: str | None) -> None:
     """Revoke the family of the presented refresh token. Unknown or missing tokens are ignored
     so that logging out is always safe to repeat."""
     if not raw_token:
@@ -169,7 +168,7 @@ async def logout(session: AsyncSession, raw_token: str | None) -> None:
         await _revoke_family(session, family_id)
 
 
-async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+async def get_user(session: Session, user_id: uuid.UUID) -> User:
     """The caller's account; :class:`AccountNotFound` if it was deleted after the token was issued."""
     user = await session.get(User, user_id)
     if user is None:
@@ -177,7 +176,7 @@ async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
     return user
 
 
-async def update_me(session: AsyncSession, user_id: uuid.UUID, data: MeUpdate) -> User:
+async def update_me(session: Session, user_id: uuid.UUID, data: MeUpdate) -> User:
     """Apply the fields the caller sent."""
     user = await get_user(session, user_id)
     if data.name is not None:

@@ -9,7 +9,6 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tutor import AvailabilityOverride, AvailabilityRule, TutorProfile, TutorVersion
 from server.availability.schemas import (
@@ -22,6 +21,7 @@ from server.availability.schemas import (
     format_hhmm,
 )
 from server.availability.slots import BusyRange, DateOverride, SlotPolicy, WeeklyRule, compute_slots
+from server.db import Session
 from server.errors import Conflict, InvalidRequest
 from server.integrations.busy import BUSY_SQL
 from server.outbox import bump_version, slots_changed
@@ -52,7 +52,7 @@ FROM tutor_profiles p WHERE p.user_id = :t AND p.is_active
 """)
 
 
-async def load_policy(session: AsyncSession, tutor_id: uuid.UUID
+async def load_policy(session: Session, tutor_id: uuid.UUID
                       ) -> tuple[SlotPolicy, list[WeeklyRule], list[DateOverride]]:
     """The active tutor's slot policy, weekly rules and current overrides; :class:`TutorNotFound` otherwise.
 
@@ -84,7 +84,7 @@ ORDER BY 1
 """)
 
 
-async def load_busy(session: AsyncSession, tutor_id: uuid.UUID, lo: datetime, hi: datetime,
+async def load_busy(session: Session, tutor_id: uuid.UUID, lo: datetime, hi: datetime,
                     now: datetime) -> list[BusyRange]:
     """Live bookings whose guarded range meets ``[lo, hi)``: confirmed ones, and holds not yet expired;
     plus the tutor's busy calendar time (server/integrations/busy.py), as confirmed ranges.
@@ -97,7 +97,7 @@ async def load_busy(session: AsyncSession, tutor_id: uuid.UUID, lo: datetime, hi
     return [BusyRange(start, end, status, expires_at) for start, end, status, expires_at in rows]
 
 
-async def tutor_version(session: AsyncSession, tutor_id: uuid.UUID) -> int:
+async def tutor_version(session: Session, tutor_id: uuid.UUID) -> int:
     """The tutor's availability version (0 before any change)."""
     version = await session.scalar(select(TutorVersion.version).where(TutorVersion.tutor_id == tutor_id))
     return int(version or 0)
@@ -107,7 +107,7 @@ def _invalid(field: str, message: str) -> InvalidRequest:
     return InvalidRequest(f"{field.split('.')[-1]}: {message}", details=[{"field": field, "message": message}])
 
 
-async def get_slots(session: AsyncSession, settings: Settings, tutor_id: uuid.UUID, now: datetime, *,
+async def get_slots(session: Session, settings: Settings, tutor_id: uuid.UUID, now: datetime, *,
                     window_from: datetime | None = None, window_to: datetime | None = None,
                     minutes: int | None = None) -> SlotsOut:
     """The tutor's slots in ``[window_from, window_to)`` with the version they reflect.
@@ -140,7 +140,7 @@ async def get_slots(session: AsyncSession, settings: Settings, tutor_id: uuid.UU
                            for s in slots])
 
 
-async def get_availability(session: AsyncSession, tutor_id: uuid.UUID) -> AvailabilityOut:
+async def get_availability(session: Session, tutor_id: uuid.UUID) -> AvailabilityOut:
     """The tutor's weekly rules and every override, as they were entered (sorted)."""
     rules = (await session.execute(
         select(AvailabilityRule.weekday, AvailabilityRule.start_minute, AvailabilityRule.end_minute)
@@ -160,7 +160,7 @@ async def get_availability(session: AsyncSession, tutor_id: uuid.UUID) -> Availa
         version=await tutor_version(session, tutor_id))
 
 
-async def replace_availability(session: AsyncSession, tutor_id: uuid.UUID, body: AvailabilityIn) -> AvailabilityOut:
+async def replace_availability(session: Session, tutor_id: uuid.UUID, body: AvailabilityIn) -> AvailabilityOut:
     """Replace the weekly rules and all overrides in one transaction.
 
     Bumps the tutor's version and records a ``slots.changed`` resync (``changes: []``,

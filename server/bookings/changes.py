@@ -15,17 +15,17 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import Range
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from server.availability.service import load_busy
 from server.availability.slots import DateOverride, SlotPolicy, WeeklyRule, compute_slots
+from server.db import Session
 
 
 def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-async def slot_changes(session: AsyncSession, policy: SlotPolicy, rules: Sequence[WeeklyRule],
+async def slot_changes(session: Session, policy: SlotPolicy, rules: Sequence[WeeklyRule],
                        overrides: Sequence[DateOverride], tutor_id: uuid.UUID,
                        ranges: Sequence[Range[datetime]], now: datetime) -> list[dict[str, Any]]:
     """The current status of every default-length slot touching ``ranges`` (guarded ranges)."""

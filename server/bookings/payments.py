@@ -13,12 +13,11 @@ import uuid
 from datetime import datetime
 
 import stripe
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.booking import Booking
 from server.bookings import service
 from server.bookings.schemas import BookingOut, CheckoutOut, PaymentOut
-from server.db import after_commit, unit_of_work
+from server.db import Session, unit_of_work
 from server.errors import NotFound
 from server.http import Ctx
 from server.payments import stripe_api
@@ -31,7 +30,7 @@ class TestProviderDisabled(NotFound):
     message = "The test payment provider is not enabled here."
 
 
-async def _own_held(session: AsyncSession, student_id: uuid.UUID, booking_id: uuid.UUID, now: datetime,
+async def _own_held(session: Session, student_id: uuid.UUID, booking_id: uuid.UUID, now: datetime,
                     *, lock: bool = True) -> Booking:
     booking = await session.get(Booking, booking_id, with_for_update=lock)
     if booking is None or booking.student_id != student_id:
@@ -90,20 +89,20 @@ async def confirm_test_payment(ctx: Ctx, booking_id: uuid.UUID, now: datetime) -
     return BookingOut.of(booking, now)
 
 
-async def after_cancel(session: AsyncSession, settings: Settings, booking: Booking) -> None:
+async def after_cancel(session: Session, settings: Settings, booking: Booking) -> None:
     """Refund what the policy grants: the test provider at once, Stripe through a retried task."""
     if booking.payment_status != "refund_pending":
         return
     if booking.payment_provider == "stripe":
         booking_id = booking.id
-        after_commit(session, lambda: kick_refund(settings, booking_id))
+        session.after_commit(lambda: kick_refund(settings, booking_id))
     else:
         booking.payment_status = "refunded"
 
 
-def cancel_unpaid_intent(session: AsyncSession, settings: Settings, booking: Booking) -> None:
+def cancel_unpaid_intent(session: Session, settings: Settings, booking: Booking) -> None:
     """After a hold ends unpaid, cancel its Stripe PaymentIntent so it can no longer be paid
     (a payment that still lands is settled by the webhook: re-claimed or refunded)."""
     if booking.payment_provider == "stripe" and booking.payment_intent_id:
         booking_id = booking.id
-        after_commit(session, lambda: kick_cancel_intent(settings, booking_id))
+        session.after_commit(lambda: kick_cancel_intent(settings, booking_id))

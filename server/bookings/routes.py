@@ -5,8 +5,6 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from server.bookings import payments, service
 from server.bookings.schemas import (
     BookingOut,
@@ -18,7 +16,7 @@ from server.bookings.schemas import (
     RescheduleIn,
     TestPaymentIn,
 )
-from server.db import unit_of_work
+from server.db import Session, unit_of_work
 from server.http import SIGNED_IN, STUDENT, Ctx, Router
 from server.idempotency import IdempotencyKeyReused, run_idempotent
 
@@ -37,7 +35,7 @@ async def place_hold(ctx: Ctx, body: HoldCreate) -> BookingOut:
     `slot_not_offered` outside the tutor's availability, lesson lengths, notice or advance window."""
     now = _now()
 
-    async def action(session: AsyncSession) -> BookingOut:
+    async def action(session: Session) -> BookingOut:
         booking = await service.place_hold(session, ctx.settings, ctx.user.id, body.tutor_id,
                                            body.start.astimezone(UTC), body.minutes, now)
         return BookingOut.of(booking, now, await service.party_names(session, [booking]))

@@ -22,7 +22,6 @@ from typing import Any
 from sqlalchemy import bindparam, select, text, tuple_
 from sqlalchemy.dialects.postgresql import TSTZRANGE, Range
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.booking import TRANSITIONS, Booking, BookingEvent
 from models.user import User
@@ -31,6 +30,7 @@ from server.availability.service import load_policy
 from server.availability.slots import check_bookable
 from server.bookings.changes import slot_changes
 from server.bookings.schemas import BookingOut
+from server.db import Session
 from server.errors import Conflict, NotFound
 from server.integrations.busy import CALENDAR_CONFLICT_SQL
 from server.observability import metrics
@@ -81,7 +81,7 @@ def _lock_key(uid: uuid.UUID) -> int:
     return int.from_bytes(uid.bytes[:8], "big", signed=True)
 
 
-async def lock_tutor(session: AsyncSession, tutor_id: uuid.UUID) -> None:
+async def lock_tutor(session: Session, tutor_id: uuid.UUID) -> None:
     """Serialize changes to one tutor's bookings until the transaction ends."""
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(tutor_id)})
 
@@ -91,7 +91,7 @@ def _student_lock_key(student_id: uuid.UUID) -> int:
     return _lock_key(student_id) ^ (1 << 62)
 
 
-async def party_names(session: AsyncSession, bookings: Sequence[Booking]) -> dict[uuid.UUID, str]:
+async def party_names(session: Session, bookings: Sequence[Booking]) -> dict[uuid.UUID, str]:
     """Display names of the students and tutors of ``bookings`` (cached per session)."""
     cache: dict[uuid.UUID, str] = session.info.setdefault("user_names", {})
     missing = {uid for b in bookings for uid in (b.student_id, b.tutor_id)} - cache.keys()
@@ -101,7 +101,7 @@ async def party_names(session: AsyncSession, bookings: Sequence[Booking]) -> dic
     return cache
 
 
-async def _booking_messages(session: AsyncSession, booking: Booking, now: datetime, *,
+async def _booking_messages(session: Session, booking: Booking, now: datetime, *,
                             new: bool = False) -> list[tuple[str, str, dict[str, Any]]]:
     names = await party_names(session, [booking])
     payload = {"booking": BookingOut.of(booking, now, names).model_dump(mode="json")}
@@ -112,7 +112,7 @@ async def _booking_messages(session: AsyncSession, booking: Booking, now: dateti
     return messages
 
 
-def _record(session: AsyncSession, booking: Booking, kind: str, actor_id: uuid.UUID | None,
+def _record(session: Session, booking: Booking, kind: str, actor_id: uuid.UUID | None,
             from_status: str | None, data: dict[str, Any] | None = None) -> None:
     session.add(BookingEvent(booking_id=booking.id, actor_id=actor_id, kind=kind, from_status=from_status,
                              to_status=booking.status, data=data or {}))
@@ -128,7 +128,7 @@ def _set_status(booking: Booking, to_status: str) -> str:
     return previous
 
 
-async def _expire_lapsed(session: AsyncSession, tutor_id: uuid.UUID, guarded: Range[datetime],
+async def _expire_lapsed(session: Session, tutor_id: uuid.UUID, guarded: Range[datetime],
                          now: datetime) -> list[Booking]:
     """Move lapsed holds overlapping ``guarded`` out of the way (status ``expired``)."""
     lapsed = (await session.scalars(
@@ -147,13 +147,13 @@ SELECT EXISTS (SELECT 1 FROM bookings WHERE tutor_id = :t AND guarded && :g AND 
 """).bindparams(bindparam("g", type_=TSTZRANGE))
 
 
-async def _live_conflict(session: AsyncSession, tutor_id: uuid.UUID, guarded: Range[datetime], now: datetime,
+async def _live_conflict(session: Session, tutor_id: uuid.UUID, guarded: Range[datetime], now: datetime,
                          exclude: uuid.UUID | None = None) -> bool:
     """Whether a live booking (other than ``exclude``) or the tutor's calendar occupies ``guarded``."""
     return bool(await session.scalar(_CONFLICT, {"t": tutor_id, "g": guarded, "x": exclude, "now": now}))
 
 
-async def _flush_or_conflict(session: AsyncSession) -> None:
+async def _flush_or_conflict(session: Session) -> None:
     try:
         await session.flush()
     except IntegrityError as exc:
@@ -195,7 +195,7 @@ SELECT id, :s, 'held', NULL, 'held', '{}'::jsonb FROM b
 """).bindparams(bindparam("g", type_=TSTZRANGE))
 
 
-async def place_hold(session: AsyncSession, settings: Settings, student_id: uuid.UUID, tutor_id: uuid.UUID,
+async def place_hold(session: Session, settings: Settings, student_id: uuid.UUID, tutor_id: uuid.UUID,
                      start: datetime, minutes: int, now: datetime) -> Booking:
     """Hold ``[start, start + minutes)`` with ``tutor_id`` for ``HOLD_TTL_SECONDS``.
 
@@ -243,14 +243,14 @@ async def place_hold(session: AsyncSession, settings: Settings, student_id: uuid
     return booking
 
 
-async def _get_for_update(session: AsyncSession, booking_id: uuid.UUID) -> Booking:
+async def _get_for_update(session: Session, booking_id: uuid.UUID) -> Booking:
     booking = await session.get(Booking, booking_id, with_for_update=True, populate_existing=True)
     if booking is None:
         raise BookingNotFound()
     return booking
 
 
-async def _change_status(session: AsyncSession, booking: Booking, to_status: str, kind: str,
+async def _change_status(session: Session, booking: Booking, to_status: str, kind: str,
                          actor_id: uuid.UUID | None, now: datetime, data: dict[str, Any] | None = None,
                          *, new: bool = False) -> None:
     """Apply a transition with its history row, version bump and outbox messages."""
@@ -264,7 +264,7 @@ async def _change_status(session: AsyncSession, booking: Booking, to_status: str
     await slots_changed(session, booking.tutor_id, changes, await _booking_messages(session, booking, now, new=new))
 
 
-async def release_hold(session: AsyncSession, student_id: uuid.UUID, booking_id: uuid.UUID, now: datetime) -> Booking:
+async def release_hold(session: Session, student_id: uuid.UUID, booking_id: uuid.UUID, now: datetime) -> Booking:
     """The student lets go of a hold; the slot reopens at once."""
     booking = await session.get(Booking, booking_id)
     if booking is None or booking.student_id != student_id:
@@ -280,7 +280,7 @@ async def release_hold(session: AsyncSession, student_id: uuid.UUID, booking_id:
     return booking
 
 
-async def expire_hold(session: AsyncSession, booking_id: uuid.UUID, now: datetime) -> Booking | None:
+async def expire_hold(session: Session, booking_id: uuid.UUID, now: datetime) -> Booking | None:
     """Mark one lapsed hold expired and publish the reopening. Idempotent: returns None when
     there is nothing to do (already expired, released, confirmed, or not yet lapsed)."""
     booking = await session.get(Booking, booking_id)
@@ -297,7 +297,7 @@ async def expire_hold(session: AsyncSession, booking_id: uuid.UUID, now: datetim
 # --- Background transitions, called by tasks/bookings.py (jobs, issue 5) ------------------
 
 
-async def complete(session: AsyncSession, booking_id: uuid.UUID, now: datetime) -> Booking | None:
+async def complete(session: Session, booking_id: uuid.UUID, now: datetime) -> Booking | None:
     """Mark a confirmed booking whose lesson has ended ``completed``. Idempotent: returns
     None when there is nothing to do (not confirmed, or not over yet)."""
     booking = await session.get(Booking, booking_id)
@@ -321,7 +321,7 @@ async def complete(session: AsyncSession, booking_id: uuid.UUID, now: datetime) 
     return booking
 
 
-async def confirm(session: AsyncSession, booking_id: uuid.UUID, now: datetime, *, actor_id: uuid.UUID | None,
+async def confirm(session: Session, booking_id: uuid.UUID, now: datetime, *, actor_id: uuid.UUID | None,
                   payment: dict[str, Any] | None = None) -> Booking:
     """The one confirmation path (free lessons, the test provider and Stripe all end here).
 
@@ -342,7 +342,7 @@ async def confirm(session: AsyncSession, booking_id: uuid.UUID, now: datetime, *
     return booking
 
 
-async def settle_payment(session: AsyncSession, booking_id: uuid.UUID, now: datetime,
+async def settle_payment(session: Session, booking_id: uuid.UUID, now: datetime,
                          payment: dict[str, Any]) -> tuple[Booking, str]:
     """A payment succeeded: confirm the booking if its time is still ours.
 
@@ -384,7 +384,7 @@ def _visible(booking: Booking | None, principal: Principal) -> Booking:
     return booking
 
 
-async def get_booking(session: AsyncSession, principal: Principal, booking_id: uuid.UUID) -> Booking:
+async def get_booking(session: Session, principal: Principal, booking_id: uuid.UUID) -> Booking:
     return _visible(await session.get(Booking, booking_id), principal)
 
 
@@ -396,7 +396,7 @@ def refund_for(settings: Settings, booking: Booking, cancelled_by_tutor: bool, n
     return 0
 
 
-async def cancel(session: AsyncSession, settings: Settings, principal: Principal, booking_id: uuid.UUID,
+async def cancel(session: Session, settings: Settings, principal: Principal, booking_id: uuid.UUID,
                  reason: str | None, now: datetime) -> Booking:
     """Cancel a confirmed booking by policy (a held one is simply released)."""
     booking = _visible(await session.get(Booking, booking_id), principal)
@@ -420,7 +420,7 @@ async def cancel(session: AsyncSession, settings: Settings, principal: Principal
     return booking
 
 
-async def reschedule(session: AsyncSession, settings: Settings, principal: Principal, booking_id: uuid.UUID,
+async def reschedule(session: Session, settings: Settings, principal: Principal, booking_id: uuid.UUID,
                      start: datetime, now: datetime) -> Booking:
     """Move a confirmed booking to a free time atomically: both or nothing."""
     booking = _visible(await session.get(Booking, booking_id), principal)
@@ -450,7 +450,7 @@ async def reschedule(session: AsyncSession, settings: Settings, principal: Princ
     return booking
 
 
-async def list_bookings(session: AsyncSession, principal: Principal, status: str | None, cursor: str | None,
+async def list_bookings(session: Session, principal: Principal, status: str | None, cursor: str | None,
                         limit: int, now: datetime) -> tuple[list[Booking], str | None]:
     """The caller's bookings (as student or tutor), soonest first, keyset-paginated."""
     query = select(Booking)
@@ -477,7 +477,7 @@ async def list_bookings(session: AsyncSession, principal: Principal, status: str
     return rows, next_cursor
 
 
-async def emit_booking(session: AsyncSession, booking: Booking, now: datetime) -> None:
+async def emit_booking(session: Session, booking: Booking, now: datetime) -> None:
     """Tell both parties about a change that does not move the slot (e.g. a payment failure)."""
     await emit(session, await _booking_messages(session, booking, now))
 

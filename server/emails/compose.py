@@ -15,11 +15,11 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.booking import Booking, BookingEvent
 from models.tutor import TutorProfile
 from models.user import User
+from server.db import Session
 from server.emails.ics import lesson_ics
 from server.emails.render import TEMPLATES, render
 from server.integrations.brevo import Attachment, OutgoingEmail
@@ -69,7 +69,7 @@ def format_money(cents: int, currency: str) -> str:
     return f"{cents / 100:,.2f} {currency.upper()}"
 
 
-async def recipient_for(session: AsyncSession, to: str) -> Recipient:
+async def recipient_for(session: Session, to: str) -> Recipient:
     """The user ``to`` names (a user id), or a bare address (shown in UTC)."""
     try:
         user_id = uuid.UUID(to)
@@ -116,13 +116,13 @@ def _check_moment(template: str, booking: Booking, context: dict[str, Any], now:
         raise EmailNotApplicable("no refund was issued")
 
 
-async def _sequence(session: AsyncSession, booking_id: uuid.UUID) -> int:
+async def _sequence(session: Session, booking_id: uuid.UUID) -> int:
     count = await session.scalar(select(func.count()).select_from(BookingEvent).where(
         BookingEvent.booking_id == booking_id, BookingEvent.kind == "rescheduled"))
     return int(count or 0)
 
 
-async def booking_context(session: AsyncSession, settings: Settings, recipient: Recipient, booking: Booking,
+async def booking_context(session: Session, settings: Settings, recipient: Recipient, booking: Booking,
                           context: dict[str, Any]) -> dict[str, Any]:
     """The template variables of a booking e-mail for ``recipient``."""
     tz = zone(recipient.timezone)
@@ -146,7 +146,7 @@ async def booking_context(session: AsyncSession, settings: Settings, recipient: 
     return values
 
 
-async def compose(session: AsyncSession, settings: Settings, to: str, template: str, context: dict[str, Any],
+async def compose(session: Session, settings: Settings, to: str, template: str, context: dict[str, Any],
                   now: datetime | None = None) -> OutgoingEmail:
     """Render ``template`` for ``to``; :class:`EmailNotApplicable` when it should not be sent."""
     now = now or datetime.now(UTC)

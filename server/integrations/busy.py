@@ -12,7 +12,8 @@ from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import Range
-from sqlalchemy.ext.asyncio import AsyncSession
+
+from server.db import Session
 
 # ``(start, end, 'confirmed', NULL)`` rows of the tutor's busy time meeting ``[:lo, :hi)``, to
 # ``UNION ALL`` with the bookings part of ``load_busy`` (``:t`` is the tutor id).
@@ -25,7 +26,7 @@ BUSY_SQL = ("SELECT lower(during), upper(during), 'confirmed', NULL::timestamptz
 CALENDAR_CONFLICT_SQL = "EXISTS (SELECT 1 FROM calendar_busy c WHERE c.user_id = :t AND c.during && :g)"
 
 
-async def calendar_conflict(session: AsyncSession, tutor_id: uuid.UUID, guarded: Range[datetime]) -> bool:
+async def calendar_conflict(session: Session, tutor_id: uuid.UUID, guarded: Range[datetime]) -> bool:
     """True when the tutor's calendar is busy anywhere in ``guarded``."""
     from sqlalchemy import bindparam
     from sqlalchemy.dialects.postgresql import TSTZRANGE

@@ -24,12 +24,11 @@ from typing import Any
 
 from redis.asyncio import Redis
 from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.booking import Booking
 from models.integrations import CalendarEvent
 from models.user import User
-from server.db import unit_of_work
+from server.db import Sessionmaker, unit_of_work
 from server.integrations import http
 from server.integrations.google_calendar import CalendarRevoked, Connection, call, connection_for
 from server.integrations.locks import booking_lock
@@ -71,7 +70,7 @@ def fingerprint(body: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-async def _sync_party(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, booking: Booking,
+async def _sync_party(sessionmaker: Sessionmaker, settings: Settings, booking: Booking,
                       user_id: uuid.UUID, other_name: str) -> str:
     async with unit_of_work(sessionmaker) as session:
         row = await session.get(CalendarEvent, (booking.id, user_id))
@@ -123,7 +122,7 @@ async def _sync_party(sessionmaker: async_sessionmaker[AsyncSession], settings: 
     return outcome
 
 
-async def sync_booking_events(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, redis: Redis,
+async def sync_booking_events(sessionmaker: Sessionmaker, settings: Settings, redis: Redis,
                               booking_id: uuid.UUID, *, kick: Kick | None = None) -> str:
     """Make both parties' calendars follow the booking; returns e.g. ``tutor:created student:not_connected``."""
     if not settings.google_configured:

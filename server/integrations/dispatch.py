@@ -31,9 +31,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from server.db import unit_of_work
+from server.db import Session, Sessionmaker, unit_of_work
 from server.settings import Settings
 
 log = logging.getLogger("edustream.integrations.dispatch")
@@ -103,7 +102,7 @@ _EMAIL_FOR_KIND = {"confirmed": "booking_confirmed", "rescheduled": "booking_res
                    "cancelled": "booking_cancelled"}
 
 
-async def _booking_events(session: AsyncSession, settings: Settings, since: datetime, kick: Kick) -> int:
+async def _booking_events(session: Session, settings: Settings, since: datetime, kick: Kick) -> int:
     rows = (await session.execute(_BOOKING_EVENTS, {"since": since, "batch": BATCH})).all()
     for row in rows:
         booking_id = str(row.booking_id)
@@ -124,7 +123,7 @@ async def _booking_events(session: AsyncSession, settings: Settings, since: date
     return len(rows)
 
 
-async def _reminders(session: AsyncSession, settings: Settings, now: datetime, kick: Kick) -> int:
+async def _reminders(session: Session, settings: Settings, now: datetime, kick: Kick) -> int:
     lead = timedelta(minutes=settings.email_reminder_minutes)
     rows = (await session.execute(_REMINDERS, {"now": now, "horizon": now + lead, "lead": lead,
                                                "batch": BATCH})).all()
@@ -135,21 +134,21 @@ async def _reminders(session: AsyncSession, settings: Settings, now: datetime, k
     return len(rows)
 
 
-async def _welcomes(session: AsyncSession, since: datetime, kick: Kick) -> int:
+async def _welcomes(session: Session, since: datetime, kick: Kick) -> int:
     rows = (await session.execute(_WELCOMES, {"since": since, "batch": BATCH})).all()
     for row in rows:
         await kick("email.send", str(row.id), "welcome", {})
     return len(rows)
 
 
-async def _refunds(session: AsyncSession, since: datetime, kick: Kick) -> int:
+async def _refunds(session: Session, since: datetime, kick: Kick) -> int:
     rows = (await session.execute(_REFUNDS, {"since": since, "batch": BATCH})).all()
     for row in rows:
         await kick("email.send", str(row.student_id), "refund_issued", {"booking_id": str(row.id)})
     return len(rows)
 
 
-async def dispatch_due(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, now: datetime,
+async def dispatch_due(sessionmaker: Sessionmaker, settings: Settings, now: datetime,
                        kick: Kick) -> int:
     """Kick the tasks of every change not dispatched yet; returns how many changes were dispatched."""
     since = now - timedelta(hours=settings.integrations_lookback_hours)
@@ -171,7 +170,7 @@ async def dispatch_due(sessionmaker: async_sessionmaker[AsyncSession], settings:
     return total
 
 
-async def purge_markers(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, now: datetime) -> int:
+async def purge_markers(sessionmaker: Sessionmaker, settings: Settings, now: datetime) -> int:
     """Delete markers older than twice the lookback (nothing that old is looked at again)."""
     async with unit_of_work(sessionmaker) as session:
         result = await session.execute(text("DELETE FROM integration_dispatches WHERE created_at < :cutoff"),

@@ -23,10 +23,10 @@ from typing import Any, Literal
 from authlib.integrations.starlette_client import OAuth
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.user import User
 from server.auth import service as auth
+from server.db import Session
 from server.errors import AppError, Conflict
 from server.integrations import http
 from server.settings import Settings
@@ -126,8 +126,8 @@ def safe_next(value: str | None) -> str:
     return value
 
 
-async def sign_in(session: AsyncSession, settings: Settings, identity: GoogleIdentity,
-                  role: Literal["student", "tutor"]) -> tuple[auth.Session, bool]:
+async def sign_in(session: Session, settings: Settings, identity: GoogleIdentity,
+                  role: Literal["student", "tutor"]) -> tuple[auth.SignedIn, bool]:
     """Sign in (linking or creating the account as the module docstring says). Returns the
     session and whether the account is new."""
     if not identity.email_verified:

@@ -28,11 +28,10 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.integrations import CalendarBusy, CalendarEvent, OAuthConnection
 from models.user import User
-from server.db import unit_of_work
+from server.db import Session, Sessionmaker, unit_of_work
 from server.integrations import crypto, http
 from server.integrations.google_auth import discovery
 from server.outbox import emit, slots_changed, user_room
@@ -63,7 +62,7 @@ def _parse_time(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
 
 
-async def save_connection(session: AsyncSession, settings: Settings, user_id: uuid.UUID,
+async def save_connection(session: Session, settings: Settings, user_id: uuid.UUID,
                           token: dict[str, Any], account_email: str | None) -> OAuthConnection:
     """Store (or replace) the user's Calendar grant from an OAuth token response."""
     refresh_token = token.get("refresh_token")
@@ -90,7 +89,7 @@ async def save_connection(session: AsyncSession, settings: Settings, user_id: uu
     return connection
 
 
-async def get_connection(session: AsyncSession, user_id: uuid.UUID) -> OAuthConnection | None:
+async def get_connection(session: Session, user_id: uuid.UUID) -> OAuthConnection | None:
     return (await session.execute(select(OAuthConnection).where(
         OAuthConnection.user_id == user_id, OAuthConnection.provider == PROVIDER))).scalar_one_or_none()
 
@@ -111,7 +110,7 @@ async def _refresh_grant(settings: Settings, refresh_token: str) -> dict[str, An
     return result
 
 
-async def connection_for(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, user_id: uuid.UUID,
+async def connection_for(sessionmaker: Sessionmaker, settings: Settings, user_id: uuid.UUID,
                          *, force_refresh: bool = False) -> Connection | None:
     """The user's active connection with a usable access token (refreshed when needed), or
     None when there is none. A revoked grant is disconnected here and raises :class:`CalendarRevoked`."""
@@ -140,7 +139,7 @@ async def connection_for(sessionmaker: async_sessionmaker[AsyncSession], setting
     return Connection(user_id, calendar_id, token["access_token"])
 
 
-async def call(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, connection: Connection,
+async def call(sessionmaker: Sessionmaker, settings: Settings, connection: Connection,
                method: str, path: str, *, ok_statuses: frozenset[int] = frozenset(), **kwargs: Any) -> Any:
     """Call the Calendar API as the user; a 401 refreshes the access token once and retries."""
     url = settings.google_calendar_api_base.rstrip("/") + path
@@ -158,7 +157,7 @@ async def call(sessionmaker: async_sessionmaker[AsyncSession], settings: Setting
                                   headers={"Authorization": f"Bearer {renewed.access_token}"}, **kwargs)
 
 
-async def disconnect(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, user_id: uuid.UUID, *,
+async def disconnect(sessionmaker: Sessionmaker, settings: Settings, user_id: uuid.UUID, *,
                      reason: str, detail: str = "", revoke_remote: bool = False) -> bool:
     """Drop the user's grant, busy time and event links. ``reason`` ``revoked``: keep the row as
     ``revoked`` and tell the user (``integration.disconnected``); ``user``: delete it, and with
@@ -198,7 +197,7 @@ async def disconnect(sessionmaker: async_sessionmaker[AsyncSession], settings: S
     return True
 
 
-async def _freebusy(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, connection: Connection,
+async def _freebusy(sessionmaker: Sessionmaker, settings: Settings, connection: Connection,
                     time_min: datetime, time_max: datetime) -> list[tuple[datetime, datetime]]:
     body = {"timeMin": time_min.isoformat().replace("+00:00", "Z"),
             "timeMax": time_max.isoformat().replace("+00:00", "Z"),
@@ -211,7 +210,7 @@ async def _freebusy(sessionmaker: async_sessionmaker[AsyncSession], settings: Se
     return sorted((s, e) for s, e in ranges if e > s)
 
 
-async def refresh_busy(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, user_id: uuid.UUID,
+async def refresh_busy(sessionmaker: Sessionmaker, settings: Settings, user_id: uuid.UUID,
                        now: datetime | None = None) -> str:
     """Pull the tutor's busy time and store it; ``unchanged``, ``changed``, ``not_connected``,
     ``not_a_tutor`` or ``revoked``."""
@@ -256,7 +255,7 @@ async def refresh_busy(sessionmaker: async_sessionmaker[AsyncSession], settings:
     return "changed"
 
 
-async def tutors_to_refresh(sessionmaker: async_sessionmaker[AsyncSession]) -> list[uuid.UUID]:
+async def tutors_to_refresh(sessionmaker: Sessionmaker) -> list[uuid.UUID]:
     """Every tutor with an active Calendar connection."""
     async with unit_of_work(sessionmaker) as session:
         rows = await session.scalars(

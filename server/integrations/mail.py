@@ -5,9 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from server.db import unit_of_work
+from server.db import Sessionmaker, unit_of_work
 from server.emails.compose import EmailNotApplicable, compose
 from server.integrations import brevo
 from server.settings import Settings
@@ -19,7 +17,7 @@ log = logging.getLogger("edustream.integrations.email")
 UNDELIVERABLE_TLDS = (".test", ".example", ".invalid", ".localhost")
 
 
-async def deliver(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, to: str, template: str,
+async def deliver(sessionmaker: Sessionmaker, settings: Settings, to: str, template: str,
                   context: dict[str, Any]) -> str:
     """Send ``template`` to ``to`` (a user id or an address). Returns Brevo's message id, or
     ``skipped`` / ``not_configured``. Provider failures raise (see server/integrations/http.py)."""

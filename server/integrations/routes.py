@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from models.integrations import CalendarBusy
 from server.auth.routes import session_response
-from server.db import after_commit, unit_of_work
+from server.db import unit_of_work
 from server.errors import AppError
 from server.http import PUBLIC, SIGNED_IN, TUTOR, Ctx, Router
 from server.integrations import google_auth, google_calendar, storage
@@ -40,6 +40,7 @@ from server.integrations.schemas import (
     NextQuery,
     UploadOut,
 )
+from server.jobs import TaskClient
 from server.settings import Settings
 
 log = logging.getLogger("edustream.integrations")
@@ -179,7 +180,6 @@ async def calendar_connect(ctx: Ctx, query: NextQuery) -> Response:
 
 
 async def _kick_pull(settings: Settings, user_id: uuid.UUID) -> None:
-    from tasks.broker import TaskClient
 
     try:
         async with TaskClient(settings) as client:
@@ -203,7 +203,7 @@ async def calendar_callback(ctx: Ctx) -> Response:
         user_id = uuid.UUID(flow["user_id"])
         async with unit_of_work(ctx.sessionmaker) as session:
             await google_calendar.save_connection(session, settings, user_id, token, claims.get("email"))
-            after_commit(session, lambda: _kick_pull(settings, user_id))
+            session.after_commit(lambda: _kick_pull(settings, user_id))
     except OAuthError as exc:
         reason = "You did not allow access to your calendar." if exc.error == "access_denied" else (
             "This link has expired or was already used; start again from your account page."

@@ -28,11 +28,11 @@ from typing import Any
 import aioboto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.booking import Booking
 from models.tutor import TutorProfile
 from server.auth.tokens import Principal
+from server.db import Session
 from server.errors import Conflict, InvalidRequest, NotFound, ServiceUnavailable
 from server.settings import Settings
 
@@ -162,7 +162,7 @@ async def presign_avatar(settings: Settings, tutor_id: uuid.UUID, content_type: 
     return await _presign(settings, key, content_type, settings.s3_avatar_max_bytes)
 
 
-async def set_avatar(session: AsyncSession, settings: Settings, tutor_id: uuid.UUID, key: str) -> str:
+async def set_avatar(session: Session, settings: Settings, tutor_id: uuid.UUID, key: str) -> str:
     """Make the uploaded ``key`` the tutor's avatar; returns it. The key must be one of theirs and exist."""
     _require(settings)
     if not key.startswith(f"avatars/{tutor_id}/"):
@@ -183,7 +183,7 @@ async def set_avatar(session: AsyncSession, settings: Settings, tutor_id: uuid.U
     return key
 
 
-async def avatar_url(session: AsyncSession, settings: Settings, tutor_id: uuid.UUID) -> str:
+async def avatar_url(session: Session, settings: Settings, tutor_id: uuid.UUID) -> str:
     """A short-lived URL of the tutor's avatar; 404 when there is none."""
     _require(settings)
     profile = await session.get(TutorProfile, tutor_id)
@@ -196,14 +196,14 @@ async def avatar_url(session: AsyncSession, settings: Settings, tutor_id: uuid.U
     return url
 
 
-async def _party_booking(session: AsyncSession, principal: Principal, booking_id: uuid.UUID) -> Booking:
+async def _party_booking(session: Session, principal: Principal, booking_id: uuid.UUID) -> Booking:
     booking = await session.get(Booking, booking_id)
     if booking is None or principal.id not in (booking.student_id, booking.tutor_id):
         raise MaterialsNotFound()
     return booking
 
 
-async def presign_material(session: AsyncSession, settings: Settings, principal: Principal, booking_id: uuid.UUID,
+async def presign_material(session: Session, settings: Settings, principal: Principal, booking_id: uuid.UUID,
                            filename: str, content_type: str, size: int | None) -> PresignedUpload:
     """A presigned POST for a lesson material of a booking the caller is a party to."""
     _require(settings)
@@ -220,7 +220,7 @@ async def presign_material(session: AsyncSession, settings: Settings, principal:
     return await _presign(settings, key, content_type, settings.s3_material_max_bytes)
 
 
-async def list_materials(session: AsyncSession, settings: Settings, principal: Principal,
+async def list_materials(session: Session, settings: Settings, principal: Principal,
                          booking_id: uuid.UUID) -> list[StoredFile]:
     """The booking's materials, oldest first, each with a short-lived download URL."""
     _require(settings)

@@ -27,12 +27,11 @@ from typing import Any
 import httpx
 from redis.asyncio import Redis
 from sqlalchemy import delete
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from models.booking import Booking
 from models.integrations import VideoMeeting
 from server.bookings.service import emit_booking
-from server.db import unit_of_work
+from server.db import Sessionmaker, unit_of_work
 from server.integrations import crypto, http
 from server.integrations.locks import booking_lock
 from server.settings import Settings
@@ -103,7 +102,7 @@ def _minutes(booking: Booking) -> int:
     return int((booking.end_at - booking.start_at).total_seconds() // 60)
 
 
-async def _set_join_url(sessionmaker: async_sessionmaker[AsyncSession], booking_id: uuid.UUID,
+async def _set_join_url(sessionmaker: Sessionmaker, booking_id: uuid.UUID,
                         join_url: str | None) -> None:
     async with unit_of_work(sessionmaker) as session:
         booking = await session.get(Booking, booking_id, with_for_update=True)
@@ -113,7 +112,7 @@ async def _set_join_url(sessionmaker: async_sessionmaker[AsyncSession], booking_
             await emit_booking(session, booking, datetime.now(UTC))
 
 
-async def sync_meeting(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, redis: Redis,
+async def sync_meeting(sessionmaker: Sessionmaker, settings: Settings, redis: Redis,
                        booking_id: uuid.UUID, *, kick: Kick | None = None) -> str:
     """Make the booking's Zoom meeting follow the booking; returns what was done."""
     if not settings.zoom_configured:
@@ -134,7 +133,7 @@ async def sync_meeting(sessionmaker: async_sessionmaker[AsyncSession], settings:
     return outcome
 
 
-async def _apply(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, zoom: ZoomClient,
+async def _apply(sessionmaker: Sessionmaker, settings: Settings, zoom: ZoomClient,
                  booking: Booking, meeting: VideoMeeting | None) -> str:
     if booking.status in ("cancelled", "expired", "released"):
         if meeting is None:

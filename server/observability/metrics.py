@@ -15,15 +15,18 @@ and task runs.
 from __future__ import annotations
 
 import hmac
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from typing import Any, Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.requests import Request
 from starlette.responses import Response
 
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession
+
+class AfterCommit(Protocol):
+    """Anything that can run work once its transaction commits (``server.db.Session``)."""
+
+    def after_commit(self, callback: Callable[[], Awaitable[Any]], *, key: Hashable | None = None) -> None: ...
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 NAMESPACE = "edustream"
@@ -133,7 +136,7 @@ def _hold_counter(from_status: str | None, to_status: str | None) -> Counter | N
     return None
 
 
-def count_transition(session: AsyncSession, from_status: str | None, to_status: str | None,
+def count_transition(session: AfterCommit, from_status: str | None, to_status: str | None,
                      count: int = 1) -> None:
     """Count a booking status change once ``session``'s unit of work commits (a rollback counts
     nothing): ``None → held`` is a hold placed, ``held → expired`` expired, ``held/expired →
@@ -142,12 +145,10 @@ def count_transition(session: AsyncSession, from_status: str | None, to_status: 
     counter = _hold_counter(from_status, to_status)
     if counter is None or count <= 0:
         return
-    from server.db import after_commit  # server.db imports this package: import when used
-
     async def increment() -> None:
         counter.inc(count)
 
-    after_commit(session, increment)
+    session.after_commit(increment)
 
 
 # --- exposition ---------------------------------------------------------------------------

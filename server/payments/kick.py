@@ -5,14 +5,13 @@ from __future__ import annotations
 import logging
 import uuid
 
+from server.jobs import TaskClient
 from server.settings import Settings
 
 log = logging.getLogger("edustream.payments")
 
 
 async def _kick(settings: Settings, task: str, booking_id: uuid.UUID) -> None:
-    from tasks.broker import TaskClient
-
     try:
         async with TaskClient(settings) as client:
             await client.kick(task, str(booking_id))

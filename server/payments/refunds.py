@@ -6,18 +6,16 @@ import logging
 import uuid
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from models.booking import Booking
 from server.bookings import service as bookings
-from server.db import unit_of_work
+from server.db import Sessionmaker, unit_of_work
 from server.payments import stripe_api
 from server.settings import Settings
 
 log = logging.getLogger("edustream.payments")
 
 
-async def refund_booking(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession],
+async def refund_booking(settings: Settings, sessionmaker: Sessionmaker,
                          booking_id: uuid.UUID) -> str:
     """Refund what a booking is owed (``payment_status = refund_pending``). Stripe's side is
     idempotent per booking and amount; ours re-checks the state, so a rerun is harmless."""
@@ -37,7 +35,7 @@ async def refund_booking(settings: Settings, sessionmaker: async_sessionmaker[As
     return "refunded"
 
 
-async def cancel_intent(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession],
+async def cancel_intent(settings: Settings, sessionmaker: Sessionmaker,
                         booking_id: uuid.UUID) -> str:
     """Cancel the PaymentIntent of a hold that lapsed or was released, so it cannot be paid."""
     async with unit_of_work(sessionmaker) as session:

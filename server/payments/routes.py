@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from server.db import after_commit, unit_of_work
+from server.db import unit_of_work
 from server.errors import InvalidRequest
 from server.http import Ctx, Router
 from server.payments import service, stripe_api
@@ -34,5 +34,5 @@ async def stripe_webhook(ctx: Ctx) -> WebhookAck:
     async with unit_of_work(ctx.sessionmaker) as session:
         outcome, booking_id = await service.handle_event(session, event, datetime.now(UTC))
         if outcome == "refund" and booking_id is not None:
-            after_commit(session, lambda: kick_refund(ctx.settings, booking_id))
+            session.after_commit(lambda: kick_refund(ctx.settings, booking_id))
     return WebhookAck(received=True, outcome=outcome)

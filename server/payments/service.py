@@ -18,17 +18,17 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, text
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.booking import Booking
 from server.bookings import service as bookings
+from server.db import Session
 
 log = logging.getLogger("edustream.payments")
 
 PAID_STATES = ("paid", "refund_pending", "refunded")
 
 
-async def _booking_for_intent(session: AsyncSession, intent: dict[str, Any]) -> Booking | None:
+async def _booking_for_intent(session: Session, intent: dict[str, Any]) -> Booking | None:
     booking_id = (intent.get("metadata") or {}).get("booking_id")
     if booking_id:
         try:
@@ -40,7 +40,7 @@ async def _booking_for_intent(session: AsyncSession, intent: dict[str, Any]) -> 
     return None
 
 
-async def handle_event(session: AsyncSession, event: dict[str, Any], now: datetime) -> tuple[str, uuid.UUID | None]:
+async def handle_event(session: Session, event: dict[str, Any], now: datetime) -> tuple[str, uuid.UUID | None]:
     """Apply one verified Stripe event. Returns ``(outcome, booking_id)``; the caller kicks a
     refund task after commit when the outcome is ``refund``."""
     event_id, kind = str(event.get("id", "")), str(event.get("type", ""))

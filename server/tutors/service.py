@@ -9,10 +9,10 @@ from typing import Any
 
 from sqlalchemy import and_, delete, exists, func, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from models.tutor import Subject, TutorProfile, TutorSubject, TutorVersion
 from models.user import User
+from server.db import Session
 from server.errors import NotFound
 from server.outbox import slots_changed
 from server.pagination import InvalidCursor, decode_cursor, encode_cursor
@@ -40,7 +40,7 @@ def _out(profile: TutorProfile, name: str, subjects: Sequence[str]) -> TutorOut:
         rating=round(profile.rating_avg, 2), rating_count=profile.rating_count)
 
 
-async def _subjects_of(session: AsyncSession, tutor_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
+async def _subjects_of(session: Session, tutor_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
     if not tutor_ids:
         return {}
     rows = await session.execute(
@@ -52,7 +52,7 @@ async def _subjects_of(session: AsyncSession, tutor_ids: Sequence[uuid.UUID]) ->
     return out
 
 
-async def get_profile(session: AsyncSession, tutor_id: uuid.UUID, *, own: bool = False) -> TutorOut:
+async def get_profile(session: Session, tutor_id: uuid.UUID, *, own: bool = False) -> TutorOut:
     """One profile: active ones for everybody; ``own`` also returns a deactivated one."""
     query = (select(TutorProfile, User.name).join(User, User.id == TutorProfile.user_id)
              .where(TutorProfile.user_id == tutor_id))
@@ -66,7 +66,7 @@ async def get_profile(session: AsyncSession, tutor_id: uuid.UUID, *, own: bool =
     return _out(profile, name, subjects[tutor_id])
 
 
-async def _upsert_subjects(session: AsyncSession, names_by_slug: dict[str, str]) -> list[int]:
+async def _upsert_subjects(session: Session, names_by_slug: dict[str, str]) -> list[int]:
     """Ids of the subjects, creating missing ones; concurrent creators do not collide."""
     slugs = sorted(names_by_slug)  # one insertion order for everyone: no lock-order deadlocks
     await session.execute(pg_insert(Subject).values([{"slug": s, "name": names_by_slug[s]} for s in slugs])
@@ -75,7 +75,7 @@ async def _upsert_subjects(session: AsyncSession, names_by_slug: dict[str, str])
     return list(ids)
 
 
-async def upsert_profile(session: AsyncSession, tutor_id: uuid.UUID, body: TutorProfileIn) -> TutorOut:
+async def upsert_profile(session: Session, tutor_id: uuid.UUID, body: TutorProfileIn) -> TutorOut:
     """Create or replace the caller's profile and subjects.
 
     Creating it also creates the tutor's version row (version 0). Changing a field that
@@ -129,7 +129,7 @@ def _cursor_after(query: TutorQuery) -> tuple[float | int, uuid.UUID] | None:
         raise bad from exc
 
 
-async def list_tutors(session: AsyncSession, query: TutorQuery) -> TutorPage:
+async def list_tutors(session: Session, query: TutorQuery) -> TutorPage:
     """Active profiles filtered and sorted as asked, keyset-paginated (ties broken by id)."""
     stmt = (select(TutorProfile, User.name).join(User, User.id == TutorProfile.user_id)
             .where(TutorProfile.is_active.is_(True)))

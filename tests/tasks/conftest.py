@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from server.auth.tokens import issue_access_token
 from server.settings import PROJECT_ROOT, Settings
-from tasks.broker import CONSUMER_GROUP, TaskClient
+from server.jobs import CONSUMER_GROUP, TaskClient
 from tests.conftest import NAMESPACE, WORKER, make_settings
 from tests.helpers import bearer, register
 from tests.realtime.conftest import LiveClient, LiveServer

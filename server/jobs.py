@@ -1,0 +1,113 @@
+"""Background jobs, from the domain's side: the task queue and kicking a task by name.
+
+The queue is one Redis stream with a consumer group (at-least-once delivery), consumed by
+``edustream worker`` (``tasks/``). The domain never imports ``tasks/``: it names the task
+(``domain.verb``) and its arguments, and the worker's broker applies the labels the task
+declares (time limit, retry policy) when the message arrives
+(:class:`tasks.broker.DeclaredLabelsFormatter`). Services call :func:`enqueue`, which kicks
+the task only once the unit of work has committed: a rollback enqueues nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from redis.asyncio import BlockingConnectionPool
+from taskiq.kicker import AsyncKicker
+from taskiq_redis import RedisStreamBroker
+
+from server.db import Session
+from server.observability.taskiq import TracingMiddleware
+from server.settings import Settings
+
+log = logging.getLogger("edustream.jobs")
+
+CONSUMER_GROUP = "edustream"
+# taskiq-redis guards its reclaim step with a Redis lock; bound it so a killed worker
+# cannot leave it held.
+RECLAIM_LOCK_SECONDS = 5.0
+
+
+class QueueBroker(RedisStreamBroker):
+    """The task queue configured from :class:`Settings` (kicking and consuming alike)."""
+
+    def __init__(self, settings: Settings) -> None:
+        if settings.task_idle_timeout_seconds <= settings.task_timeout_seconds:
+            log.warning("TASK_IDLE_TIMEOUT_SECONDS (%s) should exceed TASK_TIMEOUT_SECONDS (%s): a slow task "
+                        "would be handed to a second worker while it still runs",
+                        settings.task_idle_timeout_seconds, settings.task_timeout_seconds)
+        super().__init__(
+            # An unset REDIS_URL is refused at startup (see startup()), not at import.
+            url=settings.redis_url or "redis://127.0.0.1:6379/0",
+            queue_name=settings.task_queue_name,
+            consumer_group_name=CONSUMER_GROUP,
+            # "0": a group created after tasks were kicked still delivers them.
+            consumer_id="0",
+            idle_timeout=int(settings.task_idle_timeout_seconds * 1000),
+            unacknowledged_lock_timeout=RECLAIM_LOCK_SECONDS,
+            maxlen=settings.task_stream_maxlen,
+        )
+        self.settings = settings
+
+    async def startup(self) -> None:
+        """Refuse to run without a configured Redis, then declare the consumer group."""
+        if not self.settings.redis_url:
+            raise RuntimeError("REDIS_URL is not set: start the worker with `edustream worker` "
+                               "(it starts the embedded services) or set REDIS_URL")
+        await super().startup()
+
+    async def close(self) -> None:
+        """Close the connection pool without running shutdown events (kick-only clients)."""
+        pool: BlockingConnectionPool = self.connection_pool
+        await pool.disconnect()
+
+
+class TaskClient:
+    """Kicks tasks by name from a process that does not run them (the API, scripts, tests).
+
+    ``async with TaskClient(settings) as tasks: await tasks.kick("email.send", ...)``.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._broker = QueueBroker(settings)
+        # The kick joins the caller's trace (e.g. the admin request that re-queues a task).
+        self._broker.add_middlewares(TracingMiddleware())
+
+    async def __aenter__(self) -> TaskClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self._broker.close()
+
+    async def kick(self, task: str, *args: Any, **kwargs: Any) -> str:
+        """Enqueue ``task(*args, **kwargs)``; returns the task id."""
+        return await self.kick_with(task, args, kwargs)
+
+    async def kick_with(self, task: str, args: Sequence[Any], kwargs: Mapping[str, Any],
+                        labels: Mapping[str, Any] | None = None) -> str:
+        """Like :meth:`kick`, with explicit argument containers and extra labels (the
+        task's declared labels are applied by the worker)."""
+        kicker: AsyncKicker[Any, Any] = AsyncKicker(task, self._broker, dict(labels or {}))
+        sent = await kicker.kiq(*args, **kwargs)
+        return sent.task_id
+
+
+def enqueue(session: Session, settings: Settings, task: str, *args: Any) -> None:
+    """Kick ``task(*args)`` once ``session``'s unit of work has committed.
+
+    A failed kick is logged, not raised: the change is committed already, and every job
+    that matters has a sweep that finds work left undone (docs/jobs.md)."""
+
+    async def kick() -> None:
+        try:
+            async with TaskClient(settings) as client:
+                await client.kick(task, *args)
+        except Exception:
+            log.exception("could not enqueue %s%r", task, args)
+
+    session.after_commit(kick)
