@@ -25,8 +25,8 @@ import pytest
 from redis.asyncio import Redis
 
 from server.auth.tokens import issue_access_token
-from server.settings import PROJECT_ROOT, Settings
 from server.jobs import CONSUMER_GROUP, TaskClient
+from server.settings import PROJECT_ROOT, Settings
 from tests.conftest import NAMESPACE, WORKER, make_settings
 from tests.helpers import bearer, register
 from tests.realtime.conftest import LiveClient, LiveServer
