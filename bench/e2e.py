@@ -12,7 +12,7 @@ One command, loopback only, every step bounded in time. It
 2. starts two API processes (``uvicorn server.asgi:app_factory --factory``), the worker
    (``edustream worker``) and the scheduler (``edustream scheduler``);
 3. measures, in the same run:
-   * **raw baseline**: ``INSERT INTO bookings`` through asyncpg (``bench.holds.bench_raw``,
+   * **raw baseline**: ``INSERT INTO bookings`` through asyncpg (``bench.holds.run_raw``,
      on its own scratch database), uncontended, at ``--concurrency``;
    * **hold endpoint**: ``edustream loadtest --scenario throughput`` (no watchers, no
      releases) at the same concurrency against both API processes — target ≥ 50 % of raw;
@@ -479,7 +479,7 @@ def render(result: dict[str, Any]) -> str:
         "Against the targets of the load-testing issue:", "", *targets(result), "",
         f"- **Hold endpoint vs raw insert**: {api_rate:,.0f} holds/s through `POST /api/v1/holds` (two API "
         f"processes, concurrency {options.get('concurrency', '?')}, `edustream loadtest --scenario throughput`) vs "
-        f"{raw_rate:,.0f}/s raw asyncpg `INSERT` (`bench.holds.bench_raw`).",
+        f"{raw_rate:,.0f}/s raw asyncpg `INSERT` (`bench.holds.run_raw`).",
         f"- **Connections**: {mem}.",
         f"- **Fan-out** at {options.get('rate', 0):g} holds/s offered ({options.get('hot_share', 0):.0%} on the hot "
         f"tutor, watched by a fifth of the watchers), releases included, watchers in 2 client processes (raw "
