@@ -694,13 +694,15 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 @contextlib.contextmanager
-def _sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM unwinds like Ctrl-C, so the servers and the scratch database are cleaned up."""
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+def _signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM unwinds like Ctrl-C, and Ctrl-C works even when started from a shell that made
+    background jobs ignore SIGINT, so the servers and the scratch database are cleaned up."""
+    previous = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -720,7 +722,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     log(f"load average {started['load_average']}; logs and wrk scripts in {workdir}")
     failed = True
     try:
-        with _sigterm_as_interrupt():
+        with _signals_as_interrupt():
             run.execute()
         failed = False
     except KeyboardInterrupt:
