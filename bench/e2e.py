@@ -12,7 +12,7 @@ One command, loopback only, every step bounded in time. It
 2. starts two API processes (``uvicorn edustream.asgi:app_factory --factory``), the worker
    (``edustream worker``) and the scheduler (``edustream scheduler``);
 3. measures, in the same run:
-   * **raw baseline**: ``INSERT INTO bookings`` through asyncpg (``bench.holds.bench_raw``,
+   * **raw baseline**: ``INSERT INTO bookings`` through asyncpg (``bench.holds.run_raw``,
      on its own scratch database), uncontended, at ``--concurrency``;
    * **hold endpoint**: ``edustream loadtest --scenario throughput`` (no watchers, no
      releases) at the same concurrency against both API processes — target ≥ 50 % of raw;
@@ -229,15 +229,12 @@ async def loadtest(dep: Deployment, settings: Settings, ids: tuple[list[uuid.UUI
     return report
 
 
-def _raw_baseline(url: str, concurrency: int, seconds: float) -> float:
-    from bench.holds import _prepare, bench_raw
+def _raw_baseline(url: str, redis_url: str, concurrency: int, seconds: float) -> float:
+    from bench.holds import database_name, database_url, prepare_database, run_raw
 
-    async def go() -> float:
-        tutors, students = await _prepare(url, tutors=200, students=2000)
-        result = await bench_raw(url, tutors, students, False, concurrency, seconds)
-        return result.rate
-
-    return asyncio.run(go())
+    plain = database_url(url, database_name(url))  # the plain postgresql:// form asyncpg takes
+    seeded = prepare_database(plain, redis_url, tutors=200, students=max(concurrency, 200))
+    return asyncio.run(run_raw(plain, seeded, concurrency, seconds)).rate
 
 
 def _fanout_reference(scenarios: list[str], redis_url: str, step_seconds: float) -> str:
@@ -350,7 +347,7 @@ def main() -> None:
         print(f"[e2e] starting 2 API processes, worker, scheduler (logs in {log_dir})", file=sys.stderr, flush=True)
         dep.start()
         print("[e2e] raw asyncpg baseline", file=sys.stderr, flush=True)
-        raw_rate = _raw_baseline(raw_url, args.concurrency, args.seconds / 2)
+        raw_rate = _raw_baseline(raw_url, args.redis_url, args.concurrency, args.seconds / 2)
         api = asyncio.run(loadtest(dep, settings, ids, "hold endpoint", scenario="throughput", tutors=args.tutors + 1,
                                    watchers=0, concurrency=args.concurrency, duration=args.seconds / 2,
                                    holds_per_student=100000))
@@ -482,7 +479,7 @@ def render(result: dict[str, Any]) -> str:
         "Against the targets of the load-testing issue:", "", *targets(result), "",
         f"- **Hold endpoint vs raw insert**: {api_rate:,.0f} holds/s through `POST /api/v1/holds` (two API "
         f"processes, concurrency {options.get('concurrency', '?')}, `edustream loadtest --scenario throughput`) vs "
-        f"{raw_rate:,.0f}/s raw asyncpg `INSERT` (`bench.holds.bench_raw`).",
+        f"{raw_rate:,.0f}/s raw asyncpg `INSERT` (`bench.holds.run_raw`).",
         f"- **Connections**: {mem}.",
         f"- **Fan-out** at {options.get('rate', 0):g} holds/s offered ({options.get('hot_share', 0):.0%} on the hot "
         f"tutor, watched by a fifth of the watchers), releases included, watchers in 2 client processes (raw "
