@@ -9,10 +9,12 @@ that work runs only once the transaction has committed, so a rollback does nothi
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from server.observability.tracing import instrument_engine
@@ -46,13 +48,64 @@ def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5) -> Asyn
     return engine
 
 
+async def _json_codecs(conn: asyncpg.Connection) -> None:
+    """JSON in as text, out as Python values: as on SQLAlchemy's asyncpg connections, so a
+    statement answers alike on either path of :meth:`Session.fetch_one_statement`."""
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(name, encoder=str, decoder=json.loads, schema="pg_catalog")
+
+
+class StatementPool:
+    """Plain asyncpg connections for statements that are a whole unit of work by themselves.
+
+    The hot paths (placing a hold) are one statement: through SQLAlchemy they would cost a
+    pre-ping, ``BEGIN`` and ``COMMIT`` round trips and its per-statement overhead; here they
+    are one round trip in PostgreSQL's implicit transaction. Opened on first use, so a
+    process that never takes a hot path holds no extra connections.
+    """
+
+    def __init__(self, url: str, *, max_size: int) -> None:
+        self._url = libpq_url(url)
+        self._max_size = max_size
+        self._pool: asyncpg.Pool | None = None
+
+    async def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            self._pool = await asyncpg.create_pool(
+                self._url, min_size=0, max_size=self._max_size, max_inactive_connection_lifetime=300,
+                server_settings={"timezone": "UTC", "application_name": "edustream"}, init=_json_codecs)
+        return self._pool
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+
 class Session(AsyncSession):
     """The session a unit of work hands out: an ``AsyncSession`` that also collects the
     follow-up work to run once its transaction has committed."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, statements: StatementPool | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._after_commit: dict[Hashable, AfterCommit] = {}
+        self._statements = statements
+
+    async def fetch_one_statement(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        """Run one statement (asyncpg ``$n`` parameters) and return its first row.
+
+        Outside a transaction it runs on the :class:`StatementPool`, in PostgreSQL's implicit
+        transaction: one round trip, committed when it returns. Once this unit of work has
+        begun a transaction it runs inside it instead, so it commits or rolls back with the
+        rest."""
+        if self._statements is None or self.in_transaction():
+            connection = await self.connection()
+            raw = await connection.get_raw_connection()
+            driver: asyncpg.Connection = raw.driver_connection
+            return await driver.fetchrow(sql, *args)
+        pool = await self._statements.pool()
+        async with pool.acquire() as conn:
+            return await conn.fetchrow(sql, *args)
 
     def after_commit(self, callback: AfterCommit, *, key: Hashable | None = None) -> None:
         """Run ``callback`` once the unit of work has committed (never after a rollback).
@@ -69,8 +122,8 @@ class Session(AsyncSession):
 Sessionmaker = async_sessionmaker[Session]
 
 
-def make_sessionmaker(engine: AsyncEngine) -> Sessionmaker:
-    return async_sessionmaker(engine, class_=Session, expire_on_commit=False)
+def make_sessionmaker(engine: AsyncEngine, statements: StatementPool | None = None) -> Sessionmaker:
+    return async_sessionmaker(engine, class_=Session, expire_on_commit=False, statements=statements)
 
 
 @asynccontextmanager
