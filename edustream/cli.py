@@ -165,6 +165,8 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
         if args.reload else None,
         log_config=logging_config(settings.log_level, settings.json_logs),
         proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips, timeout_graceful_shutdown=10,
+        # One access line per request: ours (edustream.access, with route and duration), not uvicorn's too.
+        access_log=False,
     )
     return 0
 
