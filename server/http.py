@@ -195,7 +195,8 @@ def _serialize(endpoint: Endpoint, result: Any) -> Response:
     if result is None:
         return Response(status_code=endpoint.status if endpoint.status == 204 else 204)
     if isinstance(result, BaseModel):
-        return JSONResponse(result.model_dump(mode="json"), status_code=endpoint.status)
+        # pydantic's own encoder: one pass to bytes, no intermediate dicts (hot paths return models).
+        return Response(result.model_dump_json(), status_code=endpoint.status, media_type="application/json")
     return JSONResponse(result, status_code=endpoint.status)
 
 
