@@ -3,37 +3,98 @@ constraint that makes double booking impossible."""
 
 from __future__ import annotations
 
+import enum
 import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    ColumnElement,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    and_,
+    or_,
+    text,
+)
 from sqlalchemy.dialects.postgresql import JSONB, TSTZRANGE, UUID, ExcludeConstraint, Range
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created_at, updated_at, uuid_pk
 
-STATUSES = ("held", "confirmed", "completed", "expired", "released", "cancelled")
-LIVE_STATUSES = ("held", "confirmed")
+
+class BookingStatus(enum.StrEnum):
+    """Where a booking is in its life (a hold is a booking in status ``held``)."""
+
+    HELD = "held"
+    CONFIRMED = "confirmed"
+    COMPLETED = "completed"
+    EXPIRED = "expired"
+    RELEASED = "released"
+    CANCELLED = "cancelled"
+
+
+class PaymentStatus(enum.StrEnum):
+    """Where a booking's payment is (``None`` before checkout)."""
+
+    REQUIRES_PAYMENT = "requires_payment"
+    PAID = "paid"
+    FREE = "free"
+    FAILED = "failed"
+    CANCELLED = "cancelled"  # the unpaid PaymentIntent was cancelled after the hold ended
+    REFUND_PENDING = "refund_pending"
+    REFUNDED = "refunded"
+
+
+class PaymentProvider(enum.StrEnum):
+    FREE = "free"
+    TEST = "test"
+    STRIPE = "stripe"
+
+
+# Statuses whose money has been received (a failure report after them is stale).
+PAID_STATUSES = frozenset({PaymentStatus.PAID, PaymentStatus.REFUND_PENDING, PaymentStatus.REFUNDED})
+
+# Rows in these statuses are guarded by the exclusion constraint (a lapsed ``held`` row too,
+# until something moves it to ``expired``: see LIVE_SQL for what blocks at a given time).
+LIVE_STATUSES = (BookingStatus.HELD, BookingStatus.CONFIRMED)
 
 # held -> confirmed -> completed; held -> expired | released; confirmed -> cancelled.
 # expired -> confirmed is the late-payment re-claim (payment landed after the hold lapsed
 # while the time was still free). Enforced again by a trigger (migration 0002).
-TRANSITIONS: dict[str, frozenset[str]] = {
-    "held": frozenset({"confirmed", "expired", "released"}),
-    "confirmed": frozenset({"completed", "cancelled"}),
-    "completed": frozenset(),
-    "expired": frozenset({"confirmed"}),
-    "released": frozenset(),
-    "cancelled": frozenset(),
+TRANSITIONS: dict[BookingStatus, frozenset[BookingStatus]] = {
+    BookingStatus.HELD: frozenset({BookingStatus.CONFIRMED, BookingStatus.EXPIRED, BookingStatus.RELEASED}),
+    BookingStatus.CONFIRMED: frozenset({BookingStatus.COMPLETED, BookingStatus.CANCELLED}),
+    BookingStatus.COMPLETED: frozenset(),
+    BookingStatus.EXPIRED: frozenset({BookingStatus.CONFIRMED}),
+    BookingStatus.RELEASED: frozenset(),
+    BookingStatus.CANCELLED: frozenset(),
 }
+
+
+def _sql_list(values: Any) -> str:
+    return ", ".join(f"'{v}'" for v in values)
+
+
+# "A booking is live at :now": confirmed, or held and not yet expired. Live bookings block
+# their guarded range; a lapsed hold never does, whether or not a sweep has marked it expired.
+# The one definition: LIVE_SQL for hand-written statements (``b`` is the bookings alias, ``:now``
+# the instant), Booking.live_at() for ORM/Core queries, Booking.is_live() for loaded rows, and
+# migration 0004's place_hold() (held to the same answers by its tests).
+LIVE_SQL = ("(b.status = 'confirmed' OR (b.status = 'held' AND b.expires_at > :now))")
+# Its complement among held rows: a hold whose time ran out (expired in all but name).
+LAPSED_SQL = "(b.status = 'held' AND b.expires_at <= :now)"
 
 
 class Booking(Base):
     __tablename__ = "bookings"
     __table_args__ = (
-        CheckConstraint("status IN ('held', 'confirmed', 'completed', 'expired', 'released', 'cancelled')",
-                        name="status_valid"),
+        CheckConstraint(f"status IN ({_sql_list(BookingStatus)})", name="status_valid"),
         CheckConstraint("end_at > start_at", name="time_order"),
         CheckConstraint("price_cents >= 0", name="price_non_negative"),
         CheckConstraint("status <> 'held' OR expires_at IS NOT NULL", name="held_has_expiry"),
@@ -44,17 +105,19 @@ class Booking(Base):
             ("guarded", "&&"),
             name="ex_bookings_no_overlap",
             using="gist",
-            where=text("status IN ('held', 'confirmed')"),
+            where=text(f"status IN ({_sql_list(LIVE_STATUSES)})"),
         ),
         Index("ix_bookings_student_status", "student_id", "status"),
         Index("ix_bookings_tutor_start", "tutor_id", "start_at"),
         Index("ix_bookings_held_expiry", "expires_at", postgresql_where=text("status = 'held'")),
+        # The per-student hold limit on the hold path (migration 0004).
+        Index("ix_bookings_student_held", "student_id", "expires_at", postgresql_where=text("status = 'held'")),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
     tutor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id"), nullable=False)
     student_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id"), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[BookingStatus] = mapped_column(String(16), nullable=False)
     start_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     end_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
     # [start, end + tutor's buffer): the range the exclusion constraint guards.
@@ -66,11 +129,33 @@ class Booking(Base):
     cancelled_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id"))
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     refund_cents: Mapped[int | None] = mapped_column(Integer)
-    payment_provider: Mapped[str | None] = mapped_column(String(16))
+    payment_provider: Mapped[PaymentProvider | None] = mapped_column(String(16))
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
-    payment_status: Mapped[str | None] = mapped_column(String(32))
+    payment_status: Mapped[PaymentStatus | None] = mapped_column(String(32))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
+
+    @classmethod
+    def live_at(cls, now: datetime) -> ColumnElement[bool]:
+        """LIVE_SQL as a clause: confirmed, or held and not yet expired at ``now``."""
+        return or_(cls.status == BookingStatus.CONFIRMED,
+                   and_(cls.status == BookingStatus.HELD, cls.expires_at > now))
+
+    @classmethod
+    def lapsed_at(cls, now: datetime) -> ColumnElement[bool]:
+        """LAPSED_SQL as a clause: held, but its time ran out by ``now``."""
+        return and_(cls.status == BookingStatus.HELD, cls.expires_at <= now)
+
+    def is_live(self, now: datetime) -> bool:
+        """LIVE_SQL for a loaded row."""
+        return self.status == BookingStatus.CONFIRMED or (
+            self.status == BookingStatus.HELD and self.expires_at is not None and self.expires_at > now)
+
+    def status_at(self, now: datetime) -> BookingStatus:
+        """The status as callers see it at ``now``: a lapsed hold reads as ``expired``."""
+        if self.status == BookingStatus.HELD and not self.is_live(now):
+            return BookingStatus.EXPIRED
+        return self.status
 
 
 class BookingEvent(Base):

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from server.db import make_engine, make_sessionmaker
+from server.db import StatementPool, make_engine, make_sessionmaker
 from server.errors import EXCEPTION_HANDLERS
 from server.http import Endpoint, Router
 from server.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -72,8 +72,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size,
                              max_overflow=settings.db_max_overflow)
         redis = Redis.from_url(settings.redis_url, decode_responses=False)
+        statements = StatementPool(settings.database_url, max_size=settings.db_statement_pool_size)
         app.state.engine = engine
-        app.state.sessionmaker = make_sessionmaker(engine)
+        app.state.sessionmaker = make_sessionmaker(engine, statements)
         app.state.redis = redis
         hooks = list(getattr(app.state, "startup_hooks", []))
         try:
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 except Exception:
                     log.exception("shutdown hook failed")
             await redis.aclose()
+            await statements.close()
             await engine.dispose()
 
     routers = all_routers()

@@ -95,9 +95,10 @@ class Session(AsyncSession):
         """Run one statement (asyncpg ``$n`` parameters) and return its first row.
 
         Outside a transaction it runs on the :class:`StatementPool`, in PostgreSQL's implicit
-        transaction: one round trip, committed when it returns. Once this unit of work has
-        begun a transaction it runs inside it instead, so it commits or rolls back with the
-        rest."""
+        transaction: one round trip, committed when it returns, so it must be the whole
+        unit of work (its caller writes nothing else in this session; follow-up work still
+        goes through :meth:`after_commit`). Once this unit of work has begun a transaction
+        it runs inside it instead, so it commits or rolls back with the rest."""
         if self._statements is None or self.in_transaction():
             connection = await self.connection()
             raw = await connection.get_raw_connection()

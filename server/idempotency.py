@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
 
-from server.db import Session, unit_of_work
+from server.db import Session
 from server.errors import InvalidRequest
 from server.http import Ctx
 
@@ -27,37 +29,44 @@ class IdempotencyKeyReused(InvalidRequest):
     message = "This Idempotency-Key was already used with a different request."
 
 
-def _fingerprint(endpoint: str, body: BaseModel | None) -> str:
-    payload = json.dumps([endpoint, body.model_dump(mode="json") if body else None], sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()
+@dataclass(frozen=True, slots=True)
+class Replayable:
+    """What identifies a creating request for replay (``key`` None: the caller sent none)."""
+
+    user_id: uuid.UUID
+    key: str | None
+    endpoint: str
+    fingerprint: str
+    status: int
+    ttl_seconds: int
+
+    @classmethod
+    def of(cls, ctx: Ctx, body: BaseModel | None, status: int) -> Replayable:
+        endpoint = f"{ctx.request.method} {ctx.request.url.path}"
+        payload = json.dumps([endpoint, body.model_dump(mode="json") if body else None], sort_keys=True)
+        return cls(user_id=ctx.user.id, key=ctx.idempotency_key, endpoint=endpoint,
+                   fingerprint=hashlib.sha256(payload.encode()).hexdigest(), status=status,
+                   ttl_seconds=ctx.settings.idempotency_ttl_seconds)
 
 
-async def run_idempotent(ctx: Ctx, body: BaseModel | None, status: int,
-                         action: Callable[[Session], Awaitable[BaseModel]]) -> Response:
-    """Run ``action`` in a unit of work, honouring the caller's ``Idempotency-Key``."""
-    key = ctx.idempotency_key
-    endpoint = f"{ctx.request.method} {ctx.request.url.path}"
-    replay: Response | None = None
-    result: BaseModel | None = None
-    async with unit_of_work(ctx.sessionmaker) as session:
-        if key is not None:
-            replay = await _claim(session, ctx, key, endpoint, _fingerprint(endpoint, body))
-        if replay is None:
-            result = await action(session)
-            if key is not None:
-                await session.execute(
-                    text("UPDATE idempotency_keys SET status_code = :s, response = CAST(:r AS jsonb) "
-                         "WHERE user_id = :u AND key = :k"),
-                    {"s": status, "r": result.model_dump_json(), "u": ctx.user.id, "k": key})
+async def run_idempotent(session: Session, request: Replayable,
+                         action: Callable[[], Awaitable[BaseModel]]) -> BaseModel | Response:
+    """Run ``action`` in the caller's unit of work, honouring the caller's ``Idempotency-Key``."""
+    if request.key is None:
+        return await action()
+    replay = await _claim(session, request)
     if replay is not None:
         return replay
-    assert result is not None
-    return JSONResponse(result.model_dump(mode="json"), status_code=status)
+    result = await action()
+    await session.execute(
+        text("UPDATE idempotency_keys SET status_code = :s, response = CAST(:r AS jsonb) "
+             "WHERE user_id = :u AND key = :k"),
+        {"s": request.status, "r": result.model_dump_json(), "u": request.user_id, "k": request.key})
+    return result
 
 
-async def _claim(session: Session, ctx: Ctx, key: str, endpoint: str, fingerprint: str) -> Response | None:
-    ttl = ctx.settings.idempotency_ttl_seconds
-    params = {"u": ctx.user.id, "k": key, "e": endpoint, "h": fingerprint}
+async def _claim(session: Session, request: Replayable) -> Response | None:
+    params = {"u": request.user_id, "k": request.key, "e": request.endpoint, "h": request.fingerprint}
     claimed = await session.execute(
         text("INSERT INTO idempotency_keys (user_id, key, endpoint, request_hash) VALUES (:u, :k, :e, :h) "
              "ON CONFLICT DO NOTHING RETURNING 1"), params)
@@ -67,13 +76,13 @@ async def _claim(session: Session, ctx: Ctx, key: str, endpoint: str, fingerprin
         text("SELECT endpoint, request_hash, status_code, response, "
              "created_at < now() - make_interval(secs => :ttl) AS stale "
              "FROM idempotency_keys WHERE user_id = :u AND key = :k FOR UPDATE"),
-        {**params, "ttl": ttl})).mappings().one()
+        {**params, "ttl": request.ttl_seconds})).mappings().one()
     if row["stale"]:
         await session.execute(
             text("UPDATE idempotency_keys SET endpoint = :e, request_hash = :h, status_code = NULL, "
                  "response = NULL, created_at = now() WHERE user_id = :u AND key = :k"), params)
         return None
-    if row["endpoint"] != endpoint or row["request_hash"] != fingerprint:
-        raise IdempotencyKeyReused(details={"key": key})
+    if row["endpoint"] != request.endpoint or row["request_hash"] != request.fingerprint:
+        raise IdempotencyKeyReused(details={"key": request.key})
     body: Any = row["response"]
     return JSONResponse(body, status_code=int(row["status_code"]), headers={"Idempotent-Replayed": "true"})

@@ -60,7 +60,8 @@ def _messages_param(messages: Sequence[Message]) -> str:
     return _json([{"ord": i, "event": e, "room": r, "payload": p} for i, (e, r, p) in enumerate(messages)])
 
 
-def _wake_after_commit(session: Session) -> None:
+def wake_after_commit(session: Session) -> None:
+    """Wake the outbox relay once this unit of work has committed (rows written elsewhere)."""
     session.after_commit(_wake, key=_wake)
 
 
@@ -74,7 +75,7 @@ async def emit(session: Session, messages: Sequence[Message]) -> None:
              "ORDER BY m.ord"),
         {"messages": _messages_param(messages)},
     )
-    _wake_after_commit(session)
+    wake_after_commit(session)
 
 
 async def slots_changed(session: Session, tutor_id: uuid.UUID, changes: list[dict[str, Any]],
@@ -98,7 +99,7 @@ async def slots_changed(session: Session, tutor_id: uuid.UUID, changes: list[dic
         {"t": tutor_id, "messages": _messages_param(messages)},
     )
     version = max(int(v) for v in result.scalars().all() if v is not None)
-    _wake_after_commit(session)
+    wake_after_commit(session)
     return version
 
 

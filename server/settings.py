@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     embedded_redis_port: int = 6390
     db_pool_size: int = 10
     db_max_overflow: int = 5
+    # Plain asyncpg connections for one-statement units of work (the hold path), opened on demand.
+    db_statement_pool_size: int = 10
 
     # HTTP
     public_url: str = "http://localhost:8000"

@@ -26,14 +26,13 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, exists, select
+from sqlalchemy import Select
 
-from models.booking import Booking, BookingEvent
-from server.bookings import service
+from models.booking import Booking, BookingStatus
+from server.bookings import holds, lifecycle, repository
 from server.db import Session, Sessionmaker, unit_of_work
 from server.outbox import emit, user_room
 from server.settings import Settings
-from tasks import payments as payment_tasks
 from tasks import runtime
 from tasks.broker import broker
 
@@ -78,7 +77,7 @@ async def _each_due(sessionmaker: Sessionmaker, due: Select[uuid.UUID],
     changed: list[Booking] = []
     while True:
         async with unit_of_work(sessionmaker) as session:
-            ids = list((await session.scalars(due.limit(BATCH))).all())
+            ids = await repository.due_ids(session, due, BATCH)
         for booking_id in ids:
             async with unit_of_work(sessionmaker) as session:
                 booking = await apply(session, booking_id)
@@ -88,15 +87,11 @@ async def _each_due(sessionmaker: Sessionmaker, due: Select[uuid.UUID],
             return changed
 
 
-async def expire_lapsed_holds(sessionmaker: Sessionmaker, now: datetime) -> int:
-    """Expire every hold whose ``expires_at`` has passed; returns how many this call expired."""
-    due = (select(Booking.id).where(Booking.status == "held", Booking.expires_at <= now)
-           .order_by(Booking.expires_at))
-    expired = await _each_due(sessionmaker, due, lambda session, bid: service.expire_hold(session, bid, now))
-    for booking in expired:
-        if booking.payment_provider == "stripe" and booking.payment_intent_id:
-            # The hold lapsed unpaid: its PaymentIntent must not be payable any more.
-            await payment_tasks.cancel_intent.kiq(str(booking.id))
+async def expire_lapsed_holds(sessionmaker: Sessionmaker, settings: Settings, now: datetime) -> int:
+    """Expire every hold whose ``expires_at`` has passed; returns how many this call expired
+    (each unpaid PaymentIntent is cancelled by the service's own rule)."""
+    expired = await _each_due(sessionmaker, repository.lapsed_holds_due(now),
+                              lambda session, bid: holds.expire_hold(session, settings, bid, now))
     return len(expired)
 
 
@@ -107,7 +102,8 @@ async def expire_due() -> int:
     async with runtime.exclusive("bookings.expire_due") as mine:
         if not mine:
             return 0
-        count = await expire_lapsed_holds(runtime.get().sessionmaker, _now())
+        rt = runtime.get()
+        count = await expire_lapsed_holds(rt.sessionmaker, rt.settings, _now())
     if count:
         log.info("expired %d lapsed hold(s)", count)
     return count
@@ -117,22 +113,19 @@ async def expire_due() -> int:
 
 
 async def _events(session: Session, booking_id: uuid.UUID, kind: str) -> list[dict[str, Any]]:
-    rows = await session.scalars(select(BookingEvent.data).where(BookingEvent.booking_id == booking_id,
-                                                                 BookingEvent.kind == kind))
-    return list(rows.all())
+    return [data for _, data in await repository.event_data(session, [booking_id], kind)]
 
 
 async def _warn_hold(session: Session, booking_id: uuid.UUID, lead: timedelta, now: datetime) -> bool:
-    booking = await session.get(Booking, booking_id, with_for_update=True, populate_existing=True)
-    if booking is None or booking.status != "held" or booking.expires_at is None:
+    booking = await repository.get_for_update(session, booking_id)
+    if booking is None or booking.status != BookingStatus.HELD or booking.expires_at is None:
         return False
     if not now < booking.expires_at <= now + lead:
         return False
     expires = _iso(booking.expires_at)
     if any(e.get("expires_at") == expires for e in await _events(session, booking_id, HOLD_EXPIRING)):
         return False
-    session.add(BookingEvent(booking_id=booking.id, kind=HOLD_EXPIRING, from_status=booking.status,
-                             to_status=booking.status, data={"expires_at": expires}))
+    repository.add_note(session, booking, HOLD_EXPIRING, {"expires_at": expires})
     await emit(session, [("hold.expiring", user_room(booking.student_id),
                           {"booking_id": str(booking.id), "expires_at": expires})])
     return True
@@ -142,12 +135,8 @@ async def warn_expiring_holds(sessionmaker: Sessionmaker, settings: Settings,
                               now: datetime) -> int:
     """Send ``hold.expiring`` once to each student whose hold lapses within the lead time."""
     lead = timedelta(seconds=settings.hold_expiring_lead_seconds)
-    warned = exists().where(BookingEvent.booking_id == Booking.id, BookingEvent.kind == HOLD_EXPIRING)
     async with unit_of_work(sessionmaker) as session:
-        ids = list((await session.scalars(
-            select(Booking.id).where(Booking.status == "held", Booking.expires_at > now,
-                                     Booking.expires_at <= now + lead, ~warned)
-            .order_by(Booking.expires_at).limit(BATCH))).all())
+        ids = await repository.expiring_holds(session, HOLD_EXPIRING, now, lead, BATCH)
     sent = 0
     for booking_id in ids:
         async with unit_of_work(sessionmaker) as session:
@@ -161,8 +150,8 @@ def _due_leads(start: datetime, leads: Sequence[float], now: datetime) -> list[f
 
 async def _alert_session(session: Session, booking_id: uuid.UUID, leads: Sequence[float],
                          now: datetime) -> bool:
-    booking = await session.get(Booking, booking_id, with_for_update=True, populate_existing=True)
-    if booking is None or booking.status != "confirmed":
+    booking = await repository.get_for_update(session, booking_id)
+    if booking is None or booking.status != BookingStatus.CONFIRMED:
         return False
     due = _due_leads(booking.start_at, leads, now)
     if not due:
@@ -176,9 +165,8 @@ async def _alert_session(session: Session, booking_id: uuid.UUID, leads: Sequenc
     # Only the nearest due lead is announced; longer ones that were missed (the booking was
     # confirmed or moved inside them, or the sweep was down) are recorded as skipped.
     for lead in sorted(set(due) - done, reverse=True):
-        session.add(BookingEvent(booking_id=booking.id, kind=SESSION_ALERT, from_status=booking.status,
-                                 to_status=booking.status,
-                                 data={"lead_seconds": lead, "starts_at": starts, "sent": lead == nearest}))
+        repository.add_note(session, booking, SESSION_ALERT,
+                            {"lead_seconds": lead, "starts_at": starts, "sent": lead == nearest})
     payload: dict[str, Any] = {"booking_id": str(booking.id), "starts_at": starts, "minutes_before": _minutes(nearest)}
     if booking.join_url:
         payload["join_url"] = booking.join_url
@@ -194,17 +182,13 @@ async def alert_sessions(sessionmaker: Sessionmaker, settings: Settings, now: da
         return 0
     horizon = now + timedelta(seconds=leads[0])
     async with unit_of_work(sessionmaker) as session:
-        rows = (await session.execute(
-            select(Booking.id, Booking.start_at).where(Booking.status == "confirmed", Booking.start_at > now,
-                                                       Booking.start_at <= horizon)
-            .order_by(Booking.start_at).limit(BATCH))).all()
-        candidates = {row.id: row.start_at for row in rows if _due_leads(row.start_at, leads, now)}
+        rows = await repository.confirmed_starting(session, now, horizon, BATCH)
+        candidates = {booking_id: start for booking_id, start in rows if _due_leads(start, leads, now)}
         sent_before: set[tuple[uuid.UUID, float, str]] = set()
         if candidates:
-            events = await session.execute(
-                select(BookingEvent.booking_id, BookingEvent.data).where(
-                    and_(BookingEvent.kind == SESSION_ALERT, BookingEvent.booking_id.in_(candidates))))
-            sent_before = {(e.booking_id, float(e.data["lead_seconds"]), e.data["starts_at"]) for e in events}
+            sent_before = {(booking_id, float(data["lead_seconds"]), data["starts_at"])
+                           for booking_id, data in await repository.event_data(session, list(candidates),
+                                                                                 SESSION_ALERT)}
     sent = 0
     for booking_id, start in candidates.items():
         nearest = min(_due_leads(start, leads, now))
@@ -234,8 +218,8 @@ async def alert_due() -> int:
 
 async def complete_finished_bookings(sessionmaker: Sessionmaker, now: datetime) -> int:
     """Mark every confirmed booking whose end has passed ``completed``."""
-    due = select(Booking.id).where(Booking.status == "confirmed", Booking.end_at <= now).order_by(Booking.end_at)
-    return len(await _each_due(sessionmaker, due, lambda session, bid: service.complete(session, bid, now)))
+    return len(await _each_due(sessionmaker, repository.finished_due(now),
+                               lambda session, bid: lifecycle.complete(session, bid, now)))
 
 
 @broker.task(task_name="bookings.complete_finished",

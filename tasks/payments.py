@@ -1,19 +1,23 @@
 """Payment tasks: refunds and PaymentIntent cancellation (retried, idempotent), and a
-reconciliation sweep that re-queues anything whose enqueue was lost (the API kicks these
-after commit; a crash in between would otherwise leave a refund undone)."""
+reconciliation sweep that re-queues anything whose enqueue was lost (the API enqueues these
+after commit; a crash in between would otherwise leave a refund undone).
+
+Each task reads what is due in one unit of work, calls Stripe outside any transaction (the
+calls are idempotent per booking on Stripe's side), then records the result in another.
+"""
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 
 import stripe
-from sqlalchemy import text
 
-from server.db import Sessionmaker
-from server.payments.refunds import cancel_intent as cancel_booking_intent
-from server.payments.refunds import refund_booking
+from models.booking import PaymentProvider
+from server.db import Sessionmaker, unit_of_work
+from server.payments import service
+from server.providers import stripe as stripe_client
 from server.settings import Settings
 from tasks import runtime
 from tasks.broker import broker
@@ -25,39 +29,57 @@ log = logging.getLogger("edustream.tasks.payments")
 _PERMANENT = (stripe.InvalidRequestError, stripe.AuthenticationError, stripe.PermissionError, stripe.CardError)
 
 
-async def _run(action: Callable[[Settings, Sessionmaker, uuid.UUID], Awaitable[str]],
-               booking_id: str) -> str:
-    rt = runtime.get()
-    try:
-        return await action(rt.settings, rt.sessionmaker, uuid.UUID(booking_id))
-    except _PERMANENT as exc:
-        raise PermanentError(f"stripe refused: {exc}") from exc
+async def refund_booking(settings: Settings, sessionmaker: Sessionmaker, booking_id: uuid.UUID) -> str:
+    """Refund what a booking is owed (``payment_status = refund_pending``); a rerun is harmless."""
+    async with unit_of_work(sessionmaker) as session:
+        due = await service.refund_due(session, booking_id)
+    if due is None:
+        return "nothing_to_refund"
+    if due.provider == PaymentProvider.STRIPE and due.intent_id:
+        await stripe_client.refund(settings, str(booking_id), due.intent_id, due.amount)
+    async with unit_of_work(sessionmaker) as session:
+        await service.mark_refunded(session, booking_id, datetime.now(UTC))
+    log.info("refunded %s of booking %s via %s", due.amount, booking_id, due.provider)
+    return "refunded"
+
+
+async def cancel_booking_intent(settings: Settings, sessionmaker: Sessionmaker, booking_id: uuid.UUID) -> str:
+    """Cancel the PaymentIntent of a hold that lapsed or was released, so it cannot be paid."""
+    async with unit_of_work(sessionmaker) as session:
+        intent = await service.intent_to_cancel(session, booking_id)
+    if intent is None:
+        return "nothing_to_cancel"
+    status = await stripe_client.cancel_payment_intent(settings, str(booking_id), intent)
+    async with unit_of_work(sessionmaker) as session:
+        await service.mark_intent_cancelled(session, booking_id, status)
+    return status
 
 
 @outbound_task("payments.refund")
 async def refund(booking_id: str) -> str:
     """Refund what a booking is owed (Stripe call keyed per booking and amount)."""
-    return await _run(refund_booking, booking_id)
+    try:
+        rt = runtime.get()
+        return await refund_booking(rt.settings, rt.sessionmaker, uuid.UUID(booking_id))
+    except _PERMANENT as exc:
+        raise PermanentError(f"stripe refused: {exc}") from exc
 
 
 @outbound_task("payments.cancel_intent")
 async def cancel_intent(booking_id: str) -> str:
     """Cancel the PaymentIntent of a hold that ended unpaid."""
-    return await _run(cancel_booking_intent, booking_id)
+    try:
+        rt = runtime.get()
+        return await cancel_booking_intent(rt.settings, rt.sessionmaker, uuid.UUID(booking_id))
+    except _PERMANENT as exc:
+        raise PermanentError(f"stripe refused: {exc}") from exc
 
 
 @broker.task(task_name="payments.reconcile", schedule=[{"cron": "* * * * *", "schedule_id": "payments.reconcile"}])
 async def reconcile() -> int:
     """Re-queue refunds and intent cancellations that have waited more than a minute."""
-    rt = runtime.get()
-    async with rt.sessionmaker() as session:
-        refunds = (await session.execute(text(
-            "SELECT id FROM bookings WHERE payment_status = 'refund_pending' "
-            "AND updated_at < now() - interval '1 minute' LIMIT 200"))).scalars().all()
-        cancels = (await session.execute(text(
-            "SELECT id FROM bookings WHERE payment_provider = 'stripe' AND payment_intent_id IS NOT NULL "
-            "AND status IN ('expired', 'released') AND payment_status IN ('requires_payment', 'failed') "
-            "AND updated_at < now() - interval '1 minute' LIMIT 200"))).scalars().all()
+    async with unit_of_work(runtime.get().sessionmaker) as session:
+        refunds, cancels = await service.waiting(session, 200)
     for booking_id in refunds:
         await refund.kiq(str(booking_id))
     for booking_id in cancels:

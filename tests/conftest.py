@@ -76,6 +76,7 @@ def make_settings(**overrides: Any) -> Settings:
         # their uvicorn/worker subprocesses): keep each pool small.
         "db_pool_size": 10,
         "db_max_overflow": 5,
+        "db_statement_pool_size": 4,
         "rate_limit_per_ip": 100_000,
         "rate_limit_per_user": 100_000,
         "rate_limit_auth_per_ip": 100_000,

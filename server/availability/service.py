@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, select, text
@@ -39,37 +40,56 @@ class ProfileRequired(Conflict):
     message = "Create your tutor profile (PUT /api/v1/tutors/me) before setting availability."
 
 
-_POLICY = text("""
-SELECT p.timezone, p.lesson_minutes, p.min_notice_minutes, p.buffer_minutes, p.max_advance_days,
-       p.hourly_rate_cents, p.currency,
+# asyncpg parameters: it runs through Session.fetch_one_statement (one round trip on the hold path).
+_POLICY = """
+SELECT p.policy_version, p.timezone, p.lesson_minutes, p.min_notice_minutes, p.buffer_minutes,
+       p.max_advance_days, p.hourly_rate_cents, p.currency,
        ARRAY(SELECT ARRAY[r.weekday, r.start_minute, r.end_minute] FROM availability_rules r
              WHERE r.tutor_id = p.user_id ORDER BY r.weekday, r.start_minute) AS rules,
        COALESCE((SELECT json_agg(json_build_array(o.date, o.start_minute, o.end_minute)
                                  ORDER BY o.date, o.start_minute)
                  FROM availability_overrides o
                  WHERE o.tutor_id = p.user_id AND o.date >= current_date - 2), '[]') AS overrides
-FROM tutor_profiles p WHERE p.user_id = :t AND p.is_active
-""")
+FROM tutor_profiles p WHERE p.user_id = $1 AND p.is_active
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class TutorPolicy:
+    """A tutor's slot policy, weekly rules and current overrides, as of ``policy_version``
+    (which triggers bump on every change to the profile, rules or overrides: migration 0004)."""
+
+    policy: SlotPolicy
+    rules: list[WeeklyRule]
+    overrides: list[DateOverride]
+    policy_version: int
+
+
+async def load_tutor_policy(session: Session, tutor_id: uuid.UUID) -> TutorPolicy:
+    """The active tutor's policy; :class:`TutorNotFound` otherwise.
+
+    One statement. Overrides for dates already past everywhere on Earth are skipped: no slot
+    can use them.
+    """
+    profile = await session.fetch_one_statement(_POLICY, tutor_id)
+    if profile is None:
+        raise TutorNotFound()
+    policy = SlotPolicy(timezone=profile["timezone"], lesson_minutes=tuple(sorted(profile["lesson_minutes"])),
+                        min_notice_minutes=profile["min_notice_minutes"], buffer_minutes=profile["buffer_minutes"],
+                        max_advance_days=profile["max_advance_days"], hourly_rate_cents=profile["hourly_rate_cents"],
+                        currency=profile["currency"])
+    rules = [WeeklyRule(int(w), int(a), int(b)) for w, a, b in profile["rules"]]
+    raw = profile["overrides"]
+    overrides = [DateOverride(date.fromisoformat(d), a, b) for d, a, b in (json.loads(raw) if isinstance(raw, str)
+                                                                           else raw)]
+    return TutorPolicy(policy, rules, overrides, int(profile["policy_version"]))
 
 
 async def load_policy(session: Session, tutor_id: uuid.UUID
                       ) -> tuple[SlotPolicy, list[WeeklyRule], list[DateOverride]]:
-    """The active tutor's slot policy, weekly rules and current overrides; :class:`TutorNotFound` otherwise.
-
-    One round trip (it is on the hold path). Overrides for dates already past everywhere on
-    Earth are skipped: no slot can use them.
-    """
-    profile = (await session.execute(_POLICY, {"t": tutor_id})).first()
-    if profile is None:
-        raise TutorNotFound()
-    policy = SlotPolicy(timezone=profile.timezone, lesson_minutes=tuple(sorted(profile.lesson_minutes)),
-                        min_notice_minutes=profile.min_notice_minutes, buffer_minutes=profile.buffer_minutes,
-                        max_advance_days=profile.max_advance_days, hourly_rate_cents=profile.hourly_rate_cents,
-                        currency=profile.currency)
-    rules = [WeeklyRule(int(w), int(a), int(b)) for w, a, b in profile.rules]
-    overrides_raw = profile.overrides if isinstance(profile.overrides, list) else json.loads(profile.overrides)
-    overrides = [DateOverride(date.fromisoformat(d), a, b) for d, a, b in overrides_raw]
-    return policy, rules, overrides
+    """The active tutor's slot policy, weekly rules and current overrides; :class:`TutorNotFound` otherwise."""
+    loaded = await load_tutor_policy(session, tutor_id)
+    return loaded.policy, loaded.rules, loaded.overrides
 
 
 # Plain SQL: this runs on every hold and slot listing, and building the equivalent Core

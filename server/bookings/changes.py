@@ -17,12 +17,25 @@ from typing import Any
 from sqlalchemy.dialects.postgresql import Range
 
 from server.availability.service import load_busy
-from server.availability.slots import DateOverride, SlotPolicy, WeeklyRule, compute_slots
+from server.availability.slots import DateOverride, Slot, SlotPolicy, WeeklyRule, compute_slots
 from server.db import Session
 
 
 def _iso(value: datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
+
+
+def touching(policy: SlotPolicy, rules: Sequence[WeeklyRule], overrides: Sequence[DateOverride],
+             changed: Range[datetime], now: datetime) -> list[Slot]:
+    """The default-length slots the tutor offers (bookings aside) whose guarded range meets
+    ``changed``: the ones whose status a change of ``changed`` may move."""
+    lo, hi = changed.lower, changed.upper
+    if lo is None or hi is None:
+        return []
+    minutes = min(policy.lesson_minutes)
+    reach = timedelta(minutes=minutes + policy.buffer_minutes)
+    return [s for s in compute_slots(policy, rules, overrides, [], lo - reach, hi, minutes, now)
+            if s.start < hi and s.start + reach > lo]
 
 
 async def slot_changes(session: Session, policy: SlotPolicy, rules: Sequence[WeeklyRule],
@@ -33,19 +46,14 @@ async def slot_changes(session: Session, policy: SlotPolicy, rules: Sequence[Wee
     reach = timedelta(minutes=minutes + policy.buffer_minutes)
     changes: dict[datetime, dict[str, Any]] = {}
     for changed in ranges:
-        lo, hi = changed.lower, changed.upper
-        if lo is None or hi is None:
+        candidates = touching(policy, rules, overrides, changed, now)
+        if not candidates or changed.lower is None or changed.upper is None:
             continue
-        window_from, window_to = lo - reach, hi
-        candidates = compute_slots(policy, rules, overrides, [], window_from, window_to, minutes, now)
-        if not candidates:
-            continue
+        window_from, window_to = changed.lower - reach, changed.upper
         busy = await load_busy(session, tutor_id, window_from, window_to + reach, now)
         current = {s.start: s for s in compute_slots(policy, rules, overrides, busy, window_from, window_to,
                                                      minutes, now)}
         for cand in candidates:
-            if not (cand.start < hi and cand.start + reach > lo):
-                continue
             slot = current.get(cand.start)
             entry: dict[str, Any] = {"start": _iso(cand.start), "end": _iso(cand.end),
                                      "status": slot.status if slot else "booked"}

@@ -5,13 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from models.booking import Booking
-
-BookingStatus = Literal["held", "confirmed", "completed", "expired", "released", "cancelled"]
+from models.booking import Booking, BookingStatus, PaymentProvider, PaymentStatus
 
 
 class HoldCreate(BaseModel):
@@ -39,22 +36,19 @@ class BookingOut(BaseModel):
     cancelled_by: uuid.UUID | None = None
     cancel_reason: str | None = None
     refund_cents: int | None = None
-    payment_status: str | None = None
+    payment_status: PaymentStatus | None = None
     created_at: datetime
 
     @classmethod
     def of(cls, booking: Booking, now: datetime | None = None,
            names: Mapping[uuid.UUID, str] | None = None) -> BookingOut:
         now = now or datetime.now(UTC)
-        status = booking.status
-        if status == "held" and booking.expires_at is not None and booking.expires_at <= now:
-            status = "expired"
-        return cls(id=booking.id, status=status,  # type: ignore[arg-type]
+        return cls(id=booking.id, status=booking.status_at(now),
                    tutor_id=booking.tutor_id, student_id=booking.student_id,
                    tutor_name=(names or {}).get(booking.tutor_id), student_name=(names or {}).get(booking.student_id),
                    start=booking.start_at, end=booking.end_at,
                    minutes=int((booking.end_at - booking.start_at).total_seconds() // 60),
-                   expires_at=booking.expires_at if booking.status == "held" else None,
+                   expires_at=booking.expires_at if booking.status == BookingStatus.HELD else None,
                    price_cents=booking.price_cents, currency=booking.currency, join_url=booking.join_url,
                    cancelled_by=booking.cancelled_by, cancel_reason=booking.cancel_reason,
                    refund_cents=booking.refund_cents, payment_status=booking.payment_status,
@@ -87,7 +81,7 @@ class RescheduleIn(BaseModel):
 
 
 class PaymentOut(BaseModel):
-    provider: Literal["free", "test", "stripe"]
+    provider: PaymentProvider
     client_secret: str | None = None
     publishable_key: str | None = None
 

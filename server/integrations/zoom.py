@@ -30,7 +30,7 @@ from sqlalchemy import delete
 
 from models.booking import Booking
 from models.integrations import VideoMeeting
-from server.bookings.service import emit_booking
+from server.bookings.events import tell_parties
 from server.db import Sessionmaker, unit_of_work
 from server.integrations import crypto, http
 from server.integrations.locks import booking_lock
@@ -109,7 +109,7 @@ async def _set_join_url(sessionmaker: Sessionmaker, booking_id: uuid.UUID,
         if booking is not None and booking.join_url != join_url:
             booking.join_url = join_url
             await session.flush()
-            await emit_booking(session, booking, datetime.now(UTC))
+            await tell_parties(session, booking, datetime.now(UTC))
 
 
 async def sync_meeting(sessionmaker: Sessionmaker, settings: Settings, redis: Redis,

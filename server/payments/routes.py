@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 from pydantic import BaseModel
 
-from server.db import unit_of_work
+from server.db import Session
 from server.errors import InvalidRequest
 from server.http import Ctx, Router
-from server.payments import service, stripe_api
-from server.payments.kick import kick_refund
+from server.payments import service
+from server.providers import stripe as stripe_client
 
 router = Router("/api/v1", tags=["payments"])
 
@@ -21,18 +21,15 @@ class WebhookAck(BaseModel):
     outcome: str
 
 
-@router.post("/webhooks/stripe", summary="Stripe webhook (signed events)", errors=[stripe_api.InvalidSignature])
-async def stripe_webhook(ctx: Ctx) -> WebhookAck:
+@router.post("/webhooks/stripe", summary="Stripe webhook (signed events)", errors=[stripe_client.InvalidSignature])
+async def stripe_webhook(ctx: Ctx, session: Session) -> WebhookAck:
     """Verifies `Stripe-Signature` over the raw body (400 `invalid_signature` otherwise), records
     the event id once (duplicates and replays are no-ops) and applies it."""
     payload = await ctx.request.body()
-    stripe_api.verify_webhook(ctx.settings, payload, ctx.request.headers.get("stripe-signature"))
+    stripe_client.verify_webhook(ctx.settings, payload, ctx.request.headers.get("stripe-signature"))
     try:
         event = json.loads(payload)
     except ValueError as exc:
         raise InvalidRequest("The event is not JSON.") from exc
-    async with unit_of_work(ctx.sessionmaker) as session:
-        outcome, booking_id = await service.handle_event(session, event, datetime.now(UTC))
-        if outcome == "refund" and booking_id is not None:
-            session.after_commit(lambda: kick_refund(ctx.settings, booking_id))
+    outcome = await service.handle_event(session, ctx.settings, event, datetime.now(UTC))
     return WebhookAck(received=True, outcome=outcome)

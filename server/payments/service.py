@@ -1,86 +1,118 @@
-"""Stripe webhooks: verified, recorded once, applied in a way that tolerates any order.
+"""Stripe's side of payments: webhook events, and the steps of refunds and intent
+cancellations (the Stripe calls between the steps are made by tasks/payments.py, outside
+any transaction).
 
-* Each event id is inserted into ``webhook_events`` in the same transaction as its effect:
-  a replay or duplicate finds the id and changes nothing.
-* ``payment_intent.succeeded`` goes through the one confirmation path
-  (:func:`server.bookings.service.settle_payment`): confirmed, re-claimed after a lapse, or
-  refunded when someone else has the time — never two live bookings.
-* ``payment_intent.payment_failed`` tells both parties and keeps the hold until it lapses;
-  it never downgrades a booking that is already paid (out-of-order delivery).
-* ``charge.refunded`` records the refund.
+* ``payment_intent.succeeded`` settles the booking through
+  :func:`server.bookings.settlement.settle_payment`: confirmed, re-claimed after a lapse, or
+  (the time was taken meanwhile) ``refund_pending`` with a refund task enqueued.
+* ``payment_intent.payment_failed`` marks ``payment_status = failed`` while the hold lasts.
+* ``charge.refunded`` marks the refund done.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
-
-from models.booking import Booking
-from server.bookings import service as bookings
+from models.booking import PAID_STATUSES, BookingStatus, PaymentProvider, PaymentStatus
+from server.bookings import events
+from server.bookings import repository as bookings
+from server.bookings.settlement import Settlement, settle_payment
 from server.db import Session
+from server.jobs import enqueue
+from server.payments import repository
+from server.settings import Settings
 
 log = logging.getLogger("edustream.payments")
 
-PAID_STATES = ("paid", "refund_pending", "refunded")
 
-
-async def _booking_for_intent(session: Session, intent: dict[str, Any]) -> Booking | None:
-    booking_id = (intent.get("metadata") or {}).get("booking_id")
-    if booking_id:
-        try:
-            return await session.get(Booking, uuid.UUID(booking_id))
-        except ValueError:
-            return None
-    if intent.get("id"):
-        return (await session.scalars(select(Booking).where(Booking.payment_intent_id == intent["id"]))).first()
-    return None
-
-
-async def handle_event(session: Session, event: dict[str, Any], now: datetime) -> tuple[str, uuid.UUID | None]:
-    """Apply one verified Stripe event. Returns ``(outcome, booking_id)``; the caller kicks a
-    refund task after commit when the outcome is ``refund``."""
+async def handle_event(session: Session, settings: Settings, event: dict[str, Any], now: datetime) -> str:
+    """Apply one verified Stripe event once (duplicates and replays are no-ops); returns the outcome."""
     event_id, kind = str(event.get("id", "")), str(event.get("type", ""))
     if not event_id:
-        return "ignored", None
-    fresh = await session.execute(
-        text("INSERT INTO webhook_events (id, provider, type) VALUES (:i, 'stripe', :t) "
-             "ON CONFLICT DO NOTHING RETURNING 1"), {"i": event_id, "t": kind})
-    if fresh.first() is None:
-        return "duplicate", None
+        return "ignored"
+    if not await repository.record_webhook_event(session, event_id, kind):
+        return "duplicate"
     obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
     if kind.startswith("payment_intent."):
-        booking = await _booking_for_intent(session, obj)
+        booking = await repository.booking_for_intent(session, (obj.get("metadata") or {}).get("booking_id"),
+                                                      obj.get("id"))
     elif kind == "charge.refunded":
-        booking = await _booking_for_intent(session, {"id": obj.get("payment_intent")})
+        booking = await repository.booking_for_intent(session, None, obj.get("payment_intent"))
     else:
-        return "ignored", None
+        return "ignored"
     if booking is None:
         log.warning("stripe event %s (%s) names no known booking", event_id, kind)
-        return "unknown_booking", None
+        return "unknown_booking"
 
     if kind == "payment_intent.succeeded":
-        if booking.payment_status in ("refund_pending", "refunded"):
-            return "already_refunded", booking.id
+        if booking.payment_status in (PaymentStatus.REFUND_PENDING, PaymentStatus.REFUNDED):
+            return "already_refunded"
         booking.payment_intent_id = booking.payment_intent_id or obj.get("id")
-        booking.payment_provider = "stripe"
-        _, outcome = await bookings.settle_payment(session, booking.id, now, {
+        booking.payment_provider = PaymentProvider.STRIPE
+        _, outcome = await settle_payment(session, booking.id, now, {
             "provider": "stripe", "payment_intent": obj.get("id"), "amount": obj.get("amount_received")})
-        return outcome, booking.id
+        if outcome == Settlement.REFUND:
+            enqueue(session, settings, "payments.refund", str(booking.id))
+        return outcome.value
     if kind == "payment_intent.payment_failed":
-        if booking.payment_status in PAID_STATES or booking.status != "held":
-            return "stale", booking.id
-        booking.payment_status = "failed"
+        if booking.payment_status in PAID_STATUSES or booking.status != BookingStatus.HELD:
+            return "stale"
+        booking.payment_status = PaymentStatus.FAILED
         error = (obj.get("last_payment_error") or {}).get("message")
-        await bookings.emit_booking(session, booking, now)
+        await events.tell_parties(session, booking, now)
         log.info("payment failed for booking %s: %s", booking.id, error)
-        return "failed", booking.id
+        return "failed"
     if kind == "charge.refunded":
-        booking.payment_status = "refunded"
+        booking.payment_status = PaymentStatus.REFUNDED
         booking.refund_cents = int(obj.get("amount_refunded") or booking.refund_cents or 0)
-        await bookings.emit_booking(session, booking, now)
-        return "refunded", booking.id
-    return "ignored", booking.id
+        await events.tell_parties(session, booking, now)
+        return "refunded"
+    return "ignored"
+
+
+@dataclass(frozen=True, slots=True)
+class RefundDue:
+    provider: PaymentProvider | None
+    intent_id: str | None
+    amount: int
+
+
+async def refund_due(session: Session, booking_id: uuid.UUID) -> RefundDue | None:
+    """What the booking is owed, if a refund is pending."""
+    booking = await bookings.get(session, booking_id)
+    if booking is None or booking.payment_status != PaymentStatus.REFUND_PENDING or not booking.refund_cents:
+        return None
+    return RefundDue(booking.payment_provider, booking.payment_intent_id, booking.refund_cents)
+
+
+async def mark_refunded(session: Session, booking_id: uuid.UUID, now: datetime) -> None:
+    booking = await bookings.get_for_update(session, booking_id)
+    if booking is not None and booking.payment_status == PaymentStatus.REFUND_PENDING:
+        booking.payment_status = PaymentStatus.REFUNDED
+        await events.tell_parties(session, booking, now)
+
+
+async def intent_to_cancel(session: Session, booking_id: uuid.UUID) -> str | None:
+    """The PaymentIntent of a hold that ended unpaid, if it still needs cancelling."""
+    booking = await bookings.get(session, booking_id)
+    if (booking is None or booking.payment_provider != PaymentProvider.STRIPE or not booking.payment_intent_id
+            or booking.status not in (BookingStatus.EXPIRED, BookingStatus.RELEASED)
+            or booking.payment_status in (PaymentStatus.PAID, PaymentStatus.REFUNDED)):
+        return None
+    return booking.payment_intent_id
+
+
+async def mark_intent_cancelled(session: Session, booking_id: uuid.UUID, stripe_status: str) -> None:
+    booking = await bookings.get_for_update(session, booking_id)
+    if booking is not None and booking.payment_status not in PAID_STATUSES and stripe_status == "canceled":
+        booking.payment_status = PaymentStatus.CANCELLED
+
+
+async def waiting(session: Session, limit: int) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    """Refunds and intent cancellations whose task has waited more than a minute."""
+    return (await repository.refunds_waiting(session, limit),
+            await repository.intents_to_cancel_waiting(session, limit))

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.bookings import service
+from server.bookings import holds
 from server.db import unit_of_work
 from server.observability import metrics
 from tests.fixtures.bookings import StudentFactory, TutorFactory, hold, next_day_at
@@ -107,7 +107,8 @@ async def test_a_lapsed_hold_marked_expired_is_counted(running: Running, make_tu
 
     later = datetime.now(UTC) + timedelta(hours=1)
     async with unit_of_work(running.app.state.sessionmaker) as session:
-        assert await service.expire_hold(session, uuid.UUID(booking["id"]), later) is not None
+        assert await holds.expire_hold(session, running.app.state.settings, uuid.UUID(booking["id"]),
+                                       later) is not None
 
     after = await scrape(running)
     assert value(after, "edustream_holds_expired_total") == value(before, "edustream_holds_expired_total") + 1
@@ -121,8 +122,9 @@ async def test_a_rolled_back_hold_counts_nothing(running: Running, make_tutor: T
 
     with pytest.raises(RuntimeError):
         async with unit_of_work(running.app.state.sessionmaker) as session:
-            await service.place_hold(session, running.app.state.settings, uuid.UUID(student["id"]),
-                                     uuid.UUID(tutor["id"]), next_day_at(14), 60, datetime.now(UTC))
+            await session.connection()  # a transaction is open: the hold joins it instead of committing alone
+            await holds.place_hold(session, running.app.state.settings, uuid.UUID(student["id"]),
+                                   uuid.UUID(tutor["id"]), next_day_at(14), 60, datetime.now(UTC))
             raise RuntimeError("abort after the insert")
 
     assert metrics.HOLDS_PLACED._value.get() == before

@@ -18,8 +18,8 @@ import stripe
 from pydantic import ValidationError
 from starlette.applications import Starlette
 
-from server.payments.refunds import cancel_intent, refund_booking
 from server.settings import Settings
+from tasks.payments import cancel_booking_intent, refund_booking
 from tests.conftest import make_settings, start_app
 from tests.fakes.stripe_api import FakeStripe
 from tests.fixtures.bookings import hold, next_day_at
@@ -234,7 +234,7 @@ async def test_released_hold_cancels_its_payment_intent(sclient: httpx.AsyncClie
     [student] = await make_students(1)
     held, intent = await _held_with_intent(sclient, student, tutor["id"], next_day_at(10), fake_stripe)
     assert (await sclient.delete(f"/api/v1/holds/{held['id']}", headers=student["headers"])).status_code == 204
-    assert await cancel_intent(stripe_settings, stripe_app.state.sessionmaker, uuid.UUID(held["id"])) == "canceled"
+    assert await cancel_booking_intent(stripe_settings, stripe_app.state.sessionmaker, uuid.UUID(held["id"])) == "canceled"
     assert fake_stripe.intents[intent["id"]]["status"] == "canceled"
 
 

@@ -1,0 +1,81 @@
+"""Paying for a held booking: free lessons, the labelled test provider, and Stripe.
+
+Every provider ends in the one confirmation path (:func:`server.bookings.lifecycle.confirm`
+for free and test payments, :func:`server.bookings.settlement.settle_payment` for Stripe's
+webhook). PaymentIntent creation is idempotent on Stripe's side (keyed on the booking), so
+a double click or a retry never creates a second one; the call is made while no row lock
+is held (the booking is read, Stripe is called, then the row is locked and written).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import stripe
+
+from models.booking import Booking, BookingStatus, PaymentProvider, PaymentStatus
+from server.bookings import lifecycle, repository
+from server.bookings.errors import BookingNotFound, HoldLapsed, InvalidTransition, TestProviderDisabled
+from server.bookings.schemas import BookingOut, CheckoutOut, PaymentOut
+from server.db import Session
+from server.providers import stripe as stripe_client
+from server.settings import Settings
+
+
+async def _own_held(session: Session, student_id: uuid.UUID, booking_id: uuid.UUID, now: datetime,
+                    *, lock: bool = True) -> Booking:
+    booking = await (repository.get_for_update(session, booking_id) if lock else repository.get(session, booking_id))
+    if booking is None or booking.student_id != student_id:
+        raise BookingNotFound()
+    if booking.status != BookingStatus.HELD:
+        raise InvalidTransition(f"This booking is {booking.status}; only a held booking can be paid for.",
+                                details={"status": booking.status})
+    if not booking.is_live(now):
+        raise HoldLapsed()
+    return booking
+
+
+async def checkout(session: Session, settings: Settings, student_id: uuid.UUID, booking_id: uuid.UUID,
+                   now: datetime) -> CheckoutOut:
+    """Start (or resume) payment for a held booking."""
+    booking = await _own_held(session, student_id, booking_id, now, lock=False)
+    if booking.price_cents == 0:
+        booking = await _own_held(session, student_id, booking_id, now)
+        booking.payment_provider = PaymentProvider.FREE
+        booking = await lifecycle.confirm(session, booking.id, now, actor_id=student_id,
+                                          payment={"provider": "free", "status": PaymentStatus.FREE})
+        return CheckoutOut(booking=BookingOut.of(booking, now), payment=PaymentOut(provider=PaymentProvider.FREE))
+    if settings.payments_provider == "test":
+        booking = await _own_held(session, student_id, booking_id, now)
+        booking.payment_provider = PaymentProvider.TEST
+        booking.payment_status = PaymentStatus.REQUIRES_PAYMENT
+        return CheckoutOut(booking=BookingOut.of(booking, now), payment=PaymentOut(provider=PaymentProvider.TEST))
+    try:
+        if booking.payment_intent_id:
+            intent = await stripe_client.retrieve_payment_intent(settings, booking.payment_intent_id)
+        else:
+            intent = await stripe_client.create_payment_intent(settings, str(booking.id), booking.price_cents,
+                                                               booking.currency)
+    except stripe.StripeError as exc:
+        raise stripe_client.PaymentProviderError(details={"provider": "stripe", "reason": str(exc)[:200]}) from exc
+    booking = await _own_held(session, student_id, booking_id, now)
+    booking.payment_provider = PaymentProvider.STRIPE
+    booking.payment_intent_id = intent["id"]
+    booking.payment_status = booking.payment_status or PaymentStatus.REQUIRES_PAYMENT
+    return CheckoutOut(booking=BookingOut.of(booking, now),
+                       payment=PaymentOut(provider=PaymentProvider.STRIPE, client_secret=intent["client_secret"],
+                                          publishable_key=settings.stripe_publishable_key or None))
+
+
+async def confirm_test_payment(session: Session, settings: Settings, student_id: uuid.UUID, booking_id: uuid.UUID,
+                               now: datetime) -> BookingOut:
+    """The test provider's "payment succeeded": only when Stripe is not configured."""
+    if settings.payments_provider != "test":
+        raise TestProviderDisabled()
+    booking = await _own_held(session, student_id, booking_id, now)
+    booking.payment_provider = PaymentProvider.TEST
+    booking.payment_status = PaymentStatus.PAID
+    booking = await lifecycle.confirm(session, booking.id, now, actor_id=student_id,
+                                      payment={"provider": "test", "status": PaymentStatus.PAID})
+    return BookingOut.of(booking, now)

@@ -1,0 +1,45 @@
+"""The bookings domain's errors (mapped to the API's error envelope in one place)."""
+
+from __future__ import annotations
+
+from server.errors import Conflict, NotFound
+
+
+class SlotUnavailable(Conflict):
+    code = "slot_unavailable"
+    message = "That time is no longer available."
+
+
+class HoldLimitReached(Conflict):
+    code = "hold_limit_reached"
+    message = "You already hold the maximum number of slots; pay for or release one first."
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+    message = "The booking cannot change to that status from its current one."
+
+
+class NotCancellable(Conflict):
+    code = "not_cancellable"
+    message = "This booking can no longer be cancelled."
+
+
+class NotReschedulable(Conflict):
+    code = "not_reschedulable"
+    message = "This booking can no longer be rescheduled."
+
+
+class HoldLapsed(Conflict):
+    code = "hold_expired"
+    message = "The hold has lapsed; hold the slot again."
+
+
+class BookingNotFound(NotFound):
+    code = "not_found"
+    message = "No such booking."
+
+
+class TestProviderDisabled(NotFound):
+    code = "test_provider_disabled"
+    message = "The test payment provider is not enabled here."

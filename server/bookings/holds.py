@@ -1,0 +1,205 @@
+"""Holds: placing one (the product's hot path), releasing one, and expiring a lapsed one.
+
+A hold is a booking in status ``held`` that blocks its slot until ``expires_at``. Expiry is
+a condition, not a job: a lapsed hold never blocks (``models.booking.LIVE_SQL``); the sweep
+that marks it ``expired`` only tells watchers and tidies up.
+
+Placing a hold is normally ONE database round trip: the tutor's policy comes from this
+process's cache (``server.availability.policies``), the slot is checked against it here,
+and migration 0004's ``place_hold()`` takes both locks (student, then tutor), checks the
+hold limit and conflicts, inserts the booking and its history row, lists the slots the hold
+changes, bumps the tutor's version and records the outbox rows, all in one statement. The
+rare cases it declines (a lapsed hold in the way, a policy changed since it was cached) take
+the general path below or reload the policy.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import asyncpg
+from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.exc import IntegrityError
+
+from models.booking import Booking, BookingStatus, PaymentProvider
+from server.availability import policies
+from server.availability.service import TutorPolicy
+from server.availability.slots import SlotNotOffered, check_bookable
+from server.bookings import events, repository
+from server.bookings.changes import slot_changes, touching
+from server.bookings.errors import BookingNotFound, HoldLimitReached, InvalidTransition, SlotUnavailable
+from server.bookings.schemas import BookingOut
+from server.db import Session
+from server.jobs import enqueue
+from server.observability import metrics
+from server.outbox import slots_changed, wake_after_commit
+from server.settings import Settings
+from server.tutors.service import TutorNotFound
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    booking: Booking
+    names: dict[uuid.UUID, str]
+
+    def out(self, now: datetime) -> BookingOut:
+        return BookingOut.of(self.booking, now, self.names)
+
+
+def price_for(rate_cents: int, minutes: int) -> int:
+    """The lesson price in minor units, rounded half up."""
+    return (rate_cents * minutes + 30) // 60
+
+
+def _new_hold(settings: Settings, tp: TutorPolicy, student_id: uuid.UUID, tutor_id: uuid.UUID, start: datetime,
+              minutes: int, now: datetime) -> Booking:
+    end = start + timedelta(minutes=minutes)
+    return Booking(id=uuid.uuid4(), tutor_id=tutor_id, student_id=student_id, status=BookingStatus.HELD,
+                   start_at=start, end_at=end,
+                   guarded=Range(start, end + timedelta(minutes=tp.policy.buffer_minutes), bounds="[)"),
+                   expires_at=now + timedelta(seconds=settings.hold_ttl_seconds),
+                   price_cents=price_for(tp.policy.hourly_rate_cents, minutes), currency=tp.policy.currency,
+                   created_at=now)
+
+
+async def _checked_policy(session: Session, tutor_id: uuid.UUID, start: datetime, minutes: int,
+                          now: datetime) -> TutorPolicy:
+    """The tutor's policy with ``start``/``minutes`` checked against it; a cached policy that
+    refuses the slot is re-read once (the tutor may just have opened that time)."""
+    tp = await policies.cached_policy(session, tutor_id)
+    try:
+        check_bookable(tp.policy, tp.rules, tp.overrides, start, minutes, now)
+    except SlotNotOffered:
+        policies.forget(tutor_id)
+        tp = await policies.cached_policy(session, tutor_id)
+        check_bookable(tp.policy, tp.rules, tp.overrides, start, minutes, now)
+    return tp
+
+
+async def place_hold(session: Session, settings: Settings, student_id: uuid.UUID, tutor_id: uuid.UUID,
+                     start: datetime, minutes: int, now: datetime) -> Placed:
+    """Hold ``[start, start + minutes)`` with ``tutor_id`` for ``HOLD_TTL_SECONDS``."""
+    for _attempt in range(2):
+        tp = await _checked_policy(session, tutor_id, start, minutes, now)
+        booking = _new_hold(settings, tp, student_id, tutor_id, start, minutes, now)
+        slot_minutes = min(tp.policy.lesson_minutes)
+        try:
+            placed = await repository.place_hold_statement(
+                session, booking, max_holds=settings.max_active_holds, policy_version=tp.policy_version,
+                candidates=[s.start for s in touching(tp.policy, tp.rules, tp.overrides, booking.guarded, now)],
+                slot_minutes=slot_minutes, slot_reach_minutes=slot_minutes + tp.policy.buffer_minutes,
+                booking_json=BookingOut.of(booking, now).model_dump(mode="json"))
+        except asyncpg.ExclusionViolationError as exc:  # the constraint stays the final guarantee
+            metrics.hold_conflicted()
+            raise SlotUnavailable() from exc
+        if placed.outcome == "held":
+            metrics.count_transition(session, None, BookingStatus.HELD)
+            wake_after_commit(session)
+            return Placed(booking, {student_id: placed.student_name or "", tutor_id: placed.tutor_name or ""})
+        if placed.outcome == "conflict":
+            metrics.hold_conflicted()
+            raise SlotUnavailable()
+        if placed.outcome == "hold_limit":
+            raise HoldLimitReached(details={"limit": settings.max_active_holds})
+        if placed.outcome == "no_tutor":
+            policies.forget(tutor_id)
+            raise TutorNotFound()
+        if placed.outcome == "lapsed_in_the_way":
+            break
+        policies.forget(tutor_id)  # stale_policy: the tutor changed it since we cached it
+    tp = await policies.fresh_policy(session, tutor_id)
+    check_bookable(tp.policy, tp.rules, tp.overrides, start, minutes, now)
+    return await _place_hold_general(session, settings, tp, student_id, tutor_id, start, minutes, now)
+
+
+async def _place_hold_general(session: Session, settings: Settings, tp: TutorPolicy, student_id: uuid.UUID,
+                              tutor_id: uuid.UUID, start: datetime, minutes: int, now: datetime) -> Placed:
+    """The hold in a few statements, moving lapsed holds in the way aside (status
+    ``expired``, with their history rows and events) in the same transaction."""
+    booking = _new_hold(settings, tp, student_id, tutor_id, start, minutes, now)
+    await repository.lock_student_then_tutor(session, student_id, tutor_id)
+    checks = await repository.hold_checks(session, student_id, tutor_id, booking.guarded, now)
+    if checks.holds >= settings.max_active_holds:
+        raise HoldLimitReached(details={"limit": settings.max_active_holds})
+    if checks.conflict:
+        metrics.hold_conflicted()
+        raise SlotUnavailable()
+    names = {student_id: checks.student_name, tutor_id: checks.tutor_name}
+    try:
+        await repository.insert_hold(session, booking)
+    except IntegrityError as exc:
+        if repository.is_exclusion_violation(exc):
+            metrics.hold_conflicted()
+            raise SlotUnavailable() from exc
+        raise
+    metrics.count_transition(session, None, BookingStatus.HELD)
+    messages = events.messages(booking, now, names, new=True)
+    ranges = [booking.guarded]
+    if checks.lapsed:
+        lapsed = await repository.by_ids(session, checks.lapsed)
+        names = await repository.names(session, lapsed, names)
+        for old in lapsed:
+            events.record(session, old, "expired", None, BookingStatus.HELD, {"reason": "lapsed; slot taken over"})
+            messages.extend(events.messages(old, now, names))
+            ranges.append(old.guarded)
+    changes = await slot_changes(session, tp.policy, tp.rules, tp.overrides, tutor_id, ranges, now)
+    await slots_changed(session, tutor_id, changes, messages)
+    return Placed(booking, names)
+
+
+def cancel_unpaid_intent(session: Session, settings: Settings, booking: Booking) -> None:
+    """A hold ended unpaid (released, cancelled, lapsed): cancel its Stripe PaymentIntent so
+    it can no longer be paid (a payment that still lands is settled by the webhook:
+    re-claimed or refunded). The one place this rule lives."""
+    if booking.payment_provider == PaymentProvider.STRIPE and booking.payment_intent_id:
+        enqueue(session, settings, "payments.cancel_intent", str(booking.id))
+
+
+async def end_hold(session: Session, settings: Settings, booking: Booking, to_status: BookingStatus,
+                   actor_id: uuid.UUID | None, now: datetime) -> None:
+    """A held booking stops being held without payment: the transition, the reopened slots
+    for watchers, and the unpaid intent's cancellation."""
+    await change_status(session, booking, to_status, to_status.value, actor_id, now)
+    cancel_unpaid_intent(session, settings, booking)
+
+
+async def change_status(session: Session, booking: Booking, to_status: BookingStatus, kind: str,
+                        actor_id: uuid.UUID | None, now: datetime, data: dict[str, object] | None = None,
+                        *, new: bool = False) -> None:
+    """A transition that moves the slot: history row, version bump, ``slots.changed`` and the
+    parties' messages, in the caller's transaction."""
+    events.transition(session, booking, to_status, kind, actor_id, dict(data) if data else None)
+    await repository.flush(session)
+    tp = await policies.fresh_policy(session, booking.tutor_id)
+    changes = await slot_changes(session, tp.policy, tp.rules, tp.overrides, booking.tutor_id, [booking.guarded],
+                                 now)
+    await slots_changed(session, booking.tutor_id, changes, await events.messages_for(session, booking, now, new=new))
+
+
+async def release_hold(session: Session, settings: Settings, student_id: uuid.UUID, booking_id: uuid.UUID,
+                       now: datetime) -> Booking:
+    """The student lets go of a hold; the slot reopens at once."""
+    booking = await repository.get(session, booking_id)
+    if booking is None or booking.student_id != student_id:
+        raise BookingNotFound()
+    booking = await repository.get_locked(session, booking_id)
+    if booking is None:
+        raise BookingNotFound()
+    if booking.status != BookingStatus.HELD:
+        raise InvalidTransition(f"This booking is {booking.status}, not held.",
+                                details={"from": booking.status, "to": BookingStatus.RELEASED})
+    to_status = BookingStatus.RELEASED if booking.is_live(now) else BookingStatus.EXPIRED
+    await end_hold(session, settings, booking, to_status, student_id, now)
+    return booking
+
+
+async def expire_hold(session: Session, settings: Settings, booking_id: uuid.UUID, now: datetime) -> Booking | None:
+    """Mark one lapsed hold expired and publish the reopening. Idempotent: returns None when
+    there is nothing to do (already expired, released, confirmed, or not yet lapsed)."""
+    booking = await repository.get_locked(session, booking_id)
+    if booking is None or booking.status != BookingStatus.HELD or booking.is_live(now):
+        return None
+    await end_hold(session, settings, booking, BookingStatus.EXPIRED, None, now)
+    return booking

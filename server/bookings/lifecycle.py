@@ -1,0 +1,174 @@
+"""A booking after its hold: confirmation, completion, cancellation by policy, rescheduling.
+
+Every change takes the tutor's lock and the booking's row lock first
+(:func:`server.bookings.repository.get_locked`), records a history row, bumps the tutor's
+version and records its outbox messages in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.exc import IntegrityError
+
+from models.booking import Booking, BookingStatus, PaymentProvider, PaymentStatus
+from server.auth.tokens import Principal
+from server.availability import policies
+from server.availability.slots import check_bookable
+from server.bookings import events, repository
+from server.bookings.changes import slot_changes
+from server.bookings.errors import (
+    BookingNotFound,
+    HoldLapsed,
+    NotCancellable,
+    NotReschedulable,
+    SlotUnavailable,
+)
+from server.bookings.holds import change_status, end_hold
+from server.bookings.service import visible
+from server.db import Session
+from server.jobs import enqueue
+from server.outbox import emit, slots_changed
+from server.settings import Settings
+
+
+async def _locked(session: Session, booking_id: uuid.UUID) -> Booking:
+    booking = await repository.get_locked(session, booking_id)
+    if booking is None:
+        raise BookingNotFound()
+    return booking
+
+
+async def confirm(session: Session, booking_id: uuid.UUID, now: datetime, *, actor_id: uuid.UUID | None,
+                  payment: dict[str, Any] | None = None) -> Booking:
+    """The one confirmation path (free lessons, the test provider and Stripe all end here).
+
+    A held booking whose hold has not lapsed becomes ``confirmed``. Idempotent for a booking
+    that is already confirmed."""
+    booking = await _locked(session, booking_id)
+    if booking.status == BookingStatus.CONFIRMED:
+        return booking
+    if booking.status == BookingStatus.HELD and not booking.is_live(now):
+        raise HoldLapsed()
+    if payment:
+        booking.payment_status = PaymentStatus(payment.get("status", PaymentStatus.PAID))
+    await change_status(session, booking, BookingStatus.CONFIRMED, "confirmed", actor_id, now, payment, new=True)
+    return booking
+
+
+async def complete(session: Session, booking_id: uuid.UUID, now: datetime) -> Booking | None:
+    """Mark a confirmed booking whose lesson has ended ``completed``. Idempotent: returns
+    None when there is nothing to do (not confirmed, or not over yet)."""
+    booking = await repository.get_locked(session, booking_id)
+    if booking is None or booking.status != BookingStatus.CONFIRMED or booking.end_at > now:
+        return None
+    events.transition(session, booking, BookingStatus.COMPLETED, "completed", None)
+    await repository.flush(session)
+    # The lesson is over, but the buffer after it may reach into the future: watchers hear
+    # about slots that it no longer blocks (and no version bump when there are none).
+    tp = await policies.fresh_policy(session, booking.tutor_id)
+    changes = await slot_changes(session, tp.policy, tp.rules, tp.overrides, booking.tutor_id, [booking.guarded],
+                                 now)
+    messages = await events.messages_for(session, booking, now)
+    if changes:
+        await slots_changed(session, booking.tutor_id, changes, messages)
+    else:
+        await emit(session, messages)
+    return booking
+
+
+def refund_for(settings: Settings, booking: Booking, cancelled_by_tutor: bool, now: datetime) -> int:
+    """The cancellation policy: full refund when the tutor cancels or the student cancels at
+    least ``CANCEL_FULL_REFUND_HOURS`` before the start; nothing after that."""
+    if cancelled_by_tutor or booking.start_at - now >= timedelta(hours=settings.cancel_full_refund_hours):
+        return booking.price_cents
+    return 0
+
+
+def refund_owed(session: Session, settings: Settings, booking: Booking) -> None:
+    """Refund what the policy granted: the test provider at once, Stripe through a retried task."""
+    if booking.payment_status != PaymentStatus.REFUND_PENDING:
+        return
+    if booking.payment_provider == PaymentProvider.STRIPE:
+        enqueue(session, settings, "payments.refund", str(booking.id))
+    else:
+        booking.payment_status = PaymentStatus.REFUNDED
+
+
+async def cancel(session: Session, settings: Settings, principal: Principal, booking_id: uuid.UUID,
+                 reason: str | None, now: datetime) -> Booking:
+    """Cancel a confirmed booking by policy (a held one is simply released, its unpaid
+    payment cancelled)."""
+    booking = visible(await repository.get(session, booking_id), principal)
+    if booking.status == BookingStatus.HELD and principal.id == booking.student_id:
+        booking = await _locked(session, booking_id)
+        if booking.status == BookingStatus.HELD:
+            to_status = BookingStatus.RELEASED if booking.is_live(now) else BookingStatus.EXPIRED
+            await end_hold(session, settings, booking, to_status, principal.id, now)
+            return booking
+    booking = await _locked(session, booking_id)
+    if booking.status != BookingStatus.CONFIRMED or booking.start_at <= now:
+        raise NotCancellable(f"A {booking.status} booking that "
+                             f"{'has started' if booking.start_at <= now else 'is not confirmed'} cannot be cancelled.",
+                             details={"status": booking.status})
+    by_tutor = principal.id == booking.tutor_id
+    booking.cancelled_by = principal.id
+    booking.cancel_reason = reason
+    booking.refund_cents = refund_for(settings, booking, by_tutor, now)
+    if booking.refund_cents and booking.payment_provider in (PaymentProvider.STRIPE, PaymentProvider.TEST):
+        booking.payment_status = PaymentStatus.REFUND_PENDING
+    await change_status(session, booking, BookingStatus.CANCELLED, "cancelled", principal.id, now,
+                        {"reason": reason, "by": "tutor" if by_tutor else "student",
+                         "refund_cents": booking.refund_cents})
+    refund_owed(session, settings, booking)
+    return booking
+
+
+async def reschedule(session: Session, principal: Principal, booking_id: uuid.UUID, start: datetime,
+                     now: datetime) -> Booking:
+    """Move a confirmed booking to a free time atomically: both or nothing."""
+    visible(await repository.get(session, booking_id), principal)
+    booking = await _locked(session, booking_id)
+    tp = await policies.fresh_policy(session, booking.tutor_id)
+    minutes = int((booking.end_at - booking.start_at).total_seconds() // 60)
+    if booking.status != BookingStatus.CONFIRMED or booking.start_at <= now:
+        raise NotReschedulable(details={"status": booking.status})
+    check_bookable(tp.policy, tp.rules, tp.overrides, start, minutes, now, lesson_lengths=[minutes])
+    end = start + timedelta(minutes=minutes)
+    guarded = Range(start, end + timedelta(minutes=tp.policy.buffer_minutes), bounds="[)")
+    lapsed = await move_lapsed_aside(session, booking.tutor_id, guarded, now)
+    if await repository.live_conflict(session, booking.tutor_id, guarded, now, exclude=booking.id):
+        raise SlotUnavailable()
+    old_guarded, old_start = booking.guarded, booking.start_at
+    booking.start_at, booking.end_at, booking.guarded = start, end, guarded
+    events.record(session, booking, "rescheduled", principal.id, booking.status,
+                  {"from": old_start.isoformat(), "to": start.isoformat()})
+    try:
+        await repository.flush(session)
+    except IntegrityError as exc:
+        if repository.is_exclusion_violation(exc):
+            raise SlotUnavailable() from exc
+        raise
+    names = await repository.names(session, [booking, *lapsed])
+    messages = events.messages(booking, now, names)
+    for old in lapsed:
+        messages.extend(events.messages(old, now, names))
+    changes = await slot_changes(session, tp.policy, tp.rules, tp.overrides, booking.tutor_id,
+                                 [old_guarded, guarded, *(b.guarded for b in lapsed)], now)
+    await slots_changed(session, booking.tutor_id, changes, messages)
+    return booking
+
+
+async def move_lapsed_aside(session: Session, tutor_id: uuid.UUID, guarded: Range[datetime],
+                            now: datetime) -> list[Booking]:
+    """Mark lapsed holds overlapping ``guarded`` ``expired`` (with history rows), so the range
+    can be taken; returns them (the caller tells their parties)."""
+    lapsed = await repository.lock_lapsed_overlapping(session, tutor_id, guarded, now)
+    for booking in lapsed:
+        events.transition(session, booking, BookingStatus.EXPIRED, "expired", None,
+                          {"reason": "lapsed; slot taken over"})
+    return lapsed
+
