@@ -86,7 +86,12 @@ def _sql_list(values: Any) -> str:
 # The one definition: LIVE_SQL for hand-written statements (``b`` is the bookings alias, ``:now``
 # the instant), Booking.live_at() for ORM/Core queries, Booking.is_live() for loaded rows, and
 # migration 0004's place_hold() (held to the same answers by its tests).
-LIVE_SQL = ("(b.status = 'confirmed' OR (b.status = 'held' AND b.expires_at > :now))")
+def live_sql(now: str = ":now", alias: str = "b") -> str:
+    """The live rule as SQL over ``alias`` with the instant bound as ``now`` (``:now``, ``$4``…)."""
+    return f"({alias}.status = 'confirmed' OR ({alias}.status = 'held' AND {alias}.expires_at > {now}))"
+
+
+LIVE_SQL = live_sql()
 # Its complement among held rows: a hold whose time ran out (expired in all but name).
 LAPSED_SQL = "(b.status = 'held' AND b.expires_at <= :now)"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import uuid
 from collections import OrderedDict
 
-from server.availability.service import TutorPolicy, load_tutor_policy
+from server.availability.repository import TutorPolicy, load_tutor_policy
 from server.db import Session
 
 MAX_ENTRIES = 10_000

@@ -3,15 +3,15 @@ and serving slots. The arithmetic lives in :mod:`server.availability.slots`."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from models.tutor import AvailabilityOverride, AvailabilityRule, TutorProfile, TutorVersion
+from server.availability import policies, repository
+from server.availability.repository import load_busy
 from server.availability.schemas import (
     AvailabilityIn,
     AvailabilityOut,
@@ -24,7 +24,6 @@ from server.availability.schemas import (
 from server.availability.slots import BusyRange, DateOverride, SlotPolicy, WeeklyRule, compute_slots
 from server.db import Session
 from server.errors import Conflict, InvalidRequest
-from server.integrations.busy import BUSY_SQL
 from server.outbox import bump_version, slots_changed
 from server.settings import Settings
 from server.tutors.service import TutorNotFound
@@ -40,81 +39,11 @@ class ProfileRequired(Conflict):
     message = "Create your tutor profile (PUT /api/v1/tutors/me) before setting availability."
 
 
-# asyncpg parameters: it runs through Session.fetch_one_statement (one round trip on the hold path).
-_POLICY = """
-SELECT p.policy_version, p.timezone, p.lesson_minutes, p.min_notice_minutes, p.buffer_minutes,
-       p.max_advance_days, p.hourly_rate_cents, p.currency,
-       ARRAY(SELECT ARRAY[r.weekday, r.start_minute, r.end_minute] FROM availability_rules r
-             WHERE r.tutor_id = p.user_id ORDER BY r.weekday, r.start_minute) AS rules,
-       COALESCE((SELECT json_agg(json_build_array(o.date, o.start_minute, o.end_minute)
-                                 ORDER BY o.date, o.start_minute)
-                 FROM availability_overrides o
-                 WHERE o.tutor_id = p.user_id AND o.date >= current_date - 2), '[]') AS overrides
-FROM tutor_profiles p WHERE p.user_id = $1 AND p.is_active
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class TutorPolicy:
-    """A tutor's slot policy, weekly rules and current overrides, as of ``policy_version``
-    (which triggers bump on every change to the profile, rules or overrides: migration 0004)."""
-
-    policy: SlotPolicy
-    rules: list[WeeklyRule]
-    overrides: list[DateOverride]
-    policy_version: int
-
-
-async def load_tutor_policy(session: Session, tutor_id: uuid.UUID) -> TutorPolicy:
-    """The active tutor's policy; :class:`TutorNotFound` otherwise.
-
-    One statement. Overrides for dates already past everywhere on Earth are skipped: no slot
-    can use them.
-    """
-    profile = await session.fetch_one_statement(_POLICY, tutor_id)
-    if profile is None:
-        raise TutorNotFound()
-    policy = SlotPolicy(timezone=profile["timezone"], lesson_minutes=tuple(sorted(profile["lesson_minutes"])),
-                        min_notice_minutes=profile["min_notice_minutes"], buffer_minutes=profile["buffer_minutes"],
-                        max_advance_days=profile["max_advance_days"], hourly_rate_cents=profile["hourly_rate_cents"],
-                        currency=profile["currency"])
-    rules = [WeeklyRule(int(w), int(a), int(b)) for w, a, b in profile["rules"]]
-    raw = profile["overrides"]
-    overrides = [DateOverride(date.fromisoformat(d), a, b) for d, a, b in (json.loads(raw) if isinstance(raw, str)
-                                                                           else raw)]
-    return TutorPolicy(policy, rules, overrides, int(profile["policy_version"]))
-
-
 async def load_policy(session: Session, tutor_id: uuid.UUID
                       ) -> tuple[SlotPolicy, list[WeeklyRule], list[DateOverride]]:
     """The active tutor's slot policy, weekly rules and current overrides; :class:`TutorNotFound` otherwise."""
-    loaded = await load_tutor_policy(session, tutor_id)
+    loaded = await repository.load_tutor_policy(session, tutor_id)
     return loaded.policy, loaded.rules, loaded.overrides
-
-
-# Plain SQL: this runs on every hold and slot listing, and building the equivalent Core
-# statement (a union) each time cost more CPU than the query itself.
-_BUSY = text(f"""
-SELECT lower(guarded), upper(guarded), status, expires_at FROM bookings
-WHERE tutor_id = :t AND guarded && tstzrange(:lo, :hi, '[)')
-  AND (status = 'confirmed' OR (status = 'held' AND expires_at > :now))
-UNION ALL
-{BUSY_SQL}
-ORDER BY 1
-""")
-
-
-async def load_busy(session: Session, tutor_id: uuid.UUID, lo: datetime, hi: datetime,
-                    now: datetime) -> list[BusyRange]:
-    """Live bookings whose guarded range meets ``[lo, hi)``: confirmed ones, and holds not yet expired;
-    plus the tutor's busy calendar time (server/integrations/busy.py), as confirmed ranges.
-
-    Expiry is a query condition here, so a lapsed hold frees its slot whether or not the
-    expiry job has run.
-    """
-    # The tutor's busy calendar time (Google Calendar) blocks like a confirmed booking; same round trip.
-    rows = (await session.execute(_BUSY, {"t": tutor_id, "lo": lo, "hi": hi, "now": now})).all()
-    return [BusyRange(start, end, status, expires_at) for start, end, status, expires_at in rows]
 
 
 async def tutor_version(session: Session, tutor_id: uuid.UUID) -> int:
@@ -127,20 +56,8 @@ def _invalid(field: str, message: str) -> InvalidRequest:
     return InvalidRequest(f"{field.split('.')[-1]}: {message}", details=[{"field": field, "message": message}])
 
 
-async def get_slots(session: Session, settings: Settings, tutor_id: uuid.UUID, now: datetime, *,
-                    window_from: datetime | None = None, window_to: datetime | None = None,
-                    minutes: int | None = None) -> SlotsOut:
-    """The tutor's slots in ``[window_from, window_to)`` with the version they reflect.
-
-    Defaults: from = now, to = from + 7 days, minutes = the shortest lesson. Reads in one
-    REPEATABLE READ snapshot when the session is fresh, so version and slots agree.
-    """
-    if not session.in_transaction():
-        await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
-    # Version first: under READ COMMITTED the slots are then never older than the version.
-    version = await tutor_version(session, tutor_id)
-    policy, rules, overrides = await load_policy(session, tutor_id)
-
+def _window(settings: Settings, policy: SlotPolicy, now: datetime, window_from: datetime | None,
+            window_to: datetime | None, minutes: int | None) -> tuple[datetime, datetime, int]:
     start = window_from or now
     end = window_to or start + DEFAULT_WINDOW
     if end <= start:
@@ -151,11 +68,36 @@ async def get_slots(session: Session, settings: Settings, tutor_id: uuid.UUID, n
     if length not in policy.lesson_minutes:
         raise _invalid("query.minutes",
                        f"must be one of the tutor's lesson lengths: {', '.join(map(str, policy.lesson_minutes))}")
+    return start, end, length
 
-    reach = timedelta(minutes=length + policy.buffer_minutes)
-    busy = await load_busy(session, tutor_id, start, end + reach, now)
-    slots = compute_slots(policy, rules, overrides, busy, start, end, length, now)
-    return SlotsOut(tutor_id=tutor_id, version=version, timezone=policy.timezone, minutes=length,
+
+async def get_slots(session: Session, settings: Settings, tutor_id: uuid.UUID, now: datetime, *,
+                    window_from: datetime | None = None, window_to: datetime | None = None,
+                    minutes: int | None = None) -> SlotsOut:
+    """The tutor's slots in ``[window_from, window_to)`` with the version they reflect.
+
+    Defaults: from = now, to = from + 7 days, minutes = the shortest lesson. One statement
+    reads the version and the busy ranges (so they agree); the policy comes from the
+    process's cache, checked against the ``policy_version`` that statement returns.
+    """
+    tp = await policies.cached_policy(session, tutor_id)
+    row = None
+    for _attempt in range(2):
+        start, end, length = _window(settings, tp.policy, now, window_from, window_to, minutes)
+        reach = timedelta(minutes=length + tp.policy.buffer_minutes)
+        row = await repository.slots_state(session, tutor_id, start, end + reach, now)
+        if row is None:
+            policies.forget(tutor_id)
+            raise TutorNotFound()
+        if row["policy_version"] == tp.policy_version:
+            break
+        tp = await policies.fresh_policy(session, tutor_id)
+    assert row is not None
+    busy = [BusyRange(lo, hi, status, expires)  # type: ignore[arg-type]
+            for lo, hi, status, expires in zip(row["starts"] or [], row["ends"] or [], row["statuses"] or [],
+                                               row["expiries"] or [], strict=True)]
+    slots = compute_slots(tp.policy, tp.rules, tp.overrides, busy, start, end, length, now)
+    return SlotsOut(tutor_id=tutor_id, version=int(row["version"]), timezone=tp.policy.timezone, minutes=length,
                     slots=[SlotOut(start=s.start, end=s.end, status=s.status, held_until=s.held_until)
                            for s in slots])
 

@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from models.booking import Booking, BookingStatus, PaymentProvider
 from server.availability import policies
-from server.availability.service import TutorPolicy
+from server.availability.repository import TutorPolicy
 from server.availability.slots import SlotNotOffered, check_bookable
 from server.bookings import events, repository
 from server.bookings.changes import slot_changes, touching

@@ -1,0 +1,116 @@
+"""Availability's SQL: a tutor's slot policy, the ranges that block slots, and the state a
+slot listing reads. "Live at ``now``" is :func:`models.booking.live_sql`."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import asyncpg
+from sqlalchemy import text
+
+from models.booking import live_sql
+from server.availability.slots import BusyRange, DateOverride, SlotPolicy, WeeklyRule
+from server.db import Session
+from server.integrations.busy import BUSY_SQL
+from server.tutors.service import TutorNotFound
+
+# asyncpg parameters: it runs through Session.fetch_one_statement (one round trip on the hold path).
+_POLICY = """
+SELECT p.policy_version, p.timezone, p.lesson_minutes, p.min_notice_minutes, p.buffer_minutes,
+       p.max_advance_days, p.hourly_rate_cents, p.currency,
+       ARRAY(SELECT ARRAY[r.weekday, r.start_minute, r.end_minute] FROM availability_rules r
+             WHERE r.tutor_id = p.user_id ORDER BY r.weekday, r.start_minute) AS rules,
+       COALESCE((SELECT json_agg(json_build_array(o.date, o.start_minute, o.end_minute)
+                                 ORDER BY o.date, o.start_minute)
+                 FROM availability_overrides o
+                 WHERE o.tutor_id = p.user_id AND o.date >= current_date - 2), '[]') AS overrides
+FROM tutor_profiles p WHERE p.user_id = $1 AND p.is_active
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class TutorPolicy:
+    """A tutor's slot policy, weekly rules and current overrides, as of ``policy_version``
+    (which triggers bump on every change to the profile, rules or overrides: migration 0004)."""
+
+    policy: SlotPolicy
+    rules: list[WeeklyRule]
+    overrides: list[DateOverride]
+    policy_version: int
+
+
+async def load_tutor_policy(session: Session, tutor_id: uuid.UUID) -> TutorPolicy:
+    """The active tutor's policy; :class:`TutorNotFound` otherwise.
+
+    One statement. Overrides for dates already past everywhere on Earth are skipped: no slot
+    can use them.
+    """
+    profile = await session.fetch_one_statement(_POLICY, tutor_id)
+    if profile is None:
+        raise TutorNotFound()
+    policy = SlotPolicy(timezone=profile["timezone"], lesson_minutes=tuple(sorted(profile["lesson_minutes"])),
+                        min_notice_minutes=profile["min_notice_minutes"], buffer_minutes=profile["buffer_minutes"],
+                        max_advance_days=profile["max_advance_days"], hourly_rate_cents=profile["hourly_rate_cents"],
+                        currency=profile["currency"])
+    rules = [WeeklyRule(int(w), int(a), int(b)) for w, a, b in profile["rules"]]
+    raw = profile["overrides"]
+    overrides = [DateOverride(date.fromisoformat(d), a, b) for d, a, b in (json.loads(raw) if isinstance(raw, str)
+                                                                           else raw)]
+    return TutorPolicy(policy, rules, overrides, int(profile["policy_version"]))
+
+
+# Plain SQL: this runs on every hold and slot listing, and building the equivalent Core
+# statement (a union) each time cost more CPU than the query itself.
+_BUSY = text(f"""
+SELECT lower(guarded), upper(guarded), status, expires_at FROM bookings
+WHERE tutor_id = :t AND guarded && tstzrange(:lo, :hi, '[)')
+  AND {live_sql(alias="bookings")}
+UNION ALL
+{BUSY_SQL}
+ORDER BY 1
+""")
+
+
+async def load_busy(session: Session, tutor_id: uuid.UUID, lo: datetime, hi: datetime,
+                    now: datetime) -> list[BusyRange]:
+    """Live bookings whose guarded range meets ``[lo, hi)``: confirmed ones, and holds not yet expired;
+    plus the tutor's busy calendar time (server/integrations/busy.py), as confirmed ranges.
+
+    Expiry is a query condition here, so a lapsed hold frees its slot whether or not the
+    expiry job has run.
+    """
+    # The tutor's busy calendar time (Google Calendar) blocks like a confirmed booking; same round trip.
+    rows = (await session.execute(_BUSY, {"t": tutor_id, "lo": lo, "hi": hi, "now": now})).all()
+    return [BusyRange(start, end, status, expires_at) for start, end, status, expires_at in rows]
+
+
+# Everything a slot listing reads, in one statement (so one snapshot: the version and the busy
+# ranges agree): the tutor's version and policy version, and the live bookings and busy calendar
+# time meeting [$2, $3) as parallel arrays.
+_SLOTS_STATE = f"""
+SELECT coalesce((SELECT v.version FROM tutor_versions v WHERE v.tutor_id = p.user_id), 0) AS version,
+       p.policy_version, busy.starts, busy.ends, busy.statuses, busy.expiries
+FROM tutor_profiles p
+CROSS JOIN LATERAL (
+    SELECT array_agg(x.lo ORDER BY x.lo) AS starts, array_agg(x.hi ORDER BY x.lo) AS ends,
+           array_agg(x.status ORDER BY x.lo) AS statuses, array_agg(x.expires_at ORDER BY x.lo) AS expiries
+    FROM (SELECT lower(b.guarded) AS lo, upper(b.guarded) AS hi, b.status::text AS status, b.expires_at
+          FROM bookings b WHERE b.tutor_id = $1 AND b.guarded && tstzrange($2, $3, '[)') AND {live_sql("$4")}
+          UNION ALL
+          SELECT lower(c.during), upper(c.during), 'confirmed', NULL FROM calendar_busy c
+          WHERE c.user_id = $1 AND c.during && tstzrange($2, $3, '[)')) x
+) busy
+WHERE p.user_id = $1 AND p.is_active
+"""
+
+
+
+async def slots_state(session: Session, tutor_id: uuid.UUID, lo: datetime, hi: datetime,
+                      now: datetime) -> asyncpg.Record | None:
+    """``version``, ``policy_version`` and the busy ranges meeting ``[lo, hi)`` as parallel
+    arrays (``starts``, ``ends``, ``statuses``, ``expiries``); None for an unknown or
+    inactive tutor."""
+    return await session.fetch_one_statement(_SLOTS_STATE, tutor_id, lo, hi, now)
