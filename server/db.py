@@ -56,6 +56,13 @@ async def _json_codecs(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(name, encoder=str, decoder=json.loads, schema="pg_catalog")
 
 
+async def _keep_as_is(conn: asyncpg.Connection) -> None:
+    """No reset round trip when a connection goes back to the pool: its statements run in
+    their own implicit transactions and leave no session state behind (advisory locks are
+    transaction-scoped, nothing LISTENs or changes settings). asyncpg's default reset is one
+    more round trip per hold (``pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL``)."""
+
+
 class StatementPool:
     """Plain asyncpg connections for statements that are a whole unit of work by themselves.
 
@@ -74,7 +81,8 @@ class StatementPool:
         if self._pool is None:
             self._pool = await asyncpg.create_pool(
                 self._url, min_size=0, max_size=self._max_size, max_inactive_connection_lifetime=300,
-                server_settings={"timezone": "UTC", "application_name": "edustream"}, init=_json_codecs)
+                server_settings={"timezone": "UTC", "application_name": "edustream"}, init=_json_codecs,
+                reset=_keep_as_is)
         return self._pool
 
     async def close(self) -> None:
