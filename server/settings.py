@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     hold_ttl_seconds: int = 600
     max_active_holds: int = 3
     slot_window_max_days: int = 31
+    # How long the shared default slot listing of a tutor may be reused at one version.
+    slots_snapshot_ttl_seconds: float = 1.0
     cancel_full_refund_hours: int = 24
     idempotency_ttl_seconds: int = 24 * 3600
 

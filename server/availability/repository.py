@@ -114,3 +114,16 @@ async def slots_state(session: Session, tutor_id: uuid.UUID, lo: datetime, hi: d
     arrays (``starts``, ``ends``, ``statuses``, ``expiries``); None for an unknown or
     inactive tutor."""
     return await session.fetch_one_statement(_SLOTS_STATE, tutor_id, lo, hi, now)
+
+
+_VERSIONS = """
+SELECT coalesce((SELECT v.version FROM tutor_versions v WHERE v.tutor_id = p.user_id), 0) AS version,
+       p.policy_version
+FROM tutor_profiles p WHERE p.user_id = $1 AND p.is_active
+"""
+
+
+async def versions(session: Session, tutor_id: uuid.UUID) -> tuple[int, int] | None:
+    """The tutor's version and policy version; None for an unknown or inactive tutor."""
+    row = await session.fetch_one_statement(_VERSIONS, tutor_id)
+    return None if row is None else (int(row["version"]), int(row["policy_version"]))

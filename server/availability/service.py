@@ -10,7 +10,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from models.tutor import AvailabilityOverride, AvailabilityRule, TutorProfile, TutorVersion
-from server.availability import policies, repository
+from server.availability import policies, repository, snapshots
 from server.availability.repository import load_busy
 from server.availability.schemas import (
     AvailabilityIn,
@@ -78,8 +78,23 @@ async def get_slots(session: Session, settings: Settings, tutor_id: uuid.UUID, n
 
     Defaults: from = now, to = from + 7 days, minutes = the shortest lesson. One statement
     reads the version and the busy ranges (so they agree); the policy comes from the
-    process's cache, checked against the ``policy_version`` that statement returns.
+    process's cache, checked against the ``policy_version`` that statement returns. The
+    default window is shared by concurrent and repeated readers at one version
+    (:mod:`server.availability.snapshots`).
     """
+    if window_from is None and window_to is None:
+        current = await repository.versions(session, tutor_id)
+        if current is None:
+            policies.forget(tutor_id)
+            raise TutorNotFound()
+        return await snapshots.shared(
+            tutor_id, minutes, *current, now, timedelta(seconds=settings.slots_snapshot_ttl_seconds),
+            lambda: _compute_slots(session, settings, tutor_id, now, None, None, minutes))
+    return await _compute_slots(session, settings, tutor_id, now, window_from, window_to, minutes)
+
+
+async def _compute_slots(session: Session, settings: Settings, tutor_id: uuid.UUID, now: datetime,
+                         window_from: datetime | None, window_to: datetime | None, minutes: int | None) -> SlotsOut:
     tp = await policies.cached_policy(session, tutor_id)
     row = None
     for _attempt in range(2):
