@@ -4,7 +4,7 @@
 * published outbox rows older than ``LIVE_HISTORY_SECONDS`` (the resync window: a client
   further behind gets a snapshot instead of the missed changes);
 * expired and released holds older than ``HOLD_RETENTION_DAYS`` (their history rows go with
-  them; they never blocked anything, see server/bookings/service.py), unless a payment
+  them; they never blocked anything, see models/booking.py's live rule), unless a payment
   touched them.
 
 Deletes run in batches so no statement holds locks for long; running twice is harmless.
