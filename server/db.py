@@ -142,15 +142,21 @@ def make_sessionmaker(engine: AsyncEngine, statements: StatementPool | None = No
 
 @asynccontextmanager
 async def unit_of_work(sessionmaker: Sessionmaker) -> AsyncIterator[Session]:
-    """Open a session and transaction; commit on success, roll back on error, then run the
-    session's after-commit work."""
+    """Open a session and transaction; commit on success, roll back on error (unless the
+    error keeps its changes), then run the session's after-commit work."""
     async with sessionmaker() as session:
         try:
             yield session
             await session.commit()
-        except BaseException:
-            await session.rollback()
-            session.take_after_commit()
+        except BaseException as exc:
+            if not getattr(exc, "keeps_changes", False):
+                await session.rollback()
+                session.take_after_commit()
+                raise
+            await session.commit()  # an error that keeps its changes (server.errors.AppError)
+            callbacks = session.take_after_commit()
+            for callback in callbacks:
+                await callback()
             raise
         callbacks = session.take_after_commit()
     for callback in callbacks:

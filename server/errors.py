@@ -23,6 +23,9 @@ class AppError(Exception):
     status: int = 400
     code: str = "bad_request"
     message: str = "The request could not be processed."
+    # A failure whose changes must stand (e.g. revoking a replayed refresh token's sign-in):
+    # the unit of work commits them, then the error reaches the caller.
+    keeps_changes: bool = False
 
     def __init__(self, message: str | None = None, *, details: Any = None, code: str | None = None,
                  status: int | None = None, headers: dict[str, str] | None = None) -> None:

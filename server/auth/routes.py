@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from server.auth import service
 from server.auth.schemas import AuthOut, LoginIn, MeUpdate, RefreshIn, RegisterIn, UserOut
 from server.auth.tokens import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE
-from server.db import unit_of_work
+from server.db import Session
 from server.errors import Forbidden
 from server.http import SIGNED_IN, Ctx, Router
 from server.settings import Settings
@@ -76,30 +76,28 @@ def _refresh_token_from(request: Request, body: RefreshIn) -> str | None:
 
 
 @router.post("/auth/register", status=201, errors=[service.EmailTaken])
-async def register(ctx: Ctx, body: RegisterIn) -> AuthOut | Response:
+async def register(ctx: Ctx, session: Session, body: RegisterIn) -> AuthOut | Response:
     """Create a student or tutor account and sign in.
 
     The email is unique regardless of letter case (409 ``email_taken``). Passwords are 8 to 256
     characters. Admin accounts cannot be registered. Sets the session cookies.
     """
-    async with unit_of_work(ctx.sessionmaker) as session:
-        signed_in = await service.register(session, ctx.settings, body)
+    signed_in = await service.register(session, ctx.settings, body)
     return session_response(ctx, signed_in, 201)
 
 
 @router.post("/auth/login", errors=[service.InvalidCredentials])
-async def login(ctx: Ctx, body: LoginIn) -> AuthOut | Response:
+async def login(ctx: Ctx, session: Session, body: LoginIn) -> AuthOut | Response:
     """Sign in with email and password; sets the session cookies.
 
     401 ``invalid_credentials`` for an unknown email and for a wrong password alike.
     """
-    async with unit_of_work(ctx.sessionmaker) as session:
-        signed_in = await service.login(session, ctx.settings, body)
+    signed_in = await service.login(session, ctx.settings, body)
     return session_response(ctx, signed_in, 200)
 
 
 @router.post("/auth/refresh", errors=[service.InvalidRefreshToken, service.RefreshTokenReused, CsrfFailed])
-async def refresh(ctx: Ctx, body: RefreshIn) -> AuthOut | Response:
+async def refresh(ctx: Ctx, session: Session, body: RefreshIn) -> AuthOut | Response:
     """Exchange a refresh token for a new access token and a new refresh token.
 
     The token comes from the ``es_refresh`` cookie (then the ``X-CSRF-Token`` header must match
@@ -110,36 +108,33 @@ async def refresh(ctx: Ctx, body: RefreshIn) -> AuthOut | Response:
     raw = _refresh_token_from(ctx.request, body)
     if raw is None:
         raise service.InvalidRefreshToken()
-    signed_in = await service.refresh(ctx.sessionmaker, ctx.settings, raw)
+    signed_in = await service.refresh(session, ctx.settings, raw)
     return session_response(ctx, signed_in, 200, keep_csrf=True)
 
 
 @router.post("/auth/logout", status=204, errors=[CsrfFailed])
-async def logout(ctx: Ctx, body: RefreshIn) -> Response:
+async def logout(ctx: Ctx, session: Session, body: RefreshIn) -> Response:
     """Revoke this sign-in's refresh tokens and clear the cookies (204, also when already signed out).
 
     Like refresh, the token comes from the body or from the cookie plus the CSRF header.
     """
     raw = _refresh_token_from(ctx.request, body)
-    async with unit_of_work(ctx.sessionmaker) as session:
-        await service.logout(session, raw)
+    await service.logout(session, raw)
     response = Response(status_code=204)
     _clear_cookies(response, ctx.settings)
     return response
 
 
 @router.get("/me", auth=SIGNED_IN, errors=[service.AccountNotFound])
-async def get_me(ctx: Ctx) -> UserOut:
+async def get_me(ctx: Ctx, session: Session) -> UserOut:
     """The signed-in account."""
-    async with unit_of_work(ctx.sessionmaker) as session:
-        user = await service.get_user(session, ctx.user.id)
+    user = await service.get_user(session, ctx.user.id)
     return UserOut.model_validate(user)
 
 
 @router.put("/me", auth=SIGNED_IN, errors=[service.AccountNotFound])
-async def put_me(ctx: Ctx, body: MeUpdate) -> UserOut:
+async def put_me(ctx: Ctx, session: Session, body: MeUpdate) -> UserOut:
     """Change your display name and/or time zone (IANA name); omitted fields stay as they are."""
-    async with unit_of_work(ctx.sessionmaker) as session:
-        user = await service.update_me(session, ctx.user.id, body)
+    user = await service.update_me(session, ctx.user.id, body)
     return UserOut.model_validate(user)
 

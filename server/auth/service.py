@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from models.user import RefreshToken, User
 from server.auth import tokens
 from server.auth.schemas import LoginIn, MeUpdate, RegisterIn
-from server.db import Session, Sessionmaker, unit_of_work
+from server.db import Session
 from server.errors import Conflict, NotFound, Unauthorized
 from server.settings import Settings
 
@@ -47,6 +47,7 @@ class InvalidRefreshToken(Unauthorized):
 class RefreshTokenReused(Unauthorized):
     code = "refresh_token_reused"
     message = "This refresh token was already used; every session of this sign-in was revoked. Sign in again."
+    keeps_changes = True  # the revocation of the whole sign-in is committed
 
 
 class AccountNotFound(NotFound):
@@ -121,33 +122,33 @@ async def login(session: Session, settings: Settings, data: LoginIn) -> SignedIn
     return await start_session(session, settings, user)
 
 
-async def refresh(sessionmaker: Sessionmaker, settings: Settings, raw_token: str) -> SignedIn:
+async def refresh(session: Session, settings: Settings, raw_token: str) -> SignedIn:
     """Rotate a refresh token. Presenting a used token revokes its whole family and raises
-    :class:`RefreshTokenReused`; that revocation is committed even though the call fails."""
+    :class:`RefreshTokenReused`, which keeps its changes: the revocation is committed though the
+    call fails."""
     token_hash = tokens.hash_opaque_token(raw_token)
-    async with unit_of_work(sessionmaker) as session:
-        now = _now()
-        # One conditional UPDATE claims the token: of two concurrent refreshes with the same
-        # token exactly one matches; the other then sees it used and is treated as a replay.
-        claimed = (await session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None),
-                   RefreshToken.revoked_at.is_(None), RefreshToken.expires_at > now)
-            .values(used_at=now)
-            .returning(RefreshToken.user_id, RefreshToken.family_id))).one_or_none()
-        if claimed is not None:
-            user = await session.get(User, claimed.user_id)
-            if user is None:
-                raise InvalidRefreshToken()
-            new_raw = await _add_refresh_token(session, settings, user.id, claimed.family_id)
-            return SignedIn(user=user, access_token=tokens.issue_access_token(settings, user.id, user.role),
-                           refresh_token=new_raw)
-        row = (await session.execute(
-            select(RefreshToken.family_id, RefreshToken.used_at).where(RefreshToken.token_hash == token_hash)
-        )).one_or_none()
-        if row is None or row.used_at is None:
+    now = _now()
+    # One conditional UPDATE claims the token: of two concurrent refreshes with the same
+    # token exactly one matches; the other then sees it used and is treated as a replay.
+    claimed = (await session.execute(
+        update(RefreshToken)
+        .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None),
+               RefreshToken.revoked_at.is_(None), RefreshToken.expires_at > now)
+        .values(used_at=now)
+        .returning(RefreshToken.user_id, RefreshToken.family_id))).one_or_none()
+    if claimed is not None:
+        user = await session.get(User, claimed.user_id)
+        if user is None:
             raise InvalidRefreshToken()
-        await _revoke_family(session, row.family_id)
+        new_raw = await _add_refresh_token(session, settings, user.id, claimed.family_id)
+        return SignedIn(user=user, access_token=tokens.issue_access_token(settings, user.id, user.role),
+                       refresh_token=new_raw)
+    row = (await session.execute(
+        select(RefreshToken.family_id, RefreshToken.used_at).where(RefreshToken.token_hash == token_hash)
+    )).one_or_none()
+    if row is None or row.used_at is None:
+        raise InvalidRefreshToken()
+    await _revoke_family(session, row.family_id)
     raise RefreshTokenReused(details={"family_revoked": True})
 
 
