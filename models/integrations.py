@@ -19,7 +19,7 @@ CONNECTION_STATUSES = ("active", "revoked")
 
 class OAuthConnection(Base):
     """A user's grant to a provider (Google Calendar). Tokens are Fernet ciphertexts
-    (server/integrations/crypto.py); a revoked grant keeps the row, without tokens, so the
+    (server/providers/crypto.py); a revoked grant keeps the row, without tokens, so the
     user can be told why the connection stopped."""
 
     __tablename__ = "oauth_connections"

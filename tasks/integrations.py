@@ -1,6 +1,6 @@
 """Integration jobs: the dispatch sweep, the calendar refresh, and the adapters the outbound
 tasks of tasks/outbound.py (``email.send``, ``calendar.sync_booking``, ``video.create_meeting``)
-call. A provider's refusal (:class:`~server.integrations.http.ProviderRejected`, a 4xx) becomes
+call. A provider's refusal (:class:`~server.providers.http.ProviderRejected`, a 4xx) becomes
 :class:`~tasks.outbound.PermanentError` here: dead-lettered at once, never retried forever.
 
 * ``integrations.dispatch_due`` (every ``INTEGRATIONS_SWEEP_SECONDS``): booking changes, new
@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from server.integrations import dispatch
-from server.integrations.http import ProviderRejected
+from server.providers.http import ProviderRejected
 from tasks import runtime
 from tasks.broker import broker
 from tasks.outbound import PermanentError, outbound_task

@@ -22,7 +22,7 @@ from models.user import User
 from server.db import Session
 from server.emails.ics import lesson_ics
 from server.emails.render import TEMPLATES, render
-from server.integrations.brevo import Attachment, OutgoingEmail
+from server.providers.brevo import Attachment, OutgoingEmail
 from server.settings import Settings
 
 BOOKING_TEMPLATES = frozenset(TEMPLATES) - {"welcome"}

@@ -8,7 +8,7 @@ the calendar follow, for the tutor and the student alike when they are connected
   patch), or patched when the fingerprint of what we wrote changed (reschedule, join link);
 * cancelled, expired or released → the event is deleted (404/410: already gone).
 
-Runs for a booking are serialized by a Redis lock (server/integrations/locks.py), so a
+Runs for a booking are serialized by a Redis lock (server/providers/locks.py), so a
 confirmation and a reschedule dispatched back to back cannot interleave their API calls. After an event moved
 or was deleted, the tutor's busy time is pulled again, so the slot it occupied reopens.
 """
@@ -29,9 +29,9 @@ from models.booking import Booking
 from models.integrations import CalendarEvent
 from models.user import User
 from server.db import Sessionmaker, unit_of_work
-from server.integrations import http
 from server.integrations.google_calendar import CalendarRevoked, Connection, call, connection_for
-from server.integrations.locks import booking_lock
+from server.providers import http
+from server.providers.locks import booking_lock
 from server.settings import Settings
 
 log = logging.getLogger("edustream.integrations.calendar")

@@ -28,7 +28,7 @@ from models.user import User
 from server.auth import service as auth
 from server.db import Session
 from server.errors import AppError, Conflict
-from server.integrations import http
+from server.providers import http
 from server.settings import Settings
 
 PROVIDER = "google"

@@ -2,7 +2,7 @@
 
 * **Connect** (routes.py): the OAuth code flow with the calendar scopes, ``access_type=offline``
   and ``prompt=consent`` so Google returns a refresh token. Both tokens are stored encrypted
-  (server/integrations/crypto.py).
+  (server/providers/crypto.py).
 * **Access tokens** are refreshed with the refresh-token grant when they are within a minute
   of expiry, and stored again, encrypted.
 * **Busy time**: ``POST {GOOGLE_CALENDAR_API_BASE}/freeBusy`` over now … now +
@@ -32,9 +32,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from models.integrations import CalendarBusy, CalendarEvent, OAuthConnection
 from models.user import User
 from server.db import Session, Sessionmaker, unit_of_work
-from server.integrations import crypto, http
 from server.integrations.google_auth import discovery
 from server.outbox import emit, slots_changed, user_room
+from server.providers import crypto, http
 from server.settings import Settings
 
 log = logging.getLogger("edustream.integrations.google_calendar")

@@ -7,7 +7,7 @@ from typing import Any
 
 from server.db import Sessionmaker, unit_of_work
 from server.emails.compose import EmailNotApplicable, compose
-from server.integrations import brevo
+from server.providers import brevo
 from server.settings import Settings
 
 log = logging.getLogger("edustream.integrations.email")
@@ -20,7 +20,7 @@ UNDELIVERABLE_TLDS = (".test", ".example", ".invalid", ".localhost")
 async def deliver(sessionmaker: Sessionmaker, settings: Settings, to: str, template: str,
                   context: dict[str, Any]) -> str:
     """Send ``template`` to ``to`` (a user id or an address). Returns Brevo's message id, or
-    ``skipped`` / ``not_configured``. Provider failures raise (see server/integrations/http.py)."""
+    ``skipped`` / ``not_configured``. Provider failures raise (see server/providers/http.py)."""
     if not settings.brevo_configured:
         log.info("email %s to %s not sent: Brevo is not configured (BREVO_API_KEY)", template, to)
         return "not_configured"

@@ -23,7 +23,6 @@ from server.db import unit_of_work
 from server.errors import AppError
 from server.http import PUBLIC, SIGNED_IN, TUTOR, Ctx, Router
 from server.integrations import google_auth, google_calendar, storage
-from server.integrations.http import ProviderError
 from server.integrations.schemas import (
     AvatarIn,
     AvatarOut,
@@ -41,6 +40,7 @@ from server.integrations.schemas import (
     UploadOut,
 )
 from server.jobs import TaskClient
+from server.providers.http import ProviderError
 from server.settings import Settings
 
 log = logging.getLogger("edustream.integrations")

@@ -12,7 +12,7 @@
   already) and the link is removed from the booking.
 
 Zoom has no idempotency keys: runs for one booking are serialized by a Redis lock
-(server/integrations/locks.py), and a meeting is created only when the booking has none recorded.
+(server/providers/locks.py), and a meeting is created only when the booking has none recorded.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from models.booking import Booking
 from models.integrations import VideoMeeting
 from server.bookings.service import emit_booking
 from server.db import Sessionmaker, unit_of_work
-from server.integrations import crypto, http
-from server.integrations.locks import booking_lock
+from server.providers import crypto, http
+from server.providers.locks import booking_lock
 from server.settings import Settings
 
 log = logging.getLogger("edustream.integrations.zoom")

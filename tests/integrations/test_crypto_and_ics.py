@@ -9,7 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from server.emails.ics import lesson_ics
-from server.integrations import crypto
+from server.providers import crypto
 from server.settings import Settings
 
 

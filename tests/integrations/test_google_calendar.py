@@ -14,9 +14,9 @@ from sqlalchemy.dialects.postgresql import Range
 from starlette.applications import Starlette
 
 from server.db import unit_of_work
-from server.integrations import crypto
 from server.integrations.busy import calendar_conflict
 from server.integrations.google_calendar import tutors_to_refresh
+from server.providers import crypto
 from tests.fakes.google import Identity
 from tests.integrations.conftest import Fakes, InlineTasks, book, connect_calendar, quick_user, tutor_with_profile
 

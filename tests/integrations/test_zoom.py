@@ -13,7 +13,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from server.integrations.http import ProviderRejected
+from server.providers.http import ProviderRejected
 from tasks.bookings import alert_sessions
 from tasks.integrations import permanent_on_rejection
 from tasks.outbound import PermanentError

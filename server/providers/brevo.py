@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 
-from server.integrations import http
+from server.providers import http
 from server.settings import Settings
 
 PROVIDER = "brevo"
