@@ -21,9 +21,9 @@ from server.availability.schemas import (
     format_hhmm,
 )
 from server.availability.slots import BusyRange, DateOverride, SlotPolicy, WeeklyRule, compute_slots
+from server.calendar.repository import BUSY_SQL
 from server.db import Session
 from server.errors import Conflict, InvalidRequest
-from server.integrations.busy import BUSY_SQL
 from server.outbox import bump_version, slots_changed
 from server.settings import Settings
 from server.tutors.service import TutorNotFound
@@ -87,7 +87,7 @@ ORDER BY 1
 async def load_busy(session: Session, tutor_id: uuid.UUID, lo: datetime, hi: datetime,
                     now: datetime) -> list[BusyRange]:
     """Live bookings whose guarded range meets ``[lo, hi)``: confirmed ones, and holds not yet expired;
-    plus the tutor's busy calendar time (server/integrations/busy.py), as confirmed ranges.
+    plus the tutor's busy calendar time (server/calendar/repository.py), as confirmed ranges.
 
     Expiry is a query condition here, so a lapsed hold frees its slot whether or not the
     expiry job has run.

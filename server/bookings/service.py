@@ -30,9 +30,9 @@ from server.availability.service import load_policy
 from server.availability.slots import check_bookable
 from server.bookings.changes import slot_changes
 from server.bookings.schemas import BookingOut
+from server.calendar.repository import CALENDAR_CONFLICT_SQL
 from server.db import Session
 from server.errors import Conflict, NotFound
-from server.integrations.busy import CALENDAR_CONFLICT_SQL
 from server.observability import metrics
 from server.outbox import emit, slots_changed, tutor_room, user_room
 from server.pagination import InvalidCursor, decode_cursor, encode_cursor

@@ -20,90 +20,36 @@ a new account                       ``welcome``
 Each change is claimed by inserting a marker (``integration_dispatches``, primary key) in the
 transaction that kicks its tasks: a change is dispatched once, and a failed kick rolls the
 marker back so the next sweep tries again (at least once; every task is idempotent). Only
-integrations that are configured get tasks.
+integrations that are configured get tasks. That is why a step kicks at once (``kick``)
+rather than after commit: the claim and the kicks stand or fall together.
+
+A sweep is a list of :class:`Step` s, each run in its own unit of work by the task
+(tasks/integrations.py), so a batch's markers commit with its kicks.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import text
-
-from server.db import Session, Sessionmaker, unit_of_work
+from server.db import Session
+from server.dispatch import repository
+from server.jobs import Kick
 from server.settings import Settings
 
-log = logging.getLogger("edustream.integrations.dispatch")
+log = logging.getLogger("edustream.dispatch")
 
-Kick = Callable[..., Awaitable[Any]]
 BATCH = 200
-
-_BOOKING_EVENTS = text("""
-WITH candidates AS (
-    SELECT e.id, e.booking_id, e.kind, e.data FROM booking_events e
-    WHERE e.kind IN ('confirmed', 'rescheduled', 'cancelled', 'hold_expiring') AND e.created_at > :since
-      AND NOT EXISTS (SELECT 1 FROM integration_dispatches d WHERE d.key = 'booking_event:' || e.id)
-    ORDER BY e.id LIMIT :batch
-), claimed AS (
-    INSERT INTO integration_dispatches (key) SELECT 'booking_event:' || id FROM candidates
-    ON CONFLICT DO NOTHING RETURNING key
-)
-SELECT c.id, c.booking_id, c.kind, c.data, b.student_id, b.tutor_id
-FROM candidates c JOIN bookings b ON b.id = c.booking_id
-WHERE 'booking_event:' || c.id IN (SELECT key FROM claimed)
-ORDER BY c.id
-""")
-
-_REMINDERS = text("""
-WITH candidates AS (
-    SELECT b.id, b.student_id, b.tutor_id, b.start_at,
-           'reminder:' || b.id || ':' || floor(extract(epoch FROM b.start_at))::bigint AS key
-    FROM bookings b
-    WHERE b.status = 'confirmed' AND b.start_at > :now AND b.start_at <= :horizon
-      AND NOT EXISTS (SELECT 1 FROM booking_events e WHERE e.booking_id = b.id
-                      AND e.kind IN ('confirmed', 'rescheduled')
-                      AND e.created_at > b.start_at - CAST(:lead AS interval))
-    ORDER BY b.start_at LIMIT :batch
-), claimed AS (
-    INSERT INTO integration_dispatches (key) SELECT key FROM candidates ON CONFLICT DO NOTHING RETURNING key
-)
-SELECT id, student_id, tutor_id, start_at FROM candidates WHERE key IN (SELECT key FROM claimed) ORDER BY start_at
-""")
-
-_WELCOMES = text("""
-WITH candidates AS (
-    SELECT u.id FROM users u
-    WHERE u.created_at > :since AND u.role <> 'admin'
-      AND NOT EXISTS (SELECT 1 FROM integration_dispatches d WHERE d.key = 'welcome:' || u.id)
-    ORDER BY u.created_at LIMIT :batch
-), claimed AS (
-    INSERT INTO integration_dispatches (key) SELECT 'welcome:' || id FROM candidates
-    ON CONFLICT DO NOTHING RETURNING key
-)
-SELECT id FROM candidates WHERE 'welcome:' || id IN (SELECT key FROM claimed)
-""")
-
-_REFUNDS = text("""
-WITH candidates AS (
-    SELECT b.id, b.student_id FROM bookings b
-    WHERE b.payment_status = 'refunded' AND b.updated_at > :since AND coalesce(b.refund_cents, 0) > 0
-      AND NOT EXISTS (SELECT 1 FROM integration_dispatches d WHERE d.key = 'refund:' || b.id)
-    ORDER BY b.updated_at LIMIT :batch
-), claimed AS (
-    INSERT INTO integration_dispatches (key) SELECT 'refund:' || id FROM candidates
-    ON CONFLICT DO NOTHING RETURNING key
-)
-SELECT id, student_id FROM candidates WHERE 'refund:' || id IN (SELECT key FROM claimed)
-""")
 
 _EMAIL_FOR_KIND = {"confirmed": "booking_confirmed", "rescheduled": "booking_rescheduled",
                    "cancelled": "booking_cancelled"}
 
 
 async def _booking_events(session: Session, settings: Settings, since: datetime, kick: Kick) -> int:
-    rows = (await session.execute(_BOOKING_EVENTS, {"since": since, "batch": BATCH})).all()
+    rows = await repository.claim_booking_events(session, since, BATCH)
     for row in rows:
         booking_id = str(row.booking_id)
         if row.kind == "hold_expiring":
@@ -124,9 +70,7 @@ async def _booking_events(session: Session, settings: Settings, since: datetime,
 
 
 async def _reminders(session: Session, settings: Settings, now: datetime, kick: Kick) -> int:
-    lead = timedelta(minutes=settings.email_reminder_minutes)
-    rows = (await session.execute(_REMINDERS, {"now": now, "horizon": now + lead, "lead": lead,
-                                               "batch": BATCH})).all()
+    rows = await repository.claim_reminders(session, now, timedelta(minutes=settings.email_reminder_minutes), BATCH)
     for row in rows:
         context = {"booking_id": str(row.id), "start": row.start_at.isoformat()}
         for party in (row.student_id, row.tutor_id):
@@ -135,44 +79,44 @@ async def _reminders(session: Session, settings: Settings, now: datetime, kick: 
 
 
 async def _welcomes(session: Session, since: datetime, kick: Kick) -> int:
-    rows = (await session.execute(_WELCOMES, {"since": since, "batch": BATCH})).all()
+    rows = await repository.claim_new_accounts(session, since, BATCH)
     for row in rows:
         await kick("email.send", str(row.id), "welcome", {})
     return len(rows)
 
 
 async def _refunds(session: Session, since: datetime, kick: Kick) -> int:
-    rows = (await session.execute(_REFUNDS, {"since": since, "batch": BATCH})).all()
+    rows = await repository.claim_refunds(session, since, BATCH)
     for row in rows:
         await kick("email.send", str(row.student_id), "refund_issued", {"booking_id": str(row.id)})
     return len(rows)
 
 
-async def dispatch_due(sessionmaker: Sessionmaker, settings: Settings, now: datetime,
-                       kick: Kick) -> int:
-    """Kick the tasks of every change not dispatched yet; returns how many changes were dispatched."""
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One claim-and-kick batch; ``drain``: run again while a batch comes back full."""
+
+    run: Callable[[Session, Kick], Awaitable[int]]
+    drain: bool = False
+
+    def full(self, count: int) -> bool:
+        """Whether another batch may be waiting after one that dispatched ``count`` changes."""
+        return self.drain and count >= BATCH
+
+
+def sweep(settings: Settings, now: datetime) -> list[Step]:
+    """The steps of one sweep at ``now``: only the configured integrations get tasks."""
     since = now - timedelta(hours=settings.integrations_lookback_hours)
-    total = 0
+    steps: list[Step] = []
     if settings.brevo_configured or settings.google_configured or settings.zoom_configured:
-        while True:
-            async with unit_of_work(sessionmaker) as session:
-                count = await _booking_events(session, settings, since, kick)
-            total += count
-            if count < BATCH:
-                break
+        steps.append(Step(lambda s, kick: _booking_events(s, settings, since, kick), drain=True))
     if settings.brevo_configured:
-        for step in (lambda s: _reminders(s, settings, now, kick), lambda s: _welcomes(s, since, kick),
-                     lambda s: _refunds(s, since, kick)):
-            async with unit_of_work(sessionmaker) as session:
-                total += await step(session)
-    if total:
-        log.info("dispatched %d change(s) to integration tasks", total)
-    return total
+        steps += [Step(lambda s, kick: _reminders(s, settings, now, kick)),
+                  Step(lambda s, kick: _welcomes(s, since, kick)),
+                  Step(lambda s, kick: _refunds(s, since, kick))]
+    return steps
 
 
-async def purge_markers(sessionmaker: Sessionmaker, settings: Settings, now: datetime) -> int:
+async def purge_markers(session: Session, settings: Settings, now: datetime) -> int:
     """Delete markers older than twice the lookback (nothing that old is looked at again)."""
-    async with unit_of_work(sessionmaker) as session:
-        result = await session.execute(text("DELETE FROM integration_dispatches WHERE created_at < :cutoff"),
-                                       {"cutoff": now - timedelta(hours=2 * settings.integrations_lookback_hours)})
-    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+    return await repository.purge_markers(session, now - timedelta(hours=2 * settings.integrations_lookback_hours))

@@ -1,32 +1,39 @@
-"""Turning ``email.send(to, template, context)`` into a rendered message, from fresh data.
+"""Transactional e-mail: turning ``email.send(to, template, context)`` into a rendered
+message from fresh data, and handing it to Brevo (server/providers/brevo.py).
 
 The task carries ids only; here the recipient, the booking and the other party are read
 again, times are shown in the recipient's time zone (``users.timezone``; a tutor still on
 the default ``UTC`` gets the profile's zone), and a message whose moment has passed (the
-hold was paid, the lesson moved again) is skipped rather than sent stale.
+hold was paid, the lesson moved again) is skipped rather than sent stale. Which changes
+send which e-mails is decided by the dispatch sweep (server/dispatch/service.py).
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
-
-from models.booking import Booking, BookingEvent
-from models.tutor import TutorProfile
-from models.user import User
+from models.booking import Booking
 from server.db import Session
+from server.emails import repository
+from server.emails.format import format_date, format_money, format_time, format_when, zone
 from server.emails.ics import lesson_ics
 from server.emails.render import TEMPLATES, render
+from server.providers import brevo
 from server.providers.brevo import Attachment, OutgoingEmail
 from server.settings import Settings
 
+log = logging.getLogger("edustream.emails")
+
 BOOKING_TEMPLATES = frozenset(TEMPLATES) - {"welcome"}
 ICS_TEMPLATES = {"booking_confirmed": False, "booking_rescheduled": False, "booking_cancelled": True}
+# RFC 2606/6761 names that never receive mail (the demo accounts live under .test): sending
+# there would only bounce or be refused.
+UNDELIVERABLE_TLDS = (".test", ".example", ".invalid", ".localhost")
 
 
 class EmailNotApplicable(Exception):
@@ -42,33 +49,6 @@ class Recipient:
     role: str
 
 
-def zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
-def format_date(value: datetime, tz: ZoneInfo) -> str:
-    local = value.astimezone(tz)
-    return f"{local:%A} {local.day} {local:%B %Y}"
-
-
-def format_time(value: datetime, tz: ZoneInfo) -> str:
-    return f"{value.astimezone(tz):%H:%M}"
-
-
-def format_when(start: datetime, end: datetime | None, tz: ZoneInfo) -> str:
-    """``Monday 15 March 2027, 14:00–15:00 GMT (Europe/London)``."""
-    local = start.astimezone(tz)
-    span = format_time(start, tz) + (f"–{format_time(end, tz)}" if end is not None else "")
-    return f"{format_date(start, tz)}, {span} {local.tzname()} ({tz.key})"
-
-
-def format_money(cents: int, currency: str) -> str:
-    return f"{cents / 100:,.2f} {currency.upper()}"
-
-
 async def recipient_for(session: Session, to: str) -> Recipient:
     """The user ``to`` names (a user id), or a bare address (shown in UTC)."""
     try:
@@ -77,12 +57,12 @@ async def recipient_for(session: Session, to: str) -> Recipient:
         if "@" not in to:
             raise EmailNotApplicable(f"{to!r} is neither a user id nor an address") from None
         return Recipient(None, to, to.split("@", 1)[0], "UTC", "student")
-    user = await session.get(User, user_id)
+    user = await repository.get_user(session, user_id)
     if user is None:
         raise EmailNotApplicable(f"user {to} no longer exists")
     timezone = user.timezone or "UTC"
     if timezone == "UTC" and user.role == "tutor":
-        timezone = await session.scalar(select(TutorProfile.timezone).where(TutorProfile.user_id == user.id)) or "UTC"
+        timezone = await repository.tutor_profile_timezone(session, user.id) or "UTC"
     return Recipient(user.id, user.email, user.name, timezone, user.role)
 
 
@@ -116,18 +96,12 @@ def _check_moment(template: str, booking: Booking, context: dict[str, Any], now:
         raise EmailNotApplicable("no refund was issued")
 
 
-async def _sequence(session: Session, booking_id: uuid.UUID) -> int:
-    count = await session.scalar(select(func.count()).select_from(BookingEvent).where(
-        BookingEvent.booking_id == booking_id, BookingEvent.kind == "rescheduled"))
-    return int(count or 0)
-
-
 async def booking_context(session: Session, settings: Settings, recipient: Recipient, booking: Booking,
                           context: dict[str, Any]) -> dict[str, Any]:
     """The template variables of a booking e-mail for ``recipient``."""
     tz = zone(recipient.timezone)
     other_id = booking.tutor_id if recipient.id == booking.student_id else booking.student_id
-    other = await session.get(User, other_id)
+    other = await repository.get_user(session, other_id)
     values: dict[str, Any] = {"lesson": _lesson(settings, booking, tz), "other": {"name": other.name if other else ""}}
     if booking.expires_at is not None:
         expires = f"{format_time(booking.expires_at, tz)} {booking.expires_at.astimezone(tz).tzname()}"
@@ -135,7 +109,7 @@ async def booking_context(session: Session, settings: Settings, recipient: Recip
                           "checkout_url": f"{settings.frontend_url.rstrip('/')}/bookings/{booking.id}/checkout"}
     previous = context.get("previous_start")
     values["previous"] = ({"when": format_when(datetime.fromisoformat(previous), None, tz)} if previous else None)
-    canceller = await session.get(User, booking.cancelled_by) if booking.cancelled_by else None
+    canceller = await repository.get_user(session, booking.cancelled_by) if booking.cancelled_by else None
     values["cancel"] = {
         "by_you": booking.cancelled_by is not None and booking.cancelled_by == recipient.id,
         "by_name": canceller.name if canceller else "EduStream",
@@ -164,7 +138,7 @@ async def compose(session: Session, settings: Settings, to: str, template: str, 
             booking_id = uuid.UUID(str(context.get("booking_id")))
         except ValueError:
             raise EmailNotApplicable("no booking_id in the context") from None
-        booking = await session.get(Booking, booking_id)
+        booking = await repository.get_booking(session, booking_id)
         if booking is None:
             raise EmailNotApplicable(f"booking {booking_id} no longer exists")
         if recipient.id is not None and recipient.id not in (booking.student_id, booking.tutor_id):
@@ -178,8 +152,35 @@ async def compose(session: Session, settings: Settings, to: str, template: str, 
                 summary=f"{settings.email_sender_name} lesson with {values['other']['name']}",
                 description=f"{lesson['minutes']}-minute lesson. {lesson['url']}",
                 url=lesson["url"], location=booking.join_url,
-                sequence=await _sequence(session, booking.id) + int(ICS_TEMPLATES[template]),
+                sequence=await repository.count_reschedules(session, booking.id) + int(ICS_TEMPLATES[template]),
                 cancelled=ICS_TEMPLATES[template], stamp=now)),)
     rendered = render(template, values)
     return OutgoingEmail(to_email=recipient.email, to_name=recipient.name, subject=rendered.subject,
                          html=rendered.html, text=rendered.text, template=template, attachments=attachments)
+
+
+async def prepare(session: Session, settings: Settings, to: str, template: str,
+                  context: dict[str, Any]) -> OutgoingEmail | str:
+    """The message to send to ``to`` (a user id or an address), or why none is sent:
+    ``not_configured`` (no Brevo) or ``skipped`` (no longer applicable, or an address that
+    never receives mail)."""
+    if not settings.brevo_configured:
+        log.info("email %s to %s not sent: Brevo is not configured (BREVO_API_KEY)", template, to)
+        return "not_configured"
+    try:
+        message = await compose(session, settings, to, template, context)
+    except EmailNotApplicable as exc:
+        log.info("email %s to %s skipped: %s", template, to, exc)
+        return "skipped"
+    if message.to_email.lower().rstrip(".").endswith(UNDELIVERABLE_TLDS):
+        log.info("email %s to %s skipped: reserved domain", template, message.to_email)
+        return "skipped"
+    return message
+
+
+async def send(settings: Settings, to: str, message: OutgoingEmail) -> str:
+    """Hand ``message`` to Brevo; returns its message id. Provider failures raise
+    (server/providers/http.py)."""
+    message_id = await brevo.send(settings, message)
+    log.info("email %s sent to %s (%s)", message.template, to, message_id)
+    return message_id

@@ -1,7 +1,7 @@
 """Brevo transactional e-mail: ``POST {BREVO_API_BASE}/v3/smtp/email`` with the ``api-key`` header.
 
 Brevo has no idempotency key, so a retry after a lost answer may send twice; the sweep that
-kicks e-mails marks each change once (server/integrations/dispatch.py), which keeps that to
+kicks e-mails marks each change once (server/dispatch/service.py), which keeps that to
 the rare provider time-out.
 """
 

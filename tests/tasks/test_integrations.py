@@ -1,5 +1,5 @@
 """Integration tasks through the real machinery: a taskiq worker and scheduler as
-subprocesses (the ``jobs`` fixture of tests/tasks/conftest.py) dispatch a new account's welcome e-mail to the local
+subprocesses (the ``jobs`` fixture of conftest.py) dispatch a new account's welcome e-mail to the local
 fake Brevo. A 500 is retried with backoff until Brevo accepts; a 400 is dead-lettered at once
 and not retried. The calendar refresh runs there too."""
 
@@ -16,8 +16,13 @@ import httpx
 from tests.fakes import google as fg
 from tests.fakes.brevo import API_KEY
 from tests.fakes.google import Identity
+from tests.fixtures.integrations import Fakes, connect_calendar, tutor_with_profile
+from tests.fixtures.integrations import fakes as fakes
+from tests.fixtures.integrations import iapp as iapp
+from tests.fixtures.integrations import ic as ic
+from tests.fixtures.integrations import isettings as isettings
+from tests.fixtures.integrations import reset_fakes as reset_fakes
 from tests.helpers import register
-from tests.integrations.conftest import Fakes, connect_calendar, tutor_with_profile
 from tests.tasks.conftest import until
 
 

@@ -1,8 +1,7 @@
-"""Google OpenID Connect: the authlib client, the provider's discovery document, and signing in.
+"""Signing in with Google: the verified ID token's claims → an account and a session.
 
-The browser flow (server/integrations/routes.py) uses authlib's Starlette client: discovery
-from ``GOOGLE_DISCOVERY_URL``, ``state`` and ``nonce`` kept in the signed session cookie, PKCE
-(S256). Its result, the verified ID token's claims, comes here:
+The browser flow (server/auth/google/routes.py) runs authlib's client (server/providers/google.py).
+Its result, the verified ID token's claims, comes here:
 
 * a user already linked to that Google account (``users.google_sub``) is signed in;
 * otherwise a user with the same email is linked, but only when Google says the address is
@@ -15,25 +14,18 @@ be linked later either, and its address might belong to someone else.
 
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from authlib.integrations.starlette_client import OAuth
-from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from models.user import User
 from server.auth import service as auth
+from server.auth.google import repository
 from server.db import Session
 from server.errors import AppError, Conflict
-from server.providers import http
 from server.settings import Settings
-
-PROVIDER = "google"
-SIGN_IN_SCOPE = "openid email profile"
-_METADATA_TTL_SECONDS = 3600.0
 
 
 class GoogleSignInError(AppError):
@@ -42,12 +34,6 @@ class GoogleSignInError(AppError):
     status = 400
     code = "google_sign_in_failed"
     message = "Signing in with Google did not work."
-
-
-class GoogleNotConfigured(GoogleSignInError):
-    status = 404
-    code = "google_not_configured"
-    message = "Google sign-in is not configured on this server."
 
 
 class UnverifiedGoogleEmail(GoogleSignInError):
@@ -74,6 +60,7 @@ class GoogleIdentity:
 
     @classmethod
     def from_claims(cls, claims: dict[str, Any]) -> GoogleIdentity:
+        """Read the claims; :class:`GoogleSignInError` when the id or address is missing."""
         sub, email = str(claims.get("sub") or ""), str(claims.get("email") or "")
         if not sub or not email:
             raise GoogleSignInError("Google did not tell us the account's id and email address.")
@@ -82,76 +69,31 @@ class GoogleIdentity:
         return cls(sub=sub, email=email, email_verified=verified is True or verified == "true", name=name[:200])
 
 
-_registries: dict[tuple[str, str, str], OAuth] = {}
-
-
-def oauth_client(settings: Settings) -> Any:
-    """authlib's Starlette OAuth app for Google (one per configuration, so metadata is cached)."""
-    if not settings.google_configured:
-        raise GoogleNotConfigured()
-    key = (settings.google_client_id, settings.google_client_secret, settings.google_discovery_url)
-    registry = _registries.get(key)
-    if registry is None:
-        registry = OAuth()
-        registry.register(
-            name=PROVIDER, client_id=settings.google_client_id, client_secret=settings.google_client_secret,
-            server_metadata_url=settings.google_discovery_url,
-            client_kwargs={"scope": SIGN_IN_SCOPE, "code_challenge_method": "S256",
-                           "timeout": settings.integrations_http_timeout_seconds})
-        _registries[key] = registry
-    return registry.create_client(PROVIDER)
-
-
-_metadata: dict[str, tuple[float, dict[str, Any]]] = {}
-
-
-async def discovery(settings: Settings) -> dict[str, Any]:
-    """The provider's OpenID configuration (cached for an hour per process)."""
-    url = settings.google_discovery_url
-    cached = _metadata.get(url)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
-    async with http.client(settings) as client:
-        document = await http.request(PROVIDER, client, "GET", url)
-    if not isinstance(document, dict) or "token_endpoint" not in document:
-        raise http.ProviderUnavailable(PROVIDER, "the discovery document has no token_endpoint")
-    _metadata[url] = (time.monotonic() + _METADATA_TTL_SECONDS, document)
-    return document
-
-
-def safe_next(value: str | None) -> str:
-    """A same-site path to return to after the flow (never another site)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return "/"
-    return value
-
-
-async def sign_in(session: Session, settings: Settings, identity: GoogleIdentity,
-                  role: Literal["student", "tutor"]) -> tuple[auth.SignedIn, bool]:
-    """Sign in (linking or creating the account as the module docstring says). Returns the
-    session and whether the account is new."""
+async def sign_in(session: Session, settings: Settings, claims: dict[str, Any],
+                  role: Literal["student", "tutor"]) -> auth.SignedIn:
+    """Sign in with the verified ID token's ``claims`` (linking or creating the account as the
+    module docstring says)."""
+    identity = GoogleIdentity.from_claims(claims)
     if not identity.email_verified:
         raise UnverifiedGoogleEmail()
-    user = (await session.execute(select(User).where(User.google_sub == identity.sub))).scalar_one_or_none()
-    created = False
+    user = await repository.find_user_by_google_sub(session, identity.sub)
     if user is None:
-        user = (await session.execute(
-            select(User).where(func.lower(User.email) == identity.email.strip().lower()).with_for_update()
-        )).scalar_one_or_none()
-        if user is not None:
-            if user.google_sub and user.google_sub != identity.sub:
-                raise GoogleAccountConflict()
-            user.google_sub = identity.sub
-            user.email_verified = True
-        else:
-            user = User(id=uuid.uuid4(), email=identity.email, name=identity.name, role=role, password_hash=None,
-                        email_verified=True, google_sub=identity.sub)
-            session.add(user)
-            created = True
+        # A savepoint: when the flush loses a race the transaction stays usable, so the route
+        # can still answer with its page and the unit of work ends cleanly.
         try:
-            await session.flush()
+            async with session.begin_nested():
+                user = await repository.lock_user_by_email(session, identity.email)
+                if user is not None:
+                    if user.google_sub and user.google_sub != identity.sub:
+                        raise GoogleAccountConflict()
+                    user.google_sub = identity.sub
+                    user.email_verified = True
+                else:
+                    user = User(id=uuid.uuid4(), email=identity.email, name=identity.name, role=role,
+                                password_hash=None, email_verified=True, google_sub=identity.sub)
+                    repository.add_user(session, user)
         except IntegrityError as exc:
             # Two first sign-ins racing: the loser's unique index says so; it can simply retry.
             raise GoogleSignInError("This Google account was being linked at the same moment; try again.") from exc
     # The access token and refresh family are issued exactly as for a password sign-in.
-    return await auth.start_session(session, settings, user), created
+    return await auth.start_session(session, settings, user)

@@ -13,12 +13,12 @@ import httpx
 from sqlalchemy.dialects.postgresql import Range
 from starlette.applications import Starlette
 
+from server.calendar.repository import calendar_conflict
+from server.calendar.service import tutors_to_refresh
 from server.db import unit_of_work
-from server.integrations.busy import calendar_conflict
-from server.integrations.google_calendar import tutors_to_refresh
 from server.providers import crypto
 from tests.fakes.google import Identity
-from tests.integrations.conftest import Fakes, InlineTasks, book, connect_calendar, quick_user, tutor_with_profile
+from tests.fixtures.integrations import Fakes, InlineTasks, book, connect_calendar, quick_user, tutor_with_profile
 
 CALENDAR_TASKS = {"calendar.sync_booking", "calendar.pull_busy"}
 
@@ -246,4 +246,5 @@ async def test_the_scheduled_refresh_covers_connected_tutors_only(ic: httpx.Asyn
     tutor = await connected_tutor(ic, fakes)
     student = await quick_user("student")
     await connect_calendar(ic, fakes, student, Identity("g-s", student["user"]["email"]))
-    assert await tutors_to_refresh(iapp.state.sessionmaker) == [uuid.UUID(tutor["id"])]
+    async with unit_of_work(iapp.state.sessionmaker) as session:
+        assert await tutors_to_refresh(session) == [uuid.UUID(tutor["id"])]

@@ -1,5 +1,5 @@
 """Transactional e-mail through Brevo (a local fake): every template, sent to the right person,
-in their time zone, with the .ics attachments, each change dispatched once."""
+in their time zone, with the .ics attachments."""
 
 from __future__ import annotations
 
@@ -14,10 +14,9 @@ import httpx
 
 from edustream.cli import main as cli_main
 from server.emails.render import TEMPLATES
-from server.integrations.dispatch import dispatch_due
 from tests.fakes.brevo import FakeBrevo
+from tests.fixtures.integrations import Fakes, InlineTasks, book, quick_user, tutor_with_profile
 from tests.helpers import register
-from tests.integrations.conftest import Fakes, InlineTasks, book, integration_settings, quick_user, tutor_with_profile
 
 EMAIL = {"email.send"}
 
@@ -173,30 +172,6 @@ async def test_cancellation_emails_both_parties_and_the_refund_email_follows(
     refund = only(fakes.brevo, student["user"]["email"], "refund_issued")
     assert refund["subject"] == "Your refund of 60.00 USD has been issued"
     assert [m for m in fakes.brevo.to(tutor["user"]["email"]) if m["tags"] == ["refund_issued"]] == []
-
-
-async def test_each_change_is_dispatched_once(ic: httpx.AsyncClient, fakes: Fakes, tasks: InlineTasks) -> None:
-    tutor, student = await parties(ic)
-    await book(ic, student, tutor["id"], lesson_start())
-    first = await tasks.dispatch()
-    assert first >= 3  # two welcomes and the confirmation
-    assert await tasks.dispatch() == 0
-    names = [(name, args[1]) for name, args in tasks.kicked if name == "email.send"]
-    assert sorted(names) == sorted([("email.send", "welcome")] * 2 + [("email.send", "booking_confirmed")] * 2)
-
-
-async def test_nothing_is_kicked_for_integrations_that_are_not_configured(ic: httpx.AsyncClient, fakes: Fakes,
-                                                                           iapp: Any) -> None:
-    tutor, student = await parties(ic)
-    await book(ic, student, tutor["id"], lesson_start())
-    bare = integration_settings(fakes, brevo_api_key="", zoom_client_id="", google_client_id="")
-    kicked: list[Any] = []
-
-    async def kick(*args: Any) -> None:
-        kicked.append(args)
-
-    assert await dispatch_due(iapp.state.sessionmaker, bare, datetime.now(UTC), kick) == 0
-    assert kicked == []
 
 
 async def test_preview_command_renders_every_template_to_html(tmp_path: Path) -> None:

@@ -15,9 +15,8 @@ from starlette.applications import Starlette
 
 from server.providers.http import ProviderRejected
 from tasks.bookings import alert_sessions
-from tasks.integrations import permanent_on_rejection
-from tasks.outbound import PermanentError
-from tests.integrations.conftest import Fakes, InlineTasks, book, quick_user, tutor_with_profile
+from tasks.outbound import PermanentError, permanent_on_rejection
+from tests.fixtures.integrations import Fakes, InlineTasks, book, quick_user, tutor_with_profile
 
 VIDEO = {"video.create_meeting"}
 

@@ -12,8 +12,8 @@ from starlette.applications import Starlette
 
 from tests.conftest import start_app
 from tests.fakes.google import Identity
+from tests.fixtures.integrations import Fakes, integration_settings
 from tests.helpers import register
-from tests.integrations.conftest import Fakes, integration_settings
 
 
 async def start(ic: httpx.AsyncClient, fakes: Fakes, **params: str) -> str:
@@ -141,14 +141,6 @@ async def test_a_returning_google_user_is_found_by_account_not_email(ic: httpx.A
     ic.cookies.clear()
     await sign_in(ic, fakes, Identity("g-stable", "renamed@example.com"))
     assert (await ic.get("/api/v1/me")).json()["id"] == first["id"]
-
-
-async def test_config_tells_the_frontend_what_is_on(ic: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
-    on = (await ic.get("/api/v1/config")).json()
-    assert on == {"stripe_publishable_key": None, "google_sign_in": True, "google_calendar": True,
-                  "video_meetings": True, "email": True, "uploads": False}
-    off = (await client.get("/api/v1/config")).json()
-    assert off["google_sign_in"] is False and off["email"] is False
 
 
 async def test_google_login_without_configuration_is_an_html_page(client: httpx.AsyncClient) -> None:
