@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 
 from sqlalchemy import BigInteger, CheckConstraint, DateTime, ForeignKey, Index, Integer, String, Text, text
 from sqlalchemy.dialects.postgresql import TSTZRANGE, UUID, Range
@@ -14,18 +15,52 @@ from models.base import Base, created_at, updated_at, uuid_pk
 from models.booking import Booking, BookingEvent
 from models.user import User
 
-CONNECTION_STATUSES = ("active", "revoked")
+
+class ConnectionStatus(StrEnum):
+    """Whether an OAuth grant can be used; a revoked one keeps its row to say why it stopped."""
+
+    ACTIVE = "active"
+    REVOKED = "revoked"
+
+
+class OAuthProvider(StrEnum):
+    """Whose grant an :class:`OAuthConnection` holds."""
+
+    GOOGLE_CALENDAR = "google_calendar"
+
+
+class MeetingProvider(StrEnum):
+    """Who hosts a :class:`VideoMeeting`."""
+
+    ZOOM = "zoom"
+
+
+class CalendarSyncOutcome(StrEnum):
+    """What pulling a tutor's busy time did (the task's result and the sync endpoint's `outcome`)."""
+
+    CHANGED = "changed"
+    UNCHANGED = "unchanged"
+    NOT_CONNECTED = "not_connected"
+    REVOKED = "revoked"
+    NOT_A_TUTOR = "not_a_tutor"
+    NOT_CONFIGURED = "not_configured"
+
+
+# Booking statuses after which a lesson's calendar events and meeting are removed and its
+# materials closed (the booking's end states other than ``completed``).
+ENDED_BOOKING_STATUSES = ("cancelled", "expired", "released")
 
 
 class OAuthConnection(Base):
     """A user's grant to a provider (Google Calendar). Tokens are Fernet ciphertexts
-    (server/integrations/crypto.py); a revoked grant keeps the row, without tokens, so the
+    (server/providers/crypto.py); a revoked grant keeps the row, without tokens, so the
     user can be told why the connection stopped."""
 
     __tablename__ = "oauth_connections"
     __table_args__ = (
-        CheckConstraint("status IN ('active', 'revoked')", name="status_valid"),
-        CheckConstraint("status <> 'active' OR refresh_token_enc IS NOT NULL", name="active_has_token"),
+        CheckConstraint(f"status IN ({', '.join(repr(s.value) for s in ConnectionStatus)})", name="status_valid"),
+        CheckConstraint(f"status <> '{ConnectionStatus.ACTIVE}' OR refresh_token_enc IS NOT NULL",
+                        name="active_has_token"),
         Index("uq_oauth_connections_user_provider", "user_id", "provider", unique=True),
     )
 
@@ -33,7 +68,7 @@ class OAuthConnection(Base):
     user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"),
                                                nullable=False)
     provider: Mapped[str] = mapped_column(String(32), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default="active")
+    status: Mapped[str] = mapped_column(String(16), nullable=False, default=ConnectionStatus.ACTIVE.value)
     account_email: Mapped[str | None] = mapped_column(String(320))
     calendar_id: Mapped[str] = mapped_column(String(255), nullable=False, default="primary")
     scope: Mapped[str] = mapped_column(Text, nullable=False, default="")
@@ -48,7 +83,7 @@ class OAuthConnection(Base):
 
 class CalendarBusy(Base):
     """Busy time pulled from a user's calendar (freeBusy). A tutor's busy time blocks slots
-    like a confirmed booking (server/availability/service.py::load_busy)."""
+    like a confirmed booking (server/calendar/repository.py::BUSY_SQL, read by the slot code)."""
 
     __tablename__ = "calendar_busy"
     __table_args__ = (

@@ -32,15 +32,21 @@ API_PREFIX = "/api/v1"
 def all_routers() -> list[Router]:
     """Every domain's router; importing here keeps the app factory the one place that knows them."""
     from server.admin.routes import router as admin_router
+    from server.auth.google.routes import router as google_sign_in_router
     from server.auth.routes import router as auth_router
+    from server.bookings.materials.routes import router as materials_router
     from server.bookings.routes import router as bookings_router
+    from server.calendar.routes import router as calendar_router
+    from server.config.routes import router as config_router
     from server.health.routes import router as health_router
-    from server.integrations.routes import router as integrations_router
     from server.payments.routes import router as payments_router
+    from server.tutors.avatars.routes import router as avatars_router
     from server.tutors.routes import router as tutors_router
 
+    # The integration routers last and in this order: the OpenAPI document lists paths in
+    # registration order.
     return [health_router, auth_router, tutors_router, bookings_router, payments_router, admin_router,
-            integrations_router]
+            config_router, google_sign_in_router, calendar_router, avatars_router, materials_router]
 
 
 def _docs_routes(endpoints: list[Endpoint], settings: Settings) -> list[Route]:

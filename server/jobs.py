@@ -11,7 +11,7 @@ the task only once the unit of work has committed: a rollback enqueues nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool
@@ -23,6 +23,10 @@ from server.observability.taskiq import TracingMiddleware
 from server.settings import Settings
 
 log = logging.getLogger("edustream.jobs")
+
+# Kicks a task by name at once (``kick("calendar.pull_busy", user_id)``); jobs that run other
+# jobs are handed one by their edge, which knows the queue.
+Kick = Callable[..., Awaitable[Any]]
 
 CONSUMER_GROUP = "edustream"
 # taskiq-redis guards its reclaim step with a Redis lock; bound it so a killed worker

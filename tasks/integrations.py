@@ -1,10 +1,12 @@
-"""Integration jobs: the dispatch sweep, the calendar refresh, and the adapters the outbound
-tasks of tasks/outbound.py (``email.send``, ``calendar.sync_booking``, ``video.create_meeting``)
-call. A provider's refusal (:class:`~server.integrations.http.ProviderRejected`, a 4xx) becomes
-:class:`~tasks.outbound.PermanentError` here: dead-lettered at once, never retried forever.
+"""Integration jobs: the dispatch sweep, and the calendar refresh.
+
+The outbound tasks they kick (``email.send``, ``calendar.sync_booking``,
+``video.create_meeting``) live in tasks/outbound.py; a provider's refusal
+(:class:`~server.providers.http.ProviderRejected`, a 4xx) becomes
+:class:`~tasks.outbound.PermanentError` there: dead-lettered at once, never retried forever.
 
 * ``integrations.dispatch_due`` (every ``INTEGRATIONS_SWEEP_SECONDS``): booking changes, new
-  accounts, due reminders and refunds → the tasks they need (server/integrations/dispatch.py).
+  accounts, due reminders and refunds → the tasks they need (server/dispatch/service.py).
 * ``calendar.refresh_all`` (``GOOGLE_CALENDAR_SYNC_CRON``): one ``calendar.pull_busy`` per
   connected tutor, and old dispatch markers purged.
 * ``calendar.pull_busy`` (outbound): a tutor's freeBusy, stored so it blocks slots.
@@ -14,68 +16,49 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
 
-from server.integrations import dispatch
-from server.integrations.http import ProviderRejected
+from server.calendar import service as calendar
+from server.db import Sessionmaker, unit_of_work
+from server.dispatch import service as dispatch
+from server.jobs import Kick
+from server.settings import Settings
 from tasks import runtime
 from tasks.broker import broker
-from tasks.outbound import PermanentError, outbound_task
+from tasks.outbound import kick, outbound_task, permanent_on_rejection
 
 log = logging.getLogger("edustream.tasks.integrations")
 
 
-@contextmanager
-def permanent_on_rejection() -> Iterator[None]:
-    """A provider's 4xx cannot be fixed by retrying: dead-letter the task at once."""
-    try:
-        yield
-    except ProviderRejected as exc:
-        raise PermanentError(str(exc)) from exc
+async def dispatch_changes(sessionmaker: Sessionmaker, settings: Settings, now: datetime, kick: Kick) -> int:
+    """Kick the tasks of every change not dispatched yet, each batch in its own unit of work
+    (its markers commit with its kicks); returns how many changes were dispatched."""
+    total = 0
+    for step in dispatch.sweep(settings, now):
+        while True:
+            async with unit_of_work(sessionmaker) as session:
+                count = await step.run(session, kick)
+            total += count
+            if not step.full(count):
+                break
+    if total:
+        log.info("dispatched %d change(s) to integration tasks", total)
+    return total
 
 
-async def kick(task_name: str, *args: Any) -> None:
-    """Enqueue ``task_name(*args)`` from inside the worker."""
-    task = broker.find_task(task_name)
-    if task is None:
-        raise LookupError(f"no task named {task_name!r}")
-    await task.kiq(*args)
-
-
-# --- Adapters for tasks/outbound.py -------------------------------------------------------
-
-
-async def send_email(to: str, template: str, context: dict[str, Any]) -> str:
-    """``email.send``: compose and send one e-mail through Brevo."""
-    from server.integrations.mail import deliver
-
-    rt = runtime.get()
-    with permanent_on_rejection():
-        return await deliver(rt.sessionmaker, rt.settings, to, template, context)
-
-
-async def sync_calendar_event(booking_id: str) -> str:
-    """``calendar.sync_booking``: both parties' calendar events follow the booking."""
-    from server.integrations.calendar_mirror import sync_booking_events
-
-    rt = runtime.get()
-    with permanent_on_rejection():
-        return await sync_booking_events(rt.sessionmaker, rt.settings, rt.redis, uuid.UUID(booking_id), kick=kick)
-
-
-async def sync_video_meeting(booking_id: str) -> str:
-    """``video.create_meeting``: the booking's Zoom meeting follows the booking."""
-    from server.integrations.zoom import sync_meeting
-
-    rt = runtime.get()
-    with permanent_on_rejection():
-        return await sync_meeting(rt.sessionmaker, rt.settings, rt.redis, uuid.UUID(booking_id), kick=kick)
-
-
-# --- Tasks -------------------------------------------------------------------------------
+async def pull_busy_time(sessionmaker: Sessionmaker, settings: Settings, user_id: uuid.UUID) -> str:
+    """Pull one tutor's busy time from Google Calendar and store it; the outcome. A failure at
+    Google is raised once the connection's ``last_error`` is committed."""
+    now = datetime.now(UTC)
+    async with unit_of_work(sessionmaker) as session:
+        pull = await calendar.start_busy_pull(session, settings, user_id, now)
+    await calendar.fetch_busy(settings, pull)
+    async with unit_of_work(sessionmaker) as session:
+        outcome = await calendar.finish_busy_pull(session, settings, pull)
+    if pull.error is not None:
+        with permanent_on_rejection():
+            raise pull.error
+    return str(outcome)
 
 
 @broker.task(task_name="integrations.dispatch_due",
@@ -87,20 +70,20 @@ async def dispatch_due() -> int:
         if not mine:
             return 0
         rt = runtime.get()
-        return await dispatch.dispatch_due(rt.sessionmaker, rt.settings, datetime.now(UTC), kick)
+        return await dispatch_changes(rt.sessionmaker, rt.settings, datetime.now(UTC), kick)
 
 
 @broker.task(task_name="calendar.refresh_all",
              schedule=[{"cron": broker.settings.google_calendar_sync_cron, "schedule_id": "calendar.refresh_all"}])
 async def refresh_all() -> int:
     """Queue a busy-time pull for every connected tutor; purge old dispatch markers."""
-    from server.integrations.google_calendar import tutors_to_refresh
-
     rt = runtime.get()
-    await dispatch.purge_markers(rt.sessionmaker, rt.settings, datetime.now(UTC))
+    async with unit_of_work(rt.sessionmaker) as session:
+        await dispatch.purge_markers(session, rt.settings, datetime.now(UTC))
     if not rt.settings.google_configured:
         return 0
-    user_ids = await tutors_to_refresh(rt.sessionmaker)
+    async with unit_of_work(rt.sessionmaker) as session:
+        user_ids = await calendar.tutors_to_refresh(session)
     for user_id in user_ids:
         await kick("calendar.pull_busy", str(user_id))
     return len(user_ids)
@@ -109,8 +92,5 @@ async def refresh_all() -> int:
 @outbound_task("calendar.pull_busy")
 async def pull_busy(user_id: str) -> str:
     """Refresh one tutor's busy time from Google Calendar (freeBusy)."""
-    from server.integrations.google_calendar import refresh_busy
-
     rt = runtime.get()
-    with permanent_on_rejection():
-        return await refresh_busy(rt.sessionmaker, rt.settings, uuid.UUID(user_id))
+    return await pull_busy_time(rt.sessionmaker, rt.settings, uuid.UUID(user_id))

@@ -17,7 +17,11 @@ A retry waits in a Redis sorted set (``<queue>:delayed``, scored by due time) an
 retry is on time to within a second whatever the scheduler's ``--update-interval``.
 
 At-least-once: a task may run again after a crash, so providers must be called with an
-idempotency key derived from the arguments (e.g. ``refund:<booking_id>``).
+idempotency key derived from the arguments (e.g. ``refund:<booking_id>``), or made to
+converge (the calendar and video tasks make the outside world follow the booking).
+
+The e-mail, calendar-event and video-meeting tasks are declared here; payments in
+tasks/payments.py, the busy-time pull and the integration sweeps in tasks/integrations.py.
 """
 
 from __future__ import annotations
@@ -26,16 +30,26 @@ import logging
 import random
 import time
 import traceback
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import AbstractAsyncContextManager, contextmanager
+from datetime import UTC, datetime
 from typing import Any, ParamSpec, TypeVar
 
+from redis.asyncio import Redis
 from taskiq import AsyncTaskiqDecoratedTask, TaskiqMessage, TaskiqMiddleware, TaskiqResult
 from taskiq.labels import prepare_label
 
 from models.outbox import DeadLetter
-from server.db import unit_of_work
+from server.calendar import mirror
+from server.db import Sessionmaker, unit_of_work
+from server.emails import service as emails
+from server.jobs import Kick
 from server.observability import metrics
+from server.providers.http import ProviderRejected
+from server.providers.locks import booking_lock
 from server.settings import Settings
+from server.video import service as video
 from tasks import runtime
 from tasks.broker import broker
 
@@ -159,45 +173,96 @@ async def release_due_retries() -> int:
 broker.add_middlewares(OutboundRetryMiddleware())
 
 
-# --- Integration points ------------------------------------------------------------------
-# The calendar, video and e-mail integrations live in tasks/integrations.py (payments in
-# tasks/payments.py). Raise PermanentError for failures a retry cannot fix.
+# --- E-mail, calendar events and video meetings -------------------------------------------
+# Each task is a function of its dependencies (what the in-process tests call) and a task
+# that passes the worker's. The services read in one unit of work, call the provider with no
+# database connection held, and record in another.
 
 
-async def sync_calendar_event(booking_id: str) -> None:
-    """Create, move or delete the calendar events of ``booking_id`` (tasks/integrations.py)."""
-    from tasks.integrations import sync_calendar_event as sync
-
-    await sync(booking_id)
-
-
-async def create_video_meeting(booking_id: str) -> None:
-    """Create, move or delete the video meeting of ``booking_id`` and keep its join_url (tasks/integrations.py)."""
-    from tasks.integrations import sync_video_meeting
-
-    await sync_video_meeting(booking_id)
+@contextmanager
+def permanent_on_rejection() -> Iterator[None]:
+    """A provider's 4xx cannot be fixed by retrying: dead-letter the task at once."""
+    try:
+        yield
+    except ProviderRejected as exc:
+        raise PermanentError(str(exc)) from exc
 
 
-async def send_email(to: str, template: str, context: dict[str, Any]) -> None:
-    """Send the e-mail ``template`` to ``to``, a user id or an address (tasks/integrations.py)."""
-    from tasks.integrations import send_email as deliver
+async def kick(task_name: str, *args: Any) -> None:
+    """Enqueue ``task_name(*args)`` from inside the worker."""
+    task = broker.find_task(task_name)
+    if task is None:
+        raise LookupError(f"no task named {task_name!r}")
+    await task.kiq(*args)
 
-    await deliver(to, template, context)
+
+def _lock(settings: Settings, redis: Redis, name: str) -> AbstractAsyncContextManager[None]:
+    # Held for the whole run (the provider calls and both units of work) so runs of one
+    # booking cannot interleave; the TTL outlives the task's time limit.
+    return booking_lock(redis, name, ttl_seconds=settings.task_timeout_seconds + 5,
+                        wait_seconds=settings.task_timeout_seconds / 2)
+
+
+async def deliver_email(sessionmaker: Sessionmaker, settings: Settings, to: str, template: str,
+                        context: dict[str, Any]) -> str:
+    """Compose ``template`` for ``to`` from fresh data and send it; Brevo's message id, or
+    ``skipped`` / ``not_configured``."""
+    async with unit_of_work(sessionmaker) as session:
+        message = await emails.prepare(session, settings, to, template, context)
+    if isinstance(message, str):
+        return message
+    with permanent_on_rejection():
+        return await emails.send(settings, to, message)
+
+
+async def sync_calendar_events(sessionmaker: Sessionmaker, settings: Settings, redis: Redis,
+                               booking_id: uuid.UUID, kick: Kick | None = None) -> str:
+    """Make both parties' calendars follow the booking; e.g. ``tutor:created student:not_connected``."""
+    if not settings.google_configured:
+        return "not_configured"
+    async with _lock(settings, redis, f"calendar:{booking_id}"):
+        async with unit_of_work(sessionmaker) as session:
+            sync = await mirror.start_booking_sync(session, settings, booking_id, datetime.now(UTC))
+        await mirror.push_events(settings, sync)
+        async with unit_of_work(sessionmaker) as session:
+            outcome = await mirror.finish_booking_sync(session, settings, sync, kick)
+    if sync.error is not None:
+        with permanent_on_rejection():
+            raise sync.error
+    return outcome
+
+
+async def sync_video_meeting(sessionmaker: Sessionmaker, settings: Settings, redis: Redis,
+                             booking_id: uuid.UUID, kick: Kick | None = None) -> str:
+    """Make the booking's Zoom meeting follow the booking; returns what was done."""
+    if not settings.zoom_configured:
+        return "not_configured"
+    async with _lock(settings, redis, f"zoom:{booking_id}"):
+        async with unit_of_work(sessionmaker) as session:
+            sync = await video.start_meeting_sync(session, booking_id)
+        with permanent_on_rejection():
+            await video.push_meeting(settings, redis, sync)
+        async with unit_of_work(sessionmaker) as session:
+            return await video.finish_meeting_sync(session, settings, sync, datetime.now(UTC), kick)
 
 
 @outbound_task("calendar.sync_booking")
-async def sync_booking(booking_id: str) -> None:
+async def sync_booking(booking_id: str) -> str:
     """Bring both parties' calendars in line with the booking's current state."""
-    await sync_calendar_event(booking_id)
+    rt = runtime.get()
+    return await sync_calendar_events(rt.sessionmaker, rt.settings, rt.redis, uuid.UUID(booking_id), kick)
 
 
 @outbound_task("video.create_meeting")
-async def create_meeting(booking_id: str) -> None:
-    """Create the lesson's video meeting (idempotent: an existing join_url is kept)."""
-    await create_video_meeting(booking_id)
+async def create_meeting(booking_id: str) -> str:
+    """Create, move or delete the lesson's video meeting and keep its join_url (an existing
+    meeting is kept)."""
+    rt = runtime.get()
+    return await sync_video_meeting(rt.sessionmaker, rt.settings, rt.redis, uuid.UUID(booking_id), kick)
 
 
 @outbound_task("email.send")
-async def send(to: str, template: str, context: dict[str, Any]) -> None:
-    """Send one e-mail."""
-    await send_email(to, template, context)
+async def send(to: str, template: str, context: dict[str, Any]) -> str:
+    """Send the e-mail ``template`` to ``to``, a user id or an address."""
+    rt = runtime.get()
+    return await deliver_email(rt.sessionmaker, rt.settings, to, template, context)

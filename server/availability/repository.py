@@ -13,8 +13,8 @@ from sqlalchemy import text
 
 from models.booking import live_sql
 from server.availability.slots import BusyRange, DateOverride, SlotPolicy, WeeklyRule
+from server.calendar.repository import BUSY_SQL
 from server.db import Session
-from server.integrations.busy import BUSY_SQL
 from server.tutors.service import TutorNotFound
 
 # asyncpg parameters: it runs through Session.fetch_one_statement (one round trip on the hold path).

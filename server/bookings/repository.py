@@ -24,8 +24,8 @@ from sqlalchemy.exc import IntegrityError
 
 from models.booking import LAPSED_SQL, LIVE_SQL, Booking, BookingEvent, BookingStatus
 from models.user import User
+from server.calendar.repository import CALENDAR_CONFLICT_SQL
 from server.db import Session
-from server.integrations.busy import CALENDAR_CONFLICT_SQL
 
 EXCLUSION_VIOLATION = "23P01"
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from server.emails.compose import format_date, format_money, format_time, format_when, zone
+from server.emails.format import format_date, format_money, format_time, format_when, zone
 from server.emails.render import TEMPLATES, render
 from server.settings import Settings
 

@@ -22,6 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from starlette.requests import Request
 from starlette.responses import Response
 
+from models.booking import BookingStatus
+
 
 class AfterCommit(Protocol):
     """Anything that can run work once its transaction commits (``server.db.Session``)."""
@@ -127,11 +129,11 @@ def dead_lettered(task: str) -> None:
 
 
 def _hold_counter(from_status: str | None, to_status: str | None) -> Counter | None:
-    if to_status == "held" and from_status is None:
+    if to_status == BookingStatus.HELD and from_status is None:
         return HOLDS_PLACED
-    if to_status == "expired" and from_status == "held":
+    if to_status == BookingStatus.EXPIRED and from_status == BookingStatus.HELD:
         return HOLDS_EXPIRED
-    if to_status == "confirmed" and from_status in ("held", "expired"):
+    if to_status == BookingStatus.CONFIRMED and from_status in (BookingStatus.HELD, BookingStatus.EXPIRED):
         return HOLDS_CONVERTED
     return None
 

@@ -1,0 +1,13 @@
+"""The booking rows lesson materials read."""
+
+from __future__ import annotations
+
+import uuid
+
+from models.booking import Booking
+from server.db import Session
+
+
+async def get_booking(session: Session, booking_id: uuid.UUID) -> Booking | None:
+    """The booking, whatever its status."""
+    return await session.get(Booking, booking_id)

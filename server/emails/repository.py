@@ -1,0 +1,34 @@
+"""The rows an e-mail is composed from (read only)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+
+from models.booking import Booking, BookingEvent
+from models.tutor import TutorProfile
+from models.user import User
+from server.db import Session
+
+
+async def get_user(session: Session, user_id: uuid.UUID) -> User | None:
+    """The account."""
+    return await session.get(User, user_id)
+
+
+async def tutor_profile_timezone(session: Session, user_id: uuid.UUID) -> str | None:
+    """The time zone on the tutor's profile."""
+    return await session.scalar(select(TutorProfile.timezone).where(TutorProfile.user_id == user_id))
+
+
+async def get_booking(session: Session, booking_id: uuid.UUID) -> Booking | None:
+    """The booking the e-mail is about."""
+    return await session.get(Booking, booking_id)
+
+
+async def count_reschedules(session: Session, booking_id: uuid.UUID) -> int:
+    """How often the booking was moved (the .ics SEQUENCE)."""
+    count = await session.scalar(select(func.count()).select_from(BookingEvent).where(
+        BookingEvent.booking_id == booking_id, BookingEvent.kind == "rescheduled"))
+    return int(count or 0)

@@ -1,0 +1,186 @@
+"""Transactional e-mail: turning ``email.send(to, template, context)`` into a rendered
+message from fresh data, and handing it to Brevo (server/providers/brevo.py).
+
+The task carries ids only; here the recipient, the booking and the other party are read
+again, times are shown in the recipient's time zone (``users.timezone``; a tutor still on
+the default ``UTC`` gets the profile's zone), and a message whose moment has passed (the
+hold was paid, the lesson moved again) is skipped rather than sent stale. Which changes
+send which e-mails is decided by the dispatch sweep (server/dispatch/service.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from models.booking import Booking, BookingStatus
+from server.db import Session
+from server.emails import repository
+from server.emails.format import format_date, format_money, format_time, format_when, zone
+from server.emails.ics import lesson_ics
+from server.emails.render import TEMPLATES, render
+from server.providers import brevo
+from server.providers.brevo import Attachment, OutgoingEmail
+from server.settings import Settings
+
+log = logging.getLogger("edustream.emails")
+
+BOOKING_TEMPLATES = frozenset(TEMPLATES) - {"welcome"}
+ICS_TEMPLATES = {"booking_confirmed": False, "booking_rescheduled": False, "booking_cancelled": True}
+# RFC 2606/6761 names that never receive mail (the demo accounts live under .test): sending
+# there would only bounce or be refused.
+UNDELIVERABLE_TLDS = (".test", ".example", ".invalid", ".localhost")
+
+
+class EmailNotApplicable(Exception):
+    """The message no longer makes sense (skipped, not an error)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    id: uuid.UUID | None
+    email: str
+    name: str
+    timezone: str
+    role: str
+
+
+async def recipient_for(session: Session, to: str) -> Recipient:
+    """The user ``to`` names (a user id), or a bare address (shown in UTC)."""
+    try:
+        user_id = uuid.UUID(to)
+    except ValueError:
+        if "@" not in to:
+            raise EmailNotApplicable(f"{to!r} is neither a user id nor an address") from None
+        return Recipient(None, to, to.split("@", 1)[0], "UTC", "student")
+    user = await repository.get_user(session, user_id)
+    if user is None:
+        raise EmailNotApplicable(f"user {to} no longer exists")
+    timezone = user.timezone or "UTC"
+    if timezone == "UTC" and user.role == "tutor":
+        timezone = await repository.tutor_profile_timezone(session, user.id) or "UTC"
+    return Recipient(user.id, user.email, user.name, timezone, user.role)
+
+
+def _lesson(settings: Settings, booking: Booking, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "id": str(booking.id),
+        "date": format_date(booking.start_at, tz),
+        "time": format_time(booking.start_at, tz),
+        "end_time": format_time(booking.end_at, tz),
+        "when": format_when(booking.start_at, booking.end_at, tz),
+        "minutes": int((booking.end_at - booking.start_at).total_seconds() // 60),
+        "price": format_money(booking.price_cents, booking.currency) if booking.price_cents else "",
+        "join_url": booking.join_url or "",
+        "url": f"{settings.frontend_url.rstrip('/')}/bookings/{booking.id}",
+        "timezone": tz.key,
+    }
+
+
+def _check_moment(template: str, booking: Booking, context: dict[str, Any], now: datetime) -> None:
+    if template == "hold_expiring" and (booking.status != BookingStatus.HELD or not booking.expires_at
+                                        or booking.expires_at <= now):
+        raise EmailNotApplicable("the hold was paid, released or has lapsed")
+    if template == "session_reminder":
+        if booking.status != BookingStatus.CONFIRMED or booking.start_at <= now:
+            raise EmailNotApplicable("the lesson is no longer upcoming")
+        if context.get("start") and datetime.fromisoformat(context["start"]) != booking.start_at:
+            raise EmailNotApplicable("the lesson moved since the reminder was due")
+    if template == "booking_confirmed" and booking.status not in (BookingStatus.CONFIRMED, BookingStatus.COMPLETED):
+        raise EmailNotApplicable(f"the booking is {booking.status} now")
+    if template == "refund_issued" and booking.payment_status != "refunded":
+        raise EmailNotApplicable("no refund was issued")
+
+
+async def booking_context(session: Session, settings: Settings, recipient: Recipient, booking: Booking,
+                          context: dict[str, Any]) -> dict[str, Any]:
+    """The template variables of a booking e-mail for ``recipient``."""
+    tz = zone(recipient.timezone)
+    other_id = booking.tutor_id if recipient.id == booking.student_id else booking.student_id
+    other = await repository.get_user(session, other_id)
+    values: dict[str, Any] = {"lesson": _lesson(settings, booking, tz), "other": {"name": other.name if other else ""}}
+    if booking.expires_at is not None:
+        expires = f"{format_time(booking.expires_at, tz)} {booking.expires_at.astimezone(tz).tzname()}"
+        values["hold"] = {"expires": expires,
+                          "checkout_url": f"{settings.frontend_url.rstrip('/')}/bookings/{booking.id}/checkout"}
+    previous = context.get("previous_start")
+    values["previous"] = ({"when": format_when(datetime.fromisoformat(previous), None, tz)} if previous else None)
+    canceller = await repository.get_user(session, booking.cancelled_by) if booking.cancelled_by else None
+    values["cancel"] = {
+        "by_you": booking.cancelled_by is not None and booking.cancelled_by == recipient.id,
+        "by_name": canceller.name if canceller else "EduStream",
+        "reason": booking.cancel_reason or "",
+        "refund": format_money(booking.refund_cents, booking.currency) if booking.refund_cents else "",
+    }
+    values["refund"] = {"amount": format_money(booking.refund_cents or 0, booking.currency)}
+    return values
+
+
+async def compose(session: Session, settings: Settings, to: str, template: str, context: dict[str, Any],
+                  now: datetime | None = None) -> OutgoingEmail:
+    """Render ``template`` for ``to``; :class:`EmailNotApplicable` when it should not be sent."""
+    now = now or datetime.now(UTC)
+    if template not in TEMPLATES:
+        raise EmailNotApplicable(f"no template {template!r}")
+    recipient = await recipient_for(session, to)
+    values: dict[str, Any] = {
+        "app": {"name": settings.email_sender_name, "url": settings.frontend_url.rstrip("/")},
+        "recipient": {"name": recipient.name, "email": recipient.email, "timezone": recipient.timezone,
+                      "role": recipient.role},
+    }
+    attachments: tuple[Attachment, ...] = ()
+    if template in BOOKING_TEMPLATES:
+        try:
+            booking_id = uuid.UUID(str(context.get("booking_id")))
+        except ValueError:
+            raise EmailNotApplicable("no booking_id in the context") from None
+        booking = await repository.get_booking(session, booking_id)
+        if booking is None:
+            raise EmailNotApplicable(f"booking {booking_id} no longer exists")
+        if recipient.id is not None and recipient.id not in (booking.student_id, booking.tutor_id):
+            raise EmailNotApplicable("the recipient is not a party to the booking")
+        _check_moment(template, booking, context, now)
+        values.update(await booking_context(session, settings, recipient, booking, context))
+        if template in ICS_TEMPLATES:
+            lesson = values["lesson"]
+            attachments = (Attachment("lesson.ics", lesson_ics(
+                booking_id=booking.id, start=booking.start_at, end=booking.end_at,
+                summary=f"{settings.email_sender_name} lesson with {values['other']['name']}",
+                description=f"{lesson['minutes']}-minute lesson. {lesson['url']}",
+                url=lesson["url"], location=booking.join_url,
+                sequence=await repository.count_reschedules(session, booking.id) + int(ICS_TEMPLATES[template]),
+                cancelled=ICS_TEMPLATES[template], stamp=now)),)
+    rendered = render(template, values)
+    return OutgoingEmail(to_email=recipient.email, to_name=recipient.name, subject=rendered.subject,
+                         html=rendered.html, text=rendered.text, template=template, attachments=attachments)
+
+
+async def prepare(session: Session, settings: Settings, to: str, template: str,
+                  context: dict[str, Any]) -> OutgoingEmail | str:
+    """The message to send to ``to`` (a user id or an address), or why none is sent:
+    ``not_configured`` (no Brevo) or ``skipped`` (no longer applicable, or an address that
+    never receives mail)."""
+    if not settings.brevo_configured:
+        log.info("email %s to %s not sent: Brevo is not configured (BREVO_API_KEY)", template, to)
+        return "not_configured"
+    try:
+        message = await compose(session, settings, to, template, context)
+    except EmailNotApplicable as exc:
+        log.info("email %s to %s skipped: %s", template, to, exc)
+        return "skipped"
+    if message.to_email.lower().rstrip(".").endswith(UNDELIVERABLE_TLDS):
+        log.info("email %s to %s skipped: reserved domain", template, message.to_email)
+        return "skipped"
+    return message
+
+
+async def send(settings: Settings, to: str, message: OutgoingEmail) -> str:
+    """Hand ``message`` to Brevo; returns its message id. Provider failures raise
+    (server/providers/http.py)."""
+    message_id = await brevo.send(settings, message)
+    log.info("email %s sent to %s (%s)", message.template, to, message_id)
+    return message_id
