@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import html
+import json
 import re
 from typing import Any
 
@@ -239,5 +241,14 @@ def current_spec() -> dict[str, Any]:
     return build_openapi(endpoints, title="EduStream API", version="1.0.0", server_url="/")
 
 
+def render_json(spec: dict[str, Any]) -> str:
+    """The document as the committed frontend/lib/api/openapi.json holds it (the input of the frontend's types)."""
+    return json.dumps(spec, indent=2, ensure_ascii=False) + "\n"
+
+
 if __name__ == "__main__":
-    print(render_markdown(current_spec()), end="")
+    parser = argparse.ArgumentParser(prog="python -m server.openapi",
+                                     description="Print the API reference of the current code (no server needed).")
+    parser.add_argument("--json", action="store_true", help="the OpenAPI document instead of the Markdown page")
+    spec = current_spec()
+    print(render_json(spec) if parser.parse_args().json else render_markdown(spec), end="")

@@ -3,7 +3,7 @@
 import { useEffect, useState } from "react";
 import { api, ApiError, errorMessage } from "@/lib/api";
 import { addDays, localDateKey } from "@/lib/time";
-import type { Availability, AvailabilityOverride, AvailabilityRule } from "@/lib/types";
+import type { Availability, AvailabilityInput, AvailabilityOverride, AvailabilityRule } from "@/lib/types";
 import { RequireAuth } from "./require-auth";
 import { useToast } from "./toast";
 import { Alert, Button, Card, cx, EmptyState, inputClass, PageHeader, Skeleton } from "./ui";
@@ -38,7 +38,7 @@ function endForInput(end: string): string {
   return end === "24:00" ? "00:00" : end;
 }
 
-function draftFrom(a: Availability): Draft {
+function draftFrom(a: Pick<Availability, "rules" | "overrides">): Draft {
   const week: Range[][] = Array.from({ length: 7 }, () => []);
   for (const r of a.rules) {
     if (r.weekday >= 0 && r.weekday <= 6) week[r.weekday].push({ start: r.start, end: endForInput(r.end) });
@@ -61,7 +61,7 @@ function draftFrom(a: Availability): Draft {
 }
 
 /** The PUT body plus, for each rule/override index, where it sits in the form (for 422 details). */
-function toApi(d: Draft): { body: Availability; ruleAt: [number, number][]; overrideAt: [number, number][] } {
+function toApi(d: Draft): { body: AvailabilityInput; ruleAt: [number, number][]; overrideAt: [number, number][] } {
   const rules: AvailabilityRule[] = [];
   const ruleAt: [number, number][] = [];
   d.week.forEach((ranges, weekday) =>

@@ -34,7 +34,7 @@ function Bookings({ user }: { user: User }) {
     try {
       const page = await api.bookings.list({ limit: 50 }, signal);
       setItems(page.items);
-      setCursor(page.next_cursor);
+      setCursor(page.next_cursor ?? null);
       setError(null);
     } catch (err) {
       if (signal?.aborted) return;
@@ -55,7 +55,7 @@ function Bookings({ user }: { user: User }) {
     try {
       const page = await api.bookings.list({ cursor, limit: 50 });
       setItems((prev) => page.items.reduce(upsertBooking, prev ?? []));
-      setCursor(page.next_cursor);
+      setCursor(page.next_cursor ?? null);
     } catch (err) {
       toast.push({ kind: "error", title: "Couldn't load more bookings", body: errorMessage(err) });
     } finally {

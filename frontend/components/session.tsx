@@ -53,11 +53,21 @@ export function SessionProvider({ children }: { children: ReactNode }) {
 
 let configPromise: Promise<PublicConfig> | null = null;
 
+/** Without `/config` the app assumes no optional integration is on. */
+const CONFIG_UNAVAILABLE: PublicConfig = {
+  stripe_publishable_key: null,
+  google_sign_in: false,
+  google_calendar: false,
+  video_meetings: false,
+  email: false,
+  uploads: false,
+};
+
 function loadConfig(): Promise<PublicConfig> {
   if (!configPromise) {
     configPromise = api.config().catch(() => {
       configPromise = null;
-      return { google_sign_in: false, stripe_publishable_key: null };
+      return CONFIG_UNAVAILABLE;
     });
   }
   return configPromise;

@@ -145,7 +145,7 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
               </div>
             </div>
             <div className="mt-3 flex flex-wrap items-center gap-3">
-              <Stars rating={ratingOf(tutor)} count={tutor.rating_count ?? tutor.review_count} />
+              <Stars rating={ratingOf(tutor)} count={tutor.rating_count} />
               {(tutor.subjects ?? []).map((s) => (
                 <Badge key={s} color="indigo">
                   {subjectLabel(s)}

@@ -4,7 +4,7 @@ import Link from "next/link";
 import { useEffect, useMemo, useState, type FormEvent, type KeyboardEvent } from "react";
 import { api, ApiError, errorMessage } from "@/lib/api";
 import { userTimeZone } from "@/lib/time";
-import { subjectLabel, type Tutor, type TutorProfileIn, type User } from "@/lib/types";
+import { subjectLabel, type TutorProfileIn, type User } from "@/lib/types";
 import { RequireAuth } from "./require-auth";
 import { useToast } from "./toast";
 import { COMMON_SUBJECTS } from "./tutor-search";
@@ -26,7 +26,7 @@ interface Draft {
   max_advance_days: string;
 }
 
-function draftFrom(t: Tutor | null): Draft {
+function draftFrom(t: TutorProfileIn | null): Draft {
   return {
     headline: t?.headline ?? "",
     bio: t?.bio ?? "",
@@ -148,7 +148,7 @@ function Editor({ user }: { user: User }) {
     setFieldErrors({});
     try {
       const saved = await api.tutors.putMe(body);
-      setDraft(draftFrom(saved && typeof saved === "object" && "headline" in saved ? saved : { ...body }));
+      setDraft(draftFrom(saved));
       setSubjectInput("");
       setExists(true);
       toast.push({ kind: "success", title: "Profile saved", body: "Students see your changes right away." });

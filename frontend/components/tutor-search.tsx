@@ -3,9 +3,9 @@
 import Link from "next/link";
 import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { useCallback, useEffect, useState, type FormEvent } from "react";
-import { api, errorMessage, type TutorQuery } from "@/lib/api";
+import { api, errorMessage } from "@/lib/api";
 import { fmtMoney } from "@/lib/time";
-import { ratingOf, subjectLabel, tutorIdOf, type Tutor } from "@/lib/types";
+import { ratingOf, subjectLabel, type Tutor, type TutorQuery } from "@/lib/types";
 import { Alert, Avatar, Badge, Button, Card, EmptyState, inputClass, Skeleton } from "./ui";
 
 export const COMMON_SUBJECTS = [
@@ -78,7 +78,7 @@ export function TutorSearch() {
       .list(toQuery(JSON.parse(appliedKey) as Filters, null), ac.signal)
       .then((page) => {
         setItems(page.items);
-        setCursor(page.next_cursor);
+        setCursor(page.next_cursor ?? null);
         setLoading(false);
       })
       .catch((err: unknown) => {
@@ -97,10 +97,10 @@ export function TutorSearch() {
     try {
       const page = await api.tutors.list(toQuery(JSON.parse(appliedKey) as Filters, cursor));
       setItems((prev) => {
-        const seen = new Set(prev.map(tutorIdOf));
-        return [...prev, ...page.items.filter((t) => !seen.has(tutorIdOf(t)))];
+        const seen = new Set(prev.map((t) => t.id));
+        return [...prev, ...page.items.filter((t) => !seen.has(t.id))];
       });
-      setCursor(page.next_cursor);
+      setCursor(page.next_cursor ?? null);
     } catch (err) {
       setError(errorMessage(err));
     } finally {
@@ -233,7 +233,7 @@ export function TutorSearch() {
           <>
             <ul className="grid gap-4 sm:grid-cols-2 lg:grid-cols-3" data-testid="tutor-list">
               {items.map((t) => (
-                <li key={tutorIdOf(t)}>
+                <li key={t.id}>
                   <TutorCard tutor={t} />
                 </li>
               ))}
@@ -266,7 +266,7 @@ export function Stars({ rating, count }: { rating: number | null; count?: number
 }
 
 function TutorCard({ tutor }: { tutor: Tutor }) {
-  const id = tutorIdOf(tutor);
+  const id = tutor.id;
   const subjects = tutor.subjects ?? [];
   return (
     <Link
@@ -293,7 +293,7 @@ function TutorCard({ tutor }: { tutor: Tutor }) {
         </div>
       )}
       <div className="mt-auto flex items-center justify-between pt-5">
-        <Stars rating={ratingOf(tutor)} count={tutor.review_count ?? tutor.rating_count} />
+        <Stars rating={ratingOf(tutor)} count={tutor.rating_count} />
         <span className="text-sm">
           <span className="font-semibold text-slate-900">{fmtMoney(tutor.hourly_rate_cents, tutor.currency)}</span>
           <span className="text-slate-500"> / hour</span>

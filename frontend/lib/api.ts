@@ -10,17 +10,22 @@ import { markLocalAction, rememberBookings } from "./booking-memory";
 import { apiUrl } from "./config";
 import type {
   Availability,
+  AvailabilityInput,
   AuthResponse,
   Booking,
-  BookingStatus,
+  BookingPage,
+  BookingQuery,
   Checkout,
   FieldError,
-  Hold,
-  Page,
+  HoldCreate,
   PublicConfig,
+  RegisterInput,
+  SlotsQuery,
   SlotsResponse,
   Tutor,
+  TutorPage,
   TutorProfileIn,
+  TutorQuery,
   User,
 } from "./types";
 
@@ -240,15 +245,6 @@ export function uuid(): string {
 
 // ---- endpoints --------------------------------------------------------------------
 
-export interface TutorQuery {
-  subject?: string;
-  q?: string;
-  max_rate_cents?: number;
-  sort?: "rating" | "price";
-  cursor?: string | null;
-  limit?: number;
-}
-
 export const api = {
   config: () => request<PublicConfig>("GET", "/config", { noRefresh: true }),
 
@@ -258,7 +254,7 @@ export const api = {
       setAccessToken(r.access_token);
       return r;
     },
-    async register(input: { email: string; password: string; name: string; role: "student" | "tutor" }) {
+    async register(input: RegisterInput) {
       const r = await request<AuthResponse>("POST", "/auth/register", { body: input, noRefresh: true });
       setAccessToken(r.access_token);
       return r;
@@ -278,19 +274,19 @@ export const api = {
 
   tutors: {
     list: (q: TutorQuery, signal?: AbortSignal) =>
-      request<Page<Tutor>>("GET", "/tutors", { query: { ...q }, signal }),
+      request<TutorPage>("GET", "/tutors", { query: { ...q }, signal }),
     get: (id: string, signal?: AbortSignal) => request<Tutor>("GET", `/tutors/${encodeURIComponent(id)}`, { signal }),
-    slots: (id: string, q: { from?: string; to?: string; minutes?: number }, signal?: AbortSignal) =>
+    slots: (id: string, q: SlotsQuery, signal?: AbortSignal) =>
       request<SlotsResponse>("GET", `/tutors/${encodeURIComponent(id)}/slots`, { query: q, signal }),
     me: (signal?: AbortSignal) => request<Tutor>("GET", "/tutors/me", { signal }),
     putMe: (body: TutorProfileIn) => request<Tutor>("PUT", "/tutors/me", { body }),
     availability: (signal?: AbortSignal) => request<Availability>("GET", "/tutors/me/availability", { signal }),
-    putAvailability: (body: Availability) => request<Availability>("PUT", "/tutors/me/availability", { body }),
+    putAvailability: (body: AvailabilityInput) => request<Availability>("PUT", "/tutors/me/availability", { body }),
   },
 
   holds: {
-    create: async (body: { tutor_id: string; start: string; minutes: number }, idempotencyKey: string) => {
-      const h = await request<Hold>("POST", "/holds", { body, idempotencyKey });
+    create: async (body: HoldCreate, idempotencyKey: string) => {
+      const h = await request<Booking>("POST", "/holds", { body, idempotencyKey });
       rememberBookings([h]);
       return h;
     },
@@ -301,8 +297,8 @@ export const api = {
   },
 
   bookings: {
-    list: async (q: { status?: BookingStatus; cursor?: string | null; limit?: number }, signal?: AbortSignal) => {
-      const page = await request<Page<Booking>>("GET", "/bookings", { query: { ...q }, signal });
+    list: async (q: BookingQuery, signal?: AbortSignal) => {
+      const page = await request<BookingPage>("GET", "/bookings", { query: { ...q }, signal });
       rememberBookings(page.items);
       return page;
     },

@@ -1,172 +1,86 @@
 /**
- * Shapes of the EduStream v1 API (see shared API contract). Fields the contract
- * does not promise are optional, so the UI degrades gracefully without them.
+ * Shapes of the EduStream v1 API, as names the components use.
+ *
+ * The REST types are aliases of `lib/api/schema.d.ts`, which `npm run gen:api` generates from
+ * the server's OpenAPI document (`lib/api/openapi.json`; `./scripts/gen-api-types` refreshes
+ * both, and a test fails when they are stale). Edit the server's schemas, not these aliases.
+ * Only what the OpenAPI document does not describe is written here by hand: the live
+ * (Socket.IO `/live`) payloads, which embed the REST objects, and the 422 `details` entries.
  */
+import type { components, operations } from "./api/schema";
 
-export type Role = "student" | "tutor" | "admin";
+type Schemas = components["schemas"];
 
-export interface User {
-  id: string;
-  email: string;
-  name: string;
-  role: Role;
-}
+export type User = Schemas["UserOut"];
+export type Role = User["role"];
+export type AuthResponse = Schemas["AuthOut"];
+export type RegisterInput = Schemas["RegisterIn"];
+export type PublicConfig = Schemas["ConfigOut"];
 
-export interface AuthResponse {
-  user: User;
-  access_token: string;
-}
+export type TutorProfileIn = Schemas["TutorProfileIn"];
+/** A public tutor profile. */
+export type Tutor = Schemas["TutorOut"];
+export type TutorPage = Schemas["TutorPage"];
+export type TutorQuery = NonNullable<operations["list_tutors"]["parameters"]["query"]>;
 
-export interface PublicConfig {
-  stripe_publishable_key?: string | null;
-  google_sign_in: boolean;
-}
+export type Slot = Schemas["SlotOut"];
+export type SlotStatus = Slot["status"];
+export type SlotsResponse = Schemas["SlotsOut"];
+export type SlotsQuery = NonNullable<operations["get_slots"]["parameters"]["query"]>;
 
-export interface TutorProfileIn {
-  headline: string;
-  bio: string;
-  subjects: string[];
-  hourly_rate_cents: number;
-  currency: string;
-  timezone: string;
-  lesson_minutes: number[];
-  min_notice_minutes: number;
-  buffer_minutes: number;
-  max_advance_days: number;
-}
+export type Booking = Schemas["BookingOut"];
+export type BookingStatus = Booking["status"];
+export type BookingPage = Schemas["BookingPage"];
+export type BookingQuery = NonNullable<operations["list_bookings"]["parameters"]["query"]>;
+export type HoldCreate = Schemas["HoldCreate"];
+export type Checkout = Schemas["CheckoutOut"];
 
-/** A public tutor profile. The contract names the fields of the editor; the rest is optional. */
-export interface Tutor extends Partial<TutorProfileIn> {
-  id?: string;
-  tutor_id?: string;
-  user_id?: string;
-  name?: string;
-  rating?: number | null;
-  rating_avg?: number | null;
-  review_count?: number | null;
-  rating_count?: number | null;
-}
+export type Availability = Schemas["AvailabilityOut"];
+export type AvailabilityInput = Schemas["AvailabilityIn"];
+export type AvailabilityRule = Schemas["RuleIn"];
+export type AvailabilityOverride = Schemas["OverrideIn"];
 
-export interface Page<T> {
-  items: T[];
-  next_cursor: string | null;
-}
-
-export type SlotStatus = "open" | "held";
-export type ChangeStatus = "open" | "held" | "booked";
-
-export interface Slot {
-  start: string;
-  end: string;
-  status: SlotStatus;
-  held_until?: string | null;
-}
-
-export interface SlotsResponse {
-  tutor_id: string;
-  version: number;
-  slots: Slot[];
-}
-
-export interface SlotChange {
-  start: string;
-  end: string;
-  status: ChangeStatus;
-  held_until?: string | null;
-}
-
-export type BookingStatus = "held" | "confirmed" | "completed" | "expired" | "released" | "cancelled";
-
-export interface Booking {
-  id: string;
-  status: BookingStatus;
-  tutor_id: string;
-  student_id: string;
-  start: string;
-  end: string;
-  expires_at?: string | null;
-  price_cents: number;
-  currency: string;
-  join_url?: string | null;
-  minutes?: number;
-  payment_status?: string | null;
-  refund_cents?: number | null;
-  cancel_reason?: string | null;
-  cancelled_by?: string | null;
-  created_at?: string;
-  tutor_name?: string | null;
-  student_name?: string | null;
-}
-
-/** `POST /holds` answers with a booking in status `held`. */
-export type Hold = Booking & { status: "held"; expires_at: string };
-
-export interface Checkout {
-  booking: Booking;
-  payment: {
-    provider: "test" | "stripe" | "free" | string;
-    client_secret?: string | null;
-    publishable_key?: string | null;
-  };
-}
-
-export interface AvailabilityRule {
-  weekday: number;
-  start: string;
-  end: string;
-}
-
-export interface AvailabilityOverride {
-  date: string;
-  start?: string | null;
-  end?: string | null;
-}
-
-export interface Availability {
-  rules: AvailabilityRule[];
-  overrides: AvailabilityOverride[];
-}
-
+/** One entry of a 422 `invalid_request` error's `details` (the document types `details` as unknown). */
 export interface FieldError {
   field: string;
   message: string;
+  type?: string;
 }
 
-/** Live events (Socket.IO namespace `/live`). */
+/** Live events (Socket.IO namespace `/live`, docs/live.md): not part of the OpenAPI document. */
+
+/** A slot's status after a change; `booked` means it left the listing. */
+export type ChangeStatus = SlotStatus | "booked";
+
+export type SlotChange = Omit<Slot, "status"> & { status: ChangeStatus };
+
 export interface SlotsChangedEvent {
-  tutor_id: string;
-  version: number;
+  tutor_id: SlotsResponse["tutor_id"];
+  version: SlotsResponse["version"];
   changes: SlotChange[];
   resync?: boolean;
 }
 
+/** `booking.new` / `booking.updated`: the same object as `GET /bookings/{id}`. */
 export interface BookingEvent {
   booking: Booking;
 }
 
 export interface HoldExpiringEvent {
-  booking_id: string;
+  booking_id: Booking["id"];
   expires_at: string;
 }
 
 export interface SessionStartingEvent {
-  booking_id: string;
-  starts_at: string;
+  booking_id: Booking["id"];
+  starts_at: Booking["start"];
   minutes_before: number;
-  join_url?: string | null;
-}
-
-/** Picks the tutor's user id whatever the backend calls it. */
-export function tutorIdOf(t: Tutor): string {
-  return t.tutor_id ?? t.user_id ?? t.id ?? "";
+  join_url?: Booking["join_url"];
 }
 
 /** The average rating, or null for a tutor nobody has rated yet. */
 export function ratingOf(t: Tutor): number | null {
-  const r = t.rating ?? t.rating_avg;
-  const count = t.rating_count ?? t.review_count;
-  if (typeof r !== "number" || count === 0 || (count == null && r === 0)) return null;
-  return r;
+  return t.rating_count === 0 ? null : t.rating;
 }
 
 /** Subjects come back as slugs ("computer-science"): show them as words. */

@@ -93,15 +93,30 @@ def _run(argv: list[str], what: str, frontend: Path) -> None:
         raise FrontendUnavailable(f"{what} failed (exit {result.returncode}) in {frontend}:\n{result.stdout[-4000:]}")
 
 
+def _require_node(what: str) -> None:
+    if shutil.which("npm") is None or shutil.which("node") is None:
+        raise FrontendUnavailable(f"{what} need Node.js (>= 20.9) with npm, and `npm`/`node` are not on PATH; "
+                                  "install Node.js 20 LTS")
+
+
+def _install(frontend: Path) -> None:
+    install = install_command(frontend)
+    if install:
+        _run(install, "installing frontend dependencies", frontend)
+
+
+def ensure_installed(frontend: Path = FRONTEND) -> None:
+    """Install the Node dependencies (``npm ci``) when ``node_modules`` is missing or stale."""
+    _require_node("the frontend's tools")
+    with _build_lock():
+        _install(frontend)
+
+
 def ensure_built(frontend: Path = FRONTEND) -> None:
     """Install Node dependencies and build the production bundle when needed."""
-    if shutil.which("npm") is None or shutil.which("node") is None:
-        raise FrontendUnavailable("the browser tests need Node.js (>= 20.9) with npm to build the frontend, "
-                                  "and `npm`/`node` are not on PATH; install Node.js 20 LTS")
+    _require_node("the browser tests (to build the frontend)")
     with _build_lock():
-        install = install_command(frontend)
-        if install:
-            _run(install, "installing frontend dependencies", frontend)
+        _install(frontend)
         if build_is_stale(frontend):
             _run(["npm", "run", "build"], "building the frontend", frontend)
             write_build_stamp(frontend, {})
