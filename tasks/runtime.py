@@ -11,6 +11,7 @@ import importlib
 import importlib.util
 import logging
 import secrets
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -131,9 +132,11 @@ def install(broker: AsyncBroker, settings: Callable[[], Settings]) -> None:
     async def on_shutdown(state: TaskiqState) -> None:
         from server.observability import shutdown_tracing
 
+        started = time.monotonic()
         await stop()
         for handle in tracing:
             shutdown_tracing(handle)
+        log.info("task runtime stopped in %.2fs", time.monotonic() - started)
 
     broker.add_event_handler(TaskiqEvents.WORKER_STARTUP, on_startup)
     broker.add_event_handler(TaskiqEvents.WORKER_SHUTDOWN, on_shutdown)

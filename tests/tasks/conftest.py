@@ -71,7 +71,8 @@ class JobProcess:
         if self.proc.poll() is None:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.pid, signal.SIGTERM)
-            for _ in range(int(grace / 0.05)):
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline:
                 if self.proc.poll() is not None:
                     break
                 await asyncio.sleep(0.05)
