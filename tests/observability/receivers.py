@@ -74,7 +74,7 @@ class RecordingServer:
             self._server.shutdown()
             self._server.server_close()
 
-    def wait_for(self, predicate: Callable[[list[Received]], bool], within: float = 10.0) -> None:
+    def wait_for(self, predicate: Callable[[list[Received]], bool], within: float = 30.0) -> None:
         deadline = time.monotonic() + within
         while not predicate(self.requests):
             if time.monotonic() > deadline:

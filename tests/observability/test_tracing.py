@@ -113,7 +113,7 @@ async def test_task_kicked_by_a_request_continues_its_trace_through_sql_and_outb
             running.exporter.clear()
             r = await hold(running.client, student, tutor["id"], next_day_at(11))
             assert r.status_code == 201, r.text
-            await asyncio.wait_for(done.wait(), 10)
+            await asyncio.wait_for(done.wait(), 30)
             await asyncio.gather(*kicked)
         finally:
             outbox.remove_listener(on_commit)

@@ -206,7 +206,7 @@ class LiveClient:
     def of(self, event: str) -> list[Any]:
         return [data for name, data in self.events if name == event]
 
-    async def wait_for(self, predicate: Callable[[LiveClient], bool], within: float = 10) -> None:
+    async def wait_for(self, predicate: Callable[[LiveClient], bool], within: float = 30) -> None:
         """Until ``predicate(self)`` holds (checked after every event), at most ``within`` seconds."""
         deadline = asyncio.get_running_loop().time() + within
         while not predicate(self):

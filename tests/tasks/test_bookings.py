@@ -54,7 +54,7 @@ async def test_lapsed_hold_reopens_for_watchers_within_two_seconds_after_a_hold_
 
     booking = await hold(api, student, tutor["id"], start)
     expires = parse_time(booking["expires_at"]).timestamp()
-    await anonymous.wait_for(lambda c: bool(_reopened(c, start)), within=HOLD_TTL + 5)  # type: ignore[arg-type]
+    await anonymous.wait_for(lambda c: bool(_reopened(c, start)), within=HOLD_TTL + 30)  # type: ignore[arg-type]
     await student_conn.wait_for(lambda c: "expired" in _statuses(c, booking["id"]))  # type: ignore[arg-type]
 
     [reopened_at] = _reopened(anonymous, start)
@@ -117,13 +117,13 @@ async def test_session_starting_reaches_both_parties_once_at_each_lead_across_sc
     booking = await book(api, student, tutor["id"], lesson)
     await db.execute("UPDATE bookings SET join_url = 'https://meet.example/abc' WHERE id = $1", booking["id"])
 
-    await student_conn.wait_for(lambda c: len(c.of("session.starting")) >= 1, within=first_at - time.time() + 5)
+    await student_conn.wait_for(lambda c: len(c.of("session.starting")) >= 1, within=first_at - time.time() + 30)
     # A scheduler killed without warning, then two at once (a restart overlapping an old one).
     [old_scheduler] = [p for p in group.processes if p.name == "scheduler"]
     old_scheduler.kill()
     group.start_scheduler()
     group.start_scheduler()
-    await student_conn.wait_for(lambda c: len(c.of("session.starting")) >= 2, within=second_at - time.time() + 5)
+    await student_conn.wait_for(lambda c: len(c.of("session.starting")) >= 2, within=second_at - time.time() + 30)
     await tutor_conn.wait_for(lambda c: len(c.of("session.starting")) >= 2)
     await asyncio.sleep(1.5)  # any duplicate would have arrived by now
 
@@ -157,7 +157,7 @@ async def test_rescheduled_booking_alerts_at_its_new_time_only(
     assert r.status_code == 200, r.text
     moved_at = time.time()
 
-    await student_conn.wait_for(lambda c: len(c.of("session.starting")) >= 2, within=t0 + 12 - time.time() + 5)
+    await student_conn.wait_for(lambda c: len(c.of("session.starting")) >= 2, within=t0 + 12 - time.time() + 30)
     await asyncio.sleep(0.5)
 
     alerts = student_conn.timed("session.starting")
@@ -185,7 +185,7 @@ async def test_cancelled_booking_gets_no_session_alert(
     assert r.status_code == 200, r.text
 
     # The kept booking's alert (same lead, same time) shows the sweep ran past the lead time.
-    await student_conn.wait_for(lambda c: bool(c.of("session.starting")), within=t0 + 8 - time.time() + 5)
+    await student_conn.wait_for(lambda c: bool(c.of("session.starting")), within=t0 + 8 - time.time() + 30)
     await asyncio.sleep(1.2)
     assert [a["booking_id"] for a in student_conn.of("session.starting")] == [kept["id"]]
     assert cancelled_tutor_conn.of("session.starting") == []

@@ -19,13 +19,13 @@ async def test_task_of_a_sigkilled_worker_is_finished_by_another_worker(jobs, re
     key = f"probe:{uuid.uuid4().hex[:8]}"
     async with group.client() as client:
         await client.kick("probe.slow", key, 2.0)
-    await until(lambda: _has(redis, key, "started"), within=5, what="the task to start")
+    await until(lambda: _has(redis, key, "started"), within=30, what="the task to start")
     [started] = await notes(redis, key)
     [victim] = [p for p in group.processes if p.name == "worker" and os.getpgid(started["pid"]) == p.pid]
     victim.kill()
 
     # Reclaimed once idle for 3 s (at the survivor's next read), then 2 s of work.
-    await until(lambda: _has(redis, key, "finished"), within=10, what="another worker to finish the task")
+    await until(lambda: _has(redis, key, "finished"), within=40, what="another worker to finish the task")
     events = await notes(redis, key)
     assert [e["event"] for e in events] == ["started", "started", "finished"]
     assert events[1]["pid"] != started["pid"] and events[2]["pid"] == events[1]["pid"]
@@ -38,7 +38,7 @@ async def test_sigterm_lets_the_running_task_finish_before_the_worker_exits(jobs
     key = f"probe:{uuid.uuid4().hex[:8]}"
     async with group.client() as client:
         await client.kick("probe.slow", key, 1.5)
-    await until(lambda: _has(redis, key, "started"), within=5, what="the task to start")
+    await until(lambda: _has(redis, key, "started"), within=30, what="the task to start")
     [worker] = [p for p in group.processes if p.name == "worker"]
     os.killpg(worker.pid, signal.SIGTERM)
     # Generous: on a loaded machine taskiq's process manager (which polls its signal queue

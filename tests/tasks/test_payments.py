@@ -48,7 +48,7 @@ async def test_refund_after_a_stripe_500_is_retried_and_refunds_once(
     async def refunded() -> bool:
         return await db.fetchval("SELECT payment_status FROM bookings WHERE id = $1", booking_id) == "refunded"
 
-    await until(refunded, within=20, what="the retried refund")
+    await until(refunded, within=45, what="the retried refund")
     calls = fake_stripe.calls("POST", "/v1/refunds")
     assert len(calls) == 2, "one 500, then one success"
     assert {c.headers.get("Idempotency-Key") for c in calls} == {f"booking-{booking_id}-refund-6000"}
@@ -68,6 +68,6 @@ async def test_refund_refused_by_stripe_is_dead_lettered_not_retried(
     async def dead() -> bool:
         return bool(await db.fetchval("SELECT count(*) FROM dead_letters WHERE task_name = 'payments.refund'"))
 
-    await until(dead, within=20, what="the dead letter")
+    await until(dead, within=45, what="the dead letter")
     assert len(fake_stripe.calls("POST", "/v1/refunds")) == 1
     assert await db.fetchval("SELECT payment_status FROM bookings WHERE id = $1", booking_id) == "refund_pending"
