@@ -49,6 +49,7 @@ class PaymentStatus(enum.StrEnum):
     CANCELLED = "cancelled"  # the unpaid PaymentIntent was cancelled after the hold ended
     REFUND_PENDING = "refund_pending"
     REFUNDED = "refunded"
+    REFUND_FAILED = "refund_failed"  # given up (Stripe refused, or REFUND_MAX_ATTEMPTS): an admin acts
 
 
 class PaymentProvider(enum.StrEnum):
@@ -58,7 +59,8 @@ class PaymentProvider(enum.StrEnum):
 
 
 # Statuses whose money has been received (a failure report after them is stale).
-PAID_STATUSES = frozenset({PaymentStatus.PAID, PaymentStatus.REFUND_PENDING, PaymentStatus.REFUNDED})
+PAID_STATUSES = frozenset({PaymentStatus.PAID, PaymentStatus.REFUND_PENDING, PaymentStatus.REFUNDED,
+                           PaymentStatus.REFUND_FAILED})
 
 # Rows in these statuses are guarded by the exclusion constraint (a lapsed ``held`` row too,
 # until something moves it to ``expired``: see LIVE_SQL for what blocks at a given time).
@@ -117,6 +119,7 @@ class Booking(Base):
         Index("ix_bookings_held_expiry", "expires_at", postgresql_where=text("status = 'held'")),
         # The per-student hold limit on the hold path (migration 0004).
         Index("ix_bookings_student_held", "student_id", "expires_at", postgresql_where=text("status = 'held'")),
+        Index("ix_bookings_refund_failed", "updated_at", postgresql_where=text("payment_status = 'refund_failed'")),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -134,6 +137,10 @@ class Booking(Base):
     cancelled_by: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id"))
     cancel_reason: Mapped[str | None] = mapped_column(Text)
     refund_cents: Mapped[int | None] = mapped_column(Integer)
+    # The last moment a student's cancellation is refunded in full (None: the policy's lead
+    # before start_at). Rescheduling may move it earlier, never later (migration 0005).
+    refund_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    refund_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0", default=0)
     payment_provider: Mapped[PaymentProvider | None] = mapped_column(String(16))
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     payment_status: Mapped[PaymentStatus | None] = mapped_column(String(32))

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     # How long the shared default slot listing of a tutor may be reused at one version.
     slots_snapshot_ttl_seconds: float = 1.0
     cancel_full_refund_hours: int = 24
+    # A refund still failing after this many attempts (task runs, retries and reconcile re-queues)
+    # becomes ``refund_failed``: an alert (log, metric, admin list) instead of endless retries.
+    refund_max_attempts: int = 8
     idempotency_ttl_seconds: int = 24 * 3600
 
     # Live layer

@@ -30,13 +30,20 @@ _PERMANENT = (stripe.InvalidRequestError, stripe.AuthenticationError, stripe.Per
 
 
 async def refund_booking(settings: Settings, sessionmaker: Sessionmaker, booking_id: uuid.UUID) -> str:
-    """Refund what a booking is owed (``payment_status = refund_pending``); a rerun is harmless."""
+    """Refund what a booking is owed (``payment_status = refund_pending``); a rerun is harmless.
+    Each run counts as an attempt; past ``REFUND_MAX_ATTEMPTS``, or when Stripe refuses for
+    good, the refund becomes ``refund_failed`` and is not retried again."""
     async with unit_of_work(sessionmaker) as session:
-        due = await service.refund_due(session, booking_id)
+        due = await service.start_refund_attempt(session, settings, booking_id, datetime.now(UTC))
     if due is None:
         return "nothing_to_refund"
     if due.provider == PaymentProvider.STRIPE and due.intent_id:
-        await stripe_client.refund(settings, str(booking_id), due.intent_id, due.amount)
+        try:
+            await stripe_client.refund(settings, str(booking_id), due.intent_id, due.amount)
+        except _PERMANENT as exc:
+            async with unit_of_work(sessionmaker) as session:
+                await service.mark_refund_failed(session, booking_id, f"stripe refused: {exc}", datetime.now(UTC))
+            raise
     async with unit_of_work(sessionmaker) as session:
         await service.mark_refunded(session, booking_id, datetime.now(UTC))
     log.info("refunded %s of booking %s via %s", due.amount, booking_id, due.provider)

@@ -80,10 +80,17 @@ async def complete(session: Session, booking_id: uuid.UUID, now: datetime) -> Bo
     return booking
 
 
+def refund_deadline(settings: Settings, booking: Booking) -> datetime:
+    """The last moment a student's cancellation is refunded in full: ``CANCEL_FULL_REFUND_HOURS``
+    before the start, or earlier when the booking was rescheduled (see :func:`reschedule`)."""
+    policy = booking.start_at - timedelta(hours=settings.cancel_full_refund_hours)
+    return policy if booking.refund_deadline is None else min(booking.refund_deadline, policy)
+
+
 def refund_for(settings: Settings, booking: Booking, cancelled_by_tutor: bool, now: datetime) -> int:
-    """The cancellation policy: full refund when the tutor cancels or the student cancels at
-    least ``CANCEL_FULL_REFUND_HOURS`` before the start; nothing after that."""
-    if cancelled_by_tutor or booking.start_at - now >= timedelta(hours=settings.cancel_full_refund_hours):
+    """The cancellation policy: full refund when the tutor cancels or the student cancels by
+    the booking's refund deadline; nothing after that."""
+    if cancelled_by_tutor or now <= refund_deadline(settings, booking):
         return booking.price_cents
     return 0
 
@@ -127,9 +134,13 @@ async def cancel(session: Session, settings: Settings, principal: Principal, boo
     return booking
 
 
-async def reschedule(session: Session, principal: Principal, booking_id: uuid.UUID, start: datetime,
-                     now: datetime) -> Booking:
-    """Move a confirmed booking to a free time atomically: both or nothing."""
+async def reschedule(session: Session, settings: Settings, principal: Principal, booking_id: uuid.UUID,
+                     start: datetime, now: datetime) -> Booking:
+    """Move a confirmed booking to a free time atomically: both or nothing.
+
+    The refund deadline never moves later: a student inside the no-refund window may still
+    move the lesson, but cancelling it afterwards refunds nothing (the deadline stays that of
+    the original time, or the new time's if that is earlier)."""
     visible(await repository.get(session, booking_id), principal)
     booking = await _locked(session, booking_id)
     tp = await policies.fresh_policy(session, booking.tutor_id)
@@ -142,8 +153,9 @@ async def reschedule(session: Session, principal: Principal, booking_id: uuid.UU
     lapsed = await move_lapsed_aside(session, booking.tutor_id, guarded, now)
     if await repository.live_conflict(session, booking.tutor_id, guarded, now, exclude=booking.id):
         raise SlotUnavailable()
-    old_guarded, old_start = booking.guarded, booking.start_at
+    old_guarded, old_start, deadline = booking.guarded, booking.start_at, refund_deadline(settings, booking)
     booking.start_at, booking.end_at, booking.guarded = start, end, guarded
+    booking.refund_deadline = min(deadline, refund_deadline(settings, booking))
     events.record(session, booking, "rescheduled", principal.id, booking.status,
                   {"from": old_start.isoformat(), "to": start.isoformat()})
     try:

@@ -73,7 +73,8 @@ async def get_booking(ctx: Ctx, session: Session, booking_id: uuid.UUID) -> Book
 @router.post("/bookings/{booking_id}/cancel", auth=SIGNED_IN, summary="Cancel by policy (refund when due)",
              errors=[BookingNotFound, NotCancellable])
 async def cancel_booking(ctx: Ctx, session: Session, booking_id: uuid.UUID, body: CancelIn) -> BookingOut:
-    """Students get a full refund up to CANCEL_FULL_REFUND_HOURS before the start and none after;
+    """Students get a full refund up to CANCEL_FULL_REFUND_HOURS before the start (of the
+    original time, when the booking was rescheduled) and none after;
     a tutor's cancellation always refunds in full. A held booking is simply released."""
     now = _now()
     return BookingOut.of(await lifecycle.cancel(session, ctx.settings, ctx.user, booking_id, body.reason, now), now)
@@ -82,9 +83,12 @@ async def cancel_booking(ctx: Ctx, session: Session, booking_id: uuid.UUID, body
 @router.post("/bookings/{booking_id}/reschedule", auth=SIGNED_IN, summary="Move a confirmed booking atomically",
              errors=[BookingNotFound, NotReschedulable, SlotUnavailable])
 async def reschedule_booking(ctx: Ctx, session: Session, booking_id: uuid.UUID, body: RescheduleIn) -> BookingOut:
+    """Rescheduling never moves the full-refund deadline later: it stays that of the original
+    time (or the new time's, when earlier), so a move followed by a cancellation refunds only
+    what cancelling at the original time would have."""
     now = _now()
-    return BookingOut.of(await lifecycle.reschedule(session, ctx.user, booking_id, body.start.astimezone(UTC), now),
-                         now)
+    return BookingOut.of(await lifecycle.reschedule(session, ctx.settings, ctx.user, booking_id,
+                                                    body.start.astimezone(UTC), now), now)
 
 
 @router.post("/bookings/{booking_id}/checkout", auth=STUDENT, summary="Start payment for a held booking",

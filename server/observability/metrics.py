@@ -61,6 +61,8 @@ TASK_RETRIES = Counter("task_retries", "Background task executions that were ret
 TASK_DURATION = Histogram("task_duration_seconds", "Background task execution time, by task.", ["task"],
                           namespace=NAMESPACE, registry=REGISTRY,
                           buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
+REFUNDS_FAILED = Counter("refunds_failed", "Refunds given up (refund_failed): an admin must act.",
+                         namespace=NAMESPACE, registry=REGISTRY)
 DEAD_LETTERS = Counter("dead_letters", "Tasks given up after their last retry (dead-lettered), by task.",
                        ["task"], namespace=NAMESPACE, registry=REGISTRY)
 
@@ -118,6 +120,15 @@ def task_finished(task: str, seconds: float, *, failed: bool, retry: bool) -> No
         TASK_FAILURES.labels(task).inc()
     if retry:
         TASK_RETRIES.labels(task).inc()
+
+
+def refund_failed(session: AfterCommit) -> None:
+    """A refund was given up (``payment_status = refund_failed``), counted once ``session``
+    commits; alert on any increase."""
+    async def increment() -> None:
+        REFUNDS_FAILED.inc()
+
+    session.after_commit(increment)
 
 
 def dead_lettered(task: str) -> None:

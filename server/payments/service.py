@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from models.booking import PAID_STATUSES, BookingStatus, PaymentProvider, PaymentStatus
+from models.booking import PAID_STATUSES, Booking, BookingStatus, PaymentProvider, PaymentStatus
 from server.bookings import events
 from server.bookings import repository as bookings
 from server.bookings.settlement import Settlement, settle_payment
 from server.db import Session
 from server.jobs import enqueue
+from server.observability import metrics
 from server.payments import repository
 from server.settings import Settings
 
@@ -81,10 +82,16 @@ class RefundDue:
     amount: int
 
 
-async def refund_due(session: Session, booking_id: uuid.UUID) -> RefundDue | None:
-    """What the booking is owed, if a refund is pending."""
-    booking = await bookings.get(session, booking_id)
+async def start_refund_attempt(session: Session, settings: Settings, booking_id: uuid.UUID,
+                               now: datetime) -> RefundDue | None:
+    """Count one more attempt at a pending refund and say what is owed; ``None`` when nothing
+    is pending, or when this attempt is one too many (the refund is then ``refund_failed``)."""
+    booking = await bookings.get_for_update(session, booking_id)
     if booking is None or booking.payment_status != PaymentStatus.REFUND_PENDING or not booking.refund_cents:
+        return None
+    booking.refund_attempts += 1
+    if booking.refund_attempts > settings.refund_max_attempts:
+        await _refund_failed(session, booking, f"still failing after {settings.refund_max_attempts} attempts", now)
         return None
     return RefundDue(booking.payment_provider, booking.payment_intent_id, booking.refund_cents)
 
@@ -94,6 +101,23 @@ async def mark_refunded(session: Session, booking_id: uuid.UUID, now: datetime) 
     if booking is not None and booking.payment_status == PaymentStatus.REFUND_PENDING:
         booking.payment_status = PaymentStatus.REFUNDED
         await events.tell_parties(session, booking, now)
+
+
+async def mark_refund_failed(session: Session, booking_id: uuid.UUID, reason: str, now: datetime) -> None:
+    """Give a pending refund up for good (the provider refused it): an admin must act."""
+    booking = await bookings.get_for_update(session, booking_id)
+    if booking is not None and booking.payment_status == PaymentStatus.REFUND_PENDING:
+        await _refund_failed(session, booking, reason, now)
+
+
+async def _refund_failed(session: Session, booking: Booking, reason: str, now: datetime) -> None:
+    booking.payment_status = PaymentStatus.REFUND_FAILED
+    events.record(session, booking, "refund_failed", None, booking.status,
+                  {"reason": reason, "refund_cents": booking.refund_cents, "attempts": booking.refund_attempts})
+    metrics.refund_failed(session)
+    log.error("refund of %s for booking %s given up: %s (admins: GET /api/v1/admin/bookings?payment_status=refund_failed)",
+              booking.refund_cents, booking.id, reason)
+    await events.tell_parties(session, booking, now)
 
 
 async def intent_to_cancel(session: Session, booking_id: uuid.UUID) -> str | None:

@@ -70,4 +70,25 @@ async def test_refund_refused_by_stripe_is_dead_lettered_not_retried(
 
     await until(dead, within=45, what="the dead letter")
     assert len(fake_stripe.calls("POST", "/v1/refunds")) == 1
-    assert await db.fetchval("SELECT payment_status FROM bookings WHERE id = $1", booking_id) == "refund_pending"
+    # Terminal, so the reconcile sweep (which re-queues refund_pending) leaves it alone.
+    assert await db.fetchval("SELECT payment_status FROM bookings WHERE id = $1", booking_id) == "refund_failed"
+    assert await db.fetchval("SELECT count(*) FROM booking_events WHERE booking_id = $1 AND kind = 'refund_failed'",
+                             booking_id) == 1
+
+
+async def test_refund_failing_past_its_attempts_becomes_refund_failed(
+        jobs, db: asyncpg.Pool, settings: Settings, fake_stripe: FakeStripe) -> None:
+    group: Jobs = await jobs(STRIPE_SECRET_KEY="sk_test_fake", STRIPE_API_BASE=fake_stripe.url,
+                             STRIPE_WEBHOOK_SECRET="whsec_x", TASK_RETRY_BASE_SECONDS="0.2", TASK_MAX_RETRIES="5",
+                             REFUND_MAX_ATTEMPTS="2", scheduler=True)
+    booking_id = await _refund_pending_booking(db, settings, "pi_test_3")
+    fake_stripe.fail_next("/v1/refunds", 500, times=50)
+    async with group.client() as client:
+        await client.kick("payments.refund", str(booking_id))
+
+    async def failed() -> bool:
+        return await db.fetchval("SELECT payment_status FROM bookings WHERE id = $1", booking_id) == "refund_failed"
+
+    await until(failed, within=45, what="the refund to be given up")
+    assert len(fake_stripe.calls("POST", "/v1/refunds")) == 2, "two attempts, then no more calls"
+    assert await db.fetchval("SELECT refund_attempts FROM bookings WHERE id = $1", booking_id) == 3

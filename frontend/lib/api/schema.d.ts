@@ -325,7 +325,8 @@ export interface paths {
         put?: never;
         /**
          * Cancel by policy (refund when due)
-         * @description Students get a full refund up to CANCEL_FULL_REFUND_HOURS before the start and none after;
+         * @description Students get a full refund up to CANCEL_FULL_REFUND_HOURS before the start (of the
+         *     original time, when the booking was rescheduled) and none after;
          *     a tutor's cancellation always refunds in full. A held booking is simply released.
          */
         post: operations["cancel_booking"];
@@ -346,7 +347,9 @@ export interface paths {
         put?: never;
         /**
          * Move a confirmed booking atomically
-         * @description reschedule_booking
+         * @description Rescheduling never moves the full-refund deadline later: it stays that of the original
+         *     time (or the new time's, when earlier), so a move followed by a cancellation refunds only
+         *     what cancelling at the original time would have.
          */
         post: operations["reschedule_booking"];
         delete?: never;
@@ -1144,7 +1147,7 @@ export interface components {
          * @description Where a booking's payment is (``None`` before checkout).
          * @enum {string}
          */
-        PaymentStatus: "requires_payment" | "paid" | "free" | "failed" | "cancelled" | "refund_pending" | "refunded";
+        PaymentStatus: "requires_payment" | "paid" | "free" | "failed" | "cancelled" | "refund_pending" | "refunded" | "refund_failed";
         /** BookingOut */
         BookingOut: {
             /**

@@ -78,6 +78,41 @@ async def test_student_cancel_inside_24h_refunds_nothing(client: httpx.AsyncClie
     assert r.json()["status"] == "cancelled" and r.json()["refund_cents"] == 0
 
 
+async def test_rescheduling_inside_24h_does_not_reopen_the_full_refund(client: httpx.AsyncClient, tutor: dict,
+                                                                       make_students: StudentFactory) -> None:
+    [student] = await make_students(1)
+    soon = (datetime.now(UTC) + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    booking = await _confirmed(client, student, tutor["id"], soon)
+    r = await client.post(f"/api/v1/bookings/{booking['id']}/reschedule", headers=student["headers"],
+                          json={"start": next_day_at(10, days=7).isoformat()})
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/bookings/{booking['id']}/cancel", headers=student["headers"], json={})
+    assert r.json()["status"] == "cancelled" and r.json()["refund_cents"] == 0
+
+
+async def test_rescheduling_earlier_brings_the_refund_deadline_forward(client: httpx.AsyncClient, tutor: dict,
+                                                                      make_students: StudentFactory) -> None:
+    [student] = await make_students(1)
+    booking = await _confirmed(client, student, tutor["id"], next_day_at(10, days=5))
+    soon = (datetime.now(UTC) + timedelta(hours=3)).replace(minute=0, second=0, microsecond=0)
+    r = await client.post(f"/api/v1/bookings/{booking['id']}/reschedule", headers=student["headers"],
+                          json={"start": soon.isoformat()})
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/bookings/{booking['id']}/cancel", headers=student["headers"], json={})
+    assert r.json()["refund_cents"] == 0
+
+
+async def test_rescheduling_well_ahead_keeps_the_full_refund(client: httpx.AsyncClient, tutor: dict,
+                                                            make_students: StudentFactory) -> None:
+    [student] = await make_students(1)
+    booking = await _confirmed(client, student, tutor["id"], next_day_at(10, days=3))
+    r = await client.post(f"/api/v1/bookings/{booking['id']}/reschedule", headers=student["headers"],
+                          json={"start": next_day_at(11, days=4).isoformat()})
+    assert r.status_code == 200, r.text
+    r = await client.post(f"/api/v1/bookings/{booking['id']}/cancel", headers=student["headers"], json={})
+    assert r.json()["refund_cents"] == booking["price_cents"]
+
+
 async def test_tutor_cancel_always_refunds_in_full(client: httpx.AsyncClient, tutor: dict,
                                                    make_students: StudentFactory) -> None:
     [student] = await make_students(1)
