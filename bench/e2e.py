@@ -128,6 +128,7 @@ class Deployment:
         keep = {k: v for k, v in os.environ.items() if not k.startswith(("LIVE_", "PYTEST_", "TASK_"))}
         return {**keep, "DATABASE_URL": self.db_url, "REDIS_URL": self.redis_url, "ENVIRONMENT": "test",
                 "SECRET_KEY": SECRET, "RATE_LIMIT_ENABLED": "false", "LOG_LEVEL": "WARNING",
+                "HOLD_LIMIT_PER_TUTOR": "0", "HOLD_REHOLD_COOLDOWN_SECONDS": "0",
                 "LIVE_REDIS_CHANNEL": "edustream-e2e-live", "TASK_QUEUE_NAME": "edustream-e2e:tasks",
                 "MAX_ACTIVE_HOLDS": "100000", "ACCESS_TOKEN_TTL_SECONDS": "14400", "DB_POOL_SIZE": "20",
                 "METRICS_ENABLED": "false", "PYTHONUNBUFFERED": "1"}

@@ -20,8 +20,9 @@ slots    ``GET /api/v1/tutors/{id}/slots`` on ONE API process vs the minimal end
 
 In the uncontended runs every request is a distinct valid slot: request i goes to tutor
 i mod T at tomorrow 00:00 UTC + 30 min x (i div T), i unique across wrk threads (the Lua
-``setup`` hook numbers the threads). Rate limits are off (``RATE_LIMIT_ENABLED=false``) and
-``MAX_ACTIVE_HOLDS`` is raised for the run; everything else is the API's default
+``setup`` hook numbers the threads). Rate limits and the slot-hoarding limits are off
+(``RATE_LIMIT_ENABLED=false``, ``HOLD_LIMIT_PER_TUTOR=0``, ``HOLD_REHOLD_COOLDOWN_SECONDS=0``:
+the hot-slot race re-holds the slot it just released) and ``MAX_ACTIVE_HOLDS`` is raised for the run; everything else is the API's default
 configuration (log level INFO: the access log is part of what is measured).
 
 Everything runs in a scratch database ``bench_holds_<pid>`` on ``--database-url``'s server
@@ -412,6 +413,7 @@ class Run:
     def api_env(self, workers: int) -> dict[str, str]:
         return self.env(
             ENVIRONMENT="test", SECRET_KEY=SECRET, RATE_LIMIT_ENABLED="false",
+            HOLD_LIMIT_PER_TUTOR="0", HOLD_REHOLD_COOLDOWN_SECONDS="0",
             MAX_ACTIVE_HOLDS=str(self.args.max_active_holds), ACCESS_TOKEN_TTL_SECONDS=str(4 * 3600),
             LOG_LEVEL=self.args.api_log_level,
             DB_POOL_SIZE=str(max(5, math.ceil(self.args.connections / workers))),

@@ -8,7 +8,8 @@ Each simulated user is a student: it signs up, then lists a tutor's open slots, 
 and releases its holds, keeping at most ``LOCUST_HOLDS_PER_STUDENT`` (default 3, the
 server's default ``MAX_ACTIVE_HOLDS``). At the start of the test ``LOCUST_TUTORS``
 (default 10) tutors are created with a 30-minute UTC grid every day, shared by all users.
-The deployment must not rate-limit the load (``RATE_LIMIT_ENABLED=false``).
+The deployment must not rate-limit the load (``RATE_LIMIT_ENABLED=false``) nor apply the
+slot-hoarding limits (``HOLD_LIMIT_PER_TUTOR=0``, ``HOLD_REHOLD_COOLDOWN_SECONDS=0``).
 
 Locust measures; it does not verify. For the invariants (no double booking, one winner per
 contested slot, watchers in step with the database) run ``edustream loadtest``.

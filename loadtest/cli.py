@@ -24,7 +24,8 @@ Scenarios:
   idle        only the watchers' connections, for --duration seconds
 
 The deployment must not rate-limit the load tester (RATE_LIMIT_ENABLED=false, or limits
-well above the load) and, for checkouts, use the test payment provider.
+well above the load), nor apply the slot-hoarding limits (HOLD_LIMIT_PER_TUTOR=0,
+HOLD_REHOLD_COOLDOWN_SECONDS=0), and, for checkouts, use the test payment provider.
 """
 
 EPILOG = """\

@@ -119,6 +119,8 @@ class Booking(Base):
         Index("ix_bookings_held_expiry", "expires_at", postgresql_where=text("status = 'held'")),
         # The per-student hold limit on the hold path (migration 0004).
         Index("ix_bookings_student_held", "student_id", "expires_at", postgresql_where=text("status = 'held'")),
+        # The per-tutor hold limit (migration 0006's hold_hoarding_refusal()).
+        Index("ix_bookings_tutor_held", "tutor_id", "expires_at", postgresql_where=text("status = 'held'")),
         Index("ix_bookings_refund_failed", "updated_at", postgresql_where=text("payment_status = 'refund_failed'")),
     )
 

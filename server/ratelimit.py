@@ -14,7 +14,10 @@ Buckets (limits and window are settings):
   the database): per user (``RATE_LIMIT_PER_USER``) instead of per IP, so many users
   behind one NAT do not share a budget;
 * ``/api/v1/auth/login`` and ``/api/v1/auth/register`` additionally per IP
-  (``RATE_LIMIT_AUTH_PER_IP``), whoever is signed in, to slow password guessing.
+  (``RATE_LIMIT_AUTH_PER_IP``), whoever is signed in, to slow password guessing;
+* ``POST /api/v1/holds`` additionally per IP (``HOLD_LIMIT_PER_IP`` per ``HOLD_TTL_SECONDS``),
+  whoever is signed in: since a hold lasts at most that long, an address can never have more
+  live holds than that, however many accounts it registers (slot hoarding).
 
 The client IP is the socket peer; with ``TRUST_PROXY_HEADERS`` it is taken from
 ``X-Forwarded-For``, counting ``TRUSTED_PROXY_COUNT`` entries from the right. IPv6
@@ -51,16 +54,18 @@ log = logging.getLogger("edustream.ratelimit")
 EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 EXEMPT_PREFIXES = ("/socket.io/",)
 AUTH_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/auth/register"})
+HOLDS_PATH = "/api/v1/holds"
 KEY_PREFIX = "rl:"
 _WARN_EVERY_SECONDS = 30.0
 
-# KEYS: one per bucket. ARGV[1]: window in ms; ARGV[i + 1]: the limit of KEYS[i].
+# KEYS: one per bucket. ARGV[2i - 1]: the limit of KEYS[i]; ARGV[2i]: its window in ms.
 # Returns {allowed (0/1), count_1, ttl_ms_1, count_2, ttl_ms_2, ...}.
 _LUA = """
-local window = tonumber(ARGV[1])
-local counts, ttls = {}, {}
+local counts, ttls, windows = {}, {}, {}
 local allowed = 1
 for i = 1, #KEYS do
+  local window = tonumber(ARGV[2 * i])
+  windows[i] = window
   local ttl = redis.call('PTTL', KEYS[i])
   local count = 0
   if ttl == -1 then
@@ -72,14 +77,14 @@ for i = 1, #KEYS do
     count = tonumber(redis.call('GET', KEYS[i]) or '0')
   end
   counts[i], ttls[i] = count, ttl
-  if count >= tonumber(ARGV[i + 1]) then allowed = 0 end
+  if count >= tonumber(ARGV[2 * i - 1]) then allowed = 0 end
 end
 if allowed == 1 then
   for i = 1, #KEYS do
     counts[i] = redis.call('INCR', KEYS[i])
     if counts[i] == 1 then
-      redis.call('PEXPIRE', KEYS[i], window)
-      ttls[i] = window
+      redis.call('PEXPIRE', KEYS[i], windows[i])
+      ttls[i] = windows[i]
     end
   end
 end
@@ -96,12 +101,14 @@ return out
 class Bucket:
     key: str
     limit: int
+    window_seconds: int
 
 
 @dataclass(frozen=True, slots=True)
 class Decision:
     allowed: bool
     limit: int
+    window_seconds: int
     remaining: int
     reset_seconds: int
 
@@ -161,10 +168,14 @@ def buckets_for(scope: Scope, settings: Settings) -> list[Bucket]:
     """The buckets a request counts against."""
     ip = client_ip(scope, settings)
     user_id = user_id_from_token(scope, settings)
-    buckets = [Bucket(f"{KEY_PREFIX}user:{user_id}", settings.rate_limit_per_user) if user_id
-               else Bucket(f"{KEY_PREFIX}ip:{ip}", settings.rate_limit_per_ip)]
-    if scope["path"].rstrip("/") in AUTH_PATHS:
-        buckets.append(Bucket(f"{KEY_PREFIX}auth:{ip}", settings.rate_limit_auth_per_ip))
+    window = settings.rate_limit_window_seconds
+    buckets = [Bucket(f"{KEY_PREFIX}user:{user_id}", settings.rate_limit_per_user, window) if user_id
+               else Bucket(f"{KEY_PREFIX}ip:{ip}", settings.rate_limit_per_ip, window)]
+    path = scope["path"].rstrip("/")
+    if path in AUTH_PATHS:
+        buckets.append(Bucket(f"{KEY_PREFIX}auth:{ip}", settings.rate_limit_auth_per_ip, window))
+    if path == HOLDS_PATH and scope["method"] == "POST" and settings.hold_limit_per_ip > 0:
+        buckets.append(Bucket(f"{KEY_PREFIX}holds:{ip}", settings.hold_limit_per_ip, settings.hold_ttl_seconds))
     return buckets
 
 
@@ -174,14 +185,14 @@ class RateLimiter:
     def __init__(self) -> None:
         self._script: Any = None
 
-    async def hit(self, redis: Redis, buckets: list[Bucket], window_seconds: int) -> Decision:
+    async def hit(self, redis: Redis, buckets: list[Bucket]) -> Decision:
         if self._script is None:
             self._script = redis.register_script(_LUA)
-        reply = await self._script(keys=[b.key for b in buckets],
-                                   args=[window_seconds * 1000, *(b.limit for b in buckets)], client=redis)
+        args = [n for b in buckets for n in (b.limit, b.window_seconds * 1000)]
+        reply = await self._script(keys=[b.key for b in buckets], args=args, client=redis)
         allowed = bool(int(reply[0]))
         decisions = [
-            Decision(allowed=allowed, limit=bucket.limit,
+            Decision(allowed=allowed, limit=bucket.limit, window_seconds=bucket.window_seconds,
                      remaining=max(bucket.limit - int(reply[1 + 2 * i]), 0),
                      reset_seconds=max(math.ceil(int(reply[2 + 2 * i]) / 1000), 1))
             for i, bucket in enumerate(buckets)
@@ -218,7 +229,7 @@ class RateLimitMiddleware:
         if not decision.allowed:
             response = error_response(
                 "rate_limited", f"Too many requests; try again in {decision.reset_seconds} s.", 429,
-                details={"limit": decision.limit, "window_seconds": settings.rate_limit_window_seconds,
+                details={"limit": decision.limit, "window_seconds": decision.window_seconds,
                          "retry_after": decision.reset_seconds}, headers=headers)
             await response(scope, receive, send)
             return
@@ -234,7 +245,7 @@ class RateLimitMiddleware:
     async def _decide(self, scope: Scope, settings: Settings, redis: Redis) -> Decision | None:
         try:
             return await asyncio.wait_for(
-                self.limiter.hit(redis, buckets_for(scope, settings), settings.rate_limit_window_seconds),
+                self.limiter.hit(redis, buckets_for(scope, settings)),
                 timeout=settings.rate_limit_redis_timeout_seconds)
         except (RedisError, OSError, TimeoutError) as exc:
             now = time.monotonic()

@@ -65,6 +65,14 @@ class Settings(BaseSettings):
     # Booking rules
     hold_ttl_seconds: int = 600
     max_active_holds: int = 3
+    # Slot hoarding (docs/security.md): live holds on one tutor at once, all students together
+    # (0: no limit); how long a student waits before holding again a slot they let go;
+    # hold attempts per client IP per HOLD_TTL_SECONDS (0: no limit; counted with the rate
+    # limits, so off when RATE_LIMIT_ENABLED is); confirmed free lessons a student may have ahead.
+    hold_limit_per_tutor: int = 20
+    hold_rehold_cooldown_seconds: int = 60
+    hold_limit_per_ip: int = 30
+    max_upcoming_free_bookings: int = 5
     slot_window_max_days: int = 31
     # How long the shared default slot listing of a tutor may be reused at one version.
     slots_snapshot_ttl_seconds: float = 1.0

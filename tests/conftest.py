@@ -80,6 +80,10 @@ def make_settings(**overrides: Any) -> Settings:
         "rate_limit_per_ip": 100_000,
         "rate_limit_per_user": 100_000,
         "rate_limit_auth_per_ip": 100_000,
+        # Slot-hoarding limits are tested where they are the subject (tests/server/bookings/test_hoarding.py).
+        "hold_limit_per_ip": 100_000,
+        "hold_limit_per_tutor": 0,
+        "hold_rehold_cooldown_seconds": 0,
     }
     values.update(overrides)
     return Settings(**values)

@@ -16,7 +16,13 @@ import stripe
 
 from models.booking import Booking, BookingStatus, PaymentProvider, PaymentStatus
 from server.bookings import lifecycle, repository
-from server.bookings.errors import BookingNotFound, HoldLapsed, InvalidTransition, TestProviderDisabled
+from server.bookings.errors import (
+    BookingNotFound,
+    FreeBookingLimitReached,
+    HoldLapsed,
+    InvalidTransition,
+    TestProviderDisabled,
+)
 from server.bookings.schemas import BookingOut, CheckoutOut, PaymentOut
 from server.db import Session
 from server.providers import stripe as stripe_client
@@ -36,11 +42,23 @@ async def _own_held(session: Session, student_id: uuid.UUID, booking_id: uuid.UU
     return booking
 
 
+async def _check_free_booking_limit(session: Session, settings: Settings, student_id: uuid.UUID,
+                                    now: datetime) -> None:
+    """Free lessons cost nothing to hoard: at most ``MAX_UPCOMING_FREE_BOOKINGS`` ahead (0: no
+    limit), counted under the student's lock so concurrent checkouts cannot overshoot."""
+    if settings.max_upcoming_free_bookings <= 0:
+        return
+    await repository.lock_student(session, student_id)
+    if await repository.upcoming_free_count(session, student_id, now) >= settings.max_upcoming_free_bookings:
+        raise FreeBookingLimitReached(details={"limit": settings.max_upcoming_free_bookings})
+
+
 async def checkout(session: Session, settings: Settings, student_id: uuid.UUID, booking_id: uuid.UUID,
                    now: datetime) -> CheckoutOut:
     """Start (or resume) payment for a held booking."""
     booking = await _own_held(session, student_id, booking_id, now, lock=False)
     if booking.price_cents == 0:
+        await _check_free_booking_limit(session, settings, student_id, now)
         booking = await _own_held(session, student_id, booking_id, now)
         booking.payment_provider = PaymentProvider.FREE
         booking = await lifecycle.confirm(session, booking.id, now, actor_id=student_id,

@@ -15,6 +15,21 @@ class HoldLimitReached(Conflict):
     message = "You already hold the maximum number of slots; pay for or release one first."
 
 
+class TutorHoldLimitReached(Conflict):
+    code = "hold_limit_reached"
+    message = "Too many of this tutor's slots are held right now; try again in a few minutes."
+
+
+class HoldCooldown(Conflict):
+    code = "hold_cooldown"
+    message = "You let go of this slot a moment ago; wait a little before holding it again."
+
+
+class FreeBookingLimitReached(Conflict):
+    code = "free_booking_limit_reached"
+    message = "You have as many upcoming free lessons as allowed; take or cancel one first."
+
+
 class InvalidTransition(Conflict):
     code = "invalid_transition"
     message = "The booking cannot change to that status from its current one."

@@ -29,7 +29,14 @@ from server.availability.repository import TutorPolicy
 from server.availability.slots import SlotNotOffered, check_bookable
 from server.bookings import events, repository
 from server.bookings.changes import slot_changes, touching
-from server.bookings.errors import BookingNotFound, HoldLimitReached, InvalidTransition, SlotUnavailable
+from server.bookings.errors import (
+    BookingNotFound,
+    HoldCooldown,
+    HoldLimitReached,
+    InvalidTransition,
+    SlotUnavailable,
+    TutorHoldLimitReached,
+)
 from server.bookings.schemas import BookingOut
 from server.db import Session
 from server.jobs import enqueue
@@ -78,16 +85,29 @@ async def _checked_policy(session: Session, tutor_id: uuid.UUID, start: datetime
     return tp
 
 
+def hoarding_limits(settings: Settings) -> repository.HoardingLimits:
+    return repository.HoardingLimits(settings.hold_limit_per_tutor,
+                                     timedelta(seconds=settings.hold_rehold_cooldown_seconds))
+
+
+def _refused(settings: Settings, refusal: str) -> Exception:
+    """The error for a refusal of migration 0006's hold_hoarding_refusal()."""
+    if refusal == "tutor_hold_limit":
+        return TutorHoldLimitReached(details={"scope": "tutor", "limit": settings.hold_limit_per_tutor})
+    return HoldCooldown(details={"cooldown_seconds": settings.hold_rehold_cooldown_seconds})
+
+
 async def place_hold(session: Session, settings: Settings, student_id: uuid.UUID, tutor_id: uuid.UUID,
                      start: datetime, minutes: int, now: datetime) -> Placed:
     """Hold ``[start, start + minutes)`` with ``tutor_id`` for ``HOLD_TTL_SECONDS``."""
+    limits = hoarding_limits(settings)
     for _attempt in range(2):
         tp = await _checked_policy(session, tutor_id, start, minutes, now)
         booking = _new_hold(settings, tp, student_id, tutor_id, start, minutes, now)
         slot_minutes = min(tp.policy.lesson_minutes)
         try:
             placed = await repository.place_hold_statement(
-                session, booking, max_holds=settings.max_active_holds, policy_version=tp.policy_version,
+                session, booking, max_holds=settings.max_active_holds, limits=limits, policy_version=tp.policy_version,
                 candidates=[s.start for s in touching(tp.policy, tp.rules, tp.overrides, booking.guarded, now)],
                 slot_minutes=slot_minutes, slot_reach_minutes=slot_minutes + tp.policy.buffer_minutes,
                 booking_json=BookingOut.of(booking, now).model_dump(mode="json"))
@@ -102,7 +122,9 @@ async def place_hold(session: Session, settings: Settings, student_id: uuid.UUID
             metrics.hold_conflicted()
             raise SlotUnavailable()
         if placed.outcome == "hold_limit":
-            raise HoldLimitReached(details={"limit": settings.max_active_holds})
+            raise HoldLimitReached(details={"scope": "student", "limit": settings.max_active_holds})
+        if placed.outcome in ("tutor_hold_limit", "cooldown"):
+            raise _refused(settings, placed.outcome)
         if placed.outcome == "no_tutor":
             policies.forget(tutor_id)
             raise TutorNotFound()
@@ -120,9 +142,12 @@ async def _place_hold_general(session: Session, settings: Settings, tp: TutorPol
     ``expired``, with their history rows and events) in the same transaction."""
     booking = _new_hold(settings, tp, student_id, tutor_id, start, minutes, now)
     await repository.lock_student_then_tutor(session, student_id, tutor_id)
-    checks = await repository.hold_checks(session, student_id, tutor_id, booking.guarded, now)
+    checks = await repository.hold_checks(session, student_id, tutor_id, booking.guarded, now,
+                                          hoarding_limits(settings))
     if checks.holds >= settings.max_active_holds:
-        raise HoldLimitReached(details={"limit": settings.max_active_holds})
+        raise HoldLimitReached(details={"scope": "student", "limit": settings.max_active_holds})
+    if checks.refusal is not None:
+        raise _refused(settings, checks.refusal)
     if checks.conflict:
         metrics.hold_conflicted()
         raise SlotUnavailable()

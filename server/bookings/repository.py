@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Select, bindparam, exists, select, text, tuple_
+from sqlalchemy import Select, bindparam, exists, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import TSTZRANGE, Range
 from sqlalchemy.exc import IntegrityError
 
@@ -56,12 +56,25 @@ async def lock_tutor(session: Session, tutor_id: uuid.UUID) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": tutor_lock_key(tutor_id)})
 
 
+async def lock_student(session: Session, student_id: uuid.UUID) -> None:
+    """Serialize one student's limited actions (taken before any tutor lock: same order as holds)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": student_lock_key(student_id)})
+
+
 async def lock_student_then_tutor(session: Session, student_id: uuid.UUID, tutor_id: uuid.UUID) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(:sk), pg_advisory_xact_lock(:tk)"),
                           {"sk": student_lock_key(student_id), "tk": tutor_lock_key(tutor_id)})
 
 
 # --- look-ups -------------------------------------------------------------------------------
+
+
+async def upcoming_free_count(session: Session, student_id: uuid.UUID, now: datetime) -> int:
+    """The student's confirmed free lessons that have not started."""
+    return int(await session.scalar(
+        select(func.count()).select_from(Booking).where(
+            Booking.student_id == student_id, Booking.status == BookingStatus.CONFIRMED,
+            Booking.price_cents == 0, Booking.start_at > now)) or 0)
 
 
 async def get(session: Session, booking_id: uuid.UUID) -> Booking | None:
@@ -170,9 +183,18 @@ SELECT
     EXISTS (SELECT 1 FROM bookings b WHERE b.tutor_id = :t AND b.guarded && :g AND {LIVE_SQL})
         OR {CALENDAR_CONFLICT_SQL} AS conflict,
     ARRAY(SELECT id FROM lapsed) AS lapsed,
+    hold_hoarding_refusal(:s, :t, lower(:g), :now, :max_tutor_holds, :cooldown) AS refusal,
     (SELECT name FROM users WHERE id = :s) AS student_name,
     (SELECT name FROM users WHERE id = :t) AS tutor_name
 """).bindparams(bindparam("g", type_=TSTZRANGE))
+
+
+@dataclass(frozen=True, slots=True)
+class HoardingLimits:
+    """``HOLD_LIMIT_PER_TUTOR`` (0: none) and ``HOLD_REHOLD_COOLDOWN_SECONDS`` (0: none)."""
+
+    max_tutor_holds: int
+    rehold_cooldown: timedelta
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,17 +202,21 @@ class HoldChecks:
     holds: int
     conflict: bool
     lapsed: list[uuid.UUID]
+    refusal: str | None  # hold_hoarding_refusal(): None, 'tutor_hold_limit' or 'cooldown'
+
     student_name: str
     tutor_name: str
 
 
 async def hold_checks(session: Session, student_id: uuid.UUID, tutor_id: uuid.UUID, guarded: Range[datetime],
-                      now: datetime) -> HoldChecks:
+                      now: datetime, limits: HoardingLimits) -> HoldChecks:
     """In one statement: move lapsed holds in the way aside (status only; the caller records
-    them), count the student's live holds, and test the range for live bookings and busy
-    calendar time."""
-    row = (await session.execute(_HOLD_CHECKS, {"t": tutor_id, "s": student_id, "g": guarded, "now": now})).one()
-    return HoldChecks(holds=row.holds, conflict=row.conflict, lapsed=list(row.lapsed),
+    them), count the student's live holds, apply the hoarding limits, and test the range for
+    live bookings and busy calendar time."""
+    row = (await session.execute(_HOLD_CHECKS, {
+        "t": tutor_id, "s": student_id, "g": guarded, "now": now, "max_tutor_holds": limits.max_tutor_holds,
+        "cooldown": limits.rehold_cooldown})).one()
+    return HoldChecks(holds=row.holds, conflict=row.conflict, lapsed=list(row.lapsed), refusal=row.refusal,
                       student_name=row.student_name, tutor_name=row.tutor_name)
 
 
@@ -217,13 +243,13 @@ async def insert_hold(session: Session, booking: Booking) -> None:
 # --- the hold in one round trip (migration 0004's place_hold()) ------------------------------
 
 _PLACE_HOLD = ("SELECT outcome, holds, version, student_name, tutor_name FROM place_hold("
-               "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb)")
+               "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17, $18)")
 
 
 @dataclass(frozen=True, slots=True)
 class PlacedHold:
-    """What place_hold() answered: ``outcome`` is ``held``, ``hold_limit``, ``conflict``,
-    ``no_tutor``, ``stale_policy`` or ``lapsed_in_the_way``."""
+    """What place_hold() answered: ``outcome`` is ``held``, ``hold_limit``, ``tutor_hold_limit``,
+    ``cooldown``, ``conflict``, ``no_tutor``, ``stale_policy`` or ``lapsed_in_the_way``."""
 
     outcome: str
     holds: int | None
@@ -232,9 +258,9 @@ class PlacedHold:
     tutor_name: str | None
 
 
-async def place_hold_statement(session: Session, booking: Booking, *, max_holds: int, policy_version: int,
-                               candidates: Sequence[datetime], slot_minutes: int, slot_reach_minutes: int,
-                               booking_json: dict[str, Any]) -> PlacedHold:
+async def place_hold_statement(session: Session, booking: Booking, *, max_holds: int, limits: HoardingLimits,
+                               policy_version: int, candidates: Sequence[datetime], slot_minutes: int,
+                               slot_reach_minutes: int, booking_json: dict[str, Any]) -> PlacedHold:
     """The whole uncontended hold in one statement (a unit of work by itself): locks, checks,
     the insert and its history row, the slot change set of ``candidates``, the version bump
     and the outbox rows. Raises asyncpg's exclusion violation when the range is taken."""
@@ -244,7 +270,7 @@ async def place_hold_statement(session: Session, booking: Booking, *, max_holds:
         asyncpg.Range(guarded.lower, guarded.upper, lower_inc=True, upper_inc=False), booking.expires_at,
         booking.price_cents, booking.currency, booking.created_at, max_holds, policy_version, list(candidates),
         timedelta(minutes=slot_minutes), timedelta(minutes=slot_reach_minutes),
-        json.dumps(booking_json, separators=(",", ":")))
+        json.dumps(booking_json, separators=(",", ":")), limits.max_tutor_holds, limits.rehold_cooldown)
     assert row is not None
     return PlacedHold(outcome=row["outcome"], holds=row["holds"], version=row["version"],
                       student_name=row["student_name"], tutor_name=row["tutor_name"])

@@ -9,6 +9,8 @@ from server.bookings import checkout as checkout_service
 from server.bookings import holds, lifecycle, service
 from server.bookings.errors import (
     BookingNotFound,
+    FreeBookingLimitReached,
+    HoldCooldown,
     HoldLapsed,
     HoldLimitReached,
     InvalidTransition,
@@ -38,7 +40,7 @@ def _now() -> datetime:
 
 
 @router.post("/holds", auth=STUDENT, status=201, summary="Hold a slot for HOLD_TTL_SECONDS",
-             errors=[SlotUnavailable, HoldLimitReached, IdempotencyKeyReused])
+             errors=[SlotUnavailable, HoldLimitReached, HoldCooldown, IdempotencyKeyReused])
 async def place_hold(ctx: Ctx, session: Session, body: HoldCreate) -> BookingOut:
     """Places a hold (a booking in status `held`). 409 `slot_unavailable` when any live booking
     overlaps (buffers included); 409 `hold_limit_reached` past MAX_ACTIVE_HOLDS; 422
@@ -92,7 +94,7 @@ async def reschedule_booking(ctx: Ctx, session: Session, booking_id: uuid.UUID, 
 
 
 @router.post("/bookings/{booking_id}/checkout", auth=STUDENT, summary="Start payment for a held booking",
-             errors=[BookingNotFound, InvalidTransition, HoldLapsed])
+             errors=[BookingNotFound, InvalidTransition, HoldLapsed, FreeBookingLimitReached])
 async def checkout(ctx: Ctx, session: Session, booking_id: uuid.UUID) -> CheckoutOut:
     """Free lessons confirm at once (`provider: free`). Otherwise returns the payment to
     complete: Stripe (`client_secret` for Stripe Elements) or, without Stripe keys, the

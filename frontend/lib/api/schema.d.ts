@@ -2317,7 +2317,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `slot_unavailable`, `hold_limit_reached` */
+            /** @description Error codes: `slot_unavailable`, `hold_limit_reached`, `hold_cooldown` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -2745,7 +2745,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `invalid_transition`, `hold_expired` */
+            /** @description Error codes: `invalid_transition`, `hold_expired`, `free_booking_limit_reached` */
             409: {
                 headers: {
                     [name: string]: unknown;
