@@ -14,9 +14,8 @@ import httpx
 from authlib.integrations.base_client import OAuthError
 from starlette.responses import RedirectResponse, Response
 
-from models.integrations import ConnectionStatus
 from server.calendar import service
-from server.calendar.schemas import BusyRangeOut, CalendarStatusOut, CalendarSyncOut, IntegrationsOut, NextQuery
+from server.calendar.schemas import BusyRangeOut, CalendarSyncOut, IntegrationsOut, NextQuery
 from server.db import Session
 from server.errors import AppError, error_response
 from server.http import PUBLIC, SIGNED_IN, TUTOR, Ctx, Router
@@ -33,13 +32,7 @@ CALENDAR_FLOW = "es_google_calendar"
 @router.get("/integrations", auth=SIGNED_IN, summary="Your connected integrations")
 async def get_integrations(ctx: Ctx, session: Session) -> IntegrationsOut:
     """The state of your Google Calendar connection (a revoked one says why)."""
-    row = await service.get_connection(session, ctx.user.id)
-    status = CalendarStatusOut(available=ctx.settings.google_configured,
-                               connected=bool(row and row.status == ConnectionStatus.ACTIVE))
-    if row is not None:
-        status = status.model_copy(update={"status": row.status, "account_email": row.account_email,
-                                           "last_synced_at": row.last_synced_at, "last_error": row.last_error})
-    return IntegrationsOut(google_calendar=status)
+    return await service.integrations_status(session, ctx.settings, ctx.user.id)
 
 
 @router.get("/integrations/google-calendar/connect", auth=SIGNED_IN,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
@@ -33,6 +34,13 @@ def slugify(name: str) -> str:
     """``"Computer Science"`` → ``"computer-science"``; accents folded, punctuation collapsed."""
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
     return _SLUG_STRIP.sub("-", folded).strip("-")
+
+
+class TutorSort(StrEnum):
+    """The order of a tutor listing (ties by id)."""
+
+    RATING = "rating"  # best first
+    PRICE = "price"  # cheapest first
 
 
 def clean_subject_name(name: str) -> str:
@@ -135,7 +143,7 @@ class TutorQuery(BaseModel):
     q: str | None = Field(default=None, max_length=100,
                           description="Case-insensitive text in name, headline, bio or subject names.")
     max_rate_cents: int | None = Field(default=None, ge=0, description="Hourly rate at most this.")
-    sort: Literal["rating", "price"] = Field(default="rating",
-                                             description="`rating` (best first) or `price` (cheapest first).")
+    sort: TutorSort = Field(default=TutorSort.RATING,
+                            description="`rating` (best first) or `price` (cheapest first).")
     cursor: str | None = Field(default=None, max_length=500)
     limit: int = Field(default=20, ge=1, le=100)
