@@ -13,7 +13,7 @@ import asyncpg
 from sqlalchemy import Row, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from models.booking import live_sql
+from models.booking import BookingStatus, live_sql
 from models.tutor import AvailabilityOverride, AvailabilityRule, TutorProfile, TutorVersion
 from server.availability.slots import BusyRange, DateOverride, SlotPolicy, WeeklyRule
 from server.calendar.repository import BUSY_SQL
@@ -103,7 +103,7 @@ CROSS JOIN LATERAL (
     FROM (SELECT lower(b.guarded) AS lo, upper(b.guarded) AS hi, b.status::text AS status, b.expires_at
           FROM bookings b WHERE b.tutor_id = $1 AND b.guarded && tstzrange($2, $3, '[)') AND {live_sql("$4")}
           UNION ALL
-          SELECT lower(c.during), upper(c.during), 'confirmed', NULL FROM calendar_busy c
+          SELECT lower(c.during), upper(c.during), '{BookingStatus.CONFIRMED}', NULL FROM calendar_busy c
           WHERE c.user_id = $1 AND c.during && tstzrange($2, $3, '[)')) x
 ) busy
 WHERE p.user_id = $1 AND p.is_active

@@ -6,11 +6,11 @@ import datetime as dt
 import re
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_validator
 
-from server.availability.slots import MINUTES_PER_DAY
+from server.availability.slots import MINUTES_PER_DAY, SlotStatus
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MAX_RULES = 100
@@ -216,7 +216,7 @@ class SlotQuery(BaseModel):
 class SlotOut(BaseModel):
     start: datetime
     end: datetime
-    status: Literal["open", "held"]
+    status: SlotStatus
     held_until: datetime | None = Field(default=None, description="Set when `status` is `held`.")
 
 

@@ -1086,11 +1086,7 @@ export interface components {
              * Format: date-time
              */
             end: string;
-            /**
-             * Status
-             * @enum {string}
-             */
-            status: "open" | "held";
+            status: components["schemas"]["SlotStatus"];
             /**
              * Held Until
              * @description Set when `status` is `held`.
@@ -1098,6 +1094,12 @@ export interface components {
              */
             held_until?: string | null;
         };
+        /**
+         * SlotStatus
+         * @description What a listed slot offers: bookable now, or covered by someone's live hold until ``held_until``.
+         * @enum {string}
+         */
+        SlotStatus: "open" | "held";
         /** SlotsOut */
         SlotsOut: {
             /**
