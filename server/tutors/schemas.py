@@ -12,9 +12,13 @@ from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from models.base import INT4_MAX
+
 MAX_RATE_CENTS = 100_000_00
 MAX_SUBJECTS = 10
 MAX_LESSON_LENGTHS = 8
+MIN_LESSON_MINUTES = 15
+MAX_LESSON_MINUTES = 240
 
 _SLUG_STRIP = re.compile(r"[^a-z0-9]+")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -100,8 +104,9 @@ class TutorProfileIn(BaseModel):
     @classmethod
     def _lesson_minutes(cls, value: list[int]) -> list[int]:
         for minutes in value:
-            if not 15 <= minutes <= 240 or minutes % 5:
-                raise ValueError(f"{minutes} is not a lesson length: use 15 to 240 minutes in steps of 5")
+            if not MIN_LESSON_MINUTES <= minutes <= MAX_LESSON_MINUTES or minutes % 5:
+                raise ValueError(f"{minutes} is not a lesson length: use {MIN_LESSON_MINUTES} to "
+                                 f"{MAX_LESSON_MINUTES} minutes in steps of 5")
         if len(set(value)) != len(value):
             raise ValueError("lesson lengths must not repeat")
         return sorted(value)
@@ -142,7 +147,7 @@ class TutorQuery(BaseModel):
     subject: str | None = Field(default=None, max_length=100, description="A subject slug or name.")
     q: str | None = Field(default=None, max_length=100,
                           description="Case-insensitive text in name, headline, bio or subject names.")
-    max_rate_cents: int | None = Field(default=None, ge=0, description="Hourly rate at most this.")
+    max_rate_cents: int | None = Field(default=None, ge=0, le=INT4_MAX, description="Hourly rate at most this.")
     sort: TutorSort = Field(default=TutorSort.RATING,
                             description="`rating` (best first) or `price` (cheapest first).")
     cursor: str | None = Field(default=None, max_length=500)

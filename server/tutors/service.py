@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from models.base import INT4_MAX
 from models.tutor import TutorProfile
 from server.db import Session
 from server.outbox import slots_changed
@@ -14,7 +15,7 @@ from server.pagination import InvalidCursor, decode_cursor, encode_cursor
 from server.tutors import repository
 from server.tutors.errors import ProfileNotFound, TutorNotFound
 from server.tutors.repository import SLOT_FIELDS, TutorFilter
-from server.tutors.schemas import TutorOut, TutorPage, TutorProfileIn, TutorQuery, slugify
+from server.tutors.schemas import TutorOut, TutorPage, TutorProfileIn, TutorQuery, TutorSort, slugify
 
 # Other domains raise these when a tutor they look up is missing.
 __all__ = ["ProfileNotFound", "TutorNotFound", "get_profile", "list_tutors", "upsert_profile"]
@@ -70,8 +71,14 @@ def _cursor_after(query: TutorQuery) -> tuple[float | int, uuid.UUID] | None:
     bad = InvalidCursor(details=[{"field": "query.cursor", "message": "not a cursor of this listing"}])
     if sort != query.sort or isinstance(key, bool) or not isinstance(key, int | float) or not isinstance(last_id, str):
         raise bad
-    if isinstance(key, float) and not math.isfinite(key):
+    # A key no row can have (outside the column's range) is not one of ours, and must not reach the query.
+    if query.sort == TutorSort.PRICE and not (isinstance(key, int) and 0 <= key <= INT4_MAX):
         raise bad
+    try:
+        if not math.isfinite(key):
+            raise bad
+    except OverflowError as exc:  # an integer too large for a double
+        raise bad from exc
     try:
         return key, uuid.UUID(last_id)
     except ValueError as exc:

@@ -574,7 +574,7 @@ export interface paths {
         /**
          * Google Calendar connect callback (browser redirect)
          * @description Stores the (encrypted) tokens, queues a first busy-time pull and redirects to the
-         *     frontend with `?google_calendar=connected`; an HTML page explains any failure.
+         *     frontend with `?google_calendar=connected`; an HTML page explains any failure of the flow.
          */
         get: operations["calendar_callback"];
         put?: never;
@@ -3223,7 +3223,14 @@ export interface operations {
     };
     calendar_callback: {
         parameters: {
-            query?: never;
+            query: {
+                /** @description The state sent with the connect redirect. */
+                state: string;
+                /** @description The authorization code (on consent). */
+                code?: string | null;
+                /** @description Why no code came (e.g. `access_denied`). */
+                error?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3236,6 +3243,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Error codes: `google_not_configured` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Error codes: `rate_limited` */
             429: {
