@@ -10,6 +10,11 @@ from sqlalchemy.dialects.postgresql import UUID
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# The largest value of a PostgreSQL ``integer`` / ``bigint`` column: edge schemas bound integer
+# fields with these so an out-of-range number is a 422, never a database error.
+INT4_MAX = 2**31 - 1
+INT8_MAX = 2**63 - 1
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_name)s",

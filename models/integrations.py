@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import TSTZRANGE, UUID, Range
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, created_at, updated_at, uuid_pk
-from models.booking import Booking, BookingEvent
+from models.booking import Booking, BookingEvent, BookingStatus, PaymentStatus
 from models.user import User
 
 
@@ -46,9 +46,27 @@ class CalendarSyncOutcome(StrEnum):
     NOT_CONFIGURED = "not_configured"
 
 
+class DispatchedEventKind(StrEnum):
+    """The ``booking_events.kind`` s the integration sweep turns into tasks (server/dispatch)."""
+
+    CONFIRMED = "confirmed"
+    RESCHEDULED = "rescheduled"
+    CANCELLED = "cancelled"
+    HOLD_EXPIRING = "hold_expiring"
+
+
+class DispatchKind(StrEnum):
+    """What an :class:`IntegrationDispatch` marker claims: its key is ``<kind>:<id>…``."""
+
+    BOOKING_EVENT = "booking_event"
+    REMINDER = "reminder"
+    WELCOME = "welcome"
+    REFUND = "refund"
+
+
 # Booking statuses after which a lesson's calendar events and meeting are removed and its
 # materials closed (the booking's end states other than ``completed``).
-ENDED_BOOKING_STATUSES = ("cancelled", "expired", "released")
+ENDED_BOOKING_STATUSES = (BookingStatus.CANCELLED, BookingStatus.EXPIRED, BookingStatus.RELEASED)
 
 
 class OAuthConnection(Base):
@@ -67,8 +85,8 @@ class OAuthConnection(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"),
                                                nullable=False)
-    provider: Mapped[str] = mapped_column(String(32), nullable=False)
-    status: Mapped[str] = mapped_column(String(16), nullable=False, default=ConnectionStatus.ACTIVE.value)
+    provider: Mapped[OAuthProvider] = mapped_column(String(32), nullable=False)
+    status: Mapped[ConnectionStatus] = mapped_column(String(16), nullable=False, default=ConnectionStatus.ACTIVE)
     account_email: Mapped[str | None] = mapped_column(String(320))
     calendar_id: Mapped[str] = mapped_column(String(255), nullable=False, default="primary")
     scope: Mapped[str] = mapped_column(Text, nullable=False, default="")
@@ -122,7 +140,7 @@ class VideoMeeting(Base):
 
     booking_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("bookings.id", ondelete="CASCADE"),
                                                   primary_key=True)
-    provider: Mapped[str] = mapped_column(String(16), nullable=False)
+    provider: Mapped[MeetingProvider] = mapped_column(String(16), nullable=False)
     meeting_id: Mapped[str] = mapped_column(String(64), nullable=False)
     join_url: Mapped[str] = mapped_column(Text, nullable=False)
     start_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
@@ -142,8 +160,8 @@ class IntegrationDispatch(Base):
 
 
 # Indexes on other aggregates' tables that only the integration sweeps need (migration 0003).
-SWEPT_EVENT_KINDS = ("confirmed", "rescheduled", "cancelled", "hold_expiring")
+SWEPT_EVENT_KINDS_SQL = ", ".join(f"'{k}'" for k in DispatchedEventKind)
 Index("ix_booking_events_integration_sweep", BookingEvent.created_at,
-      postgresql_where=text("kind IN ('confirmed', 'rescheduled', 'cancelled', 'hold_expiring')"))
+      postgresql_where=text(f"kind IN ({SWEPT_EVENT_KINDS_SQL})"))
 Index("ix_users_created_at", User.created_at)
-Index("ix_bookings_refunded", Booking.updated_at, postgresql_where=text("payment_status = 'refunded'"))
+Index("ix_bookings_refunded", Booking.updated_at, postgresql_where=text(f"payment_status = '{PaymentStatus.REFUNDED}'"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Index, Integer, String, Text, text
@@ -49,13 +50,19 @@ class IdempotencyKey(Base):
     created_at: Mapped[datetime] = created_at()
 
 
+class WebhookProvider(StrEnum):
+    """Whose events a :class:`WebhookEvent` records."""
+
+    STRIPE = "stripe"
+
+
 class WebhookEvent(Base):
     """A provider event id, recorded once: replays and duplicates are no-ops."""
 
     __tablename__ = "webhook_events"
 
     id: Mapped[str] = mapped_column(String(255), primary_key=True)
-    provider: Mapped[str] = mapped_column(String(32), nullable=False)
+    provider: Mapped[WebhookProvider] = mapped_column(String(32), nullable=False)
     type: Mapped[str] = mapped_column(String(128), nullable=False)
     received_at: Mapped[datetime] = created_at()
 

@@ -11,51 +11,31 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from server.db import StatementPool, make_engine, make_sessionmaker
 from server.errors import EXCEPTION_HANDLERS
-from server.http import Endpoint, Router
+from server.http import Endpoint
 from server.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
 from server.observability import observe_app
 from server.observability.middleware import ObservabilityMiddleware
 from server.openapi import build_openapi, render_docs_page
 from server.ratelimit import RateLimitMiddleware
+from server.routers import API_PREFIX, ROUTERS, api_endpoints
 from server.settings import Settings, get_settings
 
 log = logging.getLogger("edustream.app")
-API_PREFIX = "/api/v1"
 
 
-def all_routers() -> list[Router]:
-    """Every domain's router; importing here keeps the app factory the one place that knows them."""
-    from server.admin.routes import router as admin_router
-    from server.auth.google.routes import router as google_sign_in_router
-    from server.auth.routes import router as auth_router
-    from server.bookings.materials.routes import router as materials_router
-    from server.bookings.routes import router as bookings_router
-    from server.calendar.routes import router as calendar_router
-    from server.config.routes import router as config_router
-    from server.health.routes import router as health_router
-    from server.payments.routes import router as payments_router
-    from server.tutors.avatars.routes import router as avatars_router
-    from server.tutors.routes import router as tutors_router
-
-    # The integration routers last and in this order: the OpenAPI document lists paths in
-    # registration order.
-    return [health_router, auth_router, tutors_router, bookings_router, payments_router, admin_router,
-            config_router, google_sign_in_router, calendar_router, avatars_router, materials_router]
-
-
-def _docs_routes(endpoints: list[Endpoint], settings: Settings) -> list[Route]:
+def _docs_routes() -> list[Route]:
     spec: dict[str, Any] = {}
 
     def get_spec() -> dict[str, Any]:
         if not spec:
-            spec.update(build_openapi([e for e in endpoints if e.path.startswith(API_PREFIX)],
-                                      title="EduStream API", version="1.0.0", server_url="/"))
+            spec.update(build_openapi(api_endpoints(), title="EduStream API", version="1.0.0", server_url="/"))
         return spec
 
     async def openapi(request: Request) -> Response:
@@ -97,9 +77,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await statements.close()
             await engine.dispose()
 
-    routers = all_routers()
-    endpoints = [ep for r in routers for ep in r.endpoints]
-    routes = [route for r in routers for route in r.routes()] + _docs_routes(endpoints, settings)
+    endpoints: list[Endpoint] = [ep for r in ROUTERS for ep in r.endpoints]
+    routes = [route for r in ROUTERS for route in r.routes()] + _docs_routes()
     middleware = [
         Middleware(RequestIdMiddleware),
         Middleware(ObservabilityMiddleware, access_log_enabled=settings.log_access),
@@ -111,8 +90,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     ]
     if settings.google_configured:
         # Google sign-in keeps its OAuth state, nonce and PKCE verifier in a signed cookie.
-        from starlette.middleware.sessions import SessionMiddleware
-
         middleware.append(Middleware(SessionMiddleware, secret_key=settings.secret_key, session_cookie="es_oauth",
                                      max_age=900, path="/api/v1", same_site="lax", https_only=settings.cookie_secure))
     app = Starlette(routes=routes, middleware=middleware,

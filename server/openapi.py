@@ -12,6 +12,7 @@ from pydantic import BaseModel
 
 from server.errors import AppError, InvalidRequest, RateLimited
 from server.http import Endpoint
+from server.routers import api_endpoints
 
 ERROR_SCHEMA = {
     "type": "object",
@@ -235,10 +236,7 @@ def render_markdown(spec: dict[str, Any]) -> str:
 
 def current_spec() -> dict[str, Any]:
     """The spec of the app as built from the current code (no database needed)."""
-    from server.app import API_PREFIX, all_routers
-
-    endpoints = [ep for r in all_routers() for ep in r.endpoints if ep.path.startswith(API_PREFIX)]
-    return build_openapi(endpoints, title="EduStream API", version="1.0.0", server_url="/")
+    return build_openapi(api_endpoints(), title="EduStream API", version="1.0.0", server_url="/")
 
 
 def render_json(spec: dict[str, Any]) -> str:

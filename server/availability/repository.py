@@ -5,17 +5,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
 import asyncpg
-from sqlalchemy import text
+from sqlalchemy import Row, delete, select, text
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from models.booking import live_sql
+from models.booking import BookingStatus, live_sql
+from models.tutor import AvailabilityOverride, AvailabilityRule, TutorProfile, TutorVersion
 from server.availability.slots import BusyRange, DateOverride, SlotPolicy, WeeklyRule
 from server.calendar.repository import BUSY_SQL
 from server.db import Session
-from server.tutors.service import TutorNotFound
+from server.tutors.errors import TutorNotFound
 
 # asyncpg parameters: it runs through Session.fetch_one_statement (one round trip on the hold path).
 _POLICY = """
@@ -100,12 +103,11 @@ CROSS JOIN LATERAL (
     FROM (SELECT lower(b.guarded) AS lo, upper(b.guarded) AS hi, b.status::text AS status, b.expires_at
           FROM bookings b WHERE b.tutor_id = $1 AND b.guarded && tstzrange($2, $3, '[)') AND {live_sql("$4")}
           UNION ALL
-          SELECT lower(c.during), upper(c.during), 'confirmed', NULL FROM calendar_busy c
+          SELECT lower(c.during), upper(c.during), '{BookingStatus.CONFIRMED}', NULL FROM calendar_busy c
           WHERE c.user_id = $1 AND c.during && tstzrange($2, $3, '[)')) x
 ) busy
 WHERE p.user_id = $1 AND p.is_active
 """
-
 
 
 async def slots_state(session: Session, tutor_id: uuid.UUID, lo: datetime, hi: datetime,
@@ -127,3 +129,47 @@ async def versions(session: Session, tutor_id: uuid.UUID) -> tuple[int, int] | N
     """The tutor's version and policy version; None for an unknown or inactive tutor."""
     row = await session.fetch_one_statement(_VERSIONS, tutor_id)
     return None if row is None else (int(row["version"]), int(row["policy_version"]))
+
+
+async def tutor_version(session: Session, tutor_id: uuid.UUID) -> int:
+    """The tutor's availability version (0 before any change)."""
+    version = await session.scalar(select(TutorVersion.version).where(TutorVersion.tutor_id == tutor_id))
+    return int(version or 0)
+
+
+async def has_profile(session: Session, tutor_id: uuid.UUID) -> bool:
+    """Whether the tutor has a profile (active or not): availability belongs to one."""
+    found = await session.scalar(select(TutorProfile.user_id).where(TutorProfile.user_id == tutor_id))
+    return found is not None
+
+
+async def rules_of(session: Session, tutor_id: uuid.UUID) -> Sequence[Row[int, int, int]]:
+    """``(weekday, start_minute, end_minute)`` of every weekly rule, by weekday and start."""
+    return (await session.execute(
+        select(AvailabilityRule.weekday, AvailabilityRule.start_minute, AvailabilityRule.end_minute)
+        .where(AvailabilityRule.tutor_id == tutor_id)
+        .order_by(AvailabilityRule.weekday, AvailabilityRule.start_minute))).all()
+
+
+async def overrides_of(session: Session, tutor_id: uuid.UUID) -> Sequence[Row[date, int | None, int | None]]:
+    """``(date, start_minute, end_minute)`` of every override (past ones too), by date and
+    start; a day off (no times) first."""
+    return (await session.execute(
+        select(AvailabilityOverride.date, AvailabilityOverride.start_minute, AvailabilityOverride.end_minute)
+        .where(AvailabilityOverride.tutor_id == tutor_id)
+        .order_by(AvailabilityOverride.date, AvailabilityOverride.start_minute.nulls_first()))).all()
+
+
+async def replace_schedule(session: Session, tutor_id: uuid.UUID, rules: Sequence[WeeklyRule],
+                           overrides: Sequence[DateOverride]) -> None:
+    """The tutor's weekly rules and overrides become exactly these."""
+    await session.execute(delete(AvailabilityRule).where(AvailabilityRule.tutor_id == tutor_id))
+    await session.execute(delete(AvailabilityOverride).where(AvailabilityOverride.tutor_id == tutor_id))
+    if rules:
+        await session.execute(pg_insert(AvailabilityRule).values([
+            {"tutor_id": tutor_id, "weekday": r.weekday, "start_minute": r.start_minute, "end_minute": r.end_minute}
+            for r in rules]))
+    if overrides:
+        await session.execute(pg_insert(AvailabilityOverride).values([
+            {"tutor_id": tutor_id, "date": o.date, "start_minute": o.start_minute, "end_minute": o.end_minute}
+            for o in overrides]))

@@ -6,11 +6,12 @@ import datetime as dt
 import re
 import uuid
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_validator
 
-from server.availability.slots import MINUTES_PER_DAY
+from server.availability.slots import MINUTES_PER_DAY, SlotStatus
+from server.tutors.schemas import MAX_LESSON_MINUTES, MIN_LESSON_MINUTES
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MAX_RULES = 100
@@ -203,7 +204,8 @@ class SlotQuery(BaseModel):
                                         description="Window start, ISO 8601 with offset; default now.")
     to: AwareDatetime | None = Field(default=None, description="Window end (exclusive); default `from` + 7 days; "
                                                               "at most SLOT_WINDOW_MAX_DAYS (31) after `from`.")
-    minutes: int | None = Field(default=None, description="Lesson length; default the tutor's shortest.")
+    minutes: int | None = Field(default=None, ge=MIN_LESSON_MINUTES, le=MAX_LESSON_MINUTES,
+                                description="Lesson length; default the tutor's shortest.")
 
     @field_validator("from_", "to")
     @classmethod
@@ -216,7 +218,7 @@ class SlotQuery(BaseModel):
 class SlotOut(BaseModel):
     start: datetime
     end: datetime
-    status: Literal["open", "held"]
+    status: SlotStatus
     held_until: datetime | None = Field(default=None, description="Set when `status` is `held`.")
 
 

@@ -6,10 +6,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-from models.tutor import AvailabilityOverride, AvailabilityRule, TutorProfile, TutorVersion
 from server.availability import policies, repository, snapshots
 from server.availability.repository import load_busy
 from server.availability.schemas import (
@@ -26,7 +22,7 @@ from server.db import Session
 from server.errors import Conflict, InvalidRequest
 from server.outbox import bump_version, slots_changed
 from server.settings import Settings
-from server.tutors.service import TutorNotFound
+from server.tutors.errors import TutorNotFound
 
 __all__ = ["ProfileRequired", "bump_version", "get_availability", "get_slots", "load_busy", "load_policy",
            "replace_availability", "tutor_version"]
@@ -48,8 +44,7 @@ async def load_policy(session: Session, tutor_id: uuid.UUID
 
 async def tutor_version(session: Session, tutor_id: uuid.UUID) -> int:
     """The tutor's availability version (0 before any change)."""
-    version = await session.scalar(select(TutorVersion.version).where(TutorVersion.tutor_id == tutor_id))
-    return int(version or 0)
+    return await repository.tutor_version(session, tutor_id)
 
 
 def _invalid(field: str, message: str) -> InvalidRequest:
@@ -121,14 +116,8 @@ async def _compute_slots(session: Session, settings: Settings, tutor_id: uuid.UU
 
 async def get_availability(session: Session, tutor_id: uuid.UUID) -> AvailabilityOut:
     """The tutor's weekly rules and every override, as they were entered (sorted)."""
-    rules = (await session.execute(
-        select(AvailabilityRule.weekday, AvailabilityRule.start_minute, AvailabilityRule.end_minute)
-        .where(AvailabilityRule.tutor_id == tutor_id)
-        .order_by(AvailabilityRule.weekday, AvailabilityRule.start_minute))).all()
-    overrides = (await session.execute(
-        select(AvailabilityOverride.date, AvailabilityOverride.start_minute, AvailabilityOverride.end_minute)
-        .where(AvailabilityOverride.tutor_id == tutor_id)
-        .order_by(AvailabilityOverride.date, AvailabilityOverride.start_minute.nulls_first()))).all()
+    rules = await repository.rules_of(session, tutor_id)
+    overrides = await repository.overrides_of(session, tutor_id)
     return AvailabilityOut(
         rules=[RuleOut(weekday=r.weekday, start=format_hhmm(r.start_minute), end=format_hhmm(r.end_minute))
                for r in rules],
@@ -149,19 +138,10 @@ async def replace_availability(session: Session, tutor_id: uuid.UUID, body: Avai
     problems = body.problems()
     if problems:
         raise InvalidRequest("The availability is inconsistent.", details=problems)
-    has_profile = await session.scalar(select(TutorProfile.user_id).where(TutorProfile.user_id == tutor_id))
-    if has_profile is None:
+    if not await repository.has_profile(session, tutor_id):
         raise ProfileRequired()
     await slots_changed(session, tutor_id, [], resync=True)
-
-    await session.execute(delete(AvailabilityRule).where(AvailabilityRule.tutor_id == tutor_id))
-    await session.execute(delete(AvailabilityOverride).where(AvailabilityOverride.tutor_id == tutor_id))
-    if body.rules:
-        await session.execute(pg_insert(AvailabilityRule).values([
-            {"tutor_id": tutor_id, "weekday": r.weekday, "start_minute": r.start_minute, "end_minute": r.end_minute}
-            for r in body.rules]))
-    if body.overrides:
-        await session.execute(pg_insert(AvailabilityOverride).values([
-            {"tutor_id": tutor_id, "date": o.date, "start_minute": o.start_minute, "end_minute": o.end_minute}
-            for o in body.overrides]))
+    await repository.replace_schedule(
+        session, tutor_id, [WeeklyRule(r.weekday, r.start_minute, r.end_minute) for r in body.rules],
+        [DateOverride(o.date, o.start_minute, o.end_minute) for o in body.overrides])
     return await get_availability(session, tutor_id)

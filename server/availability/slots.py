@@ -32,14 +32,21 @@ import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Literal
+from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from models.booking import BookingStatus
 from server.errors import AppError
 
 MINUTES_PER_DAY = 1440
 
-SlotStatus = Literal["open", "held"]
+
+
+class SlotStatus(StrEnum):
+    """What a listed slot offers: bookable now, or covered by someone's live hold until ``held_until``."""
+
+    OPEN = "open"
+    HELD = "held"
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,12 +94,12 @@ class BusyRange:
 
     start: datetime
     end: datetime
-    status: Literal["held", "confirmed"]
+    status: BookingStatus  # held or confirmed
     expires_at: datetime | None = None
 
     def blocks(self, now: datetime) -> bool:
         """Confirmed bookings always block; holds only until they expire."""
-        if self.status == "confirmed":
+        if self.status == BookingStatus.CONFIRMED:
             return True
         return self.expires_at is not None and self.expires_at > now
 
@@ -101,7 +108,7 @@ class BusyRange:
 class Slot:
     start: datetime
     end: datetime
-    status: SlotStatus = "open"
+    status: SlotStatus = SlotStatus.OPEN
     held_until: datetime | None = None
 
 
@@ -245,7 +252,7 @@ def compute_slots(policy: SlotPolicy, rules: Sequence[WeeklyRule], overrides: Se
             for b in busy[first:upto]:
                 if b.end <= start:
                     continue
-                if b.status == "confirmed":
+                if b.status == BookingStatus.CONFIRMED:
                     confirmed = True
                     break
                 if b.expires_at is not None and (held_until is None or b.expires_at > held_until):
@@ -253,9 +260,9 @@ def compute_slots(policy: SlotPolicy, rules: Sequence[WeeklyRule], overrides: Se
             if confirmed:
                 continue
             if held_until is not None:
-                slots.append(Slot(start, start + lesson, "held", held_until))
+                slots.append(Slot(start, start + lesson, SlotStatus.HELD, held_until))
             else:
-                slots.append(Slot(start, start + lesson, "open"))
+                slots.append(Slot(start, start + lesson, SlotStatus.OPEN))
     return slots
 
 

@@ -26,7 +26,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from models.booking import Booking
+from models.booking import Booking, BookingStatus
 from models.integrations import ENDED_BOOKING_STATUSES
 from server.calendar import repository
 from server.calendar.service import CalendarRevoked, Grant, load_grant, record_access
@@ -38,7 +38,7 @@ from server.settings import Settings
 log = logging.getLogger("edustream.calendar.mirror")
 
 # Booking statuses whose lesson is in the calendar.
-MIRRORED_STATUSES = ("confirmed", "completed")
+MIRRORED_STATUSES = (BookingStatus.CONFIRMED, BookingStatus.COMPLETED)
 
 
 class EventSync(StrEnum):

@@ -15,14 +15,14 @@ from sqlalchemy import Select, bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import TSTZRANGE, Range
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from models.booking import Booking
+from models.booking import Booking, BookingStatus
 from models.integrations import CalendarBusy, CalendarEvent, ConnectionStatus, OAuthConnection, OAuthProvider
 from models.user import User
 from server.db import Session
 
 # ``(start, end, 'confirmed', NULL)`` rows of the tutor's busy time meeting ``[:lo, :hi)``, to
 # ``UNION ALL`` with the bookings part of ``load_busy`` (``:t`` is the tutor id).
-BUSY_SQL = ("SELECT lower(during), upper(during), 'confirmed', NULL::timestamptz FROM calendar_busy "
+BUSY_SQL = (f"SELECT lower(during), upper(during), '{BookingStatus.CONFIRMED}', NULL::timestamptz FROM calendar_busy "
             "WHERE user_id = :t AND during && tstzrange(:lo, :hi, '[)')")
 
 

@@ -1,7 +1,9 @@
 """HTTP routes of calendar sync: connect (two browser navigations), status, sync now, disconnect.
 
-The connect callback answers with a redirect to the frontend or, when something went wrong,
-a small HTML page that says what and offers a way back — never a JSON error or a stack trace.
+The connect callback answers Google's redirect with a redirect to the frontend or, when
+something went wrong, a small HTML page that says what and offers a way back. A request that
+is not Google's redirect (no ``state``, neither ``code`` nor ``error``) gets the 422 error
+envelope, and so does any request on a server without Google (404 ``google_not_configured``).
 """
 
 from __future__ import annotations
@@ -14,9 +16,8 @@ import httpx
 from authlib.integrations.base_client import OAuthError
 from starlette.responses import RedirectResponse, Response
 
-from models.integrations import ConnectionStatus
 from server.calendar import service
-from server.calendar.schemas import BusyRangeOut, CalendarStatusOut, CalendarSyncOut, IntegrationsOut, NextQuery
+from server.calendar.schemas import BusyRangeOut, CalendarSyncOut, CallbackQuery, IntegrationsOut, NextQuery
 from server.db import Session
 from server.errors import AppError, error_response
 from server.http import PUBLIC, SIGNED_IN, TUTOR, Ctx, Router
@@ -33,13 +34,7 @@ CALENDAR_FLOW = "es_google_calendar"
 @router.get("/integrations", auth=SIGNED_IN, summary="Your connected integrations")
 async def get_integrations(ctx: Ctx, session: Session) -> IntegrationsOut:
     """The state of your Google Calendar connection (a revoked one says why)."""
-    row = await service.get_connection(session, ctx.user.id)
-    status = CalendarStatusOut(available=ctx.settings.google_configured,
-                               connected=bool(row and row.status == ConnectionStatus.ACTIVE))
-    if row is not None:
-        status = status.model_copy(update={"status": row.status, "account_email": row.account_email,
-                                           "last_synced_at": row.last_synced_at, "last_error": row.last_error})
-    return IntegrationsOut(google_calendar=status)
+    return await service.integrations_status(session, ctx.settings, ctx.user.id)
 
 
 @router.get("/integrations/google-calendar/connect", auth=SIGNED_IN,
@@ -65,11 +60,14 @@ async def calendar_connect(ctx: Ctx, query: NextQuery) -> Response:
 
 
 @router.get("/integrations/google-calendar/callback", auth=PUBLIC,
-            summary="Google Calendar connect callback (browser redirect)")
-async def calendar_callback(ctx: Ctx, session: Session) -> Response:
+            summary="Google Calendar connect callback (browser redirect)", errors=[google.GoogleNotConfigured])
+async def calendar_callback(ctx: Ctx, session: Session, query: CallbackQuery) -> Response:
     """Stores the (encrypted) tokens, queues a first busy-time pull and redirects to the
-    frontend with `?google_calendar=connected`; an HTML page explains any failure."""
+    frontend with `?google_calendar=connected`; an HTML page explains any failure of the flow."""
     settings = ctx.settings
+    if not settings.google_configured:
+        # No connect flow could have started (and there is no session cookie to read one from).
+        raise google.GoogleNotConfigured("Google Calendar is not configured on this server.")
     try:
         flow = ctx.request.session.pop(CALENDAR_FLOW, None) or {}
         token, claims = await google.authorized(settings, ctx.request)

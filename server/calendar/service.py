@@ -31,6 +31,7 @@ from typing import Any
 
 from models.integrations import CalendarSyncOutcome, ConnectionStatus, OAuthConnection, OAuthProvider
 from server.calendar import repository
+from server.calendar.schemas import CalendarStatusOut, IntegrationsOut
 from server.db import Session
 from server.errors import AppError, Conflict
 from server.jobs import enqueue
@@ -88,9 +89,17 @@ async def connect(session: Session, settings: Settings, user_id: uuid.UUID, toke
     return connection
 
 
-async def get_connection(session: Session, user_id: uuid.UUID) -> OAuthConnection | None:
-    """The user's Calendar grant, active or revoked (None: never connected, or disconnected)."""
-    return await repository.get_connection(session, user_id)
+async def integrations_status(session: Session, settings: Settings, user_id: uuid.UUID) -> IntegrationsOut:
+    """The state of the user's Calendar grant: active, revoked (and why), or none (never
+    connected, or disconnected)."""
+    row = await repository.get_connection(session, user_id)
+    if row is None:
+        return IntegrationsOut(google_calendar=CalendarStatusOut(available=settings.google_configured,
+                                                                 connected=False))
+    return IntegrationsOut(google_calendar=CalendarStatusOut(
+        available=settings.google_configured, connected=row.status == ConnectionStatus.ACTIVE,
+        status=ConnectionStatus(row.status), account_email=row.account_email, last_synced_at=row.last_synced_at,
+        last_error=row.last_error))
 
 
 async def tutors_to_refresh(session: Session) -> list[uuid.UUID]:

@@ -13,32 +13,34 @@ from typing import Any
 
 from sqlalchemy import Row, text
 
+from models.booking import BookingStatus, PaymentStatus
+from models.integrations import SWEPT_EVENT_KINDS_SQL, DispatchedEventKind, DispatchKind
 from server.db import Session
 
-_BOOKING_EVENTS = text("""
+_BOOKING_EVENTS = text(f"""
 WITH candidates AS (
     SELECT e.id, e.booking_id, e.kind, e.data FROM booking_events e
-    WHERE e.kind IN ('confirmed', 'rescheduled', 'cancelled', 'hold_expiring') AND e.created_at > :since
-      AND NOT EXISTS (SELECT 1 FROM integration_dispatches d WHERE d.key = 'booking_event:' || e.id)
+    WHERE e.kind IN ({SWEPT_EVENT_KINDS_SQL}) AND e.created_at > :since
+      AND NOT EXISTS (SELECT 1 FROM integration_dispatches d WHERE d.key = '{DispatchKind.BOOKING_EVENT}:' || e.id)
     ORDER BY e.id LIMIT :batch
 ), claimed AS (
-    INSERT INTO integration_dispatches (key) SELECT 'booking_event:' || id FROM candidates
+    INSERT INTO integration_dispatches (key) SELECT '{DispatchKind.BOOKING_EVENT}:' || id FROM candidates
     ON CONFLICT DO NOTHING RETURNING key
 )
 SELECT c.id, c.booking_id, c.kind, c.data, b.student_id, b.tutor_id
 FROM candidates c JOIN bookings b ON b.id = c.booking_id
-WHERE 'booking_event:' || c.id IN (SELECT key FROM claimed)
+WHERE '{DispatchKind.BOOKING_EVENT}:' || c.id IN (SELECT key FROM claimed)
 ORDER BY c.id
 """)
 
-_REMINDERS = text("""
+_REMINDERS = text(f"""
 WITH candidates AS (
     SELECT b.id, b.student_id, b.tutor_id, b.start_at,
-           'reminder:' || b.id || ':' || floor(extract(epoch FROM b.start_at))::bigint AS key
+           '{DispatchKind.REMINDER}:' || b.id || ':' || floor(extract(epoch FROM b.start_at))::bigint AS key
     FROM bookings b
-    WHERE b.status = 'confirmed' AND b.start_at > :now AND b.start_at <= :horizon
+    WHERE b.status = '{BookingStatus.CONFIRMED}' AND b.start_at > :now AND b.start_at <= :horizon
       AND NOT EXISTS (SELECT 1 FROM booking_events e WHERE e.booking_id = b.id
-                      AND e.kind IN ('confirmed', 'rescheduled')
+                      AND e.kind IN ('{DispatchedEventKind.CONFIRMED}', '{DispatchedEventKind.RESCHEDULED}')
                       AND e.created_at > b.start_at - CAST(:lead AS interval))
     ORDER BY b.start_at LIMIT :batch
 ), claimed AS (
@@ -47,30 +49,30 @@ WITH candidates AS (
 SELECT id, student_id, tutor_id, start_at FROM candidates WHERE key IN (SELECT key FROM claimed) ORDER BY start_at
 """)
 
-_WELCOMES = text("""
+_WELCOMES = text(f"""
 WITH candidates AS (
     SELECT u.id FROM users u
     WHERE u.created_at > :since AND u.role <> 'admin'
-      AND NOT EXISTS (SELECT 1 FROM integration_dispatches d WHERE d.key = 'welcome:' || u.id)
+      AND NOT EXISTS (SELECT 1 FROM integration_dispatches d WHERE d.key = '{DispatchKind.WELCOME}:' || u.id)
     ORDER BY u.created_at LIMIT :batch
 ), claimed AS (
-    INSERT INTO integration_dispatches (key) SELECT 'welcome:' || id FROM candidates
+    INSERT INTO integration_dispatches (key) SELECT '{DispatchKind.WELCOME}:' || id FROM candidates
     ON CONFLICT DO NOTHING RETURNING key
 )
-SELECT id FROM candidates WHERE 'welcome:' || id IN (SELECT key FROM claimed)
+SELECT id FROM candidates WHERE '{DispatchKind.WELCOME}:' || id IN (SELECT key FROM claimed)
 """)
 
-_REFUNDS = text("""
+_REFUNDS = text(f"""
 WITH candidates AS (
     SELECT b.id, b.student_id FROM bookings b
-    WHERE b.payment_status = 'refunded' AND b.updated_at > :since AND coalesce(b.refund_cents, 0) > 0
-      AND NOT EXISTS (SELECT 1 FROM integration_dispatches d WHERE d.key = 'refund:' || b.id)
+    WHERE b.payment_status = '{PaymentStatus.REFUNDED}' AND b.updated_at > :since AND coalesce(b.refund_cents, 0) > 0
+      AND NOT EXISTS (SELECT 1 FROM integration_dispatches d WHERE d.key = '{DispatchKind.REFUND}:' || b.id)
     ORDER BY b.updated_at LIMIT :batch
 ), claimed AS (
-    INSERT INTO integration_dispatches (key) SELECT 'refund:' || id FROM candidates
+    INSERT INTO integration_dispatches (key) SELECT '{DispatchKind.REFUND}:' || id FROM candidates
     ON CONFLICT DO NOTHING RETURNING key
 )
-SELECT id, student_id FROM candidates WHERE 'refund:' || id IN (SELECT key FROM claimed)
+SELECT id, student_id FROM candidates WHERE '{DispatchKind.REFUND}:' || id IN (SELECT key FROM claimed)
 """)
 
 

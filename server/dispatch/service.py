@@ -35,8 +35,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from models.integrations import DispatchedEventKind
 from server.db import Session
 from server.dispatch import repository
+from server.emails.render import EmailTemplate
 from server.jobs import Kick
 from server.settings import Settings
 
@@ -44,24 +46,26 @@ log = logging.getLogger("edustream.dispatch")
 
 BATCH = 200
 
-_EMAIL_FOR_KIND = {"confirmed": "booking_confirmed", "rescheduled": "booking_rescheduled",
-                   "cancelled": "booking_cancelled"}
+_EMAIL_FOR_KIND = {DispatchedEventKind.CONFIRMED: EmailTemplate.BOOKING_CONFIRMED,
+                   DispatchedEventKind.RESCHEDULED: EmailTemplate.BOOKING_RESCHEDULED,
+                   DispatchedEventKind.CANCELLED: EmailTemplate.BOOKING_CANCELLED}
 
 
 async def _booking_events(session: Session, settings: Settings, since: datetime, kick: Kick) -> int:
     rows = await repository.claim_booking_events(session, since, BATCH)
     for row in rows:
         booking_id = str(row.booking_id)
-        if row.kind == "hold_expiring":
+        kind = DispatchedEventKind(row.kind)
+        if kind == DispatchedEventKind.HOLD_EXPIRING:
             if settings.brevo_configured:
-                await kick("email.send", str(row.student_id), "hold_expiring", {"booking_id": booking_id})
+                await kick("email.send", str(row.student_id), EmailTemplate.HOLD_EXPIRING, {"booking_id": booking_id})
             continue
         if settings.brevo_configured:
             context: dict[str, Any] = {"booking_id": booking_id}
-            if row.kind == "rescheduled" and (row.data or {}).get("from"):
+            if kind == DispatchedEventKind.RESCHEDULED and (row.data or {}).get("from"):
                 context["previous_start"] = row.data["from"]
             for party in (row.student_id, row.tutor_id):
-                await kick("email.send", str(party), _EMAIL_FOR_KIND[row.kind], context)
+                await kick("email.send", str(party), _EMAIL_FOR_KIND[kind], context)
         if settings.google_configured:
             await kick("calendar.sync_booking", booking_id)
         if settings.zoom_configured:
@@ -74,21 +78,21 @@ async def _reminders(session: Session, settings: Settings, now: datetime, kick: 
     for row in rows:
         context = {"booking_id": str(row.id), "start": row.start_at.isoformat()}
         for party in (row.student_id, row.tutor_id):
-            await kick("email.send", str(party), "session_reminder", context)
+            await kick("email.send", str(party), EmailTemplate.SESSION_REMINDER, context)
     return len(rows)
 
 
 async def _welcomes(session: Session, since: datetime, kick: Kick) -> int:
     rows = await repository.claim_new_accounts(session, since, BATCH)
     for row in rows:
-        await kick("email.send", str(row.id), "welcome", {})
+        await kick("email.send", str(row.id), EmailTemplate.WELCOME, {})
     return len(rows)
 
 
 async def _refunds(session: Session, since: datetime, kick: Kick) -> int:
     rows = await repository.claim_refunds(session, since, BATCH)
     for row in rows:
-        await kick("email.send", str(row.student_id), "refund_issued", {"booking_id": str(row.id)})
+        await kick("email.send", str(row.student_id), EmailTemplate.REFUND_ISSUED, {"booking_id": str(row.id)})
     return len(rows)
 
 

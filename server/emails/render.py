@@ -8,6 +8,7 @@ error (StrictUndefined), so a template and its context cannot drift apart silent
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -15,15 +16,29 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
-# name -> what it is for (also the order of the preview index).
-TEMPLATES: dict[str, str] = {
-    "welcome": "a new account (password or Google sign-up)",
-    "booking_confirmed": "a lesson is confirmed; to both parties, with an .ics attachment",
-    "hold_expiring": "the student's hold lapses soon",
-    "session_reminder": "a lesson starts soon (EMAIL_REMINDER_MINUTES before); to both parties",
-    "booking_rescheduled": "a lesson moved; to both parties, with the updated .ics",
-    "booking_cancelled": "a lesson was cancelled; to both parties, with a cancelling .ics",
-    "refund_issued": "the student's refund went through",
+
+
+class EmailTemplate(StrEnum):
+    """The e-mails we send, by template name (the ``email.send`` task's argument)."""
+
+    WELCOME = "welcome"
+    BOOKING_CONFIRMED = "booking_confirmed"
+    HOLD_EXPIRING = "hold_expiring"
+    SESSION_REMINDER = "session_reminder"
+    BOOKING_RESCHEDULED = "booking_rescheduled"
+    BOOKING_CANCELLED = "booking_cancelled"
+    REFUND_ISSUED = "refund_issued"
+
+
+# template -> what it is for (also the order of the preview index).
+TEMPLATES: dict[EmailTemplate, str] = {
+    EmailTemplate.WELCOME: "a new account (password or Google sign-up)",
+    EmailTemplate.BOOKING_CONFIRMED: "a lesson is confirmed; to both parties, with an .ics attachment",
+    EmailTemplate.HOLD_EXPIRING: "the student's hold lapses soon",
+    EmailTemplate.SESSION_REMINDER: "a lesson starts soon (EMAIL_REMINDER_MINUTES before); to both parties",
+    EmailTemplate.BOOKING_RESCHEDULED: "a lesson moved; to both parties, with the updated .ics",
+    EmailTemplate.BOOKING_CANCELLED: "a lesson was cancelled; to both parties, with a cancelling .ics",
+    EmailTemplate.REFUND_ISSUED: "the student's refund went through",
 }
 
 

@@ -14,26 +14,36 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from models.booking import Booking, BookingStatus
+from models.booking import Booking, BookingStatus, PaymentStatus
 from server.db import Session
 from server.emails import repository
 from server.emails.format import format_date, format_money, format_time, format_when, zone
 from server.emails.ics import lesson_ics
-from server.emails.render import TEMPLATES, render
+from server.emails.render import TEMPLATES, EmailTemplate, render
 from server.providers import brevo
 from server.providers.brevo import Attachment, OutgoingEmail
 from server.settings import Settings
 
 log = logging.getLogger("edustream.emails")
 
-BOOKING_TEMPLATES = frozenset(TEMPLATES) - {"welcome"}
-ICS_TEMPLATES = {"booking_confirmed": False, "booking_rescheduled": False, "booking_cancelled": True}
+BOOKING_TEMPLATES = frozenset(TEMPLATES) - {EmailTemplate.WELCOME}
+# The templates with a lesson .ics attached -> whether it cancels the event.
+ICS_TEMPLATES: dict[str, bool] = {EmailTemplate.BOOKING_CONFIRMED: False, EmailTemplate.BOOKING_RESCHEDULED: False,
+                 EmailTemplate.BOOKING_CANCELLED: True}
 # RFC 2606/6761 names that never receive mail (the demo accounts live under .test): sending
 # there would only bounce or be refused.
 UNDELIVERABLE_TLDS = (".test", ".example", ".invalid", ".localhost")
+
+
+class NotSent(StrEnum):
+    """Why :func:`prepare` has no message to send (the ``email.send`` task's result)."""
+
+    NOT_CONFIGURED = "not_configured"  # no Brevo
+    SKIPPED = "skipped"  # no longer applicable, or an address that never receives mail
 
 
 class EmailNotApplicable(Exception):
@@ -82,17 +92,17 @@ def _lesson(settings: Settings, booking: Booking, tz: ZoneInfo) -> dict[str, Any
 
 
 def _check_moment(template: str, booking: Booking, context: dict[str, Any], now: datetime) -> None:
-    if template == "hold_expiring" and (booking.status != BookingStatus.HELD or not booking.expires_at
+    if template == EmailTemplate.HOLD_EXPIRING and (booking.status != BookingStatus.HELD or not booking.expires_at
                                         or booking.expires_at <= now):
         raise EmailNotApplicable("the hold was paid, released or has lapsed")
-    if template == "session_reminder":
+    if template == EmailTemplate.SESSION_REMINDER:
         if booking.status != BookingStatus.CONFIRMED or booking.start_at <= now:
             raise EmailNotApplicable("the lesson is no longer upcoming")
         if context.get("start") and datetime.fromisoformat(context["start"]) != booking.start_at:
             raise EmailNotApplicable("the lesson moved since the reminder was due")
-    if template == "booking_confirmed" and booking.status not in (BookingStatus.CONFIRMED, BookingStatus.COMPLETED):
+    if template == EmailTemplate.BOOKING_CONFIRMED and booking.status not in (BookingStatus.CONFIRMED, BookingStatus.COMPLETED):
         raise EmailNotApplicable(f"the booking is {booking.status} now")
-    if template == "refund_issued" and booking.payment_status != "refunded":
+    if template == EmailTemplate.REFUND_ISSUED and booking.payment_status != PaymentStatus.REFUNDED:
         raise EmailNotApplicable("no refund was issued")
 
 
@@ -160,21 +170,21 @@ async def compose(session: Session, settings: Settings, to: str, template: str, 
 
 
 async def prepare(session: Session, settings: Settings, to: str, template: str,
-                  context: dict[str, Any]) -> OutgoingEmail | str:
+                  context: dict[str, Any]) -> OutgoingEmail | NotSent:
     """The message to send to ``to`` (a user id or an address), or why none is sent:
     ``not_configured`` (no Brevo) or ``skipped`` (no longer applicable, or an address that
     never receives mail)."""
     if not settings.brevo_configured:
         log.info("email %s to %s not sent: Brevo is not configured (BREVO_API_KEY)", template, to)
-        return "not_configured"
+        return NotSent.NOT_CONFIGURED
     try:
         message = await compose(session, settings, to, template, context)
     except EmailNotApplicable as exc:
         log.info("email %s to %s skipped: %s", template, to, exc)
-        return "skipped"
+        return NotSent.SKIPPED
     if message.to_email.lower().rstrip(".").endswith(UNDELIVERABLE_TLDS):
         log.info("email %s to %s skipped: reserved domain", template, message.to_email)
-        return "skipped"
+        return NotSent.SKIPPED
     return message
 
 

@@ -7,14 +7,15 @@ import uuid
 from sqlalchemy import select, text
 
 from models.booking import Booking, BookingStatus, PaymentProvider, PaymentStatus
+from models.outbox import WebhookProvider
 from server.db import Session
 
 
 async def record_webhook_event(session: Session, event_id: str, kind: str) -> bool:
     """Record a provider event id once; False when it was seen before (a duplicate or replay)."""
     fresh = await session.execute(
-        text("INSERT INTO webhook_events (id, provider, type) VALUES (:i, 'stripe', :t) "
-             "ON CONFLICT DO NOTHING RETURNING 1"), {"i": event_id, "t": kind})
+        text("INSERT INTO webhook_events (id, provider, type) VALUES (:i, :p, :t) "
+             "ON CONFLICT DO NOTHING RETURNING 1"), {"i": event_id, "p": WebhookProvider.STRIPE, "t": kind})
     return fresh.first() is not None
 
 

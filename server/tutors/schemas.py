@@ -5,15 +5,20 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
+from enum import StrEnum
 from functools import lru_cache
-from typing import Annotated, Literal
+from typing import Annotated
 from zoneinfo import available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
+from models.base import INT4_MAX
+
 MAX_RATE_CENTS = 100_000_00
 MAX_SUBJECTS = 10
 MAX_LESSON_LENGTHS = 8
+MIN_LESSON_MINUTES = 15
+MAX_LESSON_MINUTES = 240
 
 _SLUG_STRIP = re.compile(r"[^a-z0-9]+")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -33,6 +38,13 @@ def slugify(name: str) -> str:
     """``"Computer Science"`` → ``"computer-science"``; accents folded, punctuation collapsed."""
     folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
     return _SLUG_STRIP.sub("-", folded).strip("-")
+
+
+class TutorSort(StrEnum):
+    """The order of a tutor listing (ties by id)."""
+
+    RATING = "rating"  # best first
+    PRICE = "price"  # cheapest first
 
 
 def clean_subject_name(name: str) -> str:
@@ -92,8 +104,9 @@ class TutorProfileIn(BaseModel):
     @classmethod
     def _lesson_minutes(cls, value: list[int]) -> list[int]:
         for minutes in value:
-            if not 15 <= minutes <= 240 or minutes % 5:
-                raise ValueError(f"{minutes} is not a lesson length: use 15 to 240 minutes in steps of 5")
+            if not MIN_LESSON_MINUTES <= minutes <= MAX_LESSON_MINUTES or minutes % 5:
+                raise ValueError(f"{minutes} is not a lesson length: use {MIN_LESSON_MINUTES} to "
+                                 f"{MAX_LESSON_MINUTES} minutes in steps of 5")
         if len(set(value)) != len(value):
             raise ValueError("lesson lengths must not repeat")
         return sorted(value)
@@ -134,8 +147,8 @@ class TutorQuery(BaseModel):
     subject: str | None = Field(default=None, max_length=100, description="A subject slug or name.")
     q: str | None = Field(default=None, max_length=100,
                           description="Case-insensitive text in name, headline, bio or subject names.")
-    max_rate_cents: int | None = Field(default=None, ge=0, description="Hourly rate at most this.")
-    sort: Literal["rating", "price"] = Field(default="rating",
-                                             description="`rating` (best first) or `price` (cheapest first).")
+    max_rate_cents: int | None = Field(default=None, ge=0, le=INT4_MAX, description="Hourly rate at most this.")
+    sort: TutorSort = Field(default=TutorSort.RATING,
+                            description="`rating` (best first) or `price` (cheapest first).")
     cursor: str | None = Field(default=None, max_length=500)
     limit: int = Field(default=20, ge=1, le=100)

@@ -1,4 +1,4 @@
-"""Tutor profiles and discovery: the rules, never the transport."""
+"""Tutor profiles and discovery: the rules, never the transport (SQL in :mod:`server.tutors.repository`)."""
 
 from __future__ import annotations
 
@@ -7,28 +7,18 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-from models.tutor import Subject, TutorProfile, TutorSubject, TutorVersion
-from models.user import User
+from models.base import INT4_MAX
+from models.tutor import TutorProfile
 from server.db import Session
-from server.errors import NotFound
 from server.outbox import slots_changed
 from server.pagination import InvalidCursor, decode_cursor, encode_cursor
-from server.tutors.schemas import TutorOut, TutorPage, TutorProfileIn, TutorQuery, slugify
+from server.tutors import repository
+from server.tutors.errors import ProfileNotFound, TutorNotFound
+from server.tutors.repository import SLOT_FIELDS, TutorFilter
+from server.tutors.schemas import TutorOut, TutorPage, TutorProfileIn, TutorQuery, TutorSort, slugify
 
-# Fields whose change alters the tutor's slots: watchers must re-fetch.
-SLOT_FIELDS = ("timezone", "lesson_minutes", "min_notice_minutes", "buffer_minutes", "max_advance_days")
-
-
-class TutorNotFound(NotFound):
-    message = "No such tutor."
-
-
-class ProfileNotFound(NotFound):
-    code = "profile_not_found"
-    message = "You have no tutor profile yet; create it with PUT /api/v1/tutors/me."
+# Other domains raise these when a tutor they look up is missing.
+__all__ = ["ProfileNotFound", "TutorNotFound", "get_profile", "list_tutors", "upsert_profile"]
 
 
 def _out(profile: TutorProfile, name: str, subjects: Sequence[str]) -> TutorOut:
@@ -40,39 +30,14 @@ def _out(profile: TutorProfile, name: str, subjects: Sequence[str]) -> TutorOut:
         rating=round(profile.rating_avg, 2), rating_count=profile.rating_count)
 
 
-async def _subjects_of(session: Session, tutor_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
-    if not tutor_ids:
-        return {}
-    rows = await session.execute(
-        select(TutorSubject.tutor_id, Subject.slug).join(Subject, Subject.id == TutorSubject.subject_id)
-        .where(TutorSubject.tutor_id.in_(tutor_ids)).order_by(TutorSubject.tutor_id, Subject.slug))
-    out: dict[uuid.UUID, list[str]] = {tid: [] for tid in tutor_ids}
-    for tutor_id, slug in rows:
-        out[tutor_id].append(slug)
-    return out
-
-
 async def get_profile(session: Session, tutor_id: uuid.UUID, *, own: bool = False) -> TutorOut:
     """One profile: active ones for everybody; ``own`` also returns a deactivated one."""
-    query = (select(TutorProfile, User.name).join(User, User.id == TutorProfile.user_id)
-             .where(TutorProfile.user_id == tutor_id))
-    if not own:
-        query = query.where(TutorProfile.is_active.is_(True))
-    row = (await session.execute(query)).first()
+    row = await repository.get_profile(session, tutor_id, active_only=not own)
     if row is None:
         raise ProfileNotFound() if own else TutorNotFound()
     profile, name = row
-    subjects = await _subjects_of(session, [tutor_id])
+    subjects = await repository.subjects_of(session, [tutor_id])
     return _out(profile, name, subjects[tutor_id])
-
-
-async def _upsert_subjects(session: Session, names_by_slug: dict[str, str]) -> list[int]:
-    """Ids of the subjects, creating missing ones; concurrent creators do not collide."""
-    slugs = sorted(names_by_slug)  # one insertion order for everyone: no lock-order deadlocks
-    await session.execute(pg_insert(Subject).values([{"slug": s, "name": names_by_slug[s]} for s in slugs])
-                          .on_conflict_do_nothing(index_elements=[Subject.slug]))
-    ids = await session.scalars(select(Subject.id).where(Subject.slug.in_(slugs)))
-    return list(ids)
 
 
 async def upsert_profile(session: Session, tutor_id: uuid.UUID, body: TutorProfileIn) -> TutorOut:
@@ -82,36 +47,21 @@ async def upsert_profile(session: Session, tutor_id: uuid.UUID, body: TutorProfi
     shapes slots (time zone, lengths, notice, buffer, advance) bumps the version and
     records a ``slots.changed`` resync for live watchers.
     """
-    user_exists = await session.scalar(select(exists().where(User.id == tutor_id, User.role == "tutor")))
-    if not user_exists:
+    if not await repository.is_tutor_account(session, tutor_id):
         raise TutorNotFound("Your account no longer exists or is not a tutor account.")
-    previous = (await session.execute(
-        select(*(getattr(TutorProfile, f) for f in SLOT_FIELDS)).where(TutorProfile.user_id == tutor_id)
-        .with_for_update())).first()
-
+    previous = await repository.lock_slot_fields(session, tutor_id)
     values: dict[str, Any] = {
         "headline": body.headline, "bio": body.bio, "hourly_rate_cents": body.hourly_rate_cents,
         "currency": body.currency, "timezone": body.timezone, "lesson_minutes": body.lesson_minutes,
         "min_notice_minutes": body.min_notice_minutes, "buffer_minutes": body.buffer_minutes,
         "max_advance_days": body.max_advance_days,
     }
-    await session.execute(
-        pg_insert(TutorProfile).values(user_id=tutor_id, **values)
-        .on_conflict_do_update(index_elements=[TutorProfile.user_id], set_={**values, "updated_at": func.now()}))
-    subject_ids = await _upsert_subjects(session, body.subject_slugs)
-    await session.execute(delete(TutorSubject).where(TutorSubject.tutor_id == tutor_id))
-    await session.execute(pg_insert(TutorSubject).values([{"tutor_id": tutor_id, "subject_id": sid}
-                                                          for sid in subject_ids]))
-    await session.execute(pg_insert(TutorVersion).values(tutor_id=tutor_id, version=0)
-                          .on_conflict_do_nothing(index_elements=[TutorVersion.tutor_id]))
-    if previous is not None and tuple(previous) != tuple(values[f] for f in SLOT_FIELDS):
+    await repository.upsert_profile(session, tutor_id, values)
+    await repository.replace_subjects(session, tutor_id, body.subject_slugs)
+    await repository.ensure_version(session, tutor_id)
+    if previous is not None and previous != tuple(values[f] for f in SLOT_FIELDS):
         await slots_changed(session, tutor_id, [], resync=True)
     return await get_profile(session, tutor_id, own=True)
-
-
-def _like(text: str) -> str:
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
 
 
 def _cursor_after(query: TutorQuery) -> tuple[float | int, uuid.UUID] | None:
@@ -121,8 +71,14 @@ def _cursor_after(query: TutorQuery) -> tuple[float | int, uuid.UUID] | None:
     bad = InvalidCursor(details=[{"field": "query.cursor", "message": "not a cursor of this listing"}])
     if sort != query.sort or isinstance(key, bool) or not isinstance(key, int | float) or not isinstance(last_id, str):
         raise bad
-    if isinstance(key, float) and not math.isfinite(key):
+    # A key no row can have (outside the column's range) is not one of ours, and must not reach the query.
+    if query.sort == TutorSort.PRICE and not (isinstance(key, int) and 0 <= key <= INT4_MAX):
         raise bad
+    try:
+        if not math.isfinite(key):
+            raise bad
+    except OverflowError as exc:  # an integer too large for a double
+        raise bad from exc
     try:
         return key, uuid.UUID(last_id)
     except ValueError as exc:
@@ -131,42 +87,14 @@ def _cursor_after(query: TutorQuery) -> tuple[float | int, uuid.UUID] | None:
 
 async def list_tutors(session: Session, query: TutorQuery) -> TutorPage:
     """Active profiles filtered and sorted as asked, keyset-paginated (ties broken by id)."""
-    stmt = (select(TutorProfile, User.name).join(User, User.id == TutorProfile.user_id)
-            .where(TutorProfile.is_active.is_(True)))
-    if query.subject:
-        stmt = stmt.where(exists().where(TutorSubject.tutor_id == TutorProfile.user_id,
-                                         TutorSubject.subject_id == Subject.id,
-                                         Subject.slug == slugify(query.subject)))
-    if query.q:
-        pattern = _like(query.q)
-        stmt = stmt.where(or_(
-            User.name.ilike(pattern, escape="\\"),
-            TutorProfile.headline.ilike(pattern, escape="\\"),
-            TutorProfile.bio.ilike(pattern, escape="\\"),
-            exists().where(TutorSubject.tutor_id == TutorProfile.user_id, TutorSubject.subject_id == Subject.id,
-                           or_(Subject.name.ilike(pattern, escape="\\"), Subject.slug.ilike(pattern, escape="\\"))),
-        ))
-    if query.max_rate_cents is not None:
-        stmt = stmt.where(TutorProfile.hourly_rate_cents <= query.max_rate_cents)
-
-    after = _cursor_after(query)
-    key_col: Any = TutorProfile.rating_avg if query.sort == "rating" else TutorProfile.hourly_rate_cents
-    if query.sort == "rating":
-        stmt = stmt.order_by(key_col.desc(), TutorProfile.user_id.asc())
-        if after is not None:
-            stmt = stmt.where(or_(key_col < after[0], and_(key_col == after[0], TutorProfile.user_id > after[1])))
-    else:
-        stmt = stmt.order_by(key_col.asc(), TutorProfile.user_id.asc())
-        if after is not None:
-            stmt = stmt.where(or_(key_col > after[0], and_(key_col == after[0], TutorProfile.user_id > after[1])))
-
-    rows = (await session.execute(stmt.limit(query.limit + 1))).all()
+    rows = await repository.list_profiles(session, TutorFilter(
+        sort=query.sort, limit=query.limit, subject_slug=slugify(query.subject) if query.subject else None,
+        text=query.q or None, max_rate_cents=query.max_rate_cents, after=_cursor_after(query)))
     page = rows[:query.limit]
-    subjects = await _subjects_of(session, [p.user_id for p, _ in page])
+    subjects = await repository.subjects_of(session, [p.user_id for p, _ in page])
     items = [_out(p, name, subjects[p.user_id]) for p, name in page]
     next_cursor = None
     if len(rows) > query.limit:
         last = page[-1][0]
-        key = last.rating_avg if query.sort == "rating" else last.hourly_rate_cents
-        next_cursor = encode_cursor([query.sort, key, str(last.user_id)])
+        next_cursor = encode_cursor([query.sort.value, repository.sort_key(last, query.sort), str(last.user_id)])
     return TutorPage(items=items, next_cursor=next_cursor)

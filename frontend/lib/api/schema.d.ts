@@ -133,35 +133,6 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
-    "/api/v1/tutors/me/availability": {
-        parameters: {
-            query?: never;
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        /**
-         * Your weekly hours and date overrides
-         * @description get_my_availability
-         */
-        get: operations["get_my_availability"];
-        /**
-         * Replace your weekly hours and date overrides
-         * @description Replaces every weekly rule and every date override at once, in the tutor's own time
-         *     zone. Rules of one weekday must not overlap; an override date replaces that date's
-         *     weekly hours, and an override without `start`/`end` makes the date a day off (it may
-         *     then have no other entries). `end` may be `24:00`. Bumps the availability version and
-         *     tells live watchers to re-fetch (`slots.changed` with `resync: true`). 409
-         *     `profile_required` before `PUT /tutors/me`.
-         */
-        put: operations["put_my_availability"];
-        post?: never;
-        delete?: never;
-        options?: never;
-        head?: never;
-        patch?: never;
-        trace?: never;
-    };
     "/api/v1/tutors": {
         parameters: {
             query?: never;
@@ -198,6 +169,35 @@ export interface paths {
          */
         get: operations["get_tutor"];
         put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tutors/me/availability": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your weekly hours and date overrides
+         * @description get_my_availability
+         */
+        get: operations["get_my_availability"];
+        /**
+         * Replace your weekly hours and date overrides
+         * @description Replaces every weekly rule and every date override at once, in the tutor's own time
+         *     zone. Rules of one weekday must not overlap; an override date replaces that date's
+         *     weekly hours, and an override without `start`/`end` makes the date a day off (it may
+         *     then have no other entries). `end` may be `24:00`. Bumps the availability version and
+         *     tells live watchers to re-fetch (`slots.changed` with `resync: true`). 409
+         *     `profile_required` before `PUT /tutors/me`.
+         */
+        put: operations["put_my_availability"];
         post?: never;
         delete?: never;
         options?: never;
@@ -577,7 +577,7 @@ export interface paths {
         /**
          * Google Calendar connect callback (browser redirect)
          * @description Stores the (encrypted) tokens, queues a first busy-time pull and redirects to the
-         *     frontend with `?google_calendar=connected`; an HTML page explains any failure.
+         *     frontend with `?google_calendar=connected`; an HTML page explains any failure of the flow.
          */
         get: operations["calendar_callback"];
         put?: never;
@@ -964,6 +964,23 @@ export interface components {
             rating_count: number;
         };
         /**
+         * TutorSort
+         * @description The order of a tutor listing (ties by id).
+         * @enum {string}
+         */
+        TutorSort: "rating" | "price";
+        /** TutorPage */
+        TutorPage: {
+            /** Items */
+            items: components["schemas"]["TutorOut"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` for the next page; null at the end.
+             * @default null
+             */
+            next_cursor?: string | null;
+        };
+        /**
          * OverrideIn
          * @description Hours for one date that replace its weekly rules; without times, a day off.
          */
@@ -1060,17 +1077,6 @@ export interface components {
              */
             version: number;
         };
-        /** TutorPage */
-        TutorPage: {
-            /** Items */
-            items: components["schemas"]["TutorOut"][];
-            /**
-             * Next Cursor
-             * @description Pass as `cursor` for the next page; null at the end.
-             * @default null
-             */
-            next_cursor?: string | null;
-        };
         /** SlotOut */
         SlotOut: {
             /**
@@ -1083,11 +1089,7 @@ export interface components {
              * Format: date-time
              */
             end: string;
-            /**
-             * Status
-             * @enum {string}
-             */
-            status: "open" | "held";
+            status: components["schemas"]["SlotStatus"];
             /**
              * Held Until
              * @description Set when `status` is `held`.
@@ -1095,6 +1097,12 @@ export interface components {
              */
             held_until?: string | null;
         };
+        /**
+         * SlotStatus
+         * @description What a listed slot offers: bookable now, or covered by someone's live hold until ``held_until``.
+         * @enum {string}
+         */
+        SlotStatus: "open" | "held";
         /** SlotsOut */
         SlotsOut: {
             /**
@@ -2013,6 +2021,95 @@ export interface operations {
             };
         };
     };
+    list_tutors: {
+        parameters: {
+            query?: {
+                /** @description A subject slug or name. */
+                subject?: string | null;
+                /** @description Case-insensitive text in name, headline, bio or subject names. */
+                q?: string | null;
+                /** @description Hourly rate at most this. */
+                max_rate_cents?: number | null;
+                /** @description `rating` (best first) or `price` (cheapest first). */
+                sort?: components["schemas"]["TutorSort"];
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TutorPage"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_tutor: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tutor_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TutorOut"];
+                };
+            };
+            /** @description Error codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
     get_my_availability: {
         parameters: {
             query?: never;
@@ -2111,95 +2208,6 @@ export interface operations {
             };
             /** @description Error codes: `invalid_request` */
             422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Error codes: `rate_limited` */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    list_tutors: {
-        parameters: {
-            query?: {
-                /** @description A subject slug or name. */
-                subject?: string | null;
-                /** @description Case-insensitive text in name, headline, bio or subject names. */
-                q?: string | null;
-                /** @description Hourly rate at most this. */
-                max_rate_cents?: number | null;
-                /** @description `rating` (best first) or `price` (cheapest first). */
-                sort?: "rating" | "price";
-                cursor?: string | null;
-                limit?: number;
-            };
-            header?: never;
-            path?: never;
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Success */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TutorPage"];
-                };
-            };
-            /** @description Error codes: `invalid_request` */
-            422: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-            /** @description Error codes: `rate_limited` */
-            429: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["Error"];
-                };
-            };
-        };
-    };
-    get_tutor: {
-        parameters: {
-            query?: never;
-            header?: never;
-            path: {
-                tutor_id: string;
-            };
-            cookie?: never;
-        };
-        requestBody?: never;
-        responses: {
-            /** @description Success */
-            200: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["TutorOut"];
-                };
-            };
-            /** @description Error codes: `not_found` */
-            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3218,7 +3226,14 @@ export interface operations {
     };
     calendar_callback: {
         parameters: {
-            query?: never;
+            query: {
+                /** @description The state sent with the connect redirect. */
+                state: string;
+                /** @description The authorization code (on consent). */
+                code?: string | null;
+                /** @description Why no code came (e.g. `access_denied`). */
+                error?: string | null;
+            };
             header?: never;
             path?: never;
             cookie?: never;
@@ -3231,6 +3246,24 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content?: never;
+            };
+            /** @description Error codes: `google_not_configured` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
             };
             /** @description Error codes: `rate_limited` */
             429: {

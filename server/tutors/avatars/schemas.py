@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.base import INT8_MAX
+
 
 class AvatarUploadIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     content_type: str = Field(max_length=100, description="image/jpeg, image/png or image/webp.")
-    size: int | None = Field(None, ge=1, description="Bytes, when known (checked early; the store enforces it).")
+    size: int | None = Field(None, ge=1, le=INT8_MAX,
+                             description="Bytes, when known (checked early; the store enforces it).")
 
 
 class UploadOut(BaseModel):

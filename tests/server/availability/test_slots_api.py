@@ -169,6 +169,7 @@ def _bad_params(start: datetime) -> list[tuple[str, dict[str, str], str]]:
         ("to before from", {"from": iso(start), "to": iso(start - timedelta(hours=1))}, "query.to"),
         ("minutes not offered", {"minutes": "45"}, "query.minutes"),
         ("minutes not a number", {"minutes": "an hour"}, "query.minutes"),
+        ("minutes beyond any column", {"minutes": "7585213302"}, "query.minutes"),
         ("naive from", {"from": "2027-03-08T09:00:00"}, "query.from"),
         ("date-only to", {"to": "2027-03-08"}, "query.to"),
         ("garbage from", {"from": "tomorrow"}, "query.from"),

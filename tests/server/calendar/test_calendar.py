@@ -248,3 +248,24 @@ async def test_the_scheduled_refresh_covers_connected_tutors_only(ic: httpx.Asyn
     await connect_calendar(ic, fakes, student, Identity("g-s", student["user"]["email"]))
     async with unit_of_work(iapp.state.sessionmaker) as session:
         assert await tutors_to_refresh(session) == [uuid.UUID(tutor["id"])]
+
+
+async def test_a_callback_that_is_not_googles_redirect_is_a_typed_422(ic: httpx.AsyncClient) -> None:
+    for params in ({}, {"state": "abc"}, {"code": "c"}):
+        r = await ic.get("/api/v1/integrations/google-calendar/callback", params=params)
+        assert r.status_code == 422, (params, r.text)
+        assert r.json()["error"]["code"] == "invalid_request"
+
+
+async def test_refusing_access_at_google_is_explained_on_a_page(ic: httpx.AsyncClient) -> None:
+    r = await ic.get("/api/v1/integrations/google-calendar/callback", params={"state": "s", "error": "access_denied"})
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("text/html")
+
+
+async def test_the_callback_on_a_server_without_google_is_a_typed_4xx(client: httpx.AsyncClient) -> None:
+    url = "/api/v1/integrations/google-calendar/callback"
+    r = await client.get(url)
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_request")
+    r = await client.get(url, params={"state": "s", "code": "c"})
+    assert (r.status_code, r.json()["error"]["code"]) == (404, "google_not_configured")

@@ -173,6 +173,9 @@ SOME_ID = "6f1c2a9e-3d4b-4c5a-8e7f-0a1b2c3d4e5f"
 BAD_CURSORS = ["garbage!!", _b64({"not": "a list"}), _b64(["rating", 4.5]),
                _b64(["rating", "high", SOME_ID]), _b64(["rating", 4.5, "not-a-uuid"]),
                _b64(["rating", True, SOME_ID]), _b64(["price", 3000, SOME_ID])]
+# Keys no row can have, out of the columns' range: refused, never sent to PostgreSQL.
+OUT_OF_RANGE_CURSORS = [("price", _b64(["price", 7585213302, SOME_ID])), ("price", _b64(["price", 4.5, SOME_ID])),
+                        ("rating", _b64(["rating", 10**309, SOME_ID]))]
 
 
 @pytest.mark.parametrize("cursor", BAD_CURSORS, ids=range(len(BAD_CURSORS)))
@@ -180,6 +183,13 @@ async def test_invalid_cursor_is_422(client: httpx.AsyncClient, cursor: str) -> 
     r = await client.get(LIST, params={"cursor": cursor, "sort": "rating"})
     assert r.status_code == 422, r.text
     assert r.json()["error"]["details"][0]["field"] == "query.cursor"
+
+
+@pytest.mark.parametrize(("sort", "cursor"), OUT_OF_RANGE_CURSORS, ids=range(len(OUT_OF_RANGE_CURSORS)))
+async def test_cursor_key_out_of_the_columns_range_is_422(client: httpx.AsyncClient, sort: str, cursor: str) -> None:
+    r = await client.get(LIST, params={"cursor": cursor, "sort": sort})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["code"] == "invalid_cursor"
 
 
 async def test_cursor_from_another_sort_order_is_422(client: httpx.AsyncClient,
@@ -191,8 +201,9 @@ async def test_cursor_from_another_sort_order_is_422(client: httpx.AsyncClient,
 
 @pytest.mark.parametrize(("param", "value"), [("limit", "0"), ("limit", "101"), ("limit", "ten"),
                                               ("sort", "name"), ("max_rate_cents", "-1"), ("max_rate_cents", "x"),
-                                              ("q", "x" * 101)])
+                                              ("max_rate_cents", "7585213302"), ("q", "x" * 101)])
 async def test_bad_query_parameter_is_422_naming_it(client: httpx.AsyncClient, param: str, value: str) -> None:
     r = await client.get(LIST, params={param: value})
     assert r.status_code == 422
+    assert r.json()["error"]["code"] == "invalid_request"
     assert r.json()["error"]["details"][0]["field"] == f"query.{param}"
