@@ -116,17 +116,18 @@ async def test_tutor_version_has_no_gaps_or_repeats_under_concurrency(
 
 async def test_hot_slot_race_waits_milliseconds_not_deadlock_timeouts(
         client: httpx.AsyncClient, tutor: dict, db: asyncpg.Pool, make_students: StudentFactory) -> None:
-    """8 clients hammer one slot with hold/release for 3 s: no deadlocks, no 5xx, and the
-    worst request takes milliseconds (PostgreSQL's deadlock detector would cost ~1 s)."""
+    """8 clients hammer one slot with hold/release until it has been held 20 times (at most
+    60 s on a very busy machine): no deadlocks, no 5xx, and the worst request takes
+    milliseconds (PostgreSQL's deadlock detector would cost ~1 s)."""
     students = await make_students(8)
     start = next_day_at(10)
     deadlocks_before = await db.fetchval("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
     latencies: list[float] = []
     statuses: Counter[int] = Counter()
-    stop = time.monotonic() + 3
+    stop = time.monotonic() + 60
 
     async def racer(s: dict) -> None:
-        while time.monotonic() < stop:
+        while statuses[201] < 20 and time.monotonic() < stop:
             t0 = time.perf_counter()
             r = await hold(client, s, tutor["id"], start)
             latencies.append(time.perf_counter() - t0)
@@ -141,7 +142,7 @@ async def test_hot_slot_race_waits_milliseconds_not_deadlock_timeouts(
     deadlocks_after = await db.fetchval("SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()")
     assert deadlocks_after == deadlocks_before
     assert set(statuses) <= {201, 204, 409}, statuses
-    assert statuses[201] > 10
+    assert statuses[201] >= 20, statuses
     latencies.sort()
     worst, median = latencies[-1], latencies[len(latencies) // 2]
     # A request caught in a deadlock waits at least deadlock_timeout (1 s) before PostgreSQL
