@@ -28,6 +28,11 @@ log = logging.getLogger("edustream.jobs")
 # jobs are handed one by their edge, which knows the queue.
 Kick = Callable[..., Awaitable[Any]]
 
+# Every third-party task (tasks/outbound.py refuses to declare one not named here): an admin
+# may re-queue a dead letter only of these.
+OUTBOUND_TASK_NAMES = frozenset({"email.send", "calendar.sync_booking", "calendar.pull_busy",
+                                 "video.create_meeting", "payments.refund", "payments.cancel_intent"})
+
 CONSUMER_GROUP = "edustream"
 # taskiq-redis guards its reclaim step with a Redis lock; bound it so a killed worker
 # cannot leave it held.

@@ -44,7 +44,7 @@ from models.outbox import DeadLetter
 from server.calendar import mirror
 from server.db import Sessionmaker, unit_of_work
 from server.emails import service as emails
-from server.jobs import Kick
+from server.jobs import OUTBOUND_TASK_NAMES, Kick
 from server.observability import metrics
 from server.providers.http import ProviderRejected
 from server.providers.locks import booking_lock
@@ -85,6 +85,8 @@ def delayed_key(settings: Settings) -> str:
 def outbound_task(name: str, *, max_retries: int | None = None,
                   timeout_seconds: float | None = None) -> Callable[[Callable[P, R]], AsyncTaskiqDecoratedTask[P, R]]:
     """Declare a third-party task ``name`` with the retry, time-limit and dead-letter policy."""
+    if name not in OUTBOUND_TASK_NAMES:
+        raise ValueError(f"add {name!r} to server.jobs.OUTBOUND_TASK_NAMES so that admins can re-queue it")
 
     def register(func: Callable[P, R]) -> AsyncTaskiqDecoratedTask[P, R]:
         labels: dict[str, Any] = {OUTBOUND_LABEL: True,

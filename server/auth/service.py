@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
-from models.user import RefreshToken, User
-from server.auth import tokens
+from models.user import User
+from server.auth import repository, tokens
 from server.auth.schemas import LoginIn, MeUpdate, RegisterIn
 from server.db import Session
 from server.errors import Conflict, NotFound, Unauthorized
@@ -88,9 +87,8 @@ async def start_session(session: Session, settings: Settings, user: User) -> Sig
 async def _add_refresh_token(session: Session, settings: Settings, user_id: uuid.UUID,
                              family_id: uuid.UUID) -> str:
     raw = tokens.new_opaque_token()
-    session.add(RefreshToken(user_id=user_id, family_id=family_id, token_hash=tokens.hash_opaque_token(raw),
-                             expires_at=_now() + timedelta(seconds=settings.refresh_token_ttl_seconds)))
-    await session.flush()
+    await repository.add_refresh_token(session, user_id, family_id, tokens.hash_opaque_token(raw),
+                                       _now() + timedelta(seconds=settings.refresh_token_ttl_seconds))
     return raw
 
 
@@ -99,9 +97,8 @@ async def register(session: Session, settings: Settings, data: RegisterIn) -> Si
     is in use in any letter case (decided by the unique index, so concurrent sign-ups are safe)."""
     user = User(email=str(data.email), name=data.name, role=data.role, timezone=data.timezone,
                 password_hash=await _hash_password(data.password))
-    session.add(user)
     try:
-        await session.flush()
+        await repository.add_user(session, user)
     except IntegrityError as exc:
         if _unique_violation_on(exc, EMAIL_UNIQUE_INDEX):
             raise EmailTaken() from exc
@@ -112,8 +109,7 @@ async def register(session: Session, settings: Settings, data: RegisterIn) -> Si
 async def login(session: Session, settings: Settings, data: LoginIn) -> SignedIn:
     """Check the password and start a new session family; the same error for an unknown
     address and a wrong password, and about the same time for both."""
-    user = (await session.execute(
-        select(User).where(func.lower(User.email) == data.email.strip().lower()))).scalar_one_or_none()
+    user = await repository.find_user_by_email(session, data.email)
     ok = await asyncio.to_thread(tokens.verify_password, user.password_hash if user else None, data.password)
     if user is None or not ok:
         raise InvalidCredentials()
@@ -128,34 +124,21 @@ async def refresh(session: Session, settings: Settings, raw_token: str) -> Signe
     call fails."""
     token_hash = tokens.hash_opaque_token(raw_token)
     now = _now()
-    # One conditional UPDATE claims the token: of two concurrent refreshes with the same
-    # token exactly one matches; the other then sees it used and is treated as a replay.
-    claimed = (await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None),
-               RefreshToken.revoked_at.is_(None), RefreshToken.expires_at > now)
-        .values(used_at=now)
-        .returning(RefreshToken.user_id, RefreshToken.family_id))).one_or_none()
+    # Of two concurrent refreshes with the same token exactly one claims it; the other then
+    # sees it used and is treated as a replay.
+    claimed = await repository.claim_refresh_token(session, token_hash, now)
     if claimed is not None:
-        user = await session.get(User, claimed.user_id)
+        user = await repository.get_user(session, claimed.user_id)
         if user is None:
             raise InvalidRefreshToken()
         new_raw = await _add_refresh_token(session, settings, user.id, claimed.family_id)
         return SignedIn(user=user, access_token=tokens.issue_access_token(settings, user.id, user.role),
                        refresh_token=new_raw)
-    row = (await session.execute(
-        select(RefreshToken.family_id, RefreshToken.used_at).where(RefreshToken.token_hash == token_hash)
-    )).one_or_none()
+    row = await repository.find_refresh_token(session, token_hash)
     if row is None or row.used_at is None:
         raise InvalidRefreshToken()
-    await _revoke_family(session, row.family_id)
+    await repository.revoke_family(session, row.family_id, now)
     raise RefreshTokenReused(details={"family_revoked": True})
-
-
-async def _revoke_family(session: Session, family_id: uuid.UUID) -> None:
-    await session.execute(update(RefreshToken)
-                          .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-                          .values(revoked_at=_now()))
 
 
 async def logout(session: Session, raw_token: str | None) -> None:
@@ -163,15 +146,14 @@ async def logout(session: Session, raw_token: str | None) -> None:
     so that logging out is always safe to repeat."""
     if not raw_token:
         return
-    family_id = (await session.execute(select(RefreshToken.family_id).where(
-        RefreshToken.token_hash == tokens.hash_opaque_token(raw_token)))).scalar_one_or_none()
-    if family_id is not None:
-        await _revoke_family(session, family_id)
+    row = await repository.find_refresh_token(session, tokens.hash_opaque_token(raw_token))
+    if row is not None:
+        await repository.revoke_family(session, row.family_id, _now())
 
 
 async def get_user(session: Session, user_id: uuid.UUID) -> User:
     """The caller's account; :class:`AccountNotFound` if it was deleted after the token was issued."""
-    user = await session.get(User, user_id)
+    user = await repository.get_user(session, user_id)
     if user is None:
         raise AccountNotFound()
     return user

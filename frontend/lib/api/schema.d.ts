@@ -774,6 +774,12 @@ export interface components {
              */
             timezone?: string;
         };
+        /**
+         * Role
+         * @description What an account is for. Admins are made with ``edustream admin create``, never registered.
+         * @enum {string}
+         */
+        Role: "student" | "tutor" | "admin";
         /** UserOut */
         UserOut: {
             /**
@@ -785,11 +791,7 @@ export interface components {
             email: string;
             /** Name */
             name: string;
-            /**
-             * Role
-             * @enum {string}
-             */
-            role: "student" | "tutor" | "admin";
+            role: components["schemas"]["Role"];
             /** Timezone */
             timezone: string;
         };

@@ -12,6 +12,7 @@ import httpx
 from authlib.integrations.base_client import OAuthError
 from starlette.responses import RedirectResponse, Response
 
+from models.user import Role
 from server.auth.google import service
 from server.auth.google.schemas import GoogleLoginQuery
 from server.auth.routes import session_response
@@ -35,7 +36,7 @@ async def google_login(ctx: Ctx, query: GoogleLoginQuery) -> Response:
     settings = ctx.settings
     try:
         client = google.oauth_client(settings)
-        ctx.request.session[SIGN_IN_FLOW] = {"role": query.role, "next": safe_next(query.next)}
+        ctx.request.session[SIGN_IN_FLOW] = {"role": str(query.role), "next": safe_next(query.next)}
         response: Response = await client.authorize_redirect(
             ctx.request, callback_url(settings, "/api/v1/auth/google/callback"))
         return response
@@ -56,7 +57,7 @@ async def google_callback(ctx: Ctx, session: Session) -> Response:
     try:
         flow = ctx.request.session.pop(SIGN_IN_FLOW, None) or {}
         _, claims = await google.authorized(settings, ctx.request)
-        signed_in = await service.sign_in(session, settings, claims, flow.get("role", "student"))
+        signed_in = await service.sign_in(session, settings, claims, Role(flow.get("role", Role.STUDENT)))
     except OAuthError as exc:
         reason = "You cancelled signing in." if exc.error == "access_denied" else (
             "This sign-in link has expired or was already used (the security check did not match). "

@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from models.user import User
+from models.user import Role, User
 from server.auth import service as auth
 from server.auth.google import repository
 from server.db import Session
@@ -70,7 +70,7 @@ class GoogleIdentity:
 
 
 async def sign_in(session: Session, settings: Settings, claims: dict[str, Any],
-                  role: Literal["student", "tutor"]) -> auth.SignedIn:
+                  role: Role) -> auth.SignedIn:
     """Sign in with the verified ID token's ``claims`` (linking or creating the account as the
     module docstring says)."""
     identity = GoogleIdentity.from_claims(claims)
