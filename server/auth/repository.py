@@ -16,6 +16,11 @@ async def get_user(session: Session, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
+async def lock_user(session: Session, user_id: uuid.UUID) -> User | None:
+    """The account, locked until the end of the transaction."""
+    return await session.get(User, user_id, with_for_update=True, populate_existing=True)
+
+
 async def find_user_by_email(session: Session, email: str) -> User | None:
     """The account with ``email`` in any letter case (the unique index is on ``lower(email)``)."""
     result = await session.execute(select(User).where(func.lower(User.email) == email.strip().lower()))

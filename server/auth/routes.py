@@ -11,16 +11,17 @@ and Secure when ``COOKIE_SECURE`` is on (always in production).
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.auth import service
-from server.auth.schemas import AuthOut, LoginIn, MeUpdate, RefreshIn, RegisterIn, UserOut
+from server.auth import service, verification
+from server.auth.schemas import AuthOut, LoginIn, MeUpdate, RefreshIn, RegisterIn, UserOut, VerifyEmailIn
 from server.auth.tokens import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE
 from server.db import Session
 from server.errors import Forbidden
-from server.http import SIGNED_IN, Ctx, Router
+from server.http import PUBLIC, SIGNED_IN, Ctx, Router
 from server.settings import Settings
 
 router = Router("/api/v1", tags=["auth"])
@@ -138,3 +139,26 @@ async def put_me(ctx: Ctx, session: Session, body: MeUpdate) -> UserOut:
     user = await service.update_me(session, ctx.user.id, body)
     return UserOut.model_validate(user)
 
+
+
+@router.post("/auth/verify-email", auth=PUBLIC,
+             errors=[verification.InvalidVerificationToken, verification.VerificationTokenUsed,
+                     verification.VerificationTokenExpired])
+async def verify_email(ctx: Ctx, session: Session, body: VerifyEmailIn) -> UserOut:
+    """Confirm an e-mail address with the token of the link e-mailed at registration (or by
+    `POST /auth/verify-email/resend`); answers the account, now with `email_verified: true`.
+
+    Each link works once (400 `verification_token_used`) and for `EMAIL_VERIFICATION_TTL_SECONDS`
+    (400 `verification_token_expired`); anything else is 400 `invalid_verification_token`.
+    No sign-in needed: the link may be opened in another browser."""
+    return UserOut.model_validate(await verification.verify(session, body.token, datetime.now(UTC)))
+
+
+@router.post("/auth/verify-email/resend", auth=SIGNED_IN, status=204,
+             errors=[verification.EmailAlreadyVerified, verification.VerificationResendTooSoon,
+                     verification.VerificationAccountNotFound])
+async def resend_verification_email(ctx: Ctx, session: Session) -> None:
+    """E-mail a new verification link to your address (earlier links keep working until they
+    expire). 409 `email_already_verified`; 429 `verification_resend_too_soon` (with
+    `Retry-After`) within `EMAIL_VERIFICATION_RESEND_SECONDS` of the last link."""
+    await verification.resend(session, ctx.settings, ctx.user.id, datetime.now(UTC))

@@ -77,6 +77,10 @@ class MeUpdate(_In):
         return None if value is None else validate_timezone(value)
 
 
+class VerifyEmailIn(_In):
+    token: str = Field(min_length=1, max_length=200, description="The `token` parameter of the e-mailed link.")
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -85,6 +89,8 @@ class UserOut(BaseModel):
     name: str
     role: Role
     timezone: str
+    email_verified: bool = Field(description="Whether the owner proved they read this address (the link "
+                                             "e-mailed at registration, or Google sign-in).")
 
 
 class AuthOut(BaseModel):

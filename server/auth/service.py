@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from models.user import User
-from server.auth import repository, tokens
+from server.auth import repository, tokens, verification
 from server.auth.schemas import LoginIn, MeUpdate, RegisterIn
 from server.db import Session
 from server.errors import Conflict, NotFound, Unauthorized
@@ -94,7 +94,8 @@ async def _add_refresh_token(session: Session, settings: Settings, user_id: uuid
 
 async def register(session: Session, settings: Settings, data: RegisterIn) -> SignedIn:
     """Create a student or tutor account and sign it in; :class:`EmailTaken` when the address
-    is in use in any letter case (decided by the unique index, so concurrent sign-ups are safe)."""
+    is in use in any letter case (decided by the unique index, so concurrent sign-ups are safe).
+    The address starts unverified, and a verification link is made (and e-mailed)."""
     user = User(email=str(data.email), name=data.name, role=data.role, timezone=data.timezone,
                 password_hash=await _hash_password(data.password))
     try:
@@ -103,6 +104,7 @@ async def register(session: Session, settings: Settings, data: RegisterIn) -> Si
         if _unique_violation_on(exc, EMAIL_UNIQUE_INDEX):
             raise EmailTaken() from exc
         raise
+    await verification.start(session, settings, user, _now())
     return await start_session(session, settings, user)
 
 

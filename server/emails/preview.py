@@ -26,6 +26,8 @@ def sample_context(settings: Settings, template: str, timezone: str = "Europe/Lo
     }
     if template == "welcome":
         return values
+    if template == "verify_email":
+        return {**values, "verification": {"url": f"{url}/verify-email?token=sample", "hours": 48}}
     values.update({
         "lesson": {"id": "3f0c…", "date": format_date(start, tz), "time": format_time(start, tz),
                    "end_time": format_time(end, tz), "when": format_when(start, end, tz), "minutes": 60,

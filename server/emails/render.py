@@ -18,6 +18,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 # name -> what it is for (also the order of the preview index).
 TEMPLATES: dict[str, str] = {
     "welcome": "a new account (password or Google sign-up)",
+    "verify_email": "the link that verifies a new account's address (and each one asked for again)",
     "booking_confirmed": "a lesson is confirmed; to both parties, with an .ics attachment",
     "hold_expiring": "the student's hold lapses soon",
     "session_reminder": "a lesson starts soon (EMAIL_REMINDER_MINUTES before); to both parties",

@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from models.booking import Booking, BookingStatus
+from server.auth import verification
 from server.db import Session
 from server.emails import repository
 from server.emails.format import format_date, format_money, format_time, format_when, zone
@@ -29,7 +30,8 @@ from server.settings import Settings
 
 log = logging.getLogger("edustream.emails")
 
-BOOKING_TEMPLATES = frozenset(TEMPLATES) - {"welcome"}
+ACCOUNT_TEMPLATES = frozenset({"welcome", "verify_email"})
+BOOKING_TEMPLATES = frozenset(TEMPLATES) - ACCOUNT_TEMPLATES
 ICS_TEMPLATES = {"booking_confirmed": False, "booking_rescheduled": False, "booking_cancelled": True}
 # RFC 2606/6761 names that never receive mail (the demo accounts live under .test): sending
 # there would only bounce or be refused.
@@ -120,6 +122,18 @@ async def booking_context(session: Session, settings: Settings, recipient: Recip
     return values
 
 
+async def _verification_context(session: Session, settings: Settings, context: dict[str, Any],
+                                now: datetime) -> dict[str, Any]:
+    try:
+        verification_id = uuid.UUID(str(context.get("verification_id")))
+    except ValueError:
+        raise EmailNotApplicable("no verification_id in the context") from None
+    url = await verification.link_for(session, settings, verification_id, now)
+    if url is None:
+        raise EmailNotApplicable("the verification link was used or has expired, or the address changed")
+    return {"url": url, "hours": max(1, settings.email_verification_ttl_seconds // 3600)}
+
+
 async def compose(session: Session, settings: Settings, to: str, template: str, context: dict[str, Any],
                   now: datetime | None = None) -> OutgoingEmail:
     """Render ``template`` for ``to``; :class:`EmailNotApplicable` when it should not be sent."""
@@ -133,6 +147,8 @@ async def compose(session: Session, settings: Settings, to: str, template: str, 
                       "role": recipient.role},
     }
     attachments: tuple[Attachment, ...] = ()
+    if template == "verify_email":
+        values["verification"] = await _verification_context(session, settings, context, now)
     if template in BOOKING_TEMPLATES:
         try:
             booking_id = uuid.UUID(str(context.get("booking_id")))

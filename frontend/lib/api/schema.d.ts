@@ -106,6 +106,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/auth/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm an e-mail address with the token of the link e-mailed at registration (or by
+         * @description `POST /auth/verify-email/resend`); answers the account, now with `email_verified: true`.
+         *
+         *     Each link works once (400 `verification_token_used`) and for `EMAIL_VERIFICATION_TTL_SECONDS`
+         *     (400 `verification_token_expired`); anything else is 400 `invalid_verification_token`.
+         *     No sign-in needed: the link may be opened in another browser.
+         */
+        post: operations["verify_email"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/verify-email/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * E-mail a new verification link to your address (earlier links keep working until they
+         * @description expire). 409 `email_already_verified`; 429 `verification_resend_too_soon` (with
+         *     `Retry-After`) within `EMAIL_VERIFICATION_RESEND_SECONDS` of the last link.
+         */
+        post: operations["resend_verification_email"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tutors/me": {
         parameters: {
             query?: never;
@@ -512,7 +557,8 @@ export interface paths {
          * Google sign-in callback (browser redirect)
          * @description Google sends the browser back here. Signs in (or links or creates the account) and sets
          *     the same cookies as `POST /auth/login`, then redirects to the frontend; an HTML page explains
-         *     any failure (bad state, unverified email, …).
+         *     any failure (bad state, an email Google has not verified, 409 for an existing account whose
+         *     address is not verified yet, …).
          */
         get: operations["google_callback"];
         put?: never;
@@ -794,6 +840,11 @@ export interface components {
             role: components["schemas"]["Role"];
             /** Timezone */
             timezone: string;
+            /**
+             * Email Verified
+             * @description Whether the owner proved they read this address (the link e-mailed at registration, or Google sign-in).
+             */
+            email_verified: boolean;
         };
         /**
          * AuthOut
@@ -857,6 +908,14 @@ export interface components {
              * @default null
              */
             timezone?: string | null;
+        };
+        /** VerifyEmailIn */
+        VerifyEmailIn: {
+            /**
+             * Token
+             * @description The `token` parameter of the e-mailed link.
+             */
+            token: string;
         };
         /**
          * TutorProfileIn
@@ -1877,6 +1936,123 @@ export interface operations {
                 };
             };
             /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    verify_email: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyEmailIn"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description Error codes: `invalid_verification_token`, `verification_token_used`, `verification_token_expired` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    resend_verification_email: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `account_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `email_already_verified` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `verification_resend_too_soon`, `rate_limited` */
             429: {
                 headers: {
                     [name: string]: unknown;

@@ -52,7 +52,8 @@ async def google_login(ctx: Ctx, query: GoogleLoginQuery) -> Response:
 async def google_callback(ctx: Ctx, session: Session) -> Response:
     """Google sends the browser back here. Signs in (or links or creates the account) and sets
     the same cookies as `POST /auth/login`, then redirects to the frontend; an HTML page explains
-    any failure (bad state, unverified email, …)."""
+    any failure (bad state, an email Google has not verified, 409 for an existing account whose
+    address is not verified yet, …)."""
     settings = ctx.settings
     try:
         flow = ctx.request.session.pop(SIGN_IN_FLOW, None) or {}
