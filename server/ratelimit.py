@@ -14,7 +14,9 @@ Buckets (limits and window are settings):
   the database): per user (``RATE_LIMIT_PER_USER``) instead of per IP, so many users
   behind one NAT do not share a budget;
 * ``/api/v1/auth/login`` and ``/api/v1/auth/register`` additionally per IP
-  (``RATE_LIMIT_AUTH_PER_IP``), whoever is signed in, to slow password guessing.
+  (``RATE_LIMIT_AUTH_PER_IP``), whoever is signed in, to slow password guessing (limits per
+  *address* — the sign-in lock, the budget of ``email_taken`` answers — are in
+  server/auth/throttle.py).
 
 The client IP is the socket peer; with ``TRUST_PROXY_HEADERS`` it is taken from
 ``X-Forwarded-For``, counting ``TRUSTED_PROXY_COUNT`` entries from the right. IPv6

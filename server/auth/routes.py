@@ -16,12 +16,13 @@ from datetime import UTC, datetime
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.auth import service, verification
+from server.auth import service, throttle, verification
 from server.auth.schemas import AuthOut, LoginIn, MeUpdate, RefreshIn, RegisterIn, UserOut, VerifyEmailIn
 from server.auth.tokens import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE
 from server.db import Session
 from server.errors import Forbidden
 from server.http import PUBLIC, SIGNED_IN, Ctx, Router
+from server.ratelimit import client_ip
 from server.settings import Settings
 
 router = Router("/api/v1", tags=["auth"])
@@ -76,24 +77,31 @@ def _refresh_token_from(request: Request, body: RefreshIn) -> str | None:
     return cookie
 
 
-@router.post("/auth/register", status=201, errors=[service.EmailTaken])
+@router.post("/auth/register", status=201, errors=[service.EmailTaken, throttle.RegistrationLimited])
 async def register(ctx: Ctx, session: Session, body: RegisterIn) -> AuthOut | Response:
     """Create a student or tutor account and sign in.
 
     The email is unique regardless of letter case (409 ``email_taken``). Passwords are 8 to 256
-    characters. Admin accounts cannot be registered. Sets the session cookies.
+    characters. Admin accounts cannot be registered. Sets the session cookies. A client IP or
+    an address that has had ``REGISTER_TAKEN_PER_IP`` / ``REGISTER_TAKEN_PER_EMAIL`` 409s within
+    ``REGISTER_TAKEN_WINDOW_SECONDS`` gets 429 ``registration_limited`` (with ``Retry-After``)
+    for every registration until the window ends.
     """
-    signed_in = await service.register(session, ctx.settings, body)
+    signed_in = await service.register(session, ctx.redis, ctx.settings, body,
+                                       client_ip(ctx.request.scope, ctx.settings))
     return session_response(ctx, signed_in, 201)
 
 
-@router.post("/auth/login", errors=[service.InvalidCredentials])
+@router.post("/auth/login", errors=[service.InvalidCredentials, throttle.LoginLocked])
 async def login(ctx: Ctx, session: Session, body: LoginIn) -> AuthOut | Response:
     """Sign in with email and password; sets the session cookies.
 
-    401 ``invalid_credentials`` for an unknown email and for a wrong password alike.
+    401 ``invalid_credentials`` for an unknown email and for a wrong password alike. After
+    ``LOGIN_MAX_FAILURES`` failures in a row an address is locked (429 ``login_locked`` with
+    ``Retry-After``, whatever the password) for ``LOGIN_LOCK_BASE_SECONDS``, doubling with each
+    further failure up to ``LOGIN_LOCK_MAX_SECONDS``; a successful sign-in resets it.
     """
-    signed_in = await service.login(session, ctx.settings, body)
+    signed_in = await service.login(session, ctx.redis, ctx.settings, body)
     return session_response(ctx, signed_in, 200)
 
 

@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
 
 from models.user import User
-from server.auth import repository, tokens, verification
+from server.auth import repository, throttle, tokens, verification
 from server.auth.schemas import LoginIn, MeUpdate, RegisterIn
 from server.db import Session
 from server.errors import Conflict, NotFound, Unauthorized
@@ -92,29 +93,39 @@ async def _add_refresh_token(session: Session, settings: Settings, user_id: uuid
     return raw
 
 
-async def register(session: Session, settings: Settings, data: RegisterIn) -> SignedIn:
+async def register(session: Session, redis: Redis, settings: Settings, data: RegisterIn,
+                   client_ip: str) -> SignedIn:
     """Create a student or tutor account and sign it in; :class:`EmailTaken` when the address
-    is in use in any letter case (decided by the unique index, so concurrent sign-ups are safe).
-    The address starts unverified, and a verification link is made (and e-mailed)."""
+    is in use in any letter case (decided by the unique index, so concurrent sign-ups are safe),
+    :class:`~server.auth.throttle.RegistrationLimited` once ``client_ip`` or the address has had
+    its share of those. The address starts unverified, and a verification link is made (and e-mailed)."""
+    await throttle.check_registration(redis, settings, client_ip, str(data.email))
+    if await repository.find_user_by_email(session, str(data.email)) is not None:
+        await throttle.take_email_taken(redis, settings, client_ip, str(data.email))
+        raise EmailTaken()
     user = User(email=str(data.email), name=data.name, role=data.role, timezone=data.timezone,
                 password_hash=await _hash_password(data.password))
     try:
         await repository.add_user(session, user)
     except IntegrityError as exc:
         if _unique_violation_on(exc, EMAIL_UNIQUE_INDEX):
+            await throttle.count_email_taken(redis, settings, client_ip, str(data.email))
             raise EmailTaken() from exc
         raise
     await verification.start(session, settings, user, _now())
     return await start_session(session, settings, user)
 
 
-async def login(session: Session, settings: Settings, data: LoginIn) -> SignedIn:
+async def login(session: Session, redis: Redis, settings: Settings, data: LoginIn) -> SignedIn:
     """Check the password and start a new session family; the same error for an unknown
-    address and a wrong password, and about the same time for both."""
+    address and a wrong password, and about the same time for both.
+    :class:`~server.auth.throttle.LoginLocked` while the address is locked after failures."""
+    await throttle.begin_login(redis, settings, data.email)
     user = await repository.find_user_by_email(session, data.email)
     ok = await asyncio.to_thread(tokens.verify_password, user.password_hash if user else None, data.password)
     if user is None or not ok:
         raise InvalidCredentials()
+    await throttle.login_succeeded(redis, settings, data.email)
     if tokens.password_needs_rehash(user.password_hash or ""):
         user.password_hash = await _hash_password(data.password)
     return await start_session(session, settings, user)

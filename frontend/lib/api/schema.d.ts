@@ -16,7 +16,10 @@ export interface paths {
         /**
          * Create a student or tutor account and sign in.
          * @description The email is unique regardless of letter case (409 ``email_taken``). Passwords are 8 to 256
-         *     characters. Admin accounts cannot be registered. Sets the session cookies.
+         *     characters. Admin accounts cannot be registered. Sets the session cookies. A client IP or
+         *     an address that has had ``REGISTER_TAKEN_PER_IP`` / ``REGISTER_TAKEN_PER_EMAIL`` 409s within
+         *     ``REGISTER_TAKEN_WINDOW_SECONDS`` gets 429 ``registration_limited`` (with ``Retry-After``)
+         *     for every registration until the window ends.
          */
         post: operations["register"];
         delete?: never;
@@ -36,7 +39,10 @@ export interface paths {
         put?: never;
         /**
          * Sign in with email and password; sets the session cookies.
-         * @description 401 ``invalid_credentials`` for an unknown email and for a wrong password alike.
+         * @description 401 ``invalid_credentials`` for an unknown email and for a wrong password alike. After
+         *     ``LOGIN_MAX_FAILURES`` failures in a row an address is locked (429 ``login_locked`` with
+         *     ``Retry-After``, whatever the password) for ``LOGIN_LOCK_BASE_SECONDS``, doubling with each
+         *     further failure up to ``LOGIN_LOCK_MAX_SECONDS``; a successful sign-in resets it.
          */
         post: operations["login"];
         delete?: never;
@@ -1650,7 +1656,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `rate_limited` */
+            /** @description Error codes: `registration_limited`, `rate_limited` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1701,7 +1707,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `rate_limited` */
+            /** @description Error codes: `login_locked`, `rate_limited` */
             429: {
                 headers: {
                     [name: string]: unknown;
