@@ -8,7 +8,7 @@ from models.outbox import DeadLetter
 from server.admin import repository
 from server.db import Session
 from server.errors import Conflict, NotFound
-from server.jobs import OUTBOUND_TASK_NAMES, TaskClient
+from server.jobs import TaskClient, is_outbound_task
 from server.pagination import InvalidCursor, decode_cursor, encode_cursor
 from server.settings import Settings
 
@@ -65,7 +65,7 @@ async def retry_dead_letter(session: Session, settings: Settings, letter_id: int
         raise DeadLetterNotFound()
     if letter.retried_at is not None:
         raise AlreadyRetried(details={"retried_at": letter.retried_at.isoformat()})
-    if letter.task_name not in OUTBOUND_TASK_NAMES:
+    if not is_outbound_task(letter.task_name):
         raise UnknownTask(details={"task_name": letter.task_name})
     async with TaskClient(settings) as tasks:
         task_id = await tasks.kick_with(letter.task_name, letter.args.get("args", []),

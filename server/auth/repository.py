@@ -99,7 +99,9 @@ async def latest_email_verification_at(session: Session, user_id: uuid.UUID) -> 
     return result.scalar_one_or_none()
 
 
-async def purge_email_verifications(session: Session, before: datetime) -> int:
-    """Delete links that expired before ``before``; how many."""
-    result = await session.execute(delete(EmailVerification).where(EmailVerification.expires_at < before))
+async def purge_email_verifications(session: Session, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` links that expired before ``before``; how many."""
+    doomed = (select(EmailVerification.id).where(EmailVerification.expires_at < before)
+              .limit(limit).scalar_subquery())
+    result = await session.execute(delete(EmailVerification).where(EmailVerification.id.in_(doomed)))
     return int(result.rowcount or 0)  # type: ignore[attr-defined]

@@ -181,3 +181,14 @@ async def update_me(session: Session, user_id: uuid.UUID, data: MeUpdate) -> Use
         user.timezone = data.timezone
     await session.flush()
     return user
+
+
+async def purge_tokens(session: Session, settings: Settings, now: datetime, batch: int) -> int:
+    """Delete up to ``batch`` refresh tokens and up to ``batch`` verification links that expired
+    (or, for tokens, were revoked) more than ``REFRESH_TOKEN_RETENTION_SECONDS`` ago; how many.
+
+    Kept that long after they stop working so that a replayed token is still recognised as
+    reused (and its family revoked) for a while, and for investigating a sign-in."""
+    cutoff = now - timedelta(seconds=settings.refresh_token_retention_seconds)
+    return (await repository.purge_refresh_tokens(session, cutoff, cutoff, batch)
+            + await repository.purge_email_verifications(session, cutoff, batch))

@@ -104,5 +104,7 @@ async def test_retry_of_a_missing_or_malformed_id_is_404(client: httpx.AsyncClie
 
 
 def test_every_declared_outbound_task_can_be_requeued() -> None:
-    # The admin checks names against server.jobs without importing tasks/; the two must agree.
-    assert set(OUTBOUND_TASKS) == OUTBOUND_TASK_NAMES
+    # The admin checks names against server.jobs without importing tasks/; the two must agree
+    # (test probes, declared outside tasks/, aside).
+    declared = {name for name, task in OUTBOUND_TASKS.items() if task.original_func.__module__.startswith("tasks.")}
+    assert declared == OUTBOUND_TASK_NAMES
