@@ -563,8 +563,11 @@ export interface paths {
          * Google sign-in callback (browser redirect)
          * @description Google sends the browser back here. Signs in (or links or creates the account) and sets
          *     the same cookies as `POST /auth/login`, then redirects to the frontend; an HTML page explains
-         *     any failure (bad state, an email Google has not verified, 409 for an existing account whose
-         *     address is not verified yet, …).
+         *     any failure, with its code in the `X-Error-Code` header: 404 `google_not_configured`; 400
+         *     `mismatching_state` (no or a stale `state`, e.g. a request without parameters), `access_denied`
+         *     or another OAuth error; 403 `google_email_unverified`; 409 `account_email_unverified` (an
+         *     existing account whose address is not verified yet) or `google_account_conflict`; 502
+         *     `google_unreachable`.
          */
         get: operations["google_callback"];
         put?: never;

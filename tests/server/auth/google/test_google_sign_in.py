@@ -199,3 +199,17 @@ async def test_the_owner_who_verified_the_address_can_then_link_google(ic: httpx
     assert r.status_code == 302, r.text
     me = (await ic.get("/api/v1/me")).json()
     assert me["id"] == owner["user"]["id"] and me["email_verified"] is True
+
+
+async def test_a_callback_without_parameters_is_a_typed_400(ic: httpx.AsyncClient) -> None:
+    for query in ("", "?code=x", "?state=y", "?error=", "?code=&state="):
+        r = await ic.get(f"/api/v1/auth/google/callback{query}")
+        assert r.status_code == 400, (query, r.status_code)
+        assert r.headers["content-type"].startswith("text/html") and "Traceback" not in r.text
+        assert r.headers["x-error-code"] == "mismatching_state"
+
+
+async def test_a_callback_on_a_server_without_google_is_a_typed_404(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/auth/google/callback")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert r.headers["x-error-code"] == "google_not_configured"
