@@ -69,14 +69,15 @@ async def test_each_failure_after_a_lock_doubles_it_up_to_the_maximum(client: ht
     email = "nobody-at-all@example.com"  # unknown addresses are locked alike
     for _ in range(5):
         assert (await attempt(client, email)).status_code == 401
-    assert 29 <= await redis.ttl(lock_key(email)) <= 30
+    # Generous lower bounds: the TTL runs down while a busy machine gets to the next line.
+    assert 20 <= await redis.ttl(lock_key(email)) <= 30
     expected = [60, 120, 240, 480, 900, 900]
     for seconds in expected:
         await redis.delete(lock_key(email))  # the lock lapses
         assert (await attempt(client, email)).status_code == 401
-        assert seconds - 1 <= await redis.ttl(lock_key(email)) <= seconds
+        assert seconds - 10 <= await redis.ttl(lock_key(email)) <= seconds
         locked = await attempt(client, email)
-        assert locked.status_code == 429 and seconds - 1 <= int(locked.headers["Retry-After"]) <= seconds
+        assert locked.status_code == 429 and seconds - 10 <= int(locked.headers["Retry-After"]) <= seconds
 
 
 async def test_a_successful_sign_in_resets_the_count(client: httpx.AsyncClient) -> None:
