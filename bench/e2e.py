@@ -55,8 +55,8 @@ from loadtest.api import Account
 from loadtest.config import LoadConfig
 from loadtest.runner import Progress, run
 from loadtest.setup import Fleet, SlotWindow, Tutor, profile_body
-from server.auth.tokens import hash_password, issue_access_token
 from server.db import libpq_url
+from server.identity import hash_password, issue_access_token
 from server.migrate import upgrade
 from server.settings import PROJECT_ROOT, Settings
 

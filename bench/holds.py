@@ -205,7 +205,7 @@ async def drop_database(url: str) -> None:
 
 def mint_tokens(students: Sequence[uuid.UUID], ttl_seconds: int) -> list[str]:
     # The API's own token function, with the secret the bench's servers run with.
-    from server.auth.tokens import issue_access_token
+    from server.identity import issue_access_token
     from server.settings import Settings
 
     settings = Settings(secret_key=SECRET, access_token_ttl_seconds=ttl_seconds)

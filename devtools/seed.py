@@ -31,8 +31,8 @@ from models import (
     TutorVersion,
     User,
 )
-from server.auth.tokens import hash_password
 from server.db import Session, Sessionmaker, unit_of_work
+from server.identity import hash_password
 
 DEMO_DOMAIN = "demo.edustream.test"
 TUTOR_PASSWORD = "demo-tutor-password"

@@ -198,6 +198,9 @@ def cmd_scheduler(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     if not args.demo:
         args.parser.error("nothing to seed: pass --demo")
+    if settings.is_production:
+        # The demo accounts have published passwords: never in a real deployment.
+        args.parser.error("refusing to load demo data with ENVIRONMENT=production (its passwords are public)")
     settings = prepare_services(settings)
     run_migrations(settings)
     table = asyncio.run(_seed(settings))

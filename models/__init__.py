@@ -5,11 +5,11 @@ from models.booking import Booking, BookingEvent
 from models.integrations import CalendarBusy, CalendarEvent, IntegrationDispatch, OAuthConnection, VideoMeeting
 from models.outbox import DeadLetter, IdempotencyKey, OutboxMessage, WebhookEvent
 from models.tutor import AvailabilityOverride, AvailabilityRule, Subject, TutorProfile, TutorSubject, TutorVersion
-from models.user import RefreshToken, User
+from models.user import EmailVerification, RefreshToken, Role, User
 
 __all__ = [
     "AvailabilityOverride", "AvailabilityRule", "Base", "Booking", "BookingEvent", "CalendarBusy",
-    "CalendarEvent", "DeadLetter", "IdempotencyKey", "IntegrationDispatch", "OAuthConnection",
-    "OutboxMessage", "RefreshToken", "Subject", "TutorProfile", "TutorSubject", "TutorVersion", "User",
+    "CalendarEvent", "DeadLetter", "EmailVerification", "IdempotencyKey", "IntegrationDispatch", "OAuthConnection",
+    "OutboxMessage", "RefreshToken", "Role", "Subject", "TutorProfile", "TutorSubject", "TutorVersion", "User",
     "VideoMeeting", "WebhookEvent",
 ]

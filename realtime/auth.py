@@ -7,7 +7,7 @@ from typing import Any
 
 from starlette.requests import cookie_parser
 
-from server.auth.tokens import ACCESS_COOKIE, InvalidToken, Principal, decode_access_token
+from server.identity import ACCESS_COOKIE, InvalidToken, Principal, decode_access_token
 from server.settings import Settings
 
 

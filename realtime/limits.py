@@ -7,8 +7,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from server.auth.tokens import Principal
 from server.errors import AppError
+from server.identity import Principal
 
 
 class LiveRateLimited(AppError):

@@ -21,9 +21,9 @@ from realtime import service
 from realtime.auth import authenticate_handshake
 from realtime.limits import ConnectionState, TokenBucket, check_event, reserve_watch
 from realtime.schemas import UnwatchIn, UnwatchOut, WatchChanges, WatchIn
-from server.auth.tokens import InvalidToken
 from server.db import unit_of_work
 from server.errors import AppError, InvalidRequest, validation_details
+from server.identity import InvalidToken
 from server.observability import metrics
 from server.observability.tracing import traced_dispatch
 from server.outbox import tutor_room, user_room

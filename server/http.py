@@ -26,9 +26,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from server.auth.tokens import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, InvalidToken, Principal, decode_access_token
 from server.db import Sessionmaker, unit_of_work
 from server.errors import AppError, Forbidden, InvalidRequest, NotFound, Unauthorized, validation_details
+from server.identity import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, InvalidToken, Principal, decode_access_token
 from server.settings import Settings
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})

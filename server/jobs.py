@@ -28,6 +28,23 @@ log = logging.getLogger("edustream.jobs")
 # jobs are handed one by their edge, which knows the queue.
 Kick = Callable[..., Awaitable[Any]]
 
+# The third-party tasks (declared with tasks.outbound.outbound_task), whose dead letters an admin
+# may re-queue. Named here because an API process does not import tasks/; a test keeps the list
+# equal to the declarations, and a declaration outside it (a test probe) is added when declared.
+OUTBOUND_TASK_NAMES = frozenset({"email.send", "calendar.sync_booking", "calendar.pull_busy",
+                                 "video.create_meeting", "payments.refund", "payments.cancel_intent"})
+_declared_outbound: set[str] = set()
+
+
+def declare_outbound_task(name: str) -> None:
+    """Record an outbound task declared in this process (see :data:`OUTBOUND_TASK_NAMES`)."""
+    _declared_outbound.add(name)
+
+
+def is_outbound_task(name: str) -> bool:
+    """Whether a dead letter of task ``name`` can be re-queued."""
+    return name in OUTBOUND_TASK_NAMES or name in _declared_outbound
+
 CONSUMER_GROUP = "edustream"
 # taskiq-redis guards its reclaim step with a Redis lock; bound it so a killed worker
 # cannot leave it held.

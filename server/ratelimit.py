@@ -14,7 +14,9 @@ Buckets (limits and window are settings):
   the database): per user (``RATE_LIMIT_PER_USER``) instead of per IP, so many users
   behind one NAT do not share a budget;
 * ``/api/v1/auth/login`` and ``/api/v1/auth/register`` additionally per IP
-  (``RATE_LIMIT_AUTH_PER_IP``), whoever is signed in, to slow password guessing;
+  (``RATE_LIMIT_AUTH_PER_IP``), whoever is signed in, to slow password guessing (limits per
+  *address* — the sign-in lock, the budget of ``email_taken`` answers — are in
+  server/auth/throttle.py);
 * ``POST /api/v1/holds`` additionally per IP (``HOLD_LIMIT_PER_IP`` per ``HOLD_TTL_SECONDS``),
   whoever is signed in: since a hold lasts at most that long, an address can never have more
   live holds than that, however many accounts it registers (slot hoarding).
@@ -45,8 +47,8 @@ from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from server.auth.tokens import ACCESS_COOKIE, InvalidToken, decode_access_token
 from server.errors import error_response
+from server.identity import ACCESS_COOKIE, InvalidToken, decode_access_token
 from server.settings import Settings
 
 log = logging.getLogger("edustream.ratelimit")

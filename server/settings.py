@@ -48,6 +48,23 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     cookie_secure: bool = False
     cookie_domain: str | None = None
+    # E-mail verification links: how long one works, and the least time between two sent.
+    email_verification_ttl_seconds: int = 48 * 3600
+    email_verification_resend_seconds: int = 60
+    # Password sign-in per account: after LOGIN_MAX_FAILURES wrong passwords in a row the address
+    # is locked for LOGIN_LOCK_BASE_SECONDS, doubling with each further failure up to
+    # LOGIN_LOCK_MAX_SECONDS; the count is forgotten after LOGIN_FAILURE_WINDOW_SECONDS without one.
+    login_max_failures: int = 5
+    login_lock_base_seconds: int = 30
+    login_lock_max_seconds: int = 900
+    login_failure_window_seconds: int = 3600
+    # Registration answers 409 email_taken at most this often per client IP and per address
+    # within REGISTER_TAKEN_WINDOW_SECONDS (then 429), so addresses cannot be enumerated quickly.
+    register_taken_per_ip: int = 10
+    register_taken_per_email: int = 5
+    register_taken_window_seconds: int = 3600
+    # Refresh tokens are deleted this long after they expired or were revoked.
+    refresh_token_retention_seconds: int = 7 * 24 * 3600
 
     # Rate limits: requests per window, per client IP / per signed-in user.
     rate_limit_enabled: bool = True

@@ -7,6 +7,9 @@
   them; they never blocked anything, see models/booking.py's live rule), unless a payment
   touched them.
 
+``auth.purge_tokens`` (same schedule) deletes refresh tokens and e-mail verification links
+``REFRESH_TOKEN_RETENTION_SECONDS`` after they expired or were revoked.
+
 Deletes run in batches so no statement holds locks for long; running twice is harmless.
 """
 
@@ -17,6 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
+from server.auth import service as auth
 from server.db import Sessionmaker, unit_of_work
 from server.settings import Settings
 from tasks import runtime
@@ -67,4 +71,27 @@ async def purge_old_rows() -> dict[str, int]:
             return {}
         deleted = await purge(runtime.get().sessionmaker, runtime.get().settings, datetime.now(UTC))
     log.info("housekeeping deleted %s", deleted)
+    return deleted
+
+
+async def purge_auth_tokens(sessionmaker: Sessionmaker, settings: Settings, now: datetime) -> int:
+    """Delete spent refresh tokens and verification links in batches; how many."""
+    total = 0
+    while True:
+        async with unit_of_work(sessionmaker) as session:
+            count = await auth.purge_tokens(session, settings, now, BATCH)
+        total += count
+        if count < BATCH:
+            return total
+
+
+@broker.task(task_name="auth.purge_tokens",
+             schedule=[{"cron": broker.settings.housekeeping_cron, "schedule_id": "auth.purge_tokens"}])
+async def purge_spent_tokens() -> int:
+    """Delete refresh tokens and verification links long past use."""
+    async with runtime.exclusive("auth.purge_tokens", ttl_seconds=600) as mine:
+        if not mine:
+            return 0
+        deleted = await purge_auth_tokens(runtime.get().sessionmaker, runtime.get().settings, datetime.now(UTC))
+    log.info("auth token purge deleted %d rows", deleted)
     return deleted

@@ -44,7 +44,7 @@ from models.outbox import DeadLetter
 from server.calendar import mirror
 from server.db import Sessionmaker, unit_of_work
 from server.emails import service as emails
-from server.jobs import Kick
+from server.jobs import Kick, declare_outbound_task
 from server.observability import metrics
 from server.providers.http import ProviderRejected
 from server.providers.locks import booking_lock
@@ -85,7 +85,6 @@ def delayed_key(settings: Settings) -> str:
 def outbound_task(name: str, *, max_retries: int | None = None,
                   timeout_seconds: float | None = None) -> Callable[[Callable[P, R]], AsyncTaskiqDecoratedTask[P, R]]:
     """Declare a third-party task ``name`` with the retry, time-limit and dead-letter policy."""
-
     def register(func: Callable[P, R]) -> AsyncTaskiqDecoratedTask[P, R]:
         labels: dict[str, Any] = {OUTBOUND_LABEL: True,
                                   "timeout": timeout_seconds or broker.settings.task_timeout_seconds}
@@ -93,6 +92,7 @@ def outbound_task(name: str, *, max_retries: int | None = None,
             labels["max_retries"] = max_retries
         task: AsyncTaskiqDecoratedTask[P, R] = broker.task(task_name=name, **labels)(func)
         OUTBOUND_TASKS[name] = task
+        declare_outbound_task(name)
         return task
 
     return register

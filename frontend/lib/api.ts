@@ -267,6 +267,9 @@ export const api = {
       }
     },
     refresh: refreshSession,
+    verifyEmail: (token: string) =>
+      request<User>("POST", "/auth/verify-email", { body: { token }, noRefresh: true }),
+    resendVerification: () => request<void>("POST", "/auth/verify-email/resend"),
     googleLoginUrl: () => `${apiUrl()}/api/v1/auth/google/login`,
   },
 

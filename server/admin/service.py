@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
-
 from models.outbox import DeadLetter
+from server.admin import repository
 from server.db import Session
 from server.errors import Conflict, NotFound
-from server.jobs import TaskClient
+from server.jobs import TaskClient, is_outbound_task
 from server.pagination import InvalidCursor, decode_cursor, encode_cursor
 from server.settings import Settings
 
@@ -42,15 +41,12 @@ def parse_id(raw: str) -> int:
 async def list_dead_letters(session: Session, retried: bool | None, cursor: str | None,
                             limit: int) -> tuple[list[DeadLetter], str | None]:
     """Newest first, keyset-paginated by id."""
-    query = select(DeadLetter)
-    if retried is not None:
-        query = query.where(DeadLetter.retried_at.is_not(None) if retried else DeadLetter.retried_at.is_(None))
+    before: int | None = None
     if cursor:
         [before] = decode_cursor(cursor, 1)
         if not isinstance(before, int) or isinstance(before, bool) or not 0 < before <= MAX_ID:
             raise InvalidCursor(details=[{"field": "query.cursor", "message": "malformed"}])
-        query = query.where(DeadLetter.id < before)
-    rows = list((await session.scalars(query.order_by(DeadLetter.id.desc()).limit(limit + 1))).all())
+    rows = await repository.list_dead_letters(session, retried, before, limit + 1)
     next_cursor = None
     if len(rows) > limit:
         rows = rows[:limit]
@@ -64,14 +60,12 @@ async def retry_dead_letter(session: Session, settings: Settings, letter_id: int
 
     The task is kicked before the row is marked, inside the transaction: if the commit then
     fails the call may run twice, which every task tolerates, but it is never lost."""
-    from tasks.outbound import OUTBOUND_TASKS
-
-    letter = await session.get(DeadLetter, letter_id, with_for_update=True)
+    letter = await repository.lock_dead_letter(session, letter_id)
     if letter is None:
         raise DeadLetterNotFound()
     if letter.retried_at is not None:
         raise AlreadyRetried(details={"retried_at": letter.retried_at.isoformat()})
-    if letter.task_name not in OUTBOUND_TASKS:
+    if not is_outbound_task(letter.task_name):
         raise UnknownTask(details={"task_name": letter.task_name})
     async with TaskClient(settings) as tasks:
         task_id = await tasks.kick_with(letter.task_name, letter.args.get("args", []),

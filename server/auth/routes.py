@@ -11,16 +11,18 @@ and Secure when ``COOKIE_SECURE`` is on (always in production).
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from server.auth import service
-from server.auth.schemas import AuthOut, LoginIn, MeUpdate, RefreshIn, RegisterIn, UserOut
-from server.auth.tokens import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE
+from server.auth import service, throttle, verification
+from server.auth.schemas import AuthOut, LoginIn, MeUpdate, RefreshIn, RegisterIn, UserOut, VerifyEmailIn
 from server.db import Session
 from server.errors import Forbidden
-from server.http import SIGNED_IN, Ctx, Router
+from server.http import PUBLIC, SIGNED_IN, Ctx, Router
+from server.identity import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, REFRESH_COOKIE
+from server.ratelimit import client_ip
 from server.settings import Settings
 
 router = Router("/api/v1", tags=["auth"])
@@ -75,24 +77,31 @@ def _refresh_token_from(request: Request, body: RefreshIn) -> str | None:
     return cookie
 
 
-@router.post("/auth/register", status=201, errors=[service.EmailTaken])
+@router.post("/auth/register", status=201, errors=[service.EmailTaken, throttle.RegistrationLimited])
 async def register(ctx: Ctx, session: Session, body: RegisterIn) -> AuthOut | Response:
     """Create a student or tutor account and sign in.
 
     The email is unique regardless of letter case (409 ``email_taken``). Passwords are 8 to 256
-    characters. Admin accounts cannot be registered. Sets the session cookies.
+    characters. Admin accounts cannot be registered. Sets the session cookies. A client IP or
+    an address that has had ``REGISTER_TAKEN_PER_IP`` / ``REGISTER_TAKEN_PER_EMAIL`` 409s within
+    ``REGISTER_TAKEN_WINDOW_SECONDS`` gets 429 ``registration_limited`` (with ``Retry-After``)
+    for every registration until the window ends.
     """
-    signed_in = await service.register(session, ctx.settings, body)
+    signed_in = await service.register(session, ctx.redis, ctx.settings, body,
+                                       client_ip(ctx.request.scope, ctx.settings))
     return session_response(ctx, signed_in, 201)
 
 
-@router.post("/auth/login", errors=[service.InvalidCredentials])
+@router.post("/auth/login", errors=[service.InvalidCredentials, throttle.LoginLocked])
 async def login(ctx: Ctx, session: Session, body: LoginIn) -> AuthOut | Response:
     """Sign in with email and password; sets the session cookies.
 
-    401 ``invalid_credentials`` for an unknown email and for a wrong password alike.
+    401 ``invalid_credentials`` for an unknown email and for a wrong password alike. After
+    ``LOGIN_MAX_FAILURES`` failures in a row an address is locked (429 ``login_locked`` with
+    ``Retry-After``, whatever the password) for ``LOGIN_LOCK_BASE_SECONDS``, doubling with each
+    further failure up to ``LOGIN_LOCK_MAX_SECONDS``; a successful sign-in resets it.
     """
-    signed_in = await service.login(session, ctx.settings, body)
+    signed_in = await service.login(session, ctx.redis, ctx.settings, body)
     return session_response(ctx, signed_in, 200)
 
 
@@ -138,3 +147,26 @@ async def put_me(ctx: Ctx, session: Session, body: MeUpdate) -> UserOut:
     user = await service.update_me(session, ctx.user.id, body)
     return UserOut.model_validate(user)
 
+
+
+@router.post("/auth/verify-email", auth=PUBLIC,
+             errors=[verification.InvalidVerificationToken, verification.VerificationTokenUsed,
+                     verification.VerificationTokenExpired])
+async def verify_email(ctx: Ctx, session: Session, body: VerifyEmailIn) -> UserOut:
+    """Confirm an e-mail address with the token of the link e-mailed at registration (or by
+    `POST /auth/verify-email/resend`); answers the account, now with `email_verified: true`.
+
+    Each link works once (400 `verification_token_used`) and for `EMAIL_VERIFICATION_TTL_SECONDS`
+    (400 `verification_token_expired`); anything else is 400 `invalid_verification_token`.
+    No sign-in needed: the link may be opened in another browser."""
+    return UserOut.model_validate(await verification.verify(session, body.token, datetime.now(UTC)))
+
+
+@router.post("/auth/verify-email/resend", auth=SIGNED_IN, status=204,
+             errors=[verification.EmailAlreadyVerified, verification.VerificationResendTooSoon,
+                     verification.VerificationAccountNotFound])
+async def resend_verification_email(ctx: Ctx, session: Session) -> None:
+    """E-mail a new verification link to your address (earlier links keep working until they
+    expire). 409 `email_already_verified`; 429 `verification_resend_too_soon` (with
+    `Retry-After`) within `EMAIL_VERIFICATION_RESEND_SECONDS` of the last link."""
+    await verification.resend(session, ctx.settings, ctx.user.id, datetime.now(UTC))

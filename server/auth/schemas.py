@@ -9,6 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
+from models.user import Role
+
 PASSWORD_MIN_LENGTH = 8
 PASSWORD_MAX_LENGTH = 256
 
@@ -25,6 +27,9 @@ def validate_timezone(value: str) -> str:
     return value
 
 
+# The roles anyone may sign up with (models.user.SIGN_UP_ROLES): admins are made on the command line.
+SignUpRole = Literal[Role.STUDENT, Role.TUTOR]
+
 # Passwords are taken verbatim; names are trimmed.
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
@@ -40,7 +45,7 @@ class RegisterIn(_In):
     password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH,
                           description=f"{PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters.")
     name: Name
-    role: Literal["student", "tutor"]
+    role: SignUpRole
     timezone: str = Field(default="UTC", max_length=64, description="IANA time zone name.")
 
     @field_validator("timezone")
@@ -72,14 +77,20 @@ class MeUpdate(_In):
         return None if value is None else validate_timezone(value)
 
 
+class VerifyEmailIn(_In):
+    token: str = Field(min_length=1, max_length=200, description="The `token` parameter of the e-mailed link.")
+
+
 class UserOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
     email: str
     name: str
-    role: Literal["student", "tutor", "admin"]
+    role: Role
     timezone: str
+    email_verified: bool = Field(description="Whether the owner proved they read this address (the link "
+                                             "e-mailed at registration, or Google sign-in).")
 
 
 class AuthOut(BaseModel):

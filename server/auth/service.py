@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
 
-from models.user import RefreshToken, User
-from server.auth import tokens
+from models.user import User
+from server import identity
+from server.auth import repository, throttle, verification
 from server.auth.schemas import LoginIn, MeUpdate, RegisterIn
 from server.db import Session
 from server.errors import Conflict, NotFound, Unauthorized
@@ -77,47 +78,56 @@ def _unique_violation_on(exc: IntegrityError, constraint: str) -> bool:
 
 async def _hash_password(password: str) -> str:
     # Argon2id costs tens of milliseconds of CPU and memory: keep it off the event loop.
-    return await asyncio.to_thread(tokens.hash_password, password)
+    return await asyncio.to_thread(identity.hash_password, password)
 
 
 async def start_session(session: Session, settings: Settings, user: User) -> SignedIn:
-    return SignedIn(user=user, access_token=tokens.issue_access_token(settings, user.id, user.role),
+    return SignedIn(user=user, access_token=identity.issue_access_token(settings, user.id, user.role),
                    refresh_token=await _add_refresh_token(session, settings, user.id, uuid.uuid4()))
 
 
 async def _add_refresh_token(session: Session, settings: Settings, user_id: uuid.UUID,
                              family_id: uuid.UUID) -> str:
-    raw = tokens.new_opaque_token()
-    session.add(RefreshToken(user_id=user_id, family_id=family_id, token_hash=tokens.hash_opaque_token(raw),
-                             expires_at=_now() + timedelta(seconds=settings.refresh_token_ttl_seconds)))
-    await session.flush()
+    raw = identity.new_opaque_token()
+    await repository.add_refresh_token(session, user_id, family_id, identity.hash_opaque_token(raw),
+                                       _now() + timedelta(seconds=settings.refresh_token_ttl_seconds))
     return raw
 
 
-async def register(session: Session, settings: Settings, data: RegisterIn) -> SignedIn:
+async def register(session: Session, redis: Redis, settings: Settings, data: RegisterIn,
+                   client_ip: str) -> SignedIn:
     """Create a student or tutor account and sign it in; :class:`EmailTaken` when the address
-    is in use in any letter case (decided by the unique index, so concurrent sign-ups are safe)."""
+    is in use in any letter case (decided by the unique index, so concurrent sign-ups are safe),
+    :class:`~server.auth.throttle.RegistrationLimited` once ``client_ip`` or the address has had
+    its share of those. The address starts unverified, and a verification link is made (and e-mailed)."""
+    await throttle.check_registration(redis, settings, client_ip, str(data.email))
+    if await repository.find_user_by_email(session, str(data.email)) is not None:
+        await throttle.take_email_taken(redis, settings, client_ip, str(data.email))
+        raise EmailTaken()
     user = User(email=str(data.email), name=data.name, role=data.role, timezone=data.timezone,
                 password_hash=await _hash_password(data.password))
-    session.add(user)
     try:
-        await session.flush()
+        await repository.add_user(session, user)
     except IntegrityError as exc:
         if _unique_violation_on(exc, EMAIL_UNIQUE_INDEX):
+            await throttle.count_email_taken(redis, settings, client_ip, str(data.email))
             raise EmailTaken() from exc
         raise
+    await verification.start(session, settings, user, _now())
     return await start_session(session, settings, user)
 
 
-async def login(session: Session, settings: Settings, data: LoginIn) -> SignedIn:
+async def login(session: Session, redis: Redis, settings: Settings, data: LoginIn) -> SignedIn:
     """Check the password and start a new session family; the same error for an unknown
-    address and a wrong password, and about the same time for both."""
-    user = (await session.execute(
-        select(User).where(func.lower(User.email) == data.email.strip().lower()))).scalar_one_or_none()
-    ok = await asyncio.to_thread(tokens.verify_password, user.password_hash if user else None, data.password)
+    address and a wrong password, and about the same time for both.
+    :class:`~server.auth.throttle.LoginLocked` while the address is locked after failures."""
+    await throttle.begin_login(redis, settings, data.email)
+    user = await repository.find_user_by_email(session, data.email)
+    ok = await asyncio.to_thread(identity.verify_password, user.password_hash if user else None, data.password)
     if user is None or not ok:
         raise InvalidCredentials()
-    if tokens.password_needs_rehash(user.password_hash or ""):
+    await throttle.login_succeeded(redis, settings, data.email)
+    if identity.password_needs_rehash(user.password_hash or ""):
         user.password_hash = await _hash_password(data.password)
     return await start_session(session, settings, user)
 
@@ -126,36 +136,23 @@ async def refresh(session: Session, settings: Settings, raw_token: str) -> Signe
     """Rotate a refresh token. Presenting a used token revokes its whole family and raises
     :class:`RefreshTokenReused`, which keeps its changes: the revocation is committed though the
     call fails."""
-    token_hash = tokens.hash_opaque_token(raw_token)
+    token_hash = identity.hash_opaque_token(raw_token)
     now = _now()
-    # One conditional UPDATE claims the token: of two concurrent refreshes with the same
-    # token exactly one matches; the other then sees it used and is treated as a replay.
-    claimed = (await session.execute(
-        update(RefreshToken)
-        .where(RefreshToken.token_hash == token_hash, RefreshToken.used_at.is_(None),
-               RefreshToken.revoked_at.is_(None), RefreshToken.expires_at > now)
-        .values(used_at=now)
-        .returning(RefreshToken.user_id, RefreshToken.family_id))).one_or_none()
+    # Of two concurrent refreshes with the same token exactly one claims it; the other then
+    # sees it used and is treated as a replay.
+    claimed = await repository.claim_refresh_token(session, token_hash, now)
     if claimed is not None:
-        user = await session.get(User, claimed.user_id)
+        user = await repository.get_user(session, claimed.user_id)
         if user is None:
             raise InvalidRefreshToken()
         new_raw = await _add_refresh_token(session, settings, user.id, claimed.family_id)
-        return SignedIn(user=user, access_token=tokens.issue_access_token(settings, user.id, user.role),
+        return SignedIn(user=user, access_token=identity.issue_access_token(settings, user.id, user.role),
                        refresh_token=new_raw)
-    row = (await session.execute(
-        select(RefreshToken.family_id, RefreshToken.used_at).where(RefreshToken.token_hash == token_hash)
-    )).one_or_none()
+    row = await repository.find_refresh_token(session, token_hash)
     if row is None or row.used_at is None:
         raise InvalidRefreshToken()
-    await _revoke_family(session, row.family_id)
+    await repository.revoke_family(session, row.family_id, now)
     raise RefreshTokenReused(details={"family_revoked": True})
-
-
-async def _revoke_family(session: Session, family_id: uuid.UUID) -> None:
-    await session.execute(update(RefreshToken)
-                          .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
-                          .values(revoked_at=_now()))
 
 
 async def logout(session: Session, raw_token: str | None) -> None:
@@ -163,15 +160,14 @@ async def logout(session: Session, raw_token: str | None) -> None:
     so that logging out is always safe to repeat."""
     if not raw_token:
         return
-    family_id = (await session.execute(select(RefreshToken.family_id).where(
-        RefreshToken.token_hash == tokens.hash_opaque_token(raw_token)))).scalar_one_or_none()
-    if family_id is not None:
-        await _revoke_family(session, family_id)
+    row = await repository.find_refresh_token(session, identity.hash_opaque_token(raw_token))
+    if row is not None:
+        await repository.revoke_family(session, row.family_id, _now())
 
 
 async def get_user(session: Session, user_id: uuid.UUID) -> User:
     """The caller's account; :class:`AccountNotFound` if it was deleted after the token was issued."""
-    user = await session.get(User, user_id)
+    user = await repository.get_user(session, user_id)
     if user is None:
         raise AccountNotFound()
     return user
@@ -186,3 +182,14 @@ async def update_me(session: Session, user_id: uuid.UUID, data: MeUpdate) -> Use
         user.timezone = data.timezone
     await session.flush()
     return user
+
+
+async def purge_tokens(session: Session, settings: Settings, now: datetime, batch: int) -> int:
+    """Delete up to ``batch`` refresh tokens and up to ``batch`` verification links that expired
+    (or, for tokens, were revoked) more than ``REFRESH_TOKEN_RETENTION_SECONDS`` ago; how many.
+
+    Kept that long after they stop working so that a replayed token is still recognised as
+    reused (and its family revoked) for a while, and for investigating a sign-in."""
+    cutoff = now - timedelta(seconds=settings.refresh_token_retention_seconds)
+    return (await repository.purge_refresh_tokens(session, cutoff, cutoff, batch)
+            + await repository.purge_email_verifications(session, cutoff, batch))

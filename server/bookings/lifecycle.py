@@ -15,7 +15,6 @@ from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.exc import IntegrityError
 
 from models.booking import Booking, BookingStatus, PaymentProvider, PaymentStatus
-from server.auth.tokens import Principal
 from server.availability import policies
 from server.availability.slots import check_bookable
 from server.bookings import events, repository
@@ -30,6 +29,7 @@ from server.bookings.errors import (
 from server.bookings.holds import change_status, end_hold
 from server.bookings.service import visible
 from server.db import Session
+from server.identity import Principal
 from server.jobs import enqueue
 from server.outbox import emit, slots_changed
 from server.settings import Settings

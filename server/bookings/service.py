@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from models.booking import Booking, BookingStatus
-from server.auth.tokens import Principal
 from server.bookings import repository
 from server.bookings.errors import BookingNotFound
 from server.bookings.schemas import BookingOut, BookingPage
 from server.db import Session
+from server.identity import Principal
 from server.pagination import InvalidCursor, decode_cursor, encode_cursor
 
 

@@ -62,6 +62,19 @@ WITH candidates AS (
 SELECT id FROM candidates WHERE '{DispatchKind.WELCOME}:' || id IN (SELECT key FROM claimed)
 """)
 
+_VERIFICATIONS = text("""
+WITH candidates AS (
+    SELECT v.id, v.user_id FROM email_verifications v
+    WHERE v.created_at > :since AND v.used_at IS NULL AND v.expires_at > :now
+      AND NOT EXISTS (SELECT 1 FROM integration_dispatches d WHERE d.key = 'verify:' || v.id)
+    ORDER BY v.created_at LIMIT :batch
+), claimed AS (
+    INSERT INTO integration_dispatches (key) SELECT 'verify:' || id FROM candidates
+    ON CONFLICT DO NOTHING RETURNING key
+)
+SELECT id, user_id FROM candidates WHERE 'verify:' || id IN (SELECT key FROM claimed)
+""")
+
 _REFUNDS = text(f"""
 WITH candidates AS (
     SELECT b.id, b.student_id FROM bookings b
@@ -91,6 +104,12 @@ async def claim_reminders(session: Session, now: datetime, lead: timedelta, batc
 async def claim_new_accounts(session: Session, since: datetime, batch: int) -> Sequence[Row[Any]]:
     """Student and tutor accounts created since ``since``."""
     return (await session.execute(_WELCOMES, {"since": since, "batch": batch})).all()
+
+
+async def claim_email_verifications(session: Session, since: datetime, now: datetime,
+                                    batch: int) -> Sequence[Row[Any]]:
+    """E-mail verification links made since ``since`` and still usable at ``now``."""
+    return (await session.execute(_VERIFICATIONS, {"since": since, "now": now, "batch": batch})).all()
 
 
 async def claim_refunds(session: Session, since: datetime, batch: int) -> Sequence[Row[Any]]:

@@ -14,6 +14,7 @@ booking_events ``hold_expiring``    ``hold_expiring`` to the student
 a confirmed lesson within           ``session_reminder`` to both (not when it was booked or
 ``EMAIL_REMINDER_MINUTES``          moved inside that lead: the confirmation just went out)
 a new account                       ``welcome``
+an e-mail verification link         ``verify_email`` to its account
 ``payment_status = refunded``       ``refund_issued`` to the student
 ==================================  =====================================================
 
@@ -89,6 +90,13 @@ async def _welcomes(session: Session, since: datetime, kick: Kick) -> int:
     return len(rows)
 
 
+async def _verifications(session: Session, since: datetime, now: datetime, kick: Kick) -> int:
+    rows = await repository.claim_email_verifications(session, since, now, BATCH)
+    for row in rows:
+        await kick("email.send", str(row.user_id), EmailTemplate.VERIFY_EMAIL, {"verification_id": str(row.id)})
+    return len(rows)
+
+
 async def _refunds(session: Session, since: datetime, kick: Kick) -> int:
     rows = await repository.claim_refunds(session, since, BATCH)
     for row in rows:
@@ -117,6 +125,7 @@ def sweep(settings: Settings, now: datetime) -> list[Step]:
     if settings.brevo_configured:
         steps += [Step(lambda s, kick: _reminders(s, settings, now, kick)),
                   Step(lambda s, kick: _welcomes(s, since, kick)),
+                  Step(lambda s, kick: _verifications(s, since, now, kick)),
                   Step(lambda s, kick: _refunds(s, since, kick))]
     return steps
 

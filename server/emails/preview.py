@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from server.emails.format import format_date, format_money, format_time, format_when, zone
-from server.emails.render import TEMPLATES, render
+from server.emails.render import TEMPLATES, EmailTemplate, render
 from server.settings import Settings
 
 
@@ -19,13 +19,15 @@ def sample_context(settings: Settings, template: str, timezone: str = "Europe/Lo
     start = datetime(2027, 3, 15, 14, 0, tzinfo=UTC)
     end = start + timedelta(minutes=60)
     url = settings.frontend_url.rstrip("/")
-    role = "tutor" if template == "welcome" else "student"
+    role = "tutor" if template == EmailTemplate.WELCOME else "student"
     values: dict[str, Any] = {
         "app": {"name": settings.email_sender_name, "url": url},
         "recipient": {"name": "Sam Taylor", "email": "sam@example.com", "timezone": timezone, "role": role},
     }
-    if template == "welcome":
+    if template == EmailTemplate.WELCOME:
         return values
+    if template == EmailTemplate.VERIFY_EMAIL:
+        return {**values, "verification": {"url": f"{url}/verify-email?token=sample", "hours": 48}}
     values.update({
         "lesson": {"id": "3f0c…", "date": format_date(start, tz), "time": format_time(start, tz),
                    "end_time": format_time(end, tz), "when": format_when(start, end, tz), "minutes": 60,

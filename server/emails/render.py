@@ -22,6 +22,7 @@ class EmailTemplate(StrEnum):
     """The e-mails we send, by template name (the ``email.send`` task's argument)."""
 
     WELCOME = "welcome"
+    VERIFY_EMAIL = "verify_email"
     BOOKING_CONFIRMED = "booking_confirmed"
     HOLD_EXPIRING = "hold_expiring"
     SESSION_REMINDER = "session_reminder"
@@ -33,6 +34,7 @@ class EmailTemplate(StrEnum):
 # template -> what it is for (also the order of the preview index).
 TEMPLATES: dict[EmailTemplate, str] = {
     EmailTemplate.WELCOME: "a new account (password or Google sign-up)",
+    EmailTemplate.VERIFY_EMAIL: "the link that verifies a new account's address (and each one asked for again)",
     EmailTemplate.BOOKING_CONFIRMED: "a lesson is confirmed; to both parties, with an .ics attachment",
     EmailTemplate.HOLD_EXPIRING: "the student's hold lapses soon",
     EmailTemplate.SESSION_REMINDER: "a lesson starts soon (EMAIL_REMINDER_MINUTES before); to both parties",

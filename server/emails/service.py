@@ -19,6 +19,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from models.booking import Booking, BookingStatus, PaymentStatus
+from server.auth import verification
 from server.db import Session
 from server.emails import repository
 from server.emails.format import format_date, format_money, format_time, format_when, zone
@@ -30,10 +31,11 @@ from server.settings import Settings
 
 log = logging.getLogger("edustream.emails")
 
-BOOKING_TEMPLATES = frozenset(TEMPLATES) - {EmailTemplate.WELCOME}
+ACCOUNT_TEMPLATES = frozenset({EmailTemplate.WELCOME, EmailTemplate.VERIFY_EMAIL})
+BOOKING_TEMPLATES = frozenset(TEMPLATES) - ACCOUNT_TEMPLATES
 # The templates with a lesson .ics attached -> whether it cancels the event.
 ICS_TEMPLATES: dict[str, bool] = {EmailTemplate.BOOKING_CONFIRMED: False, EmailTemplate.BOOKING_RESCHEDULED: False,
-                 EmailTemplate.BOOKING_CANCELLED: True}
+                                  EmailTemplate.BOOKING_CANCELLED: True}
 # RFC 2606/6761 names that never receive mail (the demo accounts live under .test): sending
 # there would only bounce or be refused.
 UNDELIVERABLE_TLDS = (".test", ".example", ".invalid", ".localhost")
@@ -130,6 +132,18 @@ async def booking_context(session: Session, settings: Settings, recipient: Recip
     return values
 
 
+async def _verification_context(session: Session, settings: Settings, context: dict[str, Any],
+                                now: datetime) -> dict[str, Any]:
+    try:
+        verification_id = uuid.UUID(str(context.get("verification_id")))
+    except ValueError:
+        raise EmailNotApplicable("no verification_id in the context") from None
+    url = await verification.link_for(session, settings, verification_id, now)
+    if url is None:
+        raise EmailNotApplicable("the verification link was used or has expired, or the address changed")
+    return {"url": url, "hours": max(1, settings.email_verification_ttl_seconds // 3600)}
+
+
 async def compose(session: Session, settings: Settings, to: str, template: str, context: dict[str, Any],
                   now: datetime | None = None) -> OutgoingEmail:
     """Render ``template`` for ``to``; :class:`EmailNotApplicable` when it should not be sent."""
@@ -143,6 +157,8 @@ async def compose(session: Session, settings: Settings, to: str, template: str, 
                       "role": recipient.role},
     }
     attachments: tuple[Attachment, ...] = ()
+    if template == EmailTemplate.VERIFY_EMAIL:
+        values["verification"] = await _verification_context(session, settings, context, now)
     if template in BOOKING_TEMPLATES:
         try:
             booking_id = uuid.UUID(str(context.get("booking_id")))

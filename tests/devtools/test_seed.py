@@ -10,8 +10,8 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from devtools.seed import STUDENTS, TUTORS, format_logins, seed_demo
-from server.auth.tokens import verify_password
 from server.db import make_engine, make_sessionmaker
+from server.identity import verify_password
 from server.settings import Settings
 
 TABLES = ("users", "tutor_profiles", "tutor_subjects", "subjects", "availability_rules",

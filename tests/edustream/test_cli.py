@@ -162,3 +162,14 @@ def test_api_logs_are_timestamped_plain_lines_without_colour(settings: Settings)
     assert "Application startup complete" in output
     assert "\x1b[" not in output and "color_message" not in output
     assert re.search(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} INFO ", output, re.MULTILINE)
+
+
+def test_seed_demo_is_refused_in_production() -> None:
+    # A valid production configuration pointing at nothing: the refusal comes before any connection.
+    env = {**os.environ, "ENVIRONMENT": "production", "SECRET_KEY": "s" * 40,
+           "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "REDIS_URL": "redis://127.0.0.1:1/0",
+           "STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}
+    result = subprocess.run([EDUSTREAM, "seed", "--demo"], capture_output=True, text=True, timeout=60, env=env,
+                            check=False)
+    assert result.returncode == 2, result.stderr
+    assert "refusing to load demo data with ENVIRONMENT=production" in result.stderr

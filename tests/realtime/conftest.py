@@ -30,7 +30,7 @@ import socketio
 from redis.asyncio import Redis
 
 from realtime.publisher import LivePublisher
-from server.auth.tokens import issue_access_token
+from server.identity import issue_access_token
 from server.settings import PROJECT_ROOT, Settings
 from tests.helpers import bearer, register
 

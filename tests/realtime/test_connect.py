@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import socketio
 
-from server.auth.tokens import issue_access_token
+from server.identity import issue_access_token
 from tests.realtime.conftest import LiveClient, make_tutor, place_hold, slot_start
 
 pytestmark = pytest.mark.xdist_group("live")

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from server.auth.tokens import issue_access_token
+from server.identity import issue_access_token
 from server.settings import Settings
 from tests.helpers import register
 

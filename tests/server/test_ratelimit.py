@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 
-from server.auth.tokens import issue_access_token
+from server.identity import issue_access_token
 from tests.conftest import make_settings, start_app
 from tests.helpers import DEFAULT_PASSWORD, bearer, unique_email
 

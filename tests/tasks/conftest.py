@@ -24,7 +24,7 @@ import httpx
 import pytest
 from redis.asyncio import Redis
 
-from server.auth.tokens import issue_access_token
+from server.identity import issue_access_token
 from server.jobs import CONSUMER_GROUP, TaskClient
 from server.settings import PROJECT_ROOT, Settings
 from tests.conftest import NAMESPACE, WORKER, make_settings

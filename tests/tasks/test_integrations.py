@@ -16,13 +16,12 @@ import httpx
 from tests.fakes import google as fg
 from tests.fakes.brevo import API_KEY
 from tests.fakes.google import Identity
-from tests.fixtures.integrations import Fakes, connect_calendar, tutor_with_profile
+from tests.fixtures.integrations import Fakes, connect_calendar, quick_user, tutor_with_profile
 from tests.fixtures.integrations import fakes as fakes
 from tests.fixtures.integrations import iapp as iapp
 from tests.fixtures.integrations import ic as ic
 from tests.fixtures.integrations import isettings as isettings
 from tests.fixtures.integrations import reset_fakes as reset_fakes
-from tests.helpers import register
 from tests.tasks.conftest import until
 
 
@@ -35,7 +34,8 @@ async def test_a_brevo_outage_is_retried_until_the_email_is_sent(jobs: object, i
                                                                 db: asyncpg.Pool) -> None:
     fakes.brevo.fail_next("/v3/smtp/email", 500, times=2)
     await jobs(**worker_env(fakes))  # type: ignore[operator]
-    user = await register(ic, role="student", name="Retry Student")
+    # Inserted, not registered: registering would also send a verify_email message to the same fake.
+    user = await quick_user("student", "Retry Student")
 
     async def sent() -> bool:
         return bool(fakes.brevo.to(user["user"]["email"]))
@@ -53,7 +53,7 @@ async def test_brevo_refusing_the_message_dead_letters_it_without_retrying(jobs:
     fakes.brevo.fail_next("/v3/smtp/email", 400, times=10,
                           body={"code": "invalid_parameter", "message": "email is not valid in to"})
     await jobs(**worker_env(fakes))  # type: ignore[operator]
-    user = await register(ic, role="tutor")
+    user = await quick_user("tutor")  # no verify_email message alongside the welcome
 
     async def dead() -> bool:
         return bool(await db.fetchval("SELECT count(*) FROM dead_letters"))

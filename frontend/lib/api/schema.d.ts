@@ -16,7 +16,10 @@ export interface paths {
         /**
          * Create a student or tutor account and sign in.
          * @description The email is unique regardless of letter case (409 ``email_taken``). Passwords are 8 to 256
-         *     characters. Admin accounts cannot be registered. Sets the session cookies.
+         *     characters. Admin accounts cannot be registered. Sets the session cookies. A client IP or
+         *     an address that has had ``REGISTER_TAKEN_PER_IP`` / ``REGISTER_TAKEN_PER_EMAIL`` 409s within
+         *     ``REGISTER_TAKEN_WINDOW_SECONDS`` gets 429 ``registration_limited`` (with ``Retry-After``)
+         *     for every registration until the window ends.
          */
         post: operations["register"];
         delete?: never;
@@ -36,7 +39,10 @@ export interface paths {
         put?: never;
         /**
          * Sign in with email and password; sets the session cookies.
-         * @description 401 ``invalid_credentials`` for an unknown email and for a wrong password alike.
+         * @description 401 ``invalid_credentials`` for an unknown email and for a wrong password alike. After
+         *     ``LOGIN_MAX_FAILURES`` failures in a row an address is locked (429 ``login_locked`` with
+         *     ``Retry-After``, whatever the password) for ``LOGIN_LOCK_BASE_SECONDS``, doubling with each
+         *     further failure up to ``LOGIN_LOCK_MAX_SECONDS``; a successful sign-in resets it.
          */
         post: operations["login"];
         delete?: never;
@@ -100,6 +106,51 @@ export interface paths {
         /** Change your display name and/or time zone (IANA name); omitted fields stay as they are. */
         put: operations["put_me"];
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/verify-email": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Confirm an e-mail address with the token of the link e-mailed at registration (or by
+         * @description `POST /auth/verify-email/resend`); answers the account, now with `email_verified: true`.
+         *
+         *     Each link works once (400 `verification_token_used`) and for `EMAIL_VERIFICATION_TTL_SECONDS`
+         *     (400 `verification_token_expired`); anything else is 400 `invalid_verification_token`.
+         *     No sign-in needed: the link may be opened in another browser.
+         */
+        post: operations["verify_email"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/auth/verify-email/resend": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * E-mail a new verification link to your address (earlier links keep working until they
+         * @description expire). 409 `email_already_verified`; 429 `verification_resend_too_soon` (with
+         *     `Retry-After`) within `EMAIL_VERIFICATION_RESEND_SECONDS` of the last link.
+         */
+        post: operations["resend_verification_email"];
         delete?: never;
         options?: never;
         head?: never;
@@ -515,7 +566,11 @@ export interface paths {
          * Google sign-in callback (browser redirect)
          * @description Google sends the browser back here. Signs in (or links or creates the account) and sets
          *     the same cookies as `POST /auth/login`, then redirects to the frontend; an HTML page explains
-         *     any failure (bad state, unverified email, …).
+         *     any failure, with its code in the `X-Error-Code` header: 404 `google_not_configured`; 400
+         *     `mismatching_state` (no or a stale `state`, e.g. a request without parameters), `access_denied`
+         *     or another OAuth error; 403 `google_email_unverified`; 409 `account_email_unverified` (an
+         *     existing account whose address is not verified yet) or `google_account_conflict`; 502
+         *     `google_unreachable`.
          */
         get: operations["google_callback"];
         put?: never;
@@ -777,6 +832,12 @@ export interface components {
              */
             timezone?: string;
         };
+        /**
+         * Role
+         * @description What an account is for. Admins are made with ``edustream admin create``, never registered.
+         * @enum {string}
+         */
+        Role: "student" | "tutor" | "admin";
         /** UserOut */
         UserOut: {
             /**
@@ -788,13 +849,14 @@ export interface components {
             email: string;
             /** Name */
             name: string;
-            /**
-             * Role
-             * @enum {string}
-             */
-            role: "student" | "tutor" | "admin";
+            role: components["schemas"]["Role"];
             /** Timezone */
             timezone: string;
+            /**
+             * Email Verified
+             * @description Whether the owner proved they read this address (the link e-mailed at registration, or Google sign-in).
+             */
+            email_verified: boolean;
         };
         /**
          * AuthOut
@@ -858,6 +920,14 @@ export interface components {
              * @default null
              */
             timezone?: string | null;
+        };
+        /** VerifyEmailIn */
+        VerifyEmailIn: {
+            /**
+             * Token
+             * @description The `token` parameter of the e-mailed link.
+             */
+            token: string;
         };
         /**
          * TutorProfileIn
@@ -1600,7 +1670,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `rate_limited` */
+            /** @description Error codes: `registration_limited`, `rate_limited` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1651,7 +1721,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `rate_limited` */
+            /** @description Error codes: `login_locked`, `rate_limited` */
             429: {
                 headers: {
                     [name: string]: unknown;
@@ -1886,6 +1956,123 @@ export interface operations {
                 };
             };
             /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    verify_email: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["VerifyEmailIn"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UserOut"];
+                };
+            };
+            /** @description Error codes: `invalid_verification_token`, `verification_token_used`, `verification_token_expired` */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    resend_verification_email: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `account_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `email_already_verified` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `verification_resend_too_soon`, `rate_limited` */
             429: {
                 headers: {
                     [name: string]: unknown;

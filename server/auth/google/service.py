@@ -5,7 +5,11 @@ Its result, the verified ID token's claims, comes here:
 
 * a user already linked to that Google account (``users.google_sub``) is signed in;
 * otherwise a user with the same email is linked, but only when Google says the address is
-  verified (anyone can create a Google account with an unverified copy of someone's address);
+  verified (anyone can create a Google account with an unverified copy of someone's address)
+  *and* that account has verified the address itself (server/auth/verification.py): otherwise
+  whoever registered the address first, perhaps an attacker expecting its owner to sign in with
+  Google one day, would keep a password into the owner's account. Such a sign-in is refused
+  (409 ``account_email_unverified``) and nothing is linked;
 * otherwise a new account is created with the role picked on the login link (default student).
 
 Google accounts with an unverified address are refused outright: such an account could not
@@ -16,11 +20,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from models.user import User
+from models.user import Role, User
 from server.auth import service as auth
 from server.auth.google import repository
 from server.db import Session
@@ -41,6 +45,13 @@ class UnverifiedGoogleEmail(GoogleSignInError):
     code = "google_email_unverified"
     message = ("Google has not verified the email address of this Google account, so it cannot be used to "
                "sign in. Verify the address with Google, or sign in with your password.")
+
+
+class LocalAccountUnverified(Conflict):
+    code = "account_email_unverified"
+    message = ("An account with this email address already exists, but its address has not been verified, so "
+               "it cannot be joined to your Google account. Sign in with that account's password and verify the "
+               "address with the link we e-mailed, then sign in with Google.")
 
 
 class GoogleAccountConflict(Conflict):
@@ -70,7 +81,7 @@ class GoogleIdentity:
 
 
 async def sign_in(session: Session, settings: Settings, claims: dict[str, Any],
-                  role: Literal["student", "tutor"]) -> auth.SignedIn:
+                  role: Role) -> auth.SignedIn:
     """Sign in with the verified ID token's ``claims`` (linking or creating the account as the
     module docstring says)."""
     identity = GoogleIdentity.from_claims(claims)
@@ -86,8 +97,9 @@ async def sign_in(session: Session, settings: Settings, claims: dict[str, Any],
                 if user is not None:
                     if user.google_sub and user.google_sub != identity.sub:
                         raise GoogleAccountConflict()
+                    if not user.email_verified:
+                        raise LocalAccountUnverified()
                     user.google_sub = identity.sub
-                    user.email_verified = True
                 else:
                     user = User(id=uuid.uuid4(), email=identity.email, name=identity.name, role=role,
                                 password_hash=None, email_verified=True, google_sub=identity.sub)

@@ -15,10 +15,10 @@ import uuid
 
 from models.booking import Booking
 from models.integrations import ENDED_BOOKING_STATUSES
-from server.auth.tokens import Principal
 from server.bookings.materials import repository
 from server.db import Session
 from server.errors import Conflict, NotFound
+from server.identity import Principal
 from server.providers import storage
 from server.settings import Settings
 

@@ -15,7 +15,7 @@ async def test_me_returns_the_signed_in_user(client: httpx.AsyncClient) -> None:
     r = await client.get(URL, headers=account["headers"])
     assert r.status_code == 200
     assert r.json() == {"id": account["user"]["id"], "email": account["user"]["email"],
-                        "name": "Grace Hopper", "role": "tutor", "timezone": "UTC"}
+                        "name": "Grace Hopper", "role": "tutor", "timezone": "UTC", "email_verified": False}
 
 
 async def test_me_without_credentials_gets_401(client: httpx.AsyncClient) -> None:

@@ -13,8 +13,8 @@ import uuid
 import httpx
 from starlette.applications import Starlette
 
-from server.auth.tokens import issue_access_token
 from server.http import Endpoint
+from server.identity import issue_access_token
 from server.settings import Settings
 
 ROLES = ("student", "tutor", "admin")

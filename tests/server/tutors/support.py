@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 import httpx
 
-from server.auth.tokens import issue_access_token
+from server.identity import issue_access_token
 from server.settings import Settings
 from tests.helpers import bearer
 

@@ -10,6 +10,8 @@ import asyncpg
 import httpx
 from starlette.applications import Starlette
 
+from server.identity import email_verification_token
+from server.settings import Settings
 from tests.conftest import start_app
 from tests.fakes.google import Identity
 from tests.fixtures.integrations import Fakes, integration_settings
@@ -79,6 +81,7 @@ async def test_a_new_account_defaults_to_student(ic: httpx.AsyncClient, fakes: F
 async def test_existing_account_with_the_same_verified_email_is_linked(ic: httpx.AsyncClient, fakes: Fakes,
                                                                       db: asyncpg.Pool) -> None:
     existing = await register(ic, role="student", email="linked.person@example.com")
+    await db.execute("UPDATE users SET email_verified = true")  # verified by its link (test_verify_email.py)
     r = await sign_in(ic, fakes, Identity("g-link", "Linked.Person@Example.com", True), role="tutor")
     assert r.status_code == 302
     me = (await ic.get("/api/v1/me")).json()
@@ -168,3 +171,45 @@ async def test_an_account_linked_to_another_google_account_is_not_relinked(ic: h
     r = await sign_in(ic, fakes, Identity("g-newcomer", "shared@example.com"))
     assert r.status_code == 409 and "already linked to a different Google account" in r.text
     assert await db.fetchval("SELECT google_sub FROM users WHERE email = 'shared@example.com'") == "g-original"
+
+
+async def test_google_does_not_take_over_an_unverified_account_registered_with_the_same_address(
+        ic: httpx.AsyncClient, fakes: Fakes, db: asyncpg.Pool) -> None:
+    # Pre-account takeover: the attacker registers the victim's address with a password of their
+    # own, and waits for the victim to sign in with Google.
+    attacker = await register(ic, role="student", email="victim.pre@example.com", password="attacker-pass-1")
+    r = await sign_in(ic, fakes, Identity("g-victim", "victim.pre@example.com", True, "Real Owner"))
+    assert r.status_code == 409 and r.headers["content-type"].startswith("text/html")
+    assert "has not been verified" in r.text
+    assert "es_access" not in set_cookies(r)
+    row = await db.fetchrow("SELECT google_sub, email_verified FROM users WHERE id = $1",
+                            uuid.UUID(attacker["user"]["id"]))
+    assert dict(row) == {"google_sub": None, "email_verified": False}
+    assert (await ic.get("/api/v1/me")).status_code == 401
+
+
+async def test_the_owner_who_verified_the_address_can_then_link_google(ic: httpx.AsyncClient, fakes: Fakes,
+                                                                       db: asyncpg.Pool, isettings: Settings) -> None:
+    owner = await register(ic, role="tutor", email="owner.verified@example.com")
+    verification_id = await db.fetchval("SELECT id FROM email_verifications WHERE user_id = $1",
+                                        uuid.UUID(owner["user"]["id"]))
+    r = await ic.post("/api/v1/auth/verify-email", json={"token": email_verification_token(isettings, verification_id)})
+    assert r.status_code == 200, r.text
+    r = await sign_in(ic, fakes, Identity("g-owner", "owner.verified@example.com", True))
+    assert r.status_code == 302, r.text
+    me = (await ic.get("/api/v1/me")).json()
+    assert me["id"] == owner["user"]["id"] and me["email_verified"] is True
+
+
+async def test_a_callback_without_parameters_is_a_typed_400(ic: httpx.AsyncClient) -> None:
+    for query in ("", "?code=x", "?state=y", "?error=", "?code=&state="):
+        r = await ic.get(f"/api/v1/auth/google/callback{query}")
+        assert r.status_code == 400, (query, r.status_code)
+        assert r.headers["content-type"].startswith("text/html") and "Traceback" not in r.text
+        assert r.headers["x-error-code"] == "mismatching_state"
+
+
+async def test_a_callback_on_a_server_without_google_is_a_typed_404(client: httpx.AsyncClient) -> None:
+    r = await client.get("/api/v1/auth/google/callback")
+    assert r.status_code == 404 and r.headers["content-type"].startswith("text/html")
+    assert r.headers["x-error-code"] == "google_not_configured"

@@ -1,8 +1,12 @@
-"""Access tokens (short-lived JWTs), refresh-token secrets and password hashing."""
+"""Identity at the edge: access tokens (short-lived JWTs), opaque token secrets and password
+hashing. Used by the router, the rate limiter, the live layer and auth alike, so it sits
+beside them rather than inside auth/."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import uuid
 from dataclasses import dataclass
@@ -85,3 +89,13 @@ def new_opaque_token() -> str:
 
 def hash_opaque_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def email_verification_token(settings: Settings, verification_id: uuid.UUID) -> str:
+    """The secret of an e-mail verification link, derived from its id with ``SECRET_KEY``.
+
+    Derived rather than stored, so that only its hash is in the database and the e-mail task
+    carries the link's id, never the secret (task arguments end up in Redis and dead letters)."""
+    digest = hmac.new(settings.secret_key.encode(), b"email-verification:" + verification_id.bytes,
+                      hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
