@@ -285,6 +285,10 @@ class Router:
             errors: Sequence[type[AppError]] = ()) -> Callable[..., Any]:
         return self._register("PUT", path, auth=auth, status=status, summary=summary, errors=errors)
 
+    def patch(self, path: str, *, auth: Auth = PUBLIC, status: int = 200, summary: str = "",
+              errors: Sequence[type[AppError]] = ()) -> Callable[..., Any]:
+        return self._register("PATCH", path, auth=auth, status=status, summary=summary, errors=errors)
+
     def delete(self, path: str, *, auth: Auth = PUBLIC, status: int = 204, summary: str = "",
                errors: Sequence[type[AppError]] = ()) -> Callable[..., Any]:
         return self._register("DELETE", path, auth=auth, status=status, summary=summary, errors=errors)

@@ -34,6 +34,9 @@ class Principal:
 
     id: uuid.UUID
     role: str
+    # The sign-in (refresh-token family) the token was issued for; None in tokens issued
+    # outside a sign-in (tests, tools).
+    session_id: uuid.UUID | None = None
 
 
 class InvalidToken(Exception):
@@ -63,10 +66,13 @@ def verify_password(password_hash: str | None, password: str) -> bool:
         return False
 
 
-def issue_access_token(settings: Settings, user_id: uuid.UUID, role: str) -> str:
+def issue_access_token(settings: Settings, user_id: uuid.UUID, role: str,
+                       session_id: uuid.UUID | None = None) -> str:
     now = datetime.now(UTC)
-    claims = {"sub": str(user_id), "role": role, "iat": now,
-              "exp": now + timedelta(seconds=settings.access_token_ttl_seconds), "typ": "access"}
+    claims: dict[str, object] = {"sub": str(user_id), "role": role, "iat": now,
+                                 "exp": now + timedelta(seconds=settings.access_token_ttl_seconds), "typ": "access"}
+    if session_id is not None:
+        claims["sid"] = str(session_id)
     return jwt.encode(claims, settings.secret_key, algorithm=_ALGORITHM)
 
 
@@ -76,7 +82,9 @@ def decode_access_token(settings: Settings, token: str) -> Principal:
                             options={"require": ["sub", "exp", "role"]})
         if claims.get("typ") != "access":
             raise InvalidToken("not an access token")
-        return Principal(id=uuid.UUID(claims["sub"]), role=str(claims["role"]))
+        sid = claims.get("sid")
+        return Principal(id=uuid.UUID(claims["sub"]), role=str(claims["role"]),
+                         session_id=uuid.UUID(sid) if sid else None)
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("token expired") from exc
     except (jwt.InvalidTokenError, ValueError) as exc:

@@ -65,6 +65,15 @@ async def revoke_family(session: Session, family_id: uuid.UUID, now: datetime) -
                           .values(revoked_at=now))
 
 
+async def revoke_user_families(session: Session, user_id: uuid.UUID, now: datetime,
+                               keep_family: uuid.UUID | None = None) -> None:
+    """Revoke every refresh-token family of ``user_id`` except ``keep_family``."""
+    query = update(RefreshToken).where(RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None))
+    if keep_family is not None:
+        query = query.where(RefreshToken.family_id != keep_family)
+    await session.execute(query.values(revoked_at=now))
+
+
 async def purge_refresh_tokens(session: Session, expired_before: datetime, revoked_before: datetime,
                                limit: int) -> int:
     """Delete up to ``limit`` tokens that expired before ``expired_before`` or were revoked

@@ -17,7 +17,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from server.auth import service, throttle, verification
-from server.auth.schemas import AuthOut, LoginIn, MeUpdate, RefreshIn, RegisterIn, UserOut, VerifyEmailIn
+from server.auth.schemas import (
+    AuthOut,
+    LoginIn,
+    MeUpdate,
+    PasswordChange,
+    RefreshIn,
+    RegisterIn,
+    UserOut,
+    VerifyEmailIn,
+)
 from server.db import Session
 from server.errors import Forbidden
 from server.http import PUBLIC, SIGNED_IN, Ctx, Router
@@ -141,11 +150,24 @@ async def get_me(ctx: Ctx, session: Session) -> UserOut:
     return UserOut.model_validate(user)
 
 
+@router.patch("/me", auth=SIGNED_IN, errors=[service.AccountNotFound])
+async def patch_me(ctx: Ctx, session: Session, body: MeUpdate) -> UserOut:
+    """Change your display name and/or time zone (IANA name, used for e-mails and reminders);
+    omitted fields stay as they are."""
+    return UserOut.model_validate(await service.update_me(session, ctx.user.id, body))
+
+
 @router.put("/me", auth=SIGNED_IN, errors=[service.AccountNotFound])
 async def put_me(ctx: Ctx, session: Session, body: MeUpdate) -> UserOut:
-    """Change your display name and/or time zone (IANA name); omitted fields stay as they are."""
-    user = await service.update_me(session, ctx.user.id, body)
-    return UserOut.model_validate(user)
+    """The same as `PATCH /me` (kept for clients written against the first version)."""
+    return UserOut.model_validate(await service.update_me(session, ctx.user.id, body))
+
+
+@router.post("/me/password", auth=SIGNED_IN, status=204, errors=[service.WrongPassword, service.AccountNotFound])
+async def change_password(ctx: Ctx, session: Session, body: PasswordChange) -> None:
+    """Change your password: 403 `wrong_password` unless `current_password` is right. Every
+    other sign-in's refresh tokens are revoked; the sign-in making the call stays."""
+    await service.change_password(session, ctx.user, body)
 
 
 

@@ -77,6 +77,12 @@ class MeUpdate(_In):
         return None if value is None else validate_timezone(value)
 
 
+class PasswordChange(_In):
+    current_password: str = Field(min_length=1, max_length=PASSWORD_MAX_LENGTH)
+    new_password: str = Field(min_length=PASSWORD_MIN_LENGTH, max_length=PASSWORD_MAX_LENGTH,
+                              description=f"{PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters.")
+
+
 class VerifyEmailIn(_In):
     token: str = Field(min_length=1, max_length=200, description="The `token` parameter of the e-mailed link.")
 

@@ -22,9 +22,10 @@ from sqlalchemy.exc import IntegrityError
 from models.user import User
 from server import identity
 from server.auth import repository, throttle, verification
-from server.auth.schemas import LoginIn, MeUpdate, RegisterIn
+from server.auth.schemas import LoginIn, MeUpdate, PasswordChange, RegisterIn
 from server.db import Session
-from server.errors import Conflict, NotFound, Unauthorized
+from server.errors import Conflict, Forbidden, NotFound, Unauthorized
+from server.identity import Principal
 from server.settings import Settings
 
 EMAIL_UNIQUE_INDEX = "uq_users_email_lower"
@@ -56,6 +57,11 @@ class AccountNotFound(NotFound):
     message = "The account no longer exists."
 
 
+class WrongPassword(Forbidden):
+    code = "wrong_password"
+    message = "The current password is not right."
+
+
 @dataclass(frozen=True, slots=True)
 class SignedIn:
     """A signed-in session: the account and a fresh token pair."""
@@ -82,8 +88,10 @@ async def _hash_password(password: str) -> str:
 
 
 async def start_session(session: Session, settings: Settings, user: User) -> SignedIn:
-    return SignedIn(user=user, access_token=identity.issue_access_token(settings, user.id, user.role),
-                   refresh_token=await _add_refresh_token(session, settings, user.id, uuid.uuid4()))
+    """A new sign-in: a refresh-token family, named in the access token (``sid``)."""
+    family_id = uuid.uuid4()
+    return SignedIn(user=user, access_token=identity.issue_access_token(settings, user.id, user.role, family_id),
+                   refresh_token=await _add_refresh_token(session, settings, user.id, family_id))
 
 
 async def _add_refresh_token(session: Session, settings: Settings, user_id: uuid.UUID,
@@ -146,7 +154,8 @@ async def refresh(session: Session, settings: Settings, raw_token: str) -> Signe
         if user is None:
             raise InvalidRefreshToken()
         new_raw = await _add_refresh_token(session, settings, user.id, claimed.family_id)
-        return SignedIn(user=user, access_token=identity.issue_access_token(settings, user.id, user.role),
+        return SignedIn(user=user, access_token=identity.issue_access_token(settings, user.id, user.role,
+                                                                             claimed.family_id),
                        refresh_token=new_raw)
     row = await repository.find_refresh_token(session, token_hash)
     if row is None or row.used_at is None:
@@ -182,6 +191,19 @@ async def update_me(session: Session, user_id: uuid.UUID, data: MeUpdate) -> Use
         user.timezone = data.timezone
     await session.flush()
     return user
+
+
+async def change_password(session: Session, principal: Principal, data: PasswordChange) -> None:
+    """Set a new password after checking the current one (:class:`WrongPassword`); every other
+    sign-in's refresh tokens are revoked, so only the caller's sign-in stays."""
+    user_id = principal.id
+    user = await repository.lock_user(session, user_id)
+    if user is None:
+        raise AccountNotFound()
+    if not await asyncio.to_thread(identity.verify_password, user.password_hash, data.current_password):
+        raise WrongPassword()
+    user.password_hash = await _hash_password(data.new_password)
+    await repository.revoke_user_families(session, user_id, _now(), keep_family=principal.session_id)
 
 
 async def purge_tokens(session: Session, settings: Settings, now: datetime, batch: int) -> int:

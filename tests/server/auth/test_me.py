@@ -1,11 +1,11 @@
-"""GET and PUT /api/v1/me."""
+"""GET, PATCH and PUT /api/v1/me, and POST /api/v1/me/password."""
 
 from __future__ import annotations
 
 import asyncpg
 import httpx
 
-from tests.helpers import register
+from tests.helpers import DEFAULT_PASSWORD, register
 
 URL = "/api/v1/me"
 
@@ -72,3 +72,41 @@ async def test_put_me_cannot_change_role_or_email(client: httpx.AsyncClient) -> 
     r = await client.put(URL, json={"role": "admin", "email": "x@example.com"}, headers=account["headers"])
     assert r.status_code == 422
     assert {d["field"] for d in r.json()["error"]["details"]} == {"body.role", "body.email"}
+
+
+async def test_patch_me_changes_only_the_fields_sent(client: httpx.AsyncClient) -> None:
+    account = await register(client, name="Ada")
+    r = await client.patch(URL, headers=account["headers"], json={"timezone": "Europe/London"})
+    assert r.status_code == 200, r.text
+    assert r.json()["timezone"] == "Europe/London" and r.json()["name"] == "Ada"
+    r = await client.patch(URL, headers=account["headers"], json={"timezone": "Mars/Olympus"})
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_request"
+
+
+async def _refresh(client: httpx.AsyncClient, token: str) -> int:
+    client.cookies.clear()  # by its body token alone (a cookie would need the CSRF header)
+    return (await client.post("/api/v1/auth/refresh", json={"refresh_token": token})).status_code
+
+
+async def test_changing_the_password_keeps_this_sign_in_and_ends_the_others(client: httpx.AsyncClient) -> None:
+    account = await register(client)
+    email = account["user"]["email"]
+    other = (await client.post("/api/v1/auth/login", json={"email": email, "password": DEFAULT_PASSWORD})).json()
+    client.cookies.clear()
+    r = await client.post(f"{URL}/password", headers=account["headers"],
+                          json={"current_password": DEFAULT_PASSWORD, "new_password": "a-new-passphrase"})
+    assert r.status_code == 204, r.text
+    assert await _refresh(client, account["refresh_token"]) == 200
+    assert await _refresh(client, other["refresh_token"]) == 401
+    old = await client.post("/api/v1/auth/login", json={"email": email, "password": DEFAULT_PASSWORD})
+    assert old.status_code == 401
+    new = await client.post("/api/v1/auth/login", json={"email": email, "password": "a-new-passphrase"})
+    assert new.status_code == 200
+
+
+async def test_changing_the_password_needs_the_current_one(client: httpx.AsyncClient) -> None:
+    account = await register(client)
+    r = await client.post(f"{URL}/password", headers=account["headers"],
+                          json={"current_password": "not-it-at-all", "new_password": "a-new-passphrase"})
+    assert r.status_code == 403 and r.json()["error"]["code"] == "wrong_password"
+    assert await _refresh(client, account["refresh_token"]) == 200
