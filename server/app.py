@@ -57,7 +57,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size,
                              max_overflow=settings.db_max_overflow)
-        redis = Redis.from_url(settings.redis_url, decode_responses=False)
+        redis = Redis.from_url(settings.redis_url, decode_responses=False,
+                               socket_timeout=settings.redis_socket_timeout_seconds,
+                               socket_connect_timeout=settings.redis_socket_timeout_seconds)
         statements = StatementPool(settings.database_url, max_size=settings.db_statement_pool_size)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine, statements)

@@ -10,6 +10,7 @@ the task only once the unit of work has committed: a rollback enqueues nothing.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
@@ -54,7 +55,7 @@ RECLAIM_LOCK_SECONDS = 5.0
 class QueueBroker(RedisStreamBroker):
     """The task queue configured from :class:`Settings` (kicking and consuming alike)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, **connection_kwargs: Any) -> None:
         if settings.task_idle_timeout_seconds <= settings.task_timeout_seconds:
             log.warning("TASK_IDLE_TIMEOUT_SECONDS (%s) should exceed TASK_TIMEOUT_SECONDS (%s): a slow task "
                         "would be handed to a second worker while it still runs",
@@ -69,6 +70,7 @@ class QueueBroker(RedisStreamBroker):
             idle_timeout=int(settings.task_idle_timeout_seconds * 1000),
             unacknowledged_lock_timeout=RECLAIM_LOCK_SECONDS,
             maxlen=settings.task_stream_maxlen,
+            **connection_kwargs,
         )
         self.settings = settings
 
@@ -92,7 +94,10 @@ class TaskClient:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self._broker = QueueBroker(settings)
+        # Socket timeouts only here: a kick is one short command, while the worker's own broker
+        # blocks on XREADGROUP for longer than any sensible socket timeout.
+        self._broker = QueueBroker(settings, socket_timeout=settings.redis_socket_timeout_seconds,
+                                   socket_connect_timeout=settings.redis_socket_timeout_seconds)
         # The kick joins the caller's trace (e.g. the admin request that re-queues a task).
         self._broker.add_middlewares(TracingMiddleware())
 
@@ -122,12 +127,14 @@ def enqueue(session: Session, settings: Settings, task: str, *args: Any) -> None
     """Kick ``task(*args)`` once ``session``'s unit of work has committed.
 
     A failed kick is logged, not raised: the change is committed already, and every job
-    that matters has a sweep that finds work left undone (docs/jobs.md)."""
+    that matters has a sweep that finds work left undone (docs/jobs.md). It runs inside the
+    HTTP response, so it gives up after ``ENQUEUE_TIMEOUT_SECONDS``."""
 
     async def kick() -> None:
         try:
-            async with TaskClient(settings) as client:
-                await client.kick(task, *args)
+            async with asyncio.timeout(settings.enqueue_timeout_seconds):
+                async with TaskClient(settings) as client:
+                    await client.kick(task, *args)
         except Exception:
             log.exception("could not enqueue %s%r", task, args)
 

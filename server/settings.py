@@ -74,6 +74,12 @@ class Settings(BaseSettings):
     rate_limit_auth_per_ip: int = 20
     # A Redis call slower than this lets the request through (rate limiting fails open).
     rate_limit_redis_timeout_seconds: float = 0.5
+    # The API's Redis clients (cache, rate limits, task kicks) give up on a connect or a reply
+    # after this long, so a hung Redis cannot hang requests.
+    redis_socket_timeout_seconds: float = 2.0
+    # A task kicked after commit (inside the HTTP response) is abandoned after this long and
+    # logged; the sweeps pick up what it would have done (docs/jobs.md).
+    enqueue_timeout_seconds: float = 2.0
     # Behind a reverse proxy: take the client IP from X-Forwarded-For, counting this many
     # proxies from the right (only addresses our own proxies appended can be trusted).
     trust_proxy_headers: bool = False
