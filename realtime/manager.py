@@ -11,7 +11,7 @@ path:
   packet text; receiving processes neither decode nor re-encode it, and each builds the
   WebSocket frame once for all its recipients;
 * delivery is a synchronous loop over the room's local members: the frame is written
-  straight to each idle WebSocket (:mod:`realtime.transport`), or the shared packet is put
+  straight to each idle WebSocket (:mod:`realtime.internals`), or the shared packet is put
   on the socket's queue: no task, no await, no per-recipient encoding;
 * a burst of broadcasts (a relay batch, or emits made while a publish is in flight)
   travels as one Redis message;
@@ -21,7 +21,8 @@ path:
   once, so a batch re-published after a relay crash (or a failed publish) is not seen twice.
 
 Everything else (emits with callbacks, binary data, ``skip_sid``, disconnects and room
-changes requested from other processes) goes through the library unchanged.
+changes requested from other processes) goes through the library unchanged. Whatever this
+needs of the libraries' internals is in :mod:`realtime.internals`.
 """
 
 from __future__ import annotations
@@ -31,15 +32,14 @@ import collections
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import socketio
 from engineio import packet as eio_packet
 from socketio.packet import Packet
 
-from realtime.transport import DirectQueue, frame_bytes
+from realtime.internals import RedisManagerBase, abort_socket, deliver_local, frame_bytes
 
 log = logging.getLogger("edustream.live.fanout")
 
@@ -67,11 +67,10 @@ def encode_event(namespace: str, event: str, data_json: str) -> str:
     return f"{prefix}[{json.dumps(event)},{data_json}]"
 
 
-class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+class LiveRedisManager(RedisManagerBase):
     """``AsyncRedisManager`` whose broadcasts are encoded once and written to sockets directly."""
 
     name = "edustream-redis"
-    connected: bool
 
     def __init__(self, url: str, *, channel: str, write_only: bool = False,
                  max_queued_packets: int = 1000, logger: logging.Logger | None = None) -> None:
@@ -129,9 +128,9 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 self._outgoing, self._waiters = [], []
                 try:
                     for first in range(0, len(batch), _MAX_BATCH):
-                        body = json.dumps({"h": self.host_id, "m": batch[first:first + _MAX_BATCH]},
+                        body = json.dumps({"h": self.node_id, "m": batch[first:first + _MAX_BATCH]},
                                           separators=(",", ":")).encode()
-                        await self._publish_raw(_BATCH_PREFIX + body)
+                        await self.publish_raw(_BATCH_PREFIX + body)
                 except ConnectionError as exc:  # every waiter of this round learns it failed
                     for waiter in waiters:
                         if not waiter.done():
@@ -143,20 +142,6 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         finally:
             self._flusher = None
 
-    async def _publish_raw(self, message: bytes) -> None:
-        # Mirrors AsyncRedisManager._publish (one reconnect attempt) for a pre-encoded body.
-        for attempt in range(2):
-            try:
-                if not self.connected:
-                    self._redis_connect()
-                await self.redis.publish(self.channel, message)
-                return
-            except Exception as exc:  # any Redis/connection failure: reconnect once, then report
-                self.connected = False
-                if attempt == 1:
-                    raise ConnectionError(f"cannot publish to Redis: {exc}") from exc
-                log.warning("Redis publish failed, reconnecting: %s", exc)
-
     # -- receiving --------------------------------------------------------------------
 
     async def wait_ready(self) -> None:
@@ -166,29 +151,28 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         serves watchers only after this (callers bound it with ``asyncio.timeout``).
         """
         while not self._ready.is_set():
-            await self._publish_raw(_PROBE_PREFIX + self.host_id.encode())
+            await self.publish_raw(_PROBE_PREFIX + self.host_id.encode())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ready.wait(), 0.25)
 
-    async def _listen(self) -> AsyncIterator[Any]:
-        async for message in super()._listen():
-            if isinstance(message, bytes) and message.startswith(_PROBE_PREFIX):
-                if message[len(_PROBE_PREFIX):] == self.host_id.encode():
-                    self._ready.set()
-                continue
-            if isinstance(message, bytes) and message.startswith(_BATCH_PREFIX):
-                try:
-                    envelope = json.loads(message[len(_BATCH_PREFIX):])
-                    if envelope.get("h") != self.host_id:
-                        self._deliver(envelope["m"])
-                except Exception:  # a malformed message must not stop the listener
-                    log.exception("dropping malformed fan-out message")
-                continue
-            yield message
+    def receive_raw(self, message: bytes) -> bool:
+        """Our probes and batches; anything else (the library's JSON messages) is not ours."""
+        if message.startswith(_PROBE_PREFIX):
+            if message[len(_PROBE_PREFIX):] == self.node_id.encode():
+                self._ready.set()
+            return True
+        if message.startswith(_BATCH_PREFIX):
+            try:
+                envelope = json.loads(message[len(_BATCH_PREFIX):])
+                if envelope.get("h") != self.node_id:
+                    self._deliver(envelope["m"])
+            except Exception:  # a malformed message must not stop the listener
+                log.exception("dropping malformed fan-out message")
+            return True
+        return False
 
     def _deliver(self, batch: Sequence[Sequence[Any]]) -> None:
         """Hand each encoded packet to the local members of its room (synchronously, in order)."""
-        sockets = self.server.eio.sockets
         for namespace, room, text, key in batch:
             if key is not None:
                 if key in self._delivered:
@@ -197,22 +181,13 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 self._delivered_order.append(key)
                 if len(self._delivered_order) > _MAX_REMEMBERED_KEYS:
                     self._delivered.discard(self._delivered_order.popleft())
-            members = self.rooms.get(namespace, {}).get(room)
+            members = self.room_members(namespace, room)
             if not members:
                 continue
             pkt = eio_packet.Packet(eio_packet.MESSAGE, text)
-            frame = frame_bytes(pkt)  # the same bytes for every recipient
-            for eio_sid in members.values():
-                sock = sockets.get(eio_sid)
-                if sock is None or sock.closed or sock.closing:
-                    continue
-                queue = sock.queue
-                if type(queue) is DirectQueue and queue.write_frame(frame):
-                    continue
-                if queue.qsize() >= self.max_queued_packets:
-                    self._drop_slow(eio_sid)
-                    continue
-                queue.put_nowait(pkt)
+            # the same frame bytes for every recipient
+            for eio_sid in deliver_local(self.server, members, pkt, frame_bytes(pkt), self.max_queued_packets):
+                self._drop_slow(eio_sid)
 
     def _drop_slow(self, eio_sid: str) -> None:
         if eio_sid in self._slow:
@@ -226,14 +201,7 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
     async def _close_slow(self, eio_sid: str) -> None:
         try:
-            sock = self.server.eio.sockets.get(eio_sid)
-            if sock is None:
-                return
             # Drop what it has not read: it re-watches with ``since`` after reconnecting.
-            while not sock.queue.empty():
-                sock.queue.get_nowait()
-                sock.queue.task_done()
-            await sock.close(wait=False, abort=True)
-            sock.queue.put_nowait(None)  # ends the transport's writer, which closes the WebSocket
+            await abort_socket(self.server, eio_sid)
         finally:
             self._slow.discard(eio_sid)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from realtime.internals import close_redis
 from realtime.manager import LiveRedisManager
 from realtime.relay import LIVE_NAMESPACE, OutboxRelay
 from server import outbox
@@ -53,8 +54,7 @@ class LivePublisher:
     async def stop(self) -> None:
         outbox.remove_listener(self.relay.wake)
         await self.relay.stop()
-        if self.manager.redis is not None:
-            await self.manager.redis.aclose()
+        await close_redis(self.manager)
 
     async def emit(self, event: str, data: Any, room: str) -> None:
         """Publish one event to a room of ``/live`` without the outbox (no ordering, no retry)."""

@@ -9,7 +9,6 @@ ASGIApp's own hooks stay unset so the lifespan reaches Starlette).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -18,10 +17,10 @@ from typing import Any
 import socketio
 from starlette.applications import Starlette
 
+from realtime.internals import DirectAsyncServer, close_redis, start_manager, stop_listener
 from realtime.manager import Broadcast, LiveRedisManager
 from realtime.namespace import LiveNamespace
 from realtime.relay import OutboxRelay, Publish
-from realtime.transport import DirectAsyncServer
 from server import outbox
 from server.app import create_app
 from server.settings import Settings, get_settings
@@ -79,10 +78,7 @@ class LiveLayer:
 
     async def start(self, app: Any = None) -> None:
         """Subscribe to Redis (and wait until it is live), then start the relay."""
-        if not self.sio.manager_initialized:
-            self.sio.manager_initialized = True
-            self.sio.manager.initialize()
-        manager = self.sio.manager
+        manager = start_manager(self.sio)
         if isinstance(manager, LiveRedisManager):
             async with asyncio.timeout(10.0):
                 await manager.wait_ready()
@@ -93,17 +89,9 @@ class LiveLayer:
         """Stop the relay (handing leadership on), the Redis listener and the Socket.IO server."""
         outbox.remove_listener(self.relay.wake)
         await self.relay.stop()
-        manager = self.sio.manager
-        listener = getattr(manager, "thread", None)
-        if isinstance(listener, asyncio.Task):
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await listener
+        await stop_listener(self.sio.manager)
         await self.sio.shutdown()
-        redis = getattr(manager, "redis", None)
-        if redis is not None:
-            with contextlib.suppress(Exception):
-                await redis.aclose()
+        await close_redis(self.sio.manager)
 
 
 def create_asgi(settings: Settings | None = None) -> socketio.ASGIApp:
