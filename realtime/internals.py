@@ -36,7 +36,9 @@ python-socketio
     listener task) to stop it.
   * ``AsyncRedisManager``: ``_listen()`` (overridden to take our pre-encoded batches off the
     channel), ``_redis_connect()``, ``redis`` and ``connected`` (publishing a pre-encoded body with
-    the library's one-reconnect policy), ``host_id`` (skipping our own batches).
+    the library's one-reconnect policy), ``host_id`` (skipping our own batches),
+    ``_handle_emit(message)`` (the stock manager's local delivery, hooked to end revoked
+    sessions when ``LIVE_FAST_FANOUT=false``).
   * ``BaseManager.rooms`` (namespace → room → {sid: eio_sid}): the local members of a room,
     read synchronously on the broadcast path.
 uvicorn (``websockets-sansio`` protocol, ``uvicorn.protocols.websockets.websockets_sansio_impl``)
@@ -278,7 +280,7 @@ class RedisManagerBase(socketio.AsyncRedisManager):  # type: ignore[misc]
     """``AsyncRedisManager`` with the hooks the fast fan-out needs, named and documented.
 
     Subclasses override :meth:`receive_raw` to take their own messages off the channel and use
-    :meth:`publish_raw`, :meth:`room_members` and :attr:`node_id`.
+    :meth:`publish_raw` and :attr:`node_id`.
     """
 
     connected: bool
@@ -287,11 +289,6 @@ class RedisManagerBase(socketio.AsyncRedisManager):  # type: ignore[misc]
     def node_id(self) -> str:
         """This process's id on the channel (the library's ``host_id``)."""
         return str(self.host_id)
-
-    def room_members(self, namespace: str, room: str | None) -> dict[str, str] | None:
-        """The local members of a room, ``{sid: eio_sid}`` (the library's own dict: do not keep it)."""
-        members: dict[str, str] | None = self.rooms.get(namespace, {}).get(room)
-        return members
 
     async def publish_raw(self, message: bytes) -> None:
         """Publish a pre-encoded message; one reconnect attempt, then ``ConnectionError``.
@@ -318,6 +315,23 @@ class RedisManagerBase(socketio.AsyncRedisManager):  # type: ignore[misc]
             if isinstance(message, bytes) and self.receive_raw(message):
                 continue
             yield message
+
+
+class StockRedisManagerBase(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """The library's Redis manager with a hook after each emit it delivers in this process."""
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        await super()._handle_emit(message)
+        self.delivered(str(message.get("event")), message.get("namespace") or "/", message.get("room"))
+
+    def delivered(self, event: str, namespace: str, room: str | None) -> None:
+        """Called after an emit reached this process's members of ``room``."""
+
+
+def room_members(manager: socketio.AsyncManager, namespace: str, room: str | None) -> dict[str, str] | None:
+    """The local members of a room, ``{sid: eio_sid}`` (the library's own dict: do not keep it)."""
+    members: dict[str, str] | None = manager.rooms.get(namespace, {}).get(room)
+    return members
 
 
 def start_manager(sio: socketio.AsyncServer) -> socketio.AsyncManager:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ class ConnectionState:
     principal: Principal | None
     bucket: TokenBucket
     watching: set[str] = field(default_factory=set)
+    expires_at: float | None = None  # the access token's expiry (epoch seconds); None when anonymous
+    expiry: asyncio.TimerHandle | None = None  # ends the connection at ``expires_at`` unless it re-authenticates
 
 
 def payload_size(args: tuple[Any, ...]) -> int:

@@ -18,7 +18,10 @@ path:
 * a slow consumer whose queue passes ``max_queued_packets`` is disconnected instead of
   growing memory without bound; it reconnects and re-watches with ``since``;
 * a broadcast from the outbox carries a key naming its row: a process delivers each key
-  once, so a batch re-published after a relay crash (or a failed publish) is not seen twice.
+  once, so a batch re-published after a relay crash (or a failed publish) is not seen twice;
+* ``session.revoked`` (recorded by :mod:`server.live_sessions` when a user signs out, changes
+  password or is suspended) is delivered to the user's room like any event, and then every
+  process disconnects its local members of that room.
 
 Everything else (emits with callbacks, binary data, ``skip_sid``, disconnects and room
 changes requested from other processes) goes through the library unchanged. Whatever this
@@ -39,7 +42,15 @@ from typing import Any
 from engineio import packet as eio_packet
 from socketio.packet import Packet
 
-from realtime.internals import RedisManagerBase, abort_socket, deliver_local, frame_bytes
+from realtime.internals import (
+    RedisManagerBase,
+    StockRedisManagerBase,
+    abort_socket,
+    deliver_local,
+    frame_bytes,
+    room_members,
+)
+from server.live_sessions import SESSION_REVOKED
 
 log = logging.getLogger("edustream.live.fanout")
 
@@ -63,8 +74,34 @@ class Broadcast:
 
 def encode_event(namespace: str, event: str, data_json: str) -> str:
     """The Socket.IO EVENT packet text (Engine.IO adds its ``4`` message prefix)."""
+    return f"{event_prefix(namespace, event)}{data_json}]"
+
+
+def event_prefix(namespace: str, event: str) -> str:
+    """How :func:`encode_event`'s text starts for ``event`` (the data follows)."""
     prefix = "2" if namespace == "/" else f"2{namespace},"
-    return f"{prefix}[{json.dumps(event)},{data_json}]"
+    return f"{prefix}[{json.dumps(event)},"
+
+
+async def disconnect_members(server: Any, namespace: str, sids: Sequence[str]) -> None:
+    """Disconnect these local connections of ``namespace`` (after their session was revoked)."""
+    for sid in sids:
+        try:
+            await server.disconnect(sid, namespace=namespace, ignore_queue=True)
+        except Exception:  # one failure must not keep the others connected
+            log.exception("could not disconnect revoked live connection %s", sid)
+
+
+class _Background:
+    """Fire-and-forget tasks kept referenced until they finish."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
 
 class LiveRedisManager(RedisManagerBase):
@@ -79,7 +116,8 @@ class LiveRedisManager(RedisManagerBase):
         self._delivered: set[str | int] = set()
         self._delivered_order: collections.deque[str | int] = collections.deque()
         self._slow: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = _Background()
+        self._revoked_prefixes: dict[str, str] = {}
         self._ready = asyncio.Event()
         self._outgoing: list[list[Any]] = []
         self._waiters: list[asyncio.Future[None]] = []
@@ -181,13 +219,21 @@ class LiveRedisManager(RedisManagerBase):
                 self._delivered_order.append(key)
                 if len(self._delivered_order) > _MAX_REMEMBERED_KEYS:
                     self._delivered.discard(self._delivered_order.popleft())
-            members = self.room_members(namespace, room)
+            members = room_members(self, namespace, room)
             if not members:
                 continue
             pkt = eio_packet.Packet(eio_packet.MESSAGE, text)
             # the same frame bytes for every recipient
             for eio_sid in deliver_local(self.server, members, pkt, frame_bytes(pkt), self.max_queued_packets):
                 self._drop_slow(eio_sid)
+            if text.startswith(self._revoked_prefix(namespace)):
+                self._background.spawn(disconnect_members(self.server, namespace, list(members)))
+
+    def _revoked_prefix(self, namespace: str) -> str:
+        prefix = self._revoked_prefixes.get(namespace)
+        if prefix is None:
+            prefix = self._revoked_prefixes[namespace] = event_prefix(namespace, SESSION_REVOKED)
+        return prefix
 
     def _drop_slow(self, eio_sid: str) -> None:
         if eio_sid in self._slow:
@@ -195,9 +241,7 @@ class LiveRedisManager(RedisManagerBase):
         self._slow.add(eio_sid)
         log.warning("disconnecting slow live client %s (send queue over %d packets)", eio_sid,
                     self.max_queued_packets)
-        task = asyncio.get_running_loop().create_task(self._close_slow(eio_sid))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background.spawn(self._close_slow(eio_sid))
 
     async def _close_slow(self, eio_sid: str) -> None:
         try:
@@ -205,3 +249,17 @@ class LiveRedisManager(RedisManagerBase):
             await abort_socket(self.server, eio_sid)
         finally:
             self._slow.discard(eio_sid)
+
+
+class StockRedisManager(StockRedisManagerBase):
+    """The library's Redis manager (``LIVE_FAST_FANOUT=false``), also ending revoked sessions."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._background = _Background()
+
+    def delivered(self, event: str, namespace: str, room: str | None) -> None:
+        if event == SESSION_REVOKED:
+            members = room_members(self, namespace, room)
+            if members:
+                self._background.spawn(disconnect_members(self.server, namespace, list(members)))

@@ -18,7 +18,7 @@ import socketio
 from starlette.applications import Starlette
 
 from realtime.internals import DirectAsyncServer, close_redis, start_manager, stop_listener
-from realtime.manager import Broadcast, LiveRedisManager
+from realtime.manager import Broadcast, LiveRedisManager, StockRedisManager
 from realtime.namespace import LiveNamespace
 from realtime.relay import OutboxRelay, Publish
 from server import outbox
@@ -37,7 +37,7 @@ def create_manager(settings: Settings) -> socketio.AsyncRedisManager:
     if settings.live_fast_fanout:
         return LiveRedisManager(settings.redis_url, channel=settings.live_channel,
                                 max_queued_packets=settings.live_max_queued_packets)
-    return socketio.AsyncRedisManager(settings.redis_url, channel=settings.live_channel)
+    return StockRedisManager(settings.redis_url, channel=settings.live_channel)
 
 
 def create_sio(settings: Settings) -> socketio.AsyncServer:

@@ -24,6 +24,7 @@ from server.auth import tokens
 from server.auth.schemas import LoginIn, MeUpdate, RegisterIn
 from server.db import Session
 from server.errors import Conflict, NotFound, Unauthorized
+from server.live_sessions import end_family_live_sessions
 from server.settings import Settings
 
 EMAIL_UNIQUE_INDEX = "uq_users_email_lower"
@@ -156,6 +157,7 @@ async def _revoke_family(session: Session, family_id: uuid.UUID) -> None:
     await session.execute(update(RefreshToken)
                           .where(RefreshToken.family_id == family_id, RefreshToken.revoked_at.is_(None))
                           .values(revoked_at=_now()))
+    await end_family_live_sessions(session, family_id)  # closes the user's /live connections everywhere
 
 
 async def logout(session: Session, raw_token: str | None) -> None:
