@@ -21,7 +21,7 @@ from socketio.exceptions import ConnectionRefusedError
 
 from realtime import service
 from realtime.auth import Identity, authenticate_handshake, verify_token
-from realtime.limits import ConnectionState, TokenBucket, check_event, reserve_watch
+from realtime.limits import ConnectionState, IpBudgets, LiveRateLimited, TokenBucket, check_event, reserve_watch
 from realtime.schemas import AuthIn, AuthOut, UnwatchIn, UnwatchOut, WatchChanges, WatchIn
 from server.auth.tokens import InvalidToken
 from server.db import unit_of_work
@@ -82,6 +82,7 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.settings = settings
         self.app_state = state
         self._tasks: set[asyncio.Task[None]] = set()
+        self.budgets = IpBudgets(settings)
 
     @traced_dispatch  # a span per event, connect and disconnect included
     async def trigger_event(self, event: str, *args: Any) -> Any:
@@ -92,6 +93,7 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         try:
             state = await self._state(sid)
             check_event(state, payload, max_bytes=self.settings.live_max_payload_bytes)
+            await self.budgets.event(self._redis(), state.ip)
             if event != "auth" and state.expires_at is not None and time.time() >= state.expires_at:
                 raise TokenExpired()  # the expiry timer is about to end the connection
             handler: Callable[..., Awaitable[Any]] | None = getattr(self, f"on_{event}", None) \
@@ -109,12 +111,19 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return InternalError().to_dict()
 
     async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: Any = None) -> None:
-        """Authenticate (token in ``auth`` or the ``es_access`` cookie); anonymous may only watch."""
+        """Within the IP's connection budget, authenticate (token in ``auth`` or the ``es_access``
+        cookie); anonymous may only watch."""
+        ip = IpBudgets.ip_of(self.settings, environ)
+        try:
+            await self.budgets.connect(self._redis(), ip)
+        except LiveRateLimited as exc:
+            raise ConnectionRefusedError(exc.message, exc.to_dict()["error"]) from exc
         try:
             identity = authenticate_handshake(self.settings, environ, auth)
         except InvalidToken as exc:
             raise refusal(exc) from exc
-        state = ConnectionState(principal=None, bucket=TokenBucket(float(self.settings.live_events_per_second)))
+        state = ConnectionState(principal=None, bucket=TokenBucket(float(self.settings.live_events_per_second)),
+                                ip=ip)
         await self.save_session(sid, {_SESSION_KEY: state})
         if identity is not None:
             await self._sign_in(sid, state, identity)
@@ -206,6 +215,9 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         state.watching.discard(room)
         await self.leave_room(sid, room)
         return UnwatchOut(tutor_id=body.tutor_id).model_dump(mode="json")
+
+    def _redis(self) -> Any:
+        return getattr(self.app_state, "redis", None)
 
     async def _state(self, sid: str) -> ConnectionState:
         session = await self.get_session(sid)

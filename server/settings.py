@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     live_fast_fanout: bool = True
     # A client whose unsent backlog passes this many packets is disconnected (it re-watches with since).
     live_max_queued_packets: int = 1000
+    # Per client IP and RATE_LIMIT_WINDOW_SECONDS, shared by every API process through Redis.
+    live_connections_per_ip: int = 120
+    live_events_per_ip: int = 1200
     # Engine.IO heartbeat: a client that misses pings for interval + timeout is dropped.
     live_ping_interval_seconds: float = 25.0
     live_ping_timeout_seconds: float = 20.0
