@@ -49,6 +49,10 @@ uvicorn (``websockets-sansio`` protocol, ``uvicorn.protocols.websockets.websocke
 asyncio
   * ``asyncio.Queue._queue`` (the deque) and ``_get()``: an O(1) "anything queued?" check and
     counting what the writer took.
+redis-py
+  * blocking ``PubSub`` reads (``listen()``) are made without the client's ``socket_timeout``
+    (``parse_response`` passes ``math.inf``): the managers' clients get a socket timeout so a
+    hung Redis fails a publish, and an idle subscription must not time out with it.
 websockets
   * ``websockets.frames.Frame(...).serialize(mask=False, extensions=[])`` (public API, pinned
     because uvicorn's sans-I/O protocol is built on the same version).
@@ -77,6 +81,7 @@ VERIFIED_VERSIONS = {
     "python-engineio": "4.15.1",
     "uvicorn": "0.54.0",
     "websockets": "17.4",
+    "redis": "8.1.0",
 }
 
 SANSIO_MODULE = "uvicorn.protocols.websockets.websockets_sansio_impl"

@@ -17,6 +17,9 @@ path:
   travels as one Redis message;
 * a slow consumer whose queue passes ``max_queued_packets`` is disconnected instead of
   growing memory without bound; it reconnects and re-watches with ``since``;
+* while a publish hangs, at most ``max_pending`` broadcasts wait for Redis: later ones are
+  delivered locally and fail with :class:`FanoutBacklogFull` (the relay re-publishes its rows
+  later), and the Redis client's socket timeout bounds the hang itself;
 * a broadcast from the outbox carries a key naming its row: a process delivers each key
   once, so a batch re-published after a relay crash (or a failed publish) is not seen twice;
 * ``session.revoked`` (recorded by :mod:`server.live_sessions` when a user signs out, changes
@@ -35,6 +38,7 @@ import collections
 import contextlib
 import json
 import logging
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -104,15 +108,31 @@ class _Background:
         task.add_done_callback(self._tasks.discard)
 
 
+class FanoutBacklogFull(ConnectionError):
+    """Too many broadcasts already wait for Redis; this one was delivered locally only."""
+
+
+def redis_options(timeout: float) -> dict[str, Any]:
+    """Socket timeouts for the manager's Redis client: a hung Redis fails a publish instead of
+    blocking it forever. Blocking subscription reads are exempt (redis-py reads them without a
+    timeout), so an idle channel does not reconnect; keepalive detects a dead peer there."""
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout, "socket_keepalive": True}
+
+
 class LiveRedisManager(RedisManagerBase):
     """``AsyncRedisManager`` whose broadcasts are encoded once and written to sockets directly."""
 
     name = "edustream-redis"
 
-    def __init__(self, url: str, *, channel: str, write_only: bool = False,
-                 max_queued_packets: int = 1000, logger: logging.Logger | None = None) -> None:
-        super().__init__(url, channel=channel, write_only=write_only, logger=logger)
+    def __init__(self, url: str, *, channel: str, write_only: bool = False, max_queued_packets: int = 1000,
+                 max_pending: int = 10_000, redis_timeout: float = 5.0,
+                 logger: logging.Logger | None = None) -> None:
+        super().__init__(url, channel=channel, write_only=write_only, logger=logger,
+                         redis_options=redis_options(redis_timeout))
         self.max_queued_packets = max_queued_packets
+        self.max_pending = max_pending
+        self.dropped = 0  # broadcasts not published because the backlog was full
+        self._last_drop_warning = 0.0
         self._delivered: set[str | int] = set()
         self._delivered_order: collections.deque[str | int] = collections.deque()
         self._slow: set[str] = set()
@@ -153,11 +173,30 @@ class LiveRedisManager(RedisManagerBase):
         batch = [[b.namespace, b.room, encode_event(b.namespace, b.event, b.data_json), b.key] for b in items]
         if batch and not self.write_only and self.server is not None:
             self._deliver(batch)
+        if self._outgoing and len(self._outgoing) + len(batch) > self.max_pending:
+            # Redis is not keeping up (a publish hangs): bound memory, tell the caller. The relay rolls
+            # back and re-publishes the rows later; processes deliver each row once (by key).
+            self._backlog_full(len(batch))
+            done.set_exception(FanoutBacklogFull(f"{len(self._outgoing)} broadcasts already wait for Redis"))
+            return done
         self._outgoing.extend(batch)
         self._waiters.append(done)
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush())
         return done
+
+    @property
+    def pending(self) -> int:
+        """Broadcasts waiting for the next publish (not counting the one in flight)."""
+        return len(self._outgoing)
+
+    def _backlog_full(self, count: int) -> None:
+        self.dropped += count
+        now = time.monotonic()
+        if now - self._last_drop_warning >= 10.0:
+            self._last_drop_warning = now
+            log.warning("fan-out backlog full (%d waiting for Redis): refusing broadcasts, %d so far",
+                        len(self._outgoing), self.dropped)
 
     async def _flush(self) -> None:
         try:

@@ -185,7 +185,8 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """Tell the client why, then disconnect it (it refreshes its token and connects again)."""
         log.info("live connection %s: access token expired", sid)
         message = "The access token expired; refresh it and connect again (or send auth before it expires)."
-        await self.emit(SESSION_EXPIRED, {"reason": "token_expired", "message": message}, to=sid)
+        # Local only (the connection is ours): no Redis round trip before the disconnect.
+        await self.emit(SESSION_EXPIRED, {"reason": "token_expired", "message": message}, to=sid, ignore_queue=True)
         await self.disconnect(sid)
 
     async def on_watch(self, sid: str, state: ConnectionState, data: Any) -> dict[str, Any]:

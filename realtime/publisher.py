@@ -34,7 +34,9 @@ from server.settings import Settings
 
 def write_only_manager(settings: Settings) -> LiveRedisManager:
     """A Redis manager that only publishes, on the channel the API processes listen to."""
-    return LiveRedisManager(settings.redis_url, channel=settings.live_channel, write_only=True)
+    return LiveRedisManager(settings.redis_url, channel=settings.live_channel, write_only=True,
+                            max_pending=settings.live_max_pending_broadcasts,
+                            redis_timeout=settings.live_redis_timeout_seconds)
 
 
 class LivePublisher:

@@ -18,7 +18,7 @@ import socketio
 from starlette.applications import Starlette
 
 from realtime.internals import DirectAsyncServer, close_redis, start_manager, stop_listener
-from realtime.manager import Broadcast, LiveRedisManager, StockRedisManager
+from realtime.manager import Broadcast, LiveRedisManager, StockRedisManager, redis_options
 from realtime.namespace import LiveNamespace
 from realtime.relay import OutboxRelay, Publish
 from server import outbox
@@ -36,8 +36,11 @@ def create_manager(settings: Settings) -> socketio.AsyncRedisManager:
     """The fast fan-out manager, or the library's stock one when ``LIVE_FAST_FANOUT=false``."""
     if settings.live_fast_fanout:
         return LiveRedisManager(settings.redis_url, channel=settings.live_channel,
-                                max_queued_packets=settings.live_max_queued_packets)
-    return StockRedisManager(settings.redis_url, channel=settings.live_channel)
+                                max_queued_packets=settings.live_max_queued_packets,
+                                max_pending=settings.live_max_pending_broadcasts,
+                                redis_timeout=settings.live_redis_timeout_seconds)
+    return StockRedisManager(settings.redis_url, channel=settings.live_channel,
+                             redis_options=redis_options(settings.live_redis_timeout_seconds))
 
 
 def create_sio(settings: Settings) -> socketio.AsyncServer:

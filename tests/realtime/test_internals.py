@@ -19,6 +19,7 @@ import socketio
 import uvicorn
 from engineio.async_drivers import asgi as engineio_asgi
 from engineio.async_socket import AsyncSocket
+from redis.asyncio.client import PubSub as RedisPubSub
 from socketio.async_pubsub_manager import AsyncPubSubManager
 from uvicorn.protocols.websockets import websockets_sansio_impl
 from uvicorn.server import ServerState
@@ -98,6 +99,12 @@ def test_redis_manager_internals() -> None:
     assert _params(socketio.AsyncRedisManager._redis_connect) == ["self"], _fail("AsyncRedisManager._redis_connect()")
     assert "self.thread" in inspect.getsource(AsyncPubSubManager.initialize), \
         _fail("AsyncPubSubManager.initialize() keeping its listener task in .thread")
+
+
+def test_redis_subscription_reads_ignore_the_socket_timeout() -> None:
+    source = inspect.getsource(RedisPubSub.parse_response)
+    assert "math.inf if block" in source, \
+        _fail("redis-py PubSub.parse_response reading blocking subscriptions without socket_timeout")
 
 
 def test_asyncio_queue_internals() -> None:
