@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
+import socketio
+import uvicorn
 
+from realtime.internals import close_redis, start_manager, stop_listener
+from realtime.manager import StockRedisManager
 from server.auth.tokens import issue_access_token
 from server.settings import Settings
 from tests.helpers import register
-from tests.realtime.conftest import LiveClient, LiveServer
+from tests.realtime.conftest import LiveClient, LiveServer, free_port
 
 pytestmark = pytest.mark.xdist_group("live")
 
@@ -113,3 +121,43 @@ async def test_a_reused_refresh_token_closes_the_users_connections(live: list[Li
 
     await client.wait_for(ended, within=20)
     assert client.of("session.revoked")[0]["reason"] == "session_revoked"
+
+
+
+@pytest.fixture
+async def stock_sio(settings: Settings) -> AsyncIterator[tuple[str, socketio.AsyncServer]]:
+    """A Socket.IO server on the library's Redis manager (LIVE_FAST_FANOUT=false), under in-process uvicorn."""
+    manager = StockRedisManager(settings.redis_url, channel=f"stock-{uuid.uuid4().hex}")
+    sio = socketio.AsyncServer(async_mode="asgi", client_manager=manager, logger=False, engineio_logger=False)
+
+    @sio.on("connect", namespace="/live")
+    async def connect(sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        await sio.enter_room(sid, "user:u1", namespace="/live")
+
+    start_manager(sio)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(socketio.ASGIApp(sio), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    task = asyncio.get_running_loop().create_task(server.serve())
+    async with asyncio.timeout(20):
+        while not server.started:  # noqa: ASYNC110 (uvicorn.Server offers no start event)
+            await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", sio
+    server.should_exit = True
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(20):
+            await task
+    await stop_listener(manager)
+    await close_redis(manager)
+
+
+async def test_the_stock_manager_also_disconnects_a_revoked_users_connections(
+        stock_sio: tuple[str, socketio.AsyncServer]) -> None:
+    url, sio = stock_sio
+    client = await LiveClient(url).connect()
+    try:
+        await sio.emit("session.revoked", {"user_id": "u1", "reason": "signed_out"}, room="user:u1", namespace="/live")
+        await client.wait_for(ended, within=20)
+        assert client.of("session.revoked") == [{"user_id": "u1", "reason": "signed_out"}]
+    finally:
+        await client.disconnect()
