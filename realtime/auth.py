@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+import jwt
 from starlette.requests import cookie_parser
 
 from server.identity import ACCESS_COOKIE, InvalidToken, Principal, decode_access_token
@@ -26,7 +28,23 @@ def handshake_token(environ: Mapping[str, Any], auth: Any) -> str | None:
     return cookie or None
 
 
-def authenticate_handshake(settings: Settings, environ: Mapping[str, Any], auth: Any) -> Principal | None:
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """A verified access token: who, and until when (epoch seconds, the token's ``exp``)."""
+
+    principal: Principal
+    expires_at: float
+
+
+def verify_token(settings: Settings, token: str) -> Identity:
+    """Verify an access token (``InvalidToken`` when it is not valid now) and read its expiry."""
+    principal = decode_access_token(settings, token)
+    # Already verified above (signature, type, expiry); this only reads the expiry claim.
+    exp = jwt.decode(token, options={"verify_signature": False})["exp"]
+    return Identity(principal=principal, expires_at=float(exp))
+
+
+def authenticate_handshake(settings: Settings, environ: Mapping[str, Any], auth: Any) -> Identity | None:
     """The connecting user, or None for an anonymous connection; ``InvalidToken`` for a bad token."""
     token = handshake_token(environ, auth)
-    return None if token is None else decode_access_token(settings, token)
+    return None if token is None else verify_token(settings, token)

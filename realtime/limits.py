@@ -1,14 +1,32 @@
-"""Per-connection limits of the ``/live`` namespace: event rate, payload size, watch count."""
+"""Limits of the ``/live`` namespace.
+
+Per connection (in memory): event rate, payload size, watch count. Per client IP, shared by
+every API process through Redis with the REST rate limiter's fixed windows
+(:mod:`server.ratelimit`): connections opened and events sent per ``RATE_LIMIT_WINDOW_SECONDS``,
+so opening more connections does not buy a client more budget. Like REST, the per-IP
+budgets apply while ``RATE_LIMIT_ENABLED`` and fail open when Redis is slow or down.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
+from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
 from server.errors import AppError
 from server.identity import Principal
+from server.ratelimit import KEY_PREFIX, Bucket, RateLimiter, client_ip
+from server.settings import Settings
+
+log = logging.getLogger("edustream.live.limits")
+_WARN_EVERY_SECONDS = 30.0
 
 
 class LiveRateLimited(AppError):
@@ -57,6 +75,9 @@ class ConnectionState:
     principal: Principal | None
     bucket: TokenBucket
     watching: set[str] = field(default_factory=set)
+    ip: str = ""
+    expires_at: float | None = None  # the access token's expiry (epoch seconds); None when anonymous
+    expiry: asyncio.TimerHandle | None = None  # ends the connection at ``expires_at`` unless it re-authenticates
 
 
 def payload_size(args: tuple[Any, ...]) -> int:
@@ -86,3 +107,51 @@ def reserve_watch(state: ConnectionState, room: str, *, max_watches: int) -> boo
         raise TooManyWatches(details={"limit": max_watches})
     state.watching.add(room)
     return True
+
+
+class IpBudgets:
+    """Per-IP connection and event budgets in Redis (one per process, shared by its connections)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.limiter = RateLimiter()
+        self._last_warning = 0.0
+
+    @staticmethod
+    def ip_of(settings: Settings, environ: Mapping[str, Any]) -> str:
+        """The client IP as REST sees it (``X-Forwarded-For`` rules included)."""
+        scope = environ.get("asgi.scope")
+        if isinstance(scope, MutableMapping):
+            return client_ip(scope, settings)
+        return str(environ.get("REMOTE_ADDR", ""))
+
+    async def connect(self, redis: Redis | None, ip: str) -> None:
+        """Count a connection attempt; ``LiveRateLimited`` when the IP is over its budget."""
+        await self._hit(redis, Bucket(f"{KEY_PREFIX}live-conn:{ip}", self.settings.live_connections_per_ip,
+                                             self.settings.rate_limit_window_seconds),
+                        "Too many live connections from this address; try again later.")
+
+    async def event(self, redis: Redis | None, ip: str) -> None:
+        """Count an event; ``LiveRateLimited`` when the IP's connections together are over budget."""
+        await self._hit(redis, Bucket(f"{KEY_PREFIX}live-events:{ip}", self.settings.live_events_per_ip,
+                                             self.settings.rate_limit_window_seconds),
+                        "Too many live events from this address; slow down.")
+
+    async def _hit(self, redis: Redis | None, bucket: Bucket, message: str) -> None:
+        settings = self.settings
+        if not settings.rate_limit_enabled or redis is None:
+            return
+        try:
+            decision = await asyncio.wait_for(
+                self.limiter.hit(redis, [bucket]),
+                timeout=settings.rate_limit_redis_timeout_seconds)
+        except (RedisError, OSError, TimeoutError) as exc:
+            now = time.monotonic()
+            if now - self._last_warning >= _WARN_EVERY_SECONDS:
+                self._last_warning = now
+                log.warning("live rate limiting skipped (failing open): Redis unavailable: %r", exc)
+            return
+        if not decision.allowed:
+            raise LiveRateLimited(message, details={"retry_after_seconds": decision.reset_seconds,
+                                                    "limit": decision.limit, "scope": "ip",
+                                                    "window_seconds": settings.rate_limit_window_seconds})

@@ -11,17 +11,24 @@ path:
   packet text; receiving processes neither decode nor re-encode it, and each builds the
   WebSocket frame once for all its recipients;
 * delivery is a synchronous loop over the room's local members: the frame is written
-  straight to each idle WebSocket (:mod:`realtime.transport`), or the shared packet is put
+  straight to each idle WebSocket (:mod:`realtime.internals`), or the shared packet is put
   on the socket's queue: no task, no await, no per-recipient encoding;
 * a burst of broadcasts (a relay batch, or emits made while a publish is in flight)
   travels as one Redis message;
 * a slow consumer whose queue passes ``max_queued_packets`` is disconnected instead of
   growing memory without bound; it reconnects and re-watches with ``since``;
+* while a publish hangs, at most ``max_pending`` broadcasts wait for Redis: later ones are
+  delivered locally and fail with :class:`FanoutBacklogFull` (the relay re-publishes its rows
+  later), and the Redis client's socket timeout bounds the hang itself;
 * a broadcast from the outbox carries a key naming its row: a process delivers each key
-  once, so a batch re-published after a relay crash (or a failed publish) is not seen twice.
+  once, so a batch re-published after a relay crash (or a failed publish) is not seen twice;
+* ``session.revoked`` (recorded by :mod:`server.live_sessions` when a user signs out, changes
+  password or is suspended) is delivered to the user's room like any event, and then every
+  process disconnects its local members of that room.
 
 Everything else (emits with callbacks, binary data, ``skip_sid``, disconnects and room
-changes requested from other processes) goes through the library unchanged.
+changes requested from other processes) goes through the library unchanged. Whatever this
+needs of the libraries' internals is in :mod:`realtime.internals`.
 """
 
 from __future__ import annotations
@@ -31,15 +38,23 @@ import collections
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Sequence
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import socketio
 from engineio import packet as eio_packet
 from socketio.packet import Packet
 
-from realtime.transport import DirectQueue, frame_bytes
+from realtime.internals import (
+    RedisManagerBase,
+    StockRedisManagerBase,
+    abort_socket,
+    deliver_local,
+    frame_bytes,
+    room_members,
+)
+from server.live_sessions import SESSION_REVOKED
 
 log = logging.getLogger("edustream.live.fanout")
 
@@ -63,24 +78,66 @@ class Broadcast:
 
 def encode_event(namespace: str, event: str, data_json: str) -> str:
     """The Socket.IO EVENT packet text (Engine.IO adds its ``4`` message prefix)."""
+    return f"{event_prefix(namespace, event)}{data_json}]"
+
+
+def event_prefix(namespace: str, event: str) -> str:
+    """How :func:`encode_event`'s text starts for ``event`` (the data follows)."""
     prefix = "2" if namespace == "/" else f"2{namespace},"
-    return f"{prefix}[{json.dumps(event)},{data_json}]"
+    return f"{prefix}[{json.dumps(event)},"
 
 
-class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+async def disconnect_members(server: Any, namespace: str, sids: Sequence[str]) -> None:
+    """Disconnect these local connections of ``namespace`` (after their session was revoked)."""
+    for sid in sids:
+        try:
+            await server.disconnect(sid, namespace=namespace, ignore_queue=True)
+        except Exception:  # one failure must not keep the others connected
+            log.exception("could not disconnect revoked live connection %s", sid)
+
+
+class _Background:
+    """Fire-and-forget tasks kept referenced until they finish."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+class FanoutBacklogFull(ConnectionError):
+    """Too many broadcasts already wait for Redis; this one was delivered locally only."""
+
+
+def redis_options(timeout: float) -> dict[str, Any]:
+    """Socket timeouts for the manager's Redis client: a hung Redis fails a publish instead of
+    blocking it forever. Blocking subscription reads are exempt (redis-py reads them without a
+    timeout), so an idle channel does not reconnect; keepalive detects a dead peer there."""
+    return {"socket_timeout": timeout, "socket_connect_timeout": timeout, "socket_keepalive": True}
+
+
+class LiveRedisManager(RedisManagerBase):
     """``AsyncRedisManager`` whose broadcasts are encoded once and written to sockets directly."""
 
     name = "edustream-redis"
-    connected: bool
 
-    def __init__(self, url: str, *, channel: str, write_only: bool = False,
-                 max_queued_packets: int = 1000, logger: logging.Logger | None = None) -> None:
-        super().__init__(url, channel=channel, write_only=write_only, logger=logger)
+    def __init__(self, url: str, *, channel: str, write_only: bool = False, max_queued_packets: int = 1000,
+                 max_pending: int = 10_000, redis_timeout: float = 5.0,
+                 logger: logging.Logger | None = None) -> None:
+        super().__init__(url, channel=channel, write_only=write_only, logger=logger,
+                         redis_options=redis_options(redis_timeout))
         self.max_queued_packets = max_queued_packets
+        self.max_pending = max_pending
+        self.dropped = 0  # broadcasts not published because the backlog was full
+        self._last_drop_warning = 0.0
         self._delivered: set[str | int] = set()
         self._delivered_order: collections.deque[str | int] = collections.deque()
         self._slow: set[str] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._background = _Background()
+        self._revoked_prefixes: dict[str, str] = {}
         self._ready = asyncio.Event()
         self._outgoing: list[list[Any]] = []
         self._waiters: list[asyncio.Future[None]] = []
@@ -116,11 +173,30 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         batch = [[b.namespace, b.room, encode_event(b.namespace, b.event, b.data_json), b.key] for b in items]
         if batch and not self.write_only and self.server is not None:
             self._deliver(batch)
+        if self._outgoing and len(self._outgoing) + len(batch) > self.max_pending:
+            # Redis is not keeping up (a publish hangs): bound memory, tell the caller. The relay rolls
+            # back and re-publishes the rows later; processes deliver each row once (by key).
+            self._backlog_full(len(batch))
+            done.set_exception(FanoutBacklogFull(f"{len(self._outgoing)} broadcasts already wait for Redis"))
+            return done
         self._outgoing.extend(batch)
         self._waiters.append(done)
         if self._flusher is None:
             self._flusher = loop.create_task(self._flush())
         return done
+
+    @property
+    def pending(self) -> int:
+        """Broadcasts waiting for the next publish (not counting the one in flight)."""
+        return len(self._outgoing)
+
+    def _backlog_full(self, count: int) -> None:
+        self.dropped += count
+        now = time.monotonic()
+        if now - self._last_drop_warning >= 10.0:
+            self._last_drop_warning = now
+            log.warning("fan-out backlog full (%d waiting for Redis): refusing broadcasts, %d so far",
+                        len(self._outgoing), self.dropped)
 
     async def _flush(self) -> None:
         try:
@@ -129,9 +205,9 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 self._outgoing, self._waiters = [], []
                 try:
                     for first in range(0, len(batch), _MAX_BATCH):
-                        body = json.dumps({"h": self.host_id, "m": batch[first:first + _MAX_BATCH]},
+                        body = json.dumps({"h": self.node_id, "m": batch[first:first + _MAX_BATCH]},
                                           separators=(",", ":")).encode()
-                        await self._publish_raw(_BATCH_PREFIX + body)
+                        await self.publish_raw(_BATCH_PREFIX + body)
                 except ConnectionError as exc:  # every waiter of this round learns it failed
                     for waiter in waiters:
                         if not waiter.done():
@@ -143,20 +219,6 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         finally:
             self._flusher = None
 
-    async def _publish_raw(self, message: bytes) -> None:
-        # Mirrors AsyncRedisManager._publish (one reconnect attempt) for a pre-encoded body.
-        for attempt in range(2):
-            try:
-                if not self.connected:
-                    self._redis_connect()
-                await self.redis.publish(self.channel, message)
-                return
-            except Exception as exc:  # any Redis/connection failure: reconnect once, then report
-                self.connected = False
-                if attempt == 1:
-                    raise ConnectionError(f"cannot publish to Redis: {exc}") from exc
-                log.warning("Redis publish failed, reconnecting: %s", exc)
-
     # -- receiving --------------------------------------------------------------------
 
     async def wait_ready(self) -> None:
@@ -166,29 +228,28 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         serves watchers only after this (callers bound it with ``asyncio.timeout``).
         """
         while not self._ready.is_set():
-            await self._publish_raw(_PROBE_PREFIX + self.host_id.encode())
+            await self.publish_raw(_PROBE_PREFIX + self.host_id.encode())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._ready.wait(), 0.25)
 
-    async def _listen(self) -> AsyncIterator[Any]:
-        async for message in super()._listen():
-            if isinstance(message, bytes) and message.startswith(_PROBE_PREFIX):
-                if message[len(_PROBE_PREFIX):] == self.host_id.encode():
-                    self._ready.set()
-                continue
-            if isinstance(message, bytes) and message.startswith(_BATCH_PREFIX):
-                try:
-                    envelope = json.loads(message[len(_BATCH_PREFIX):])
-                    if envelope.get("h") != self.host_id:
-                        self._deliver(envelope["m"])
-                except Exception:  # a malformed message must not stop the listener
-                    log.exception("dropping malformed fan-out message")
-                continue
-            yield message
+    def receive_raw(self, message: bytes) -> bool:
+        """Our probes and batches; anything else (the library's JSON messages) is not ours."""
+        if message.startswith(_PROBE_PREFIX):
+            if message[len(_PROBE_PREFIX):] == self.node_id.encode():
+                self._ready.set()
+            return True
+        if message.startswith(_BATCH_PREFIX):
+            try:
+                envelope = json.loads(message[len(_BATCH_PREFIX):])
+                if envelope.get("h") != self.node_id:
+                    self._deliver(envelope["m"])
+            except Exception:  # a malformed message must not stop the listener
+                log.exception("dropping malformed fan-out message")
+            return True
+        return False
 
     def _deliver(self, batch: Sequence[Sequence[Any]]) -> None:
         """Hand each encoded packet to the local members of its room (synchronously, in order)."""
-        sockets = self.server.eio.sockets
         for namespace, room, text, key in batch:
             if key is not None:
                 if key in self._delivered:
@@ -197,22 +258,21 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
                 self._delivered_order.append(key)
                 if len(self._delivered_order) > _MAX_REMEMBERED_KEYS:
                     self._delivered.discard(self._delivered_order.popleft())
-            members = self.rooms.get(namespace, {}).get(room)
+            members = room_members(self, namespace, room)
             if not members:
                 continue
             pkt = eio_packet.Packet(eio_packet.MESSAGE, text)
-            frame = frame_bytes(pkt)  # the same bytes for every recipient
-            for eio_sid in members.values():
-                sock = sockets.get(eio_sid)
-                if sock is None or sock.closed or sock.closing:
-                    continue
-                queue = sock.queue
-                if type(queue) is DirectQueue and queue.write_frame(frame):
-                    continue
-                if queue.qsize() >= self.max_queued_packets:
-                    self._drop_slow(eio_sid)
-                    continue
-                queue.put_nowait(pkt)
+            # the same frame bytes for every recipient
+            for eio_sid in deliver_local(self.server, members, pkt, frame_bytes(pkt), self.max_queued_packets):
+                self._drop_slow(eio_sid)
+            if text.startswith(self._revoked_prefix(namespace)):
+                self._background.spawn(disconnect_members(self.server, namespace, list(members)))
+
+    def _revoked_prefix(self, namespace: str) -> str:
+        prefix = self._revoked_prefixes.get(namespace)
+        if prefix is None:
+            prefix = self._revoked_prefixes[namespace] = event_prefix(namespace, SESSION_REVOKED)
+        return prefix
 
     def _drop_slow(self, eio_sid: str) -> None:
         if eio_sid in self._slow:
@@ -220,20 +280,25 @@ class LiveRedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         self._slow.add(eio_sid)
         log.warning("disconnecting slow live client %s (send queue over %d packets)", eio_sid,
                     self.max_queued_packets)
-        task = asyncio.get_running_loop().create_task(self._close_slow(eio_sid))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._background.spawn(self._close_slow(eio_sid))
 
     async def _close_slow(self, eio_sid: str) -> None:
         try:
-            sock = self.server.eio.sockets.get(eio_sid)
-            if sock is None:
-                return
             # Drop what it has not read: it re-watches with ``since`` after reconnecting.
-            while not sock.queue.empty():
-                sock.queue.get_nowait()
-                sock.queue.task_done()
-            await sock.close(wait=False, abort=True)
-            sock.queue.put_nowait(None)  # ends the transport's writer, which closes the WebSocket
+            await abort_socket(self.server, eio_sid)
         finally:
             self._slow.discard(eio_sid)
+
+
+class StockRedisManager(StockRedisManagerBase):
+    """The library's Redis manager (``LIVE_FAST_FANOUT=false``), also ending revoked sessions."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._background = _Background()
+
+    def delivered(self, event: str, namespace: str, room: str | None) -> None:
+        if event == SESSION_REVOKED:
+            members = room_members(self, namespace, room)
+            if members:
+                self._background.spawn(disconnect_members(self.server, namespace, list(members)))

@@ -8,7 +8,9 @@ exactly as the REST API shapes errors; a bad event never disconnects.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -18,15 +20,15 @@ from pydantic import BaseModel, ValidationError
 from socketio.exceptions import ConnectionRefusedError
 
 from realtime import service
-from realtime.auth import authenticate_handshake
-from realtime.limits import ConnectionState, TokenBucket, check_event, reserve_watch
-from realtime.schemas import UnwatchIn, UnwatchOut, WatchChanges, WatchIn
+from realtime.auth import Identity, authenticate_handshake, verify_token
+from realtime.limits import ConnectionState, IpBudgets, LiveRateLimited, TokenBucket, check_event, reserve_watch
+from realtime.schemas import AuthIn, AuthOut, UnwatchIn, UnwatchOut, WatchChanges, WatchIn
 from server.db import unit_of_work
 from server.errors import AppError, InvalidRequest, validation_details
 from server.identity import InvalidToken
 from server.observability import metrics
 from server.observability.tracing import traced_dispatch
-from server.outbox import tutor_room, user_room
+from server.outbox import sign_in_room, tutor_room, user_room
 from server.settings import Settings
 
 log = logging.getLogger("edustream.live")
@@ -35,12 +37,27 @@ M = TypeVar("M", bound=BaseModel)
 NAMESPACE = "/live"
 _SESSION_KEY = "live"
 _LIFECYCLE = frozenset({"connect", "disconnect"})
+_EVENTS = ["auth", "watch", "unwatch"]
+#: Sent to a connection whose access token expired, just before it is disconnected.
+SESSION_EXPIRED = "session.expired"
 
 
 class UnknownEvent(AppError):
     status = 404
     code = "unknown_event"
     message = "This namespace has no such event."
+
+
+class InvalidLiveToken(AppError):
+    status = 401
+    code = "invalid_token"
+    message = "The access token is invalid; refresh it and send it with the auth event."
+
+
+class TokenExpired(AppError):
+    status = 401
+    code = "token_expired"
+    message = "The connection's access token expired; send a fresh one with the auth event."
 
 
 class InternalError(AppError):
@@ -64,6 +81,8 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         super().__init__(namespace)
         self.settings = settings
         self.app_state = state
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.budgets = IpBudgets(settings)
 
     @traced_dispatch  # a span per event, connect and disconnect included
     async def trigger_event(self, event: str, *args: Any) -> Any:
@@ -74,10 +93,13 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         try:
             state = await self._state(sid)
             check_event(state, payload, max_bytes=self.settings.live_max_payload_bytes)
+            await self.budgets.event(self._redis(), state.ip)
+            if event != "auth" and state.expires_at is not None and time.time() >= state.expires_at:
+                raise TokenExpired()  # the expiry timer is about to end the connection
             handler: Callable[..., Awaitable[Any]] | None = getattr(self, f"on_{event}", None) \
                 if isinstance(event, str) and event.isidentifier() else None
             if handler is None:
-                raise UnknownEvent(details={"event": str(event)[:64], "events": ["watch", "unwatch"]})
+                raise UnknownEvent(details={"event": str(event)[:64], "events": _EVENTS})
             if len(payload) != 1:
                 raise InvalidRequest("Send exactly one object as the event's argument.",
                                      details=[{"field": "payload", "message": "expected one object"}])
@@ -89,20 +111,89 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
             return InternalError().to_dict()
 
     async def on_connect(self, sid: str, environ: Mapping[str, Any], auth: Any = None) -> None:
-        """Authenticate (token in ``auth`` or the ``es_access`` cookie); anonymous may only watch."""
+        """Within the IP's connection budget, authenticate (token in ``auth`` or the ``es_access``
+        cookie); anonymous may only watch."""
+        ip = IpBudgets.ip_of(self.settings, environ)
         try:
-            principal = authenticate_handshake(self.settings, environ, auth)
+            await self.budgets.connect(self._redis(), ip)
+        except LiveRateLimited as exc:
+            raise ConnectionRefusedError(exc.message, exc.to_dict()["error"]) from exc
+        try:
+            identity = authenticate_handshake(self.settings, environ, auth)
         except InvalidToken as exc:
             raise refusal(exc) from exc
-        state = ConnectionState(principal=principal, bucket=TokenBucket(float(self.settings.live_events_per_second)))
+        state = ConnectionState(principal=None, bucket=TokenBucket(float(self.settings.live_events_per_second)),
+                                ip=ip)
         await self.save_session(sid, {_SESSION_KEY: state})
-        if principal is not None:
-            await self.enter_room(sid, user_room(principal.id))
+        if identity is not None:
+            await self._sign_in(sid, state, identity)
         metrics.connection_opened()
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
-        """Rooms are left by the library; nothing else is held per connection."""
+        """Rooms are left by the library; the expiry timer is cancelled."""
+        session = await self.get_session(sid)
+        state = session.get(_SESSION_KEY) if isinstance(session, dict) else None
+        if isinstance(state, ConnectionState) and state.expiry is not None:
+            state.expiry.cancel()
         metrics.connection_closed()
+
+    async def on_auth(self, sid: str, state: ConnectionState, data: Any) -> dict[str, Any]:
+        """Re-authenticate in-band: a fresh access token for the same user moves the expiry.
+
+        An anonymous connection may sign in this way. A token of another user is refused
+        (connect again instead); a refused token leaves the connection as it was.
+        """
+        body = _parse(AuthIn, data)
+        try:
+            identity = verify_token(self.settings, body.token)
+        except InvalidToken as exc:
+            raise InvalidLiveToken(details={"reason": str(exc)}) from exc
+        if state.principal is not None and identity.principal.id != state.principal.id:
+            raise InvalidLiveToken("The token belongs to another user; open a new connection for them.",
+                                   details={"reason": "different user"})
+        await self._sign_in(sid, state, identity)
+        return AuthOut(user_id=identity.principal.id,
+                       expires_at=datetime.fromtimestamp(identity.expires_at, UTC)).model_dump(mode="json")
+
+    async def _sign_in(self, sid: str, state: ConnectionState, identity: Identity) -> None:
+        """Bind the connection to the token's user until the token expires."""
+        if state.principal is None:
+            await self.enter_room(sid, user_room(identity.principal.id))
+        old = state.principal.session_id if state.principal is not None else None
+        if identity.principal.session_id != old:
+            if old is not None:
+                await self.leave_room(sid, sign_in_room(old))
+            if identity.principal.session_id is not None:
+                await self.enter_room(sid, sign_in_room(identity.principal.session_id))
+        state.principal, state.expires_at = identity.principal, identity.expires_at
+        self._schedule_expiry(sid, state)
+
+    def _schedule_expiry(self, sid: str, state: ConnectionState) -> None:
+        if state.expiry is not None:
+            state.expiry.cancel()
+        if state.expires_at is not None:
+            # The loop's clock is monotonic and the expiry wall-clock time: _expire re-checks.
+            delay = max(0.0, state.expires_at - time.time()) + 0.05
+            state.expiry = asyncio.get_running_loop().call_later(delay, self._expire, sid, state)
+
+    def _expire(self, sid: str, state: ConnectionState) -> None:
+        state.expiry = None
+        if state.expires_at is None:
+            return
+        if time.time() < state.expires_at:
+            self._schedule_expiry(sid, state)
+            return
+        task = asyncio.get_running_loop().create_task(self._end_expired(sid))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _end_expired(self, sid: str) -> None:
+        """Tell the client why, then disconnect it (it refreshes its token and connects again)."""
+        log.info("live connection %s: access token expired", sid)
+        message = "The access token expired; refresh it and connect again (or send auth before it expires)."
+        # Local only (the connection is ours): no Redis round trip before the disconnect.
+        await self.emit(SESSION_EXPIRED, {"reason": "token_expired", "message": message}, to=sid, ignore_queue=True)
+        await self.disconnect(sid)
 
     async def on_watch(self, sid: str, state: ConnectionState, data: Any) -> dict[str, Any]:
         """Join the tutor's room, then answer the snapshot (or the missed changes).
@@ -131,6 +222,9 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         state.watching.discard(room)
         await self.leave_room(sid, room)
         return UnwatchOut(tutor_id=body.tutor_id).model_dump(mode="json")
+
+    def _redis(self) -> Any:
+        return getattr(self.app_state, "redis", None)
 
     async def _state(self, sid: str) -> ConnectionState:
         session = await self.get_session(sid)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from realtime.internals import close_redis
 from realtime.manager import LiveRedisManager
 from realtime.relay import LIVE_NAMESPACE, OutboxRelay
 from server import outbox
@@ -33,7 +34,9 @@ from server.settings import Settings
 
 def write_only_manager(settings: Settings) -> LiveRedisManager:
     """A Redis manager that only publishes, on the channel the API processes listen to."""
-    return LiveRedisManager(settings.redis_url, channel=settings.live_channel, write_only=True)
+    return LiveRedisManager(settings.redis_url, channel=settings.live_channel, write_only=True,
+                            max_pending=settings.live_max_pending_broadcasts,
+                            redis_timeout=settings.live_redis_timeout_seconds)
 
 
 class LivePublisher:
@@ -53,8 +56,7 @@ class LivePublisher:
     async def stop(self) -> None:
         outbox.remove_listener(self.relay.wake)
         await self.relay.stop()
-        if self.manager.redis is not None:
-            await self.manager.redis.aclose()
+        await close_redis(self.manager)
 
     async def emit(self, event: str, data: Any, room: str) -> None:
         """Publish one event to a room of ``/live`` without the outbox (no ordering, no retry)."""

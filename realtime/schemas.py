@@ -49,3 +49,18 @@ class WatchChanges(BaseModel):
 class UnwatchOut(BaseModel):
     tutor_id: uuid.UUID
     watching: Literal[False] = False
+
+
+class AuthIn(BaseModel):
+    """``auth``: replace the connection's access token before it expires (same user)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=4096)
+
+
+class AuthOut(BaseModel):
+    """The ``auth`` ack: who the connection is now and until when the token is valid."""
+
+    user_id: uuid.UUID
+    expires_at: datetime

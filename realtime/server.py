@@ -9,7 +9,6 @@ ASGIApp's own hooks stay unset so the lifespan reaches Starlette).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -18,10 +17,10 @@ from typing import Any
 import socketio
 from starlette.applications import Starlette
 
-from realtime.manager import Broadcast, LiveRedisManager
+from realtime.internals import DirectAsyncServer, close_redis, start_manager, stop_listener
+from realtime.manager import Broadcast, LiveRedisManager, StockRedisManager, redis_options
 from realtime.namespace import LiveNamespace
 from realtime.relay import OutboxRelay, Publish
-from realtime.transport import DirectAsyncServer
 from server import outbox
 from server.app import create_app
 from server.settings import Settings, get_settings
@@ -37,8 +36,11 @@ def create_manager(settings: Settings) -> socketio.AsyncRedisManager:
     """The fast fan-out manager, or the library's stock one when ``LIVE_FAST_FANOUT=false``."""
     if settings.live_fast_fanout:
         return LiveRedisManager(settings.redis_url, channel=settings.live_channel,
-                                max_queued_packets=settings.live_max_queued_packets)
-    return socketio.AsyncRedisManager(settings.redis_url, channel=settings.live_channel)
+                                max_queued_packets=settings.live_max_queued_packets,
+                                max_pending=settings.live_max_pending_broadcasts,
+                                redis_timeout=settings.live_redis_timeout_seconds)
+    return StockRedisManager(settings.redis_url, channel=settings.live_channel,
+                             redis_options=redis_options(settings.live_redis_timeout_seconds))
 
 
 def create_sio(settings: Settings) -> socketio.AsyncServer:
@@ -79,10 +81,7 @@ class LiveLayer:
 
     async def start(self, app: Any = None) -> None:
         """Subscribe to Redis (and wait until it is live), then start the relay."""
-        if not self.sio.manager_initialized:
-            self.sio.manager_initialized = True
-            self.sio.manager.initialize()
-        manager = self.sio.manager
+        manager = start_manager(self.sio)
         if isinstance(manager, LiveRedisManager):
             async with asyncio.timeout(10.0):
                 await manager.wait_ready()
@@ -93,17 +92,9 @@ class LiveLayer:
         """Stop the relay (handing leadership on), the Redis listener and the Socket.IO server."""
         outbox.remove_listener(self.relay.wake)
         await self.relay.stop()
-        manager = self.sio.manager
-        listener = getattr(manager, "thread", None)
-        if isinstance(listener, asyncio.Task):
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await listener
+        await stop_listener(self.sio.manager)
         await self.sio.shutdown()
-        redis = getattr(manager, "redis", None)
-        if redis is not None:
-            with contextlib.suppress(Exception):
-                await redis.aclose()
+        await close_redis(self.sio.manager)
 
 
 def create_asgi(settings: Settings | None = None) -> socketio.ASGIApp:

@@ -36,6 +36,10 @@ async def watch(session: Session, settings: Settings, tutor_id: uuid.UUID, since
                 now: datetime) -> SlotsOut | WatchChanges:
     """A snapshot, or with ``since`` the merged changes after it when all of them are still kept.
 
+    Snapshots come from the per-tutor, per-version cache the REST listing uses
+    (:mod:`server.availability.snapshots`), so a storm of watches at one version computes the
+    listing once; a watch with ``since`` at the current version answers without reading the outbox.
+
     Falls back to a snapshot when any version after ``since`` is missing, older than
     ``LIVE_HISTORY_SECONDS``, or a ``resync`` (an availability edit, which no slot list
     describes); also when ``since`` is ahead of the tutor's version. Everything is read in
@@ -51,6 +55,8 @@ async def watch(session: Session, settings: Settings, tutor_id: uuid.UUID, since
     version = await tutor_version(session, tutor_id)
     if since > version:
         return await snapshot(session, settings, tutor_id, now)
+    if since == version:  # a repeated watch at the current version: nothing was missed
+        return WatchChanges(tutor_id=tutor_id, version=version, since=since, changes=[])
     rows = (await session.execute(_MISSED, {"tutor_id": tutor_id, "since": since, "version": version})).all()
     changes = merge_changes(rows, since=since, version=version,
                             oldest=now - timedelta(seconds=settings.live_history_seconds))

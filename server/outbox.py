@@ -43,6 +43,11 @@ def user_room(user_id: uuid.UUID | str) -> str:
     return f"user:{user_id}"
 
 
+def sign_in_room(session_id: uuid.UUID | str) -> str:
+    """The connections opened with one sign-in (the access token's ``sid``, a refresh-token family)."""
+    return f"signin:{session_id}"
+
+
 async def bump_version(session: Session, tutor_id: uuid.UUID) -> int:
     """Increment and return the tutor's availability version (row-locked until commit)."""
     result = await session.execute(

@@ -27,7 +27,8 @@ clients are grouped by /64 (one host usually owns the whole prefix).
 
 Every limited response carries ``RateLimit-Limit``, ``RateLimit-Remaining`` and
 ``RateLimit-Reset`` (seconds) for the tightest bucket; a refusal is 429 ``rate_limited``
-with ``Retry-After``. Probes, metrics and Socket.IO traffic are not limited. When Redis
+with ``Retry-After``. Probes, metrics and Socket.IO traffic are not limited here (``realtime/limits.py``
+budgets Socket.IO per IP with this limiter). When Redis
 fails or is slow the request goes through and a warning is logged (fail open).
 """
 

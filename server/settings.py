@@ -120,6 +120,13 @@ class Settings(BaseSettings):
     live_fast_fanout: bool = True
     # A client whose unsent backlog passes this many packets is disconnected (it re-watches with since).
     live_max_queued_packets: int = 1000
+    # Broadcasts waiting for Redis while a publish is in flight; past it, new ones skip Redis (docs/live.md).
+    live_max_pending_broadcasts: int = 10_000
+    # Socket (read/write and connect) timeout of the live layer's Redis clients; subscriptions block without it.
+    live_redis_timeout_seconds: float = 5.0
+    # Per client IP and RATE_LIMIT_WINDOW_SECONDS, shared by every API process through Redis.
+    live_connections_per_ip: int = 120
+    live_events_per_ip: int = 1200
     # Engine.IO heartbeat: a client that misses pings for interval + timeout is dropped.
     live_ping_interval_seconds: float = 25.0
     live_ping_timeout_seconds: float = 20.0

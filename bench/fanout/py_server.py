@@ -31,6 +31,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
+from realtime.internals import start_manager
 from realtime.limits import ConnectionState
 from realtime.manager import Broadcast, LiveRedisManager
 from realtime.namespace import LiveNamespace
@@ -87,8 +88,7 @@ def build(settings: Settings) -> socketio.ASGIApp:
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        sio.manager_initialized = True
-        sio.manager.initialize()
+        start_manager(sio)
         if isinstance(sio.manager, LiveRedisManager):
             async with asyncio.timeout(10):
                 await sio.manager.wait_ready()

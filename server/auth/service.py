@@ -26,6 +26,7 @@ from server.auth.schemas import LoginIn, MeUpdate, PasswordChange, RegisterIn
 from server.db import Session
 from server.errors import Conflict, Forbidden, NotFound, Unauthorized
 from server.identity import Principal
+from server.live_sessions import RevokedBecause, end_family_live_sessions, end_other_live_sessions
 from server.settings import Settings
 
 EMAIL_UNIQUE_INDEX = "uq_users_email_lower"
@@ -161,6 +162,7 @@ async def refresh(session: Session, settings: Settings, raw_token: str) -> Signe
     if row is None or row.used_at is None:
         raise InvalidRefreshToken()
     await repository.revoke_family(session, row.family_id, now)
+    await end_family_live_sessions(session, row.family_id)  # its /live connections close everywhere
     raise RefreshTokenReused(details={"family_revoked": True})
 
 
@@ -172,6 +174,7 @@ async def logout(session: Session, raw_token: str | None) -> None:
     row = await repository.find_refresh_token(session, identity.hash_opaque_token(raw_token))
     if row is not None:
         await repository.revoke_family(session, row.family_id, _now())
+        await end_family_live_sessions(session, row.family_id, RevokedBecause.SIGNED_OUT)
 
 
 async def get_user(session: Session, user_id: uuid.UUID) -> User:
@@ -204,6 +207,7 @@ async def change_password(session: Session, principal: Principal, data: Password
         raise WrongPassword()
     user.password_hash = await _hash_password(data.new_password)
     await repository.revoke_user_families(session, user_id, _now(), keep_family=principal.session_id)
+    await end_other_live_sessions(session, user_id, principal.session_id, RevokedBecause.PASSWORD_CHANGED)
 
 
 async def purge_tokens(session: Session, settings: Settings, now: datetime, batch: int) -> int:

@@ -175,8 +175,10 @@ class LiveClient:
         self.events: list[tuple[str, Any]] = []
         self._changed = asyncio.Event()
         self.connect_errors: list[Any] = []
+        self.disconnects: list[Any] = []
         self.sio.on("*", self._record, namespace="/live")
         self.sio.on("connect_error", self._connect_error, namespace="/live")
+        self.sio.on("disconnect", self._disconnected, namespace="/live")
 
     async def _record(self, event: str, data: Any) -> None:
         self.events.append((event, data))
@@ -184,6 +186,10 @@ class LiveClient:
 
     async def _connect_error(self, data: Any = None) -> None:
         self.connect_errors.append(data)
+
+    async def _disconnected(self, reason: Any = None) -> None:
+        self.disconnects.append(reason)
+        self._changed.set()
 
     async def connect(self) -> LiveClient:
         headers = {"Cookie": self.cookie} if self.cookie else {}

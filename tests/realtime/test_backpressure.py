@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -52,7 +53,6 @@ async def _flood(publisher, room: str) -> None:
     for first in range(0, EVENTS, 200):
         await publisher.manager.broadcast([Broadcast("seq", json.dumps({"n": n, "pad": PAD}), room, "/live")
                                            for n in range(first, min(first + 200, EVENTS))])
-    await asyncio.sleep(0.5)
 
 
 async def test_a_client_that_stops_reading_gets_every_event_in_order_when_it_resumes(
@@ -89,15 +89,37 @@ async def test_connection_receiving_only_direct_writes_outlives_many_heartbeats(
     assert [e["n"] for e in client.of("seq")] == list(range(50))
 
 
+async def _live_connections(http: aiohttp.ClientSession, url: str) -> float:
+    """The server's open Socket.IO connections, from its /metrics."""
+    async with http.get(f"{url}/metrics") as response:
+        text = await response.text()
+    match = re.search(r"^edustream_live_connections (\S+)$", text, re.MULTILINE)
+    assert match is not None, "no live_connections gauge in /metrics"
+    return float(match.group(1))
+
+
+async def _until_disconnected(http: aiohttp.ClientSession, url: str, within: float) -> None:
+    """Until the server counts no open connection (it dropped the slow client)."""
+    deadline = asyncio.get_running_loop().time() + within
+    while await _live_connections(http, url) > 0:
+        assert asyncio.get_running_loop().time() < deadline, f"the server kept the slow client for {within} s"
+        await asyncio.sleep(0.1)
+
+
 async def test_a_client_too_far_behind_is_disconnected_after_an_in_order_prefix(
         strict_server: LiveServer, make_students, publisher) -> None:
     [student] = await make_students(1)
-    async with aiohttp.ClientSession() as http:
+    async with aiohttp.ClientSession() as http, aiohttp.ClientSession() as probe:
         ws = await _open(strict_server.url, http, student["token"])
+        assert await _live_connections(probe, strict_server.url) == 1
         await _flood(publisher, f"user:{student['id']}")
+        # Read nothing until the server has given up on the client: on a busy machine the flood
+        # may still be arriving at the server when the publisher returns, and a client that reads
+        # early could keep up. (The default heartbeat, 25 + 20 s, leaves ample time.)
+        await _until_disconnected(probe, strict_server.url, within=40)
         received: list[int] = []
         while True:
-            msg = await asyncio.wait_for(ws.receive(), 20)
+            msg = await asyncio.wait_for(ws.receive(), 60)
             if msg.type != aiohttp.WSMsgType.TEXT:
                 break  # the server closed the connection
             if msg.data.startswith('42/live,["seq"'):

@@ -1,0 +1,364 @@
+"""Every reach into python-socketio, python-engineio and uvicorn internals, in one place.
+
+The fast fan-out (docs/live.md, "Fan-out") keeps the libraries' wire protocol, rooms and
+sessions but replaces two hot paths: how a broadcast reaches the local members of a room,
+and how a packet reaches an idle WebSocket. Both need attributes and methods that these
+libraries do not document as public. They are used here and nowhere else; the rest of
+``realtime/`` talks to this module through the names it exports.
+
+Verified against exactly the versions in :data:`VERIFIED_VERSIONS` (pinned in
+``pyproject.toml``). ``tests/realtime/test_internals.py`` asserts every item below still
+exists with the shape we rely on and that the installed versions are these, and it fails
+with the name of what changed. Upgrading a pin means re-running that test and
+``tests/realtime/`` (and ideally ``bench/fanout``), then updating :data:`VERIFIED_VERSIONS`.
+
+Internals touched, and why:
+
+python-engineio
+  * ``engineio.AsyncServer._async`` (the async-driver table, a module dict shared by every
+    server): a copy with ``"websocket"`` replaced by :class:`DirectWebSocket`, so our
+    wrapper serves each WebSocket and can reach uvicorn's protocol object.
+  * ``engineio.AsyncServer.create_queue()``: overridden to give every socket a
+    :class:`DirectQueue` (a documented hook in spirit, not in the docs).
+  * ``engineio.async_drivers.asgi.WebSocket`` (``handler``, ``__call__(environ)``,
+    ``send(message)``): subclassed; ``handler.__self__`` is the Engine.IO socket.
+  * ``engineio.async_socket.AsyncSocket`` attributes ``queue``, ``upgraded``, ``upgrading``,
+    ``closed``, ``closing`` and ``close(wait=, abort=)``: whether a socket may be written
+    directly, and aborting a slow consumer.
+  * ``AsyncServer.sockets`` (Engine.IO sid → socket): finding a room member's socket.
+  * The writer task's use of the queue (``get`` → ``send`` → ``task_done``; ``None`` ends it):
+    :class:`DirectQueue` counts packets taken but not yet written, so a direct write never
+    overtakes them, and puts ``None`` to end a dropped connection's writer.
+python-socketio
+  * ``socketio.AsyncServer._engineio_server_class()``: returns :class:`DirectEngineIOServer`.
+  * ``AsyncServer.manager_initialized`` / ``manager.initialize()``: starting the Redis
+    listener inside our lifespan (before the first connection) and ``manager.thread`` (the
+    listener task) to stop it.
+  * ``AsyncRedisManager``: ``_listen()`` (overridden to take our pre-encoded batches off the
+    channel), ``_redis_connect()``, ``redis`` and ``connected`` (publishing a pre-encoded body with
+    the library's one-reconnect policy), ``host_id`` (skipping our own batches),
+    ``_handle_emit(message)`` (the stock manager's local delivery, hooked to end revoked
+    sessions when ``LIVE_FAST_FANOUT=false``).
+  * ``BaseManager.rooms`` (namespace → room → {sid: eio_sid}): the local members of a room,
+    read synchronously on the broadcast path.
+uvicorn (``websockets-sansio`` protocol, ``uvicorn.protocols.websockets.websockets_sansio_impl``)
+  * the ASGI ``send`` callable is a bound method of ``WebSocketsSansIOProtocol``; its
+    ``transport``, ``conn``, ``writable`` (cleared while the transport is paused),
+    ``close_sent``, ``disconnected`` and ``handshake_complete`` say whether a frame may be
+    written now; ``transport.write(frame)`` writes it.
+asyncio
+  * ``asyncio.Queue._queue`` (the deque) and ``_get()``: an O(1) "anything queued?" check and
+    counting what the writer took.
+redis-py
+  * blocking ``PubSub`` reads (``listen()``) are made without the client's ``socket_timeout``
+    (``parse_response`` passes ``math.inf``): the managers' clients get a socket timeout so a
+    hung Redis fails a publish, and an idle subscription must not time out with it.
+websockets
+  * ``websockets.frames.Frame(...).serialize(mask=False, extensions=[])`` (public API, pinned
+    because uvicorn's sans-I/O protocol is built on the same version).
+
+Frames are sent uncompressed: permessage-deflate (RFC 7692 §6) lets an endpoint leave any
+message uncompressed, and a slot change is a few hundred bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib.metadata
+from collections.abc import AsyncIterator
+from typing import Any
+
+import engineio
+import socketio
+from engineio import packet as eio_packet
+from engineio.async_drivers.asgi import WebSocket as AsgiWebSocket
+from websockets.frames import Frame, Opcode
+
+#: The exact versions this module was verified against (also pinned in pyproject.toml).
+VERIFIED_VERSIONS = {
+    "python-socketio": "5.18.1",
+    "python-engineio": "4.15.1",
+    "uvicorn": "0.54.0",
+    "websockets": "17.4",
+    "redis": "8.1.0",
+}
+
+SANSIO_MODULE = "uvicorn.protocols.websockets.websockets_sansio_impl"
+#: What :class:`DirectQueue` reads on uvicorn's protocol object.
+SANSIO_ATTRIBUTES = ("transport", "conn", "writable", "close_sent", "disconnected", "handshake_complete")
+_FRAME_ATTR = "_edustream_ws_frame"
+
+
+def version_mismatches() -> dict[str, tuple[str, str | None]]:
+    """``{distribution: (verified, installed)}`` for every pinned library that differs."""
+    found: dict[str, tuple[str, str | None]] = {}
+    for name, verified in VERIFIED_VERSIONS.items():
+        try:
+            installed: str | None = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            installed = None
+        if installed != verified:
+            found[name] = (verified, installed)
+    return found
+
+
+def frame_bytes(pkt: eio_packet.Packet) -> bytes:
+    """The complete unmasked WebSocket frame of an Engine.IO packet (cached on the packet)."""
+    frame: bytes | None = pkt.__dict__.get(_FRAME_ATTR)
+    if frame is None:
+        encoded = pkt.encode()
+        if isinstance(encoded, str):
+            frame = Frame(Opcode.TEXT, encoded.encode()).serialize(mask=False, extensions=[])
+        else:
+            frame = Frame(Opcode.BINARY, bytes(encoded)).serialize(mask=False, extensions=[])
+        setattr(pkt, _FRAME_ATTR, frame)
+    return frame
+
+
+def sansio_protocol(send: Any) -> Any:
+    """uvicorn's websockets-sansio protocol behind an ASGI ``send``, or None for anything else."""
+    proto = getattr(send, "__self__", None)
+    if type(proto).__module__ != SANSIO_MODULE:
+        return None
+    return proto if all(hasattr(proto, name) for name in SANSIO_ATTRIBUTES) else None
+
+
+# -- Engine.IO sockets ------------------------------------------------------------------
+
+
+class DirectQueue(asyncio.Queue[Any]):
+    """An Engine.IO socket's send queue that writes through to an idle WebSocket.
+
+    While the connection is a WebSocket served by uvicorn's ``websockets-sansio`` protocol
+    (the default with websockets >= 14), open, not paused by back-pressure, and nothing is
+    queued or in the writer's hands, ``put``/``put_nowait`` write the frame at once;
+    otherwise the packet is queued and the library's writer sends it as usual (and every
+    later packet queues behind it until the writer has caught up, so order never changes).
+    Long-polling connections, other ASGI servers and ``--ws wsproto``/``websockets`` use the
+    library path unchanged.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._ws: DirectWebSocket | None = None
+        self._sock: Any = None
+        self._in_flight = 0  # taken by the writer task, not yet written
+
+    @property
+    def direct(self) -> bool:
+        """True while packets may be written straight to uvicorn's transport."""
+        return self._ws is not None
+
+    def attach(self, ws: DirectWebSocket, sock: Any) -> None:
+        self._ws, self._sock, self._in_flight = ws, sock, 0
+
+    def detach(self) -> None:
+        self._ws = self._sock = None
+
+    def _counting(self) -> bool:
+        sock = self._sock
+        return sock is not None and sock.upgraded and not sock.upgrading
+
+    def put_nowait(self, item: Any) -> None:
+        # PINGs always take the queue: the library's writer task ends the connection when its
+        # queue stays empty for ping_interval + ping_timeout, and the ping keeps it alive.
+        if (self._ws is not None and item is not None and item.packet_type != eio_packet.PING
+                and self.write_frame(frame_bytes(item))):
+            return
+        super().put_nowait(item)
+
+    def write_frame(self, frame: bytes) -> bool:
+        """Write a whole WebSocket frame now if nothing is queued or in flight and the socket is open.
+
+        The broadcast hot path (one call per recipient): flat attribute checks, then one write.
+        """
+        ws = self._ws
+        if ws is None or self._queue or self._in_flight:  # type: ignore[attr-defined]
+            return False
+        sock = self._sock
+        if not sock.upgraded or sock.upgrading:
+            return False
+        proto = ws.proto
+        # uvicorn sets close_sent when it starts closing and closes the transport when the peer's
+        # close frame arrives; a paused transport clears `writable` (back-pressure).
+        if (proto.close_sent or proto.disconnected or not proto.handshake_complete or not proto.writable.is_set()
+                or proto.transport.is_closing()):
+            return False
+        proto.transport.write(frame)
+        return True
+
+    def _get(self) -> Any:
+        item = super()._get()  # type: ignore[misc]
+        if self._ws is not None and item is not None and self._counting():
+            self._in_flight += 1
+        return item
+
+    def written(self) -> None:
+        """The writer task sent one packet it had taken from this queue."""
+        if self._in_flight > 0:
+            self._in_flight -= 1
+
+
+class DirectWebSocket(AsgiWebSocket):  # type: ignore[misc]
+    """engineio's ASGI WebSocket wrapper that lets its socket's queue write frames directly."""
+
+    proto: Any = None  # uvicorn's protocol object, when it is the websockets-sansio one
+    _send_queue: DirectQueue | None = None
+
+    async def __call__(self, environ: dict[str, Any]) -> Any:
+        sock = getattr(self.handler, "__self__", None)
+        queue = getattr(sock, "queue", None)
+        self.proto = sansio_protocol(environ.get("asgi.send"))
+        if self.proto is not None and isinstance(queue, DirectQueue):
+            self._send_queue = queue
+            queue.attach(self, sock)
+        try:
+            return await super().__call__(environ)
+        finally:
+            if self._send_queue is not None:
+                self._send_queue.detach()
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if self._send_queue is not None:
+            self._send_queue.written()
+
+
+class DirectEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
+    """Engine.IO server whose sockets use :class:`DirectQueue` and :class:`DirectWebSocket`."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # A copy: the driver table is module state shared with every other server.
+        self._async: dict[str, Any] = {**self._async, "websocket": DirectWebSocket}
+
+    def create_queue(self, *args: Any, **kwargs: Any) -> DirectQueue:
+        return DirectQueue(*args, **kwargs)
+
+
+class DirectAsyncServer(socketio.AsyncServer):  # type: ignore[misc]
+    """``socketio.AsyncServer`` on :class:`DirectEngineIOServer`."""
+
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return DirectEngineIOServer
+
+
+def deliver_local(server: socketio.AsyncServer, members: dict[str, str], pkt: eio_packet.Packet, frame: bytes,
+                  max_queued: int) -> list[str]:
+    """Hand one packet to each member's socket (``{sid: eio_sid}``); the Engine.IO sids over ``max_queued``.
+
+    Written straight to an idle WebSocket, else put on the socket's queue: no task, no await.
+    """
+    sockets = server.eio.sockets
+    too_slow: list[str] = []
+    for eio_sid in members.values():
+        sock = sockets.get(eio_sid)
+        if sock is None or sock.closed or sock.closing:
+            continue
+        queue = sock.queue
+        if type(queue) is DirectQueue and queue.write_frame(frame):
+            continue
+        if queue.qsize() >= max_queued:
+            too_slow.append(eio_sid)
+            continue
+        queue.put_nowait(pkt)
+    return too_slow
+
+
+async def abort_socket(server: socketio.AsyncServer, eio_sid: str) -> None:
+    """Drop what an Engine.IO socket has not sent and close it at once (a consumer too far behind)."""
+    sock = server.eio.sockets.get(eio_sid)
+    if sock is None:
+        return
+    while not sock.queue.empty():
+        sock.queue.get_nowait()
+        sock.queue.task_done()
+    await sock.close(wait=False, abort=True)
+    sock.queue.put_nowait(None)  # ends the transport's writer, which closes the WebSocket
+
+
+# -- the Redis manager --------------------------------------------------------------------
+
+
+class RedisManagerBase(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """``AsyncRedisManager`` with the hooks the fast fan-out needs, named and documented.
+
+    Subclasses override :meth:`receive_raw` to take their own messages off the channel and use
+    :meth:`publish_raw` and :attr:`node_id`.
+    """
+
+    connected: bool
+
+    @property
+    def node_id(self) -> str:
+        """This process's id on the channel (the library's ``host_id``)."""
+        return str(self.host_id)
+
+    async def publish_raw(self, message: bytes) -> None:
+        """Publish a pre-encoded message; one reconnect attempt, then ``ConnectionError``.
+
+        Mirrors ``AsyncRedisManager._publish`` (which JSON-encodes a dict and only logs failures).
+        """
+        for attempt in range(2):
+            try:
+                if not self.connected:
+                    self._redis_connect()
+                await self.redis.publish(self.channel, message)
+                return
+            except Exception as exc:  # any Redis/connection failure: reconnect once, then report
+                self.connected = False
+                if attempt == 1:
+                    raise ConnectionError(f"cannot publish to Redis: {exc}") from exc
+
+    def receive_raw(self, message: bytes) -> bool:
+        """Handle a message of our own off the channel; False passes it to the library."""
+        return False
+
+    async def _listen(self) -> AsyncIterator[Any]:
+        async for message in super()._listen():
+            if isinstance(message, bytes) and self.receive_raw(message):
+                continue
+            yield message
+
+
+class StockRedisManagerBase(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """The library's Redis manager with a hook after each emit it delivers in this process."""
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        await super()._handle_emit(message)
+        self.delivered(str(message.get("event")), message.get("namespace") or "/", message.get("room"))
+
+    def delivered(self, event: str, namespace: str, room: str | None) -> None:
+        """Called after an emit reached this process's members of ``room``."""
+
+
+def room_members(manager: socketio.AsyncManager, namespace: str, room: str | None) -> dict[str, str] | None:
+    """The local members of a room, ``{sid: eio_sid}`` (the library's own dict: do not keep it)."""
+    members: dict[str, str] | None = manager.rooms.get(namespace, {}).get(room)
+    return members
+
+
+def start_manager(sio: socketio.AsyncServer) -> socketio.AsyncManager:
+    """Start the client manager now (its Redis listener), not on the first connection."""
+    if not sio.manager_initialized:
+        sio.manager_initialized = True
+        sio.manager.initialize()
+    return sio.manager
+
+
+async def stop_listener(manager: socketio.AsyncManager) -> None:
+    """Stop the manager's Redis listener task (the library's ``thread``)."""
+    listener = getattr(manager, "thread", None)
+    if isinstance(listener, asyncio.Task):
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await listener
+
+
+async def close_redis(manager: socketio.AsyncManager) -> None:
+    """Close the manager's Redis client, if it opened one."""
+    redis = getattr(manager, "redis", None)
+    if redis is not None:
+        with contextlib.suppress(Exception):
+            await redis.aclose()

@@ -1,0 +1,160 @@
+"""The library internals the fast fan-out relies on (realtime/internals.py) are still there.
+
+Each test names what changed when it fails. After upgrading python-socketio, python-engineio,
+uvicorn or websockets: fix realtime/internals.py until these pass, run tests/realtime/ and the
+fan-out benchmark, then update ``VERIFIED_VERSIONS`` and the pins in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+from collections.abc import AsyncIterator
+from typing import Any
+
+import engineio
+import pytest
+import socketio
+import uvicorn
+from engineio.async_drivers import asgi as engineio_asgi
+from engineio.async_socket import AsyncSocket
+from redis.asyncio.client import PubSub as RedisPubSub
+from socketio.async_pubsub_manager import AsyncPubSubManager
+from uvicorn.protocols.websockets import websockets_sansio_impl
+from uvicorn.server import ServerState
+
+from realtime import internals
+from realtime.internals import DirectAsyncServer, DirectEngineIOServer, DirectQueue, RedisManagerBase
+from tests.realtime.conftest import free_port
+
+CHANGED = ("{what} changed: realtime/internals.py relies on it (verified with {versions}); "
+           "re-verify the fast fan-out against the installed version before changing the pin.")
+
+
+def _fail(what: str) -> str:
+    return CHANGED.format(what=what, versions=internals.VERIFIED_VERSIONS)
+
+
+def _params(func: Any) -> list[str]:
+    return list(inspect.signature(func).parameters)
+
+
+def test_installed_versions_are_the_verified_ones() -> None:
+    mismatches = internals.version_mismatches()
+    assert not mismatches, ("installed versions differ from those realtime/internals.py was verified against "
+                            f"({{name: (verified, installed)}}): {mismatches}")
+
+
+def test_engineio_server_internals() -> None:
+    eio = DirectEngineIOServer(async_mode="asgi")
+    assert isinstance(getattr(eio, "_async", None), dict) and "websocket" in eio._async, \
+        _fail("engineio.AsyncServer._async (the async-driver table with a 'websocket' entry)")
+    assert eio._async["websocket"] is internals.DirectWebSocket, _fail("engineio.AsyncServer._async")
+    assert engineio.AsyncServer(async_mode="asgi")._async["websocket"] is engineio_asgi.WebSocket, \
+        _fail("the shared engineio ASGI driver table (our copy must not leak into it)")
+    assert hasattr(engineio.AsyncServer, "create_queue"), _fail("engineio.AsyncServer.create_queue")
+    assert isinstance(getattr(eio, "sockets", None), dict), _fail("engineio.AsyncServer.sockets")
+
+
+def test_engineio_socket_internals() -> None:
+    sock = AsyncSocket(DirectEngineIOServer(async_mode="asgi"), "sid")
+    assert isinstance(sock.queue, DirectQueue), _fail("engineio socket queue from server.create_queue()")
+    for name in ("upgraded", "upgrading", "closed", "closing"):
+        assert isinstance(getattr(sock, name, None), bool), _fail(f"engineio AsyncSocket.{name}")
+    assert {"wait", "abort"} <= set(_params(AsyncSocket.close)), _fail("engineio AsyncSocket.close(wait=, abort=)")
+    # The writer polls (queue.get / get_nowait, task_done; None ends it), then ws.send()s each packet.
+    poll = inspect.getsource(AsyncSocket.poll)
+    for needle in ("self.queue.get()", "self.queue.get_nowait()", "task_done()", "packets == [None]"):
+        assert needle in poll, _fail(f"engineio AsyncSocket.poll() ({needle!r})")
+    handler = inspect.getsource(AsyncSocket._websocket_handler)
+    for needle in ("await self.poll()", "await ws.send(pkt.encode())"):
+        assert needle in handler, _fail(f"engineio AsyncSocket._websocket_handler's writer ({needle!r})")
+
+
+def test_engineio_asgi_websocket_wrapper() -> None:
+    assert _params(engineio_asgi.WebSocket.__init__) == ["self", "handler", "server"], \
+        _fail("engineio.async_drivers.asgi.WebSocket(handler, server)")
+    assert _params(engineio_asgi.WebSocket.__call__) == ["self", "environ"], \
+        _fail("engineio.async_drivers.asgi.WebSocket.__call__(environ)")
+    assert _params(engineio_asgi.WebSocket.send) == ["self", "message"], \
+        _fail("engineio.async_drivers.asgi.WebSocket.send(message)")
+    assert "environ['asgi.send']" in inspect.getsource(engineio_asgi.WebSocket.__call__), \
+        _fail("engineio ASGI WebSocket reading environ['asgi.send']")
+
+
+def test_socketio_server_internals() -> None:
+    sio = DirectAsyncServer(async_mode="asgi")
+    assert isinstance(sio.eio, DirectEngineIOServer), _fail("socketio.AsyncServer._engineio_server_class()")
+    assert sio.manager_initialized is False, _fail("socketio.AsyncServer.manager_initialized")
+    assert callable(getattr(sio.manager, "initialize", None)), _fail("socketio manager.initialize()")
+
+
+def test_redis_manager_internals() -> None:
+    manager = RedisManagerBase("redis://127.0.0.1:1/0", channel="internals-test", write_only=True)
+    for name in ("redis", "connected", "host_id", "rooms", "channel"):
+        assert hasattr(manager, name), _fail(f"socketio.AsyncRedisManager.{name}")
+    assert isinstance(manager.rooms, dict), _fail("socketio BaseManager.rooms (namespace -> room -> {sid: eio_sid})")
+    assert inspect.isasyncgenfunction(socketio.AsyncRedisManager._listen), _fail("AsyncRedisManager._listen()")
+    assert _params(socketio.AsyncRedisManager._redis_connect) == ["self"], _fail("AsyncRedisManager._redis_connect()")
+    assert "self.thread" in inspect.getsource(AsyncPubSubManager.initialize), \
+        _fail("AsyncPubSubManager.initialize() keeping its listener task in .thread")
+
+
+def test_redis_subscription_reads_ignore_the_socket_timeout() -> None:
+    source = inspect.getsource(RedisPubSub.parse_response)
+    assert "math.inf if block" in source, \
+        _fail("redis-py PubSub.parse_response reading blocking subscriptions without socket_timeout")
+
+
+def test_asyncio_queue_internals() -> None:
+    queue = DirectQueue()
+    assert hasattr(queue, "_queue") and hasattr(asyncio.Queue, "_get"), _fail("asyncio.Queue._queue / _get()")
+
+
+def test_uvicorn_sansio_protocol_attributes() -> None:
+    config = uvicorn.Config(app=lambda *a: None, ws="websockets-sansio", log_level="warning")
+    config.load()
+    proto = websockets_sansio_impl.WebSocketsSansIOProtocol(config, ServerState(), {},
+                                                            _loop=asyncio.new_event_loop())
+    for name in internals.SANSIO_ATTRIBUTES:
+        assert hasattr(proto, name), _fail(f"uvicorn WebSocketsSansIOProtocol.{name}")
+    assert isinstance(proto.writable, asyncio.Event), _fail("uvicorn WebSocketsSansIOProtocol.writable (an Event)")
+    assert internals.sansio_protocol(proto.send) is proto, \
+        _fail(f"uvicorn's ASGI send being a bound method of {internals.SANSIO_MODULE}.WebSocketsSansIOProtocol")
+    proto.loop.close()
+
+
+@pytest.fixture
+async def direct_server() -> AsyncIterator[tuple[str, socketio.AsyncServer]]:
+    """A bare DirectAsyncServer under an in-process uvicorn with its default WebSocket implementation."""
+    sio = DirectAsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(socketio.ASGIApp(sio), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    task = asyncio.get_running_loop().create_task(server.serve())
+    async with asyncio.timeout(20):
+        while not server.started:  # noqa: ASYNC110 (uvicorn.Server offers no start event)
+            await asyncio.sleep(0.02)
+    yield f"http://127.0.0.1:{port}", sio
+    server.should_exit = True
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(20):
+            await task
+
+
+async def test_the_direct_write_path_engages_under_uvicorn(direct_server: tuple[str, socketio.AsyncServer]) -> None:
+    url, sio = direct_server
+    got: asyncio.Queue[Any] = asyncio.Queue()
+    client = socketio.AsyncClient(reconnection=False)
+    client.on("hello", got.put_nowait)
+    await client.connect(url, transports=["websocket"], wait_timeout=10)
+    try:
+        [sock] = sio.eio.sockets.values()
+        assert isinstance(sock.queue, DirectQueue) and sock.queue.direct, \
+            _fail("the direct path attaching to uvicorn's websockets-sansio protocol (DirectWebSocket.__call__)")
+        await sio.emit("hello", {"n": 1})
+        assert sock.queue.qsize() == 0, _fail("DirectQueue writing an idle socket's frame at once")
+        assert await asyncio.wait_for(got.get(), 10) == {"n": 1}
+    finally:
+        await client.disconnect()
