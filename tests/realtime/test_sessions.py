@@ -12,12 +12,12 @@ import httpx
 import pytest
 import socketio
 import uvicorn
-from server.auth.tokens import issue_access_token
 
 from realtime.internals import close_redis, start_manager, stop_listener
 from realtime.manager import StockRedisManager
+from server.identity import issue_access_token
 from server.settings import Settings
-from tests.helpers import register
+from tests.helpers import DEFAULT_PASSWORD, register
 from tests.realtime.conftest import LiveClient, LiveServer, free_port
 
 pytestmark = pytest.mark.xdist_group("live")
@@ -105,8 +105,26 @@ async def test_logout_closes_the_users_connections_on_every_api_process(
     for client in (on_a, on_b):
         await client.wait_for(ended, within=20)
         [revoked] = client.of("session.revoked")
-        assert revoked["reason"] == "session_revoked" and revoked["user_id"] == account["user"]["id"]
+        assert revoked["reason"] == "signed_out" and revoked["user_id"] == account["user"]["id"]
     assert bystander.sio.connected and bystander.of("session.revoked") == []
+
+
+async def test_logout_leaves_the_same_users_other_sign_ins_connected(live: list[LiveServer], live_client) -> None:
+    async with httpx.AsyncClient(base_url=live[0].url, timeout=30) as api:
+        account = await register(api)
+        api.cookies.clear()
+        login = await api.post("/api/v1/auth/login", json={"email": account["user"]["email"],
+                                                            "password": DEFAULT_PASSWORD})
+        phone = login.json()
+        api.cookies.clear()
+        laptop_socket = await live_client(live[0].url, token=account["access_token"])
+        phone_socket = await live_client(live[1].url, token=phone["access_token"])
+
+        r = await api.post("/api/v1/auth/logout", json={"refresh_token": account["refresh_token"]})
+        assert r.status_code == 204, r.text
+
+    await laptop_socket.wait_for(ended, within=20)
+    assert phone_socket.sio.connected and phone_socket.of("session.revoked") == []
 
 
 async def test_a_reused_refresh_token_closes_the_users_connections(live: list[LiveServer], live_client) -> None:
