@@ -1571,8 +1571,26 @@ export interface operations {
                     "application/json": components["schemas"]["AuthOut"];
                 };
             };
+            /** @description Error codes: `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error codes: `email_taken` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1631,6 +1649,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Error codes: `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error codes: `invalid_request` */
             422: {
                 headers: {
@@ -1682,8 +1718,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `csrf_failed` */
+            /** @description Error codes: `csrf_failed`, `origin_not_allowed` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1731,8 +1776,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Error codes: `csrf_failed` */
+            /** @description Error codes: `csrf_failed`, `origin_not_allowed` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1847,7 +1901,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1858,6 +1912,15 @@ export interface operations {
             };
             /** @description Error codes: `account_not_found` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1972,7 +2035,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1983,6 +2046,15 @@ export interface operations {
             };
             /** @description Error codes: `not_found` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2088,7 +2160,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2099,6 +2171,15 @@ export interface operations {
             };
             /** @description Error codes: `profile_required` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2305,7 +2386,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2316,6 +2397,15 @@ export interface operations {
             };
             /** @description Error codes: `slot_unavailable`, `hold_limit_reached` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2370,7 +2460,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2562,7 +2652,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2582,6 +2672,15 @@ export interface operations {
             };
             /** @description Error codes: `not_cancellable` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2645,7 +2744,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2665,6 +2764,15 @@ export interface operations {
             };
             /** @description Error codes: `not_reschedulable`, `slot_unavailable` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2724,7 +2832,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2796,7 +2904,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2816,6 +2924,15 @@ export interface operations {
             };
             /** @description Error codes: `hold_expired` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2974,7 +3091,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3270,7 +3387,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3333,7 +3450,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3387,8 +3504,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3456,7 +3582,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3467,6 +3593,15 @@ export interface operations {
             };
             /** @description Error codes: `upload_not_found` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3577,7 +3712,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3597,6 +3732,15 @@ export interface operations {
             };
             /** @description Error codes: `booking_closed` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
