@@ -14,6 +14,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from server.observability.logging import configure_logging
+from server.observability.metrics import serve
 from server.observability.sentry import setup_sentry
 from server.observability.tracing import Process, Tracing, service_name_for, setup_tracing, shutdown_tracing
 
@@ -30,10 +31,8 @@ def setup_process(settings: Settings, process: Process) -> Tracing | None:
     configure_logging(settings, process)
     setup_sentry(settings, process)
     if process != "api" and settings.worker_metrics_port > 0:
-        from server.observability.metrics import serve
-
         try:
-            serve(settings.worker_metrics_port)
+            serve(settings.worker_metrics_port, settings.worker_metrics_host, settings.metrics_token)
         except OSError as exc:
             # Several worker processes on one host: the first one serves (multiprocess
             # aggregation is not set up; give each process its own port if you need all).

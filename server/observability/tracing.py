@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
@@ -46,6 +47,7 @@ from socketio.exceptions import ConnectionRefusedError as _Refused
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
     from starlette.applications import Starlette
+    from starlette.types import ASGIApp, Receive, Scope, Send
 
     from server.settings import Settings
 
@@ -70,6 +72,9 @@ class ExporterTarget:
     endpoint: str = ""
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 @dataclass
 class Tracing:
     """The live tracing setup of this process (see :func:`setup_tracing`)."""
@@ -79,6 +84,18 @@ class Tracing:
     sample_rate: float
     target: ExporterTarget
     tracer: trace.Tracer
+    # Peers whose incoming trace context is continued (``TRACING_TRUSTED_SOURCES``).
+    trusted_sources: tuple[Network, ...] = ()
+
+    def trusts(self, address: str | None) -> bool:
+        """Whether a request from ``address`` may continue its caller's trace."""
+        if not address or not self.trusted_sources:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.trusted_sources)
 
 
 _state: Tracing | None = None
@@ -205,7 +222,9 @@ def setup_tracing(settings: Settings, service_name: str | None = None) -> Tracin
 
     global _state
     _state = Tracing(provider=provider, service_name=name, sample_rate=rate, target=target,
-                     tracer=provider.get_tracer(TRACER_NAME))
+                     tracer=provider.get_tracer(TRACER_NAME),
+                     trusted_sources=tuple(ipaddress.ip_network(source, strict=False)
+                                           for source in settings.tracing_trusted_sources))
     HTTPXClientInstrumentor().instrument(tracer_provider=provider)
     RedisInstrumentor().instrument(tracer_provider=provider)
     log.info("tracing on: service=%s exporter=%s %s sample_rate=%s", name, target.protocol, target.endpoint, rate)
@@ -267,11 +286,36 @@ def _span_details(scope: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return f"{method} {route}".strip(), {"http.route": route}
 
 
+# W3C trace context and baggage: what a caller can use to join (and steer the sampling of) our traces.
+TRACE_CONTEXT_HEADERS = frozenset({b"traceparent", b"tracestate", b"baggage"})
+
+
+class UntrustedTraceContextFilter:
+    """ASGI middleware outside the OpenTelemetry one: drops incoming trace context headers unless
+    the peer is one of ``TRACING_TRUSTED_SOURCES``. An untrusted caller's request then starts a
+    new trace under our own sampling decision: it cannot force sampling (cost) or attach its
+    spans to our traces."""
+
+    def __init__(self, app: ASGIApp, tracing: Tracing) -> None:
+        self.app = app
+        self.tracing = tracing
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] in ("http", "websocket"):
+            client = scope.get("client")
+            headers = scope.get("headers", [])
+            if not self.tracing.trusts(client[0] if client else None) and any(
+                    name in TRACE_CONTEXT_HEADERS for name, _ in headers):
+                scope = {**scope, "headers": [(n, v) for n, v in headers if n not in TRACE_CONTEXT_HEADERS]}
+        await self.app(scope, receive, send)
+
+
 def instrument_app(app: Starlette) -> None:
     """Wrap a Starlette app in the OpenTelemetry ASGI middleware (outermost); no-op when off.
 
-    Incoming ``traceparent`` headers are honoured; spans are named by route template;
-    ``/metrics`` scrapes are not traced. Call before the app serves its first request."""
+    Incoming ``traceparent`` headers are honoured only from ``TRACING_TRUSTED_SOURCES``; spans
+    are named by route template; ``/metrics`` scrapes are not traced. Call before the app serves
+    its first request."""
     state = _state
     if state is None:
         return
@@ -279,6 +323,8 @@ def instrument_app(app: Starlette) -> None:
 
     app.add_middleware(OpenTelemetryMiddleware, excluded_urls="/metrics$", default_span_details=_span_details,
                        tracer_provider=state.provider, exclude_spans=["receive", "send"])
+    # Added last, so it runs first.
+    app.add_middleware(UntrustedTraceContextFilter, tracing=state)
 
 
 def instrument_engine(engine: AsyncEngine) -> None:
@@ -334,7 +380,12 @@ def current_ids() -> tuple[str, str] | None:
 # --- Socket.IO ----------------------------------------------------------------------------
 
 
-def _environ_context(environ: Mapping[str, Any]) -> otel_context.Context | None:
+def _environ_context(state: Tracing, environ: Mapping[str, Any]) -> otel_context.Context | None:
+    """The handshake's trace context, from a trusted peer only (as for HTTP requests)."""
+    scope = environ.get("asgi.scope")
+    client = scope.get("client") if isinstance(scope, Mapping) else None
+    if not state.trusts(client[0] if client else None):
+        return None
     carrier = {key[5:].lower(): value for key, value in environ.items()
                if key in ("HTTP_TRACEPARENT", "HTTP_TRACESTATE") and isinstance(value, str)}
     return extract(carrier) if carrier else None
@@ -346,7 +397,7 @@ async def _traced_call(state: Tracing, namespace: str, event: str, args: Sequenc
     sid = args[0] if args else None
     parent = None
     if event == "connect" and len(args) > 1 and isinstance(args[1], Mapping):
-        parent = _environ_context(args[1])
+        parent = _environ_context(state, args[1])
     attributes: dict[str, Any] = {"socketio.namespace": namespace, "socketio.event": event}
     if isinstance(sid, str):
         attributes["socketio.sid"] = sid
