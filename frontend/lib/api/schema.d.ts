@@ -3513,6 +3513,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Error codes: `feature_disabled` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error codes: `unsupported_media_type` */
             415: {
                 headers: {
@@ -3540,7 +3549,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `storage_not_configured`, `storage_unavailable` */
+            /** @description Error codes: `storage_unavailable` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3591,7 +3600,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `upload_not_found` */
+            /** @description Error codes: `feature_disabled`, `upload_not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3627,7 +3636,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `storage_not_configured`, `storage_unavailable` */
+            /** @description Error codes: `storage_unavailable` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3656,8 +3665,8 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Error codes: `rate_limited` */
-            429: {
+            /** @description Error codes: `feature_disabled` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3665,8 +3674,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `storage_not_configured` */
-            503: {
+            /** @description Error codes: `rate_limited` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3721,7 +3730,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `not_found` */
+            /** @description Error codes: `feature_disabled`, `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3766,7 +3775,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `storage_not_configured`, `storage_unavailable` */
+            /** @description Error codes: `storage_unavailable` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3815,7 +3824,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `not_found` */
+            /** @description Error codes: `feature_disabled`, `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3833,7 +3842,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `storage_not_configured`, `storage_unavailable` */
+            /** @description Error codes: `storage_unavailable` */
             503: {
                 headers: {
                     [name: string]: unknown;
