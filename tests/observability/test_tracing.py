@@ -12,6 +12,7 @@ import pytest
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
@@ -261,7 +262,7 @@ async def test_tracing_off_installs_nothing_and_adds_no_spans(start_traced: Star
 
     assert r.status_code == 200 and r.headers["x-request-id"]
     assert tracing.current() is None
-    assert isinstance(tracing.get_tracer(), type(tracing.trace.NoOpTracer()))
+    assert isinstance(tracing.get_tracer(), trace.NoOpTracer)
     assert not any(m.cls.__name__ == "OpenTelemetryMiddleware" for m in off.app.user_middleware)
     for instrumentor in (HTTPXClientInstrumentor(), RedisInstrumentor(), SQLAlchemyInstrumentor()):
         assert not instrumentor.is_instrumented_by_opentelemetry, instrumentor
