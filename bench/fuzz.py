@@ -162,15 +162,19 @@ def _finish(report_dir: Path, role: str, returncode: int, output: str) -> FuzzRu
 
 
 async def fuzz(base_url: str, *, seconds: float, seed: int, report_dir: Path, roles: tuple[str, ...] = ROLES,
-               max_examples: int = 25) -> list[FuzzRun]:
-    """Register the identities and fuzz as each of them at once, for ``seconds`` each."""
+               max_examples: int = 25, parallel: bool = True) -> list[FuzzRun]:
+    """Register the identities and fuzz as each of them for ``seconds``: all at once, or one
+    after the other (``parallel=False``: a third of the load, for a machine shared with tests)."""
     made = await accounts(base_url)
     report_dir, config = _prepare(report_dir, made, roles)
     argvs = [schemathesis_argv(base_url, seconds=seconds, seed=seed, headers=made.headers[role],
                                report=report_dir / f"{role}.json", config=config, max_examples=max_examples)
              for role in roles]
     # Each run stops itself at --max-time; the margin covers start-up and the last requests.
-    results = await asyncio.gather(*(_run(argv, seconds + 60, report_dir) for argv in argvs))
+    if parallel:
+        results = list(await asyncio.gather(*(_run(argv, seconds + 60, report_dir) for argv in argvs)))
+    else:
+        results = [await _run(argv, seconds + 60, report_dir) for argv in argvs]
     return [_finish(report_dir, role, code, output) for role, (code, output) in zip(roles, results, strict=True)]
 
 

@@ -2,8 +2,9 @@
 (REST and Socket.IO under uvicorn in this process, real PostgreSQL and Redis), anonymously, as a
 student and as a tutor (accounts made through the API): no generated request may get a 5xx.
 
-Short, seeded and time-bounded (the three identities run at once for ``FUZZ_SECONDS``; the whole
-test stays under a minute). ``python -m bench.fuzz`` is the long run. Deselect with
+Short, seeded and time-bounded: the three identities run one after the other for
+``FUZZ_SECONDS`` each (one at a time, to leave the machine's cores to the tests running beside
+this one); the whole test stays under a minute. ``python -m bench.fuzz`` is the long run. Deselect with
 ``-m "not fuzz"``.
 """
 
@@ -28,7 +29,7 @@ from tests.conftest import make_settings
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.xdist_group("fuzz")]
 
-FUZZ_SECONDS = float(os.environ.get("EDUSTREAM_FUZZ_SECONDS", "20"))
+FUZZ_SECONDS = float(os.environ.get("EDUSTREAM_FUZZ_SECONDS", "10"))
 SEED = 20261204
 
 
@@ -57,10 +58,14 @@ async def served(db: asyncpg.Pool, redis: Redis) -> AsyncIterator[str]:
 
 async def test_no_generated_request_gets_a_server_error(served: str, tmp_path: Path) -> None:
     started = time.monotonic()
-    runs = await fuzz(served, seconds=FUZZ_SECONDS, seed=SEED, report_dir=tmp_path, max_examples=10)
+    runs = await fuzz(served, seconds=FUZZ_SECONDS, seed=SEED, report_dir=tmp_path, max_examples=10,
+                      parallel=False)
     report = summary(runs)
     failed = [run for run in runs if not run.ok]
     details = "\n\n".join(f"--- {run.role} ---\n{run.output[-6000:]}" for run in failed)
     assert not failed, f"{report}\n\n{details}"
     assert all(run.report["operations"]["tested"] == run.report["operations"]["total"] for run in runs), report
-    assert time.monotonic() - started < 60, f"the fuzz test took {time.monotonic() - started:.0f} s"
+    # Each run stops itself at --max-time (30 s of fuzzing by default, about 40 s in all); this
+    # only catches one that did not.
+    elapsed = time.monotonic() - started
+    assert elapsed < 3 * (FUZZ_SECONDS + 20), f"the fuzz runs took {elapsed:.0f} s"
