@@ -66,6 +66,24 @@ class NotFound(AppError):
     message = "Not found."
 
 
+class FeatureDisabled(NotFound):
+    """An integration that is not configured on this server: its endpoints answer 404, never a 5xx."""
+
+    code = "feature_disabled"
+    message = "This feature is not enabled on this server."
+
+
+class UnsupportedMediaType(AppError):
+    status = 415
+    code = "unsupported_media_type"
+    message = "Send the body as JSON with 'Content-Type: application/json'."
+
+
+class OriginNotAllowed(Forbidden):
+    code = "origin_not_allowed"
+    message = "Requests that change data are accepted only from the EduStream web app's origin."
+
+
 class Conflict(AppError):
     status = 409
     code = "conflict"

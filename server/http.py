@@ -18,7 +18,9 @@ import typing
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
@@ -27,11 +29,21 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from server.db import Sessionmaker, unit_of_work
-from server.errors import AppError, Forbidden, InvalidRequest, NotFound, Unauthorized, validation_details
+from server.errors import (
+    AppError,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    OriginNotAllowed,
+    Unauthorized,
+    UnsupportedMediaType,
+    validation_details,
+)
 from server.identity import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, InvalidToken, Principal, decode_access_token
 from server.settings import Settings
 
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 class Auth:
@@ -97,6 +109,81 @@ class Ctx:
         return key
 
 
+def normalize_origin(value: str) -> str | None:
+    """``scheme://host[:port]`` in lower case without a default port; ``None`` when ``value`` is
+    not an http(s) origin (``null``, garbage). A Referer's path and query are dropped."""
+    try:
+        parts = urlsplit(value.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "")
+    if scheme not in _DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:  # an IPv6 literal keeps its brackets
+        host = f"[{host}]"
+    return f"{scheme}://{host}" + (f":{port}" if port is not None and port != _DEFAULT_PORTS[scheme] else "")
+
+
+@lru_cache(maxsize=16)
+def _allowed_origins(cors_origins: tuple[str, ...], public_url: str, frontend_url: str) -> frozenset[str]:
+    found = (normalize_origin(o) for o in (*cors_origins, public_url, frontend_url))
+    return frozenset(o for o in found if o is not None)
+
+
+def allowed_origins(settings: Settings) -> frozenset[str]:
+    """Origins whose pages may change data: ``CORS_ORIGINS``, ``FRONTEND_URL`` and the API's own
+    ``PUBLIC_URL`` (its docs page)."""
+    return _allowed_origins(tuple(settings.cors_origins), settings.public_url, settings.frontend_url)
+
+
+def check_origin(request: Request, settings: Settings) -> None:
+    """CSRF defence in depth for unsafe methods, signed in or not (login CSRF included).
+
+    A browser names the page that made a request in ``Origin`` (every non-GET fetch or form
+    post); when a privacy setting strips it, ``Referer`` is checked instead. A request with
+    neither comes from no browser page (API clients, scripts, tests) and cannot be forged by
+    another site, so it passes. ``Origin: null`` (sandboxed frames, cross-origin redirects,
+    ``file:`` pages) is refused.
+    """
+    origin = request.headers.get("origin")
+    if origin is None:
+        referer = request.headers.get("referer")
+        if not referer:
+            return
+        origin = referer
+    if normalize_origin(origin) not in allowed_origins(settings):
+        raise OriginNotAllowed(details={"origin": origin[:200]})
+
+
+def _is_json_media_type(content_type: str) -> bool:
+    """``application/json`` or ``application/<anything>+json``, in UTF-8 (no other charset)."""
+    media_type, *params = (part.strip().lower() for part in content_type.split(";"))
+    kind, _, subtype = media_type.partition("/")
+    if kind != "application" or not (subtype == "json" or subtype.endswith("+json")):
+        return False
+    for param in params:
+        name, _, value = param.partition("=")
+        if name.strip() == "charset" and value.strip().strip('"') not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
+def _has_body(request: Request) -> bool:
+    length = request.headers.get("content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return "transfer-encoding" in request.headers
+
+
+def require_json_body(request: Request) -> None:
+    """415 for a body that is not declared JSON. A cross-site form can only send
+    ``text/plain``, ``multipart/form-data`` or urlencoded bodies without a CORS preflight;
+    refusing them keeps such a post from ever reaching a handler."""
+    if _has_body(request) and not _is_json_media_type(request.headers.get("content-type", "")):
+        raise UnsupportedMediaType(details={"content_type": request.headers.get("content-type", "")[:200]})
+
+
 def authenticate(request: Request, settings: Settings) -> Principal | None:
     """Bearer header first, then the access cookie (which needs the CSRF header on unsafe methods)."""
     header = request.headers.get("authorization", "")
@@ -140,6 +227,9 @@ class Endpoint:
     errors: Sequence[type[AppError]] = ()
     description: str = ""
     raw_body: bool = False
+    # Called by another service's servers (Stripe), authenticated by a signature over the raw
+    # body: no Origin check, any content type.
+    webhook: bool = False
     wants_session: bool = False
 
 
@@ -203,6 +293,9 @@ def _serialize(endpoint: Endpoint, result: Any) -> Response:
 def _make_asgi(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
     async def run(request: Request) -> Response:
         settings: Settings = request.app.state.settings
+        if request.method in UNSAFE_METHODS and not endpoint.webhook:
+            check_origin(request, settings)
+            require_json_body(request)
         principal = authenticate(request, settings)
         if endpoint.auth.required:
             if principal is None:
@@ -242,7 +335,7 @@ class Router:
         self.endpoints: list[Endpoint] = []
 
     def _register(self, method: str, path: str, *, auth: Auth, status: int, summary: str,
-                  errors: Sequence[type[AppError]], raw_body: bool = False,
+                  errors: Sequence[type[AppError]], raw_body: bool = False, webhook: bool = False,
                   ) -> Callable[[Callable[..., Awaitable[Any]]], Callable[..., Awaitable[Any]]]:
         def decorator(func: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
             hints = typing.get_type_hints(func)
@@ -250,7 +343,7 @@ class Router:
             ep = Endpoint(method=method, path=self.prefix + path, handler=func, auth=auth, status=status,
                           summary=summary or doc.split("\n", 1)[0],
                           description=doc if summary else doc.partition("\n")[2].strip(), tags=self.tags,
-                          errors=errors, raw_body=raw_body)
+                          errors=errors, raw_body=raw_body, webhook=webhook)
             for name in list(inspect.signature(func).parameters)[1:]:
                 typ = hints.get(name, str)
                 if name == "session":
@@ -277,9 +370,10 @@ class Router:
         return self._register("GET", path, auth=auth, status=200, summary=summary, errors=errors)
 
     def post(self, path: str, *, auth: Auth = PUBLIC, status: int = 200, summary: str = "",
-             errors: Sequence[type[AppError]] = (), raw_body: bool = False) -> Callable[..., Any]:
+             errors: Sequence[type[AppError]] = (), raw_body: bool = False,
+             webhook: bool = False) -> Callable[..., Any]:
         return self._register("POST", path, auth=auth, status=status, summary=summary, errors=errors,
-                              raw_body=raw_body)
+                              raw_body=raw_body, webhook=webhook)
 
     def put(self, path: str, *, auth: Auth = PUBLIC, status: int = 200, summary: str = "",
             errors: Sequence[type[AppError]] = ()) -> Callable[..., Any]:

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from server.errors import AppError, InvalidRequest, RateLimited
-from server.http import Endpoint
+from server.errors import AppError, InvalidRequest, OriginNotAllowed, RateLimited, UnsupportedMediaType
+from server.http import UNSAFE_METHODS, Endpoint
 from server.routers import api_endpoints
 
 ERROR_SCHEMA = {
@@ -45,7 +45,9 @@ API_DESCRIPTION = (
     "`{\"error\": {\"code\", \"message\", \"details\"}}`; validation failures are 422 `invalid_request` "
     "with per-field `details` (`[{field, message, type}]`). Authenticate with `Authorization: Bearer "
     "<access_token>` or the `es_access` cookie (cookie-authenticated POST/PUT/DELETE also need "
-    "`X-CSRF-Token` equal to the `es_csrf` cookie). Rate-limited responses carry `RateLimit-Limit`, "
+    "`X-CSRF-Token` equal to the `es_csrf` cookie). Every POST/PUT/DELETE sent by a browser must come "
+    "from an allowed origin (`Origin`, else `Referer`; 403 `origin_not_allowed`), and a request body "
+    "must be `Content-Type: application/json` (415 `unsupported_media_type`). Rate-limited responses carry `RateLimit-Limit`, "
     "`RateLimit-Remaining`, `RateLimit-Reset`, and 429s carry `Retry-After`. Creating POSTs honour "
     "`Idempotency-Key` (same key and body replay the first response for 24 h, marked `Idempotent-Replayed: "
     "true`; another body is 422 `idempotency_key_reused`). Lists are cursor-paginated: "
@@ -91,6 +93,8 @@ def build_openapi(endpoints: list[Endpoint], *, title: str, version: str, server
         errors: list[type[AppError]] = list(ep.errors)
         if ep.body_model is not None or ep.query_model is not None:
             errors.append(InvalidRequest)
+        if ep.method in UNSAFE_METHODS and not ep.webhook:
+            errors += [OriginNotAllowed, *([UnsupportedMediaType] if ep.body_model is not None else [])]
         errors.append(RateLimited)
         by_status: dict[int, list[str]] = {}
         for err in errors:

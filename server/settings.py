@@ -6,6 +6,7 @@ safe and convenient; ``ENVIRONMENT=production`` turns on strict checks.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -216,15 +217,19 @@ class Settings(BaseSettings):
     jaeger_agent_host: str = "localhost"
     jaeger_agent_port: int = 6831
     otlp_endpoint: str = "http://localhost:4317"
+    # Peers (IPs or CIDR networks, comma-separated) whose W3C trace context headers are continued
+    # (a tracing proxy, a trusted internal caller). Anyone else starts a new trace.
+    tracing_trusted_sources: Annotated[list[str], NoDecode] = Field(default_factory=list)
     sentry_environment: str = ""  # empty: ENVIRONMENT
     sentry_sample_rate: float = 1.0  # share of error events sent
     log_access: bool = True  # one structured line per HTTP request (route, status, duration)
     metrics_enabled: bool = True  # serve /metrics (Prometheus text format)
-    metrics_token: str = ""  # when set, /metrics needs "Authorization: Bearer <token>"
+    metrics_token: str = ""  # when set, /metrics needs "Authorization: Bearer <token>" (required in production)
     worker_metrics_port: int = 0  # worker/scheduler serve /metrics on this port when > 0
+    worker_metrics_host: str = "127.0.0.1"  # address the worker/scheduler metrics listen on
 
     @field_validator("cors_origins", "session_alert_minutes", "session_alert_seconds",
-                     "integrations_encryption_keys", mode="before")
+                     "integrations_encryption_keys", "tracing_trusted_sources", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         # NoDecode on these fields: pydantic-settings would otherwise insist on JSON.
@@ -232,6 +237,16 @@ class Settings(BaseSettings):
             if value.strip().startswith("["):
                 return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("tracing_trusted_sources")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for item in value:
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"TRACING_TRUSTED_SOURCES: {item!r} is not an IP address or network") from exc
         return value
 
     @model_validator(mode="after")
@@ -249,6 +264,9 @@ class Settings(BaseSettings):
             problems.append("PAYMENTS_TEST_PROVIDER cannot be enabled in production")
         if not self.stripe_secret_key or not self.stripe_webhook_secret:
             problems.append("STRIPE_SECRET_KEY and STRIPE_WEBHOOK_SECRET are required")
+        if (self.metrics_enabled or self.worker_metrics_port > 0) and len(self.metrics_token) < 16:
+            problems.append("METRICS_TOKEN (at least 16 characters) is required while metrics are served "
+                            "(or set METRICS_ENABLED=false)")
         if self.google_configured and not self.integrations_encryption_keys:
             problems.append("INTEGRATIONS_ENCRYPTION_KEYS is required when Google is configured")
         if problems:

@@ -185,7 +185,8 @@ def permanent_on_rejection() -> Iterator[None]:
     try:
         yield
     except ProviderRejected as exc:
-        raise PermanentError(str(exc)) from exc
+        # A dead letter is an operator's record (admins only, like the logs): it keeps the provider's words.
+        raise PermanentError(f"{exc}: {exc.detail}" if exc.detail else str(exc)) from exc
 
 
 async def kick(task_name: str, *args: Any) -> None:

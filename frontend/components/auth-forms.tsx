@@ -4,14 +4,11 @@ import Link from "next/link";
 import { useRouter, useSearchParams } from "next/navigation";
 import { useState, type FormEvent } from "react";
 import { api, ApiError, errorMessage } from "@/lib/api";
+import { safeNext } from "@/lib/redirect";
 import type { User } from "@/lib/types";
 import { usePublicConfig, useSession } from "./session";
 import { useToast } from "./toast";
 import { Alert, Button, Card, cx, TextInput } from "./ui";
-
-function safeNext(raw: string | null): string | null {
-  return raw && raw.startsWith("/") && !raw.startsWith("//") ? raw : null;
-}
 
 function homeFor(user: User): string {
   return user.role === "tutor" ? "/tutor/dashboard" : "/";
@@ -62,7 +59,8 @@ export function LoginForm() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
-  const next = safeNext(params.get("next"));
+  // Passed on as given (the signup page checks it again); checked where it is followed.
+  const next = params.get("next");
 
   async function onSubmit(e: FormEvent) {
     e.preventDefault();
@@ -73,7 +71,7 @@ export function LoginForm() {
       const { user } = await api.auth.login(email.trim(), password);
       setUser(user);
       toast.push({ kind: "success", title: `Welcome back, ${user.name.split(" ")[0]}!` });
-      router.push(next ?? homeFor(user));
+      router.push(safeNext(next) ?? homeFor(user));
     } catch (err) {
       if (err instanceof ApiError) setFieldErrors(err.fieldErrors());
       setError(errorMessage(err));
@@ -137,7 +135,7 @@ export function SignupForm() {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
-  const next = safeNext(params.get("next"));
+  const next = params.get("next");
 
   async function onSubmit(e: FormEvent) {
     e.preventDefault();
@@ -148,7 +146,7 @@ export function SignupForm() {
       const { user } = await api.auth.register({ email: email.trim(), password, name: name.trim(), role });
       setUser(user);
       toast.push({ kind: "success", title: `Welcome to EduStream, ${user.name.split(" ")[0]}!` });
-      router.push(user.role === "tutor" ? "/tutor/profile" : (next ?? "/"));
+      router.push(user.role === "tutor" ? "/tutor/profile" : (safeNext(next) ?? "/"));
     } catch (err) {
       if (err instanceof ApiError) {
         const fe = err.fieldErrors();

@@ -12,8 +12,6 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-import stripe
-
 from models.booking import Booking, BookingStatus, PaymentProvider, PaymentStatus
 from server.bookings import lifecycle, repository
 from server.bookings.errors import (
@@ -69,14 +67,12 @@ async def checkout(session: Session, settings: Settings, student_id: uuid.UUID, 
         booking.payment_provider = PaymentProvider.TEST
         booking.payment_status = PaymentStatus.REQUIRES_PAYMENT
         return CheckoutOut(booking=BookingOut.of(booking, now), payment=PaymentOut(provider=PaymentProvider.TEST))
-    try:
-        if booking.payment_intent_id:
-            intent = await stripe_client.retrieve_payment_intent(settings, booking.payment_intent_id)
-        else:
-            intent = await stripe_client.create_payment_intent(settings, str(booking.id), booking.price_cents,
-                                                               booking.currency)
-    except stripe.StripeError as exc:
-        raise stripe_client.PaymentProviderError(details={"provider": "stripe", "reason": str(exc)[:200]}) from exc
+    # A Stripe failure is PaymentProviderError (502) with our own message (server/providers/stripe.py).
+    if booking.payment_intent_id:
+        intent = await stripe_client.retrieve_payment_intent(settings, booking.payment_intent_id)
+    else:
+        intent = await stripe_client.create_payment_intent(settings, str(booking.id), booking.price_cents,
+                                                           booking.currency)
     booking = await _own_held(session, student_id, booking_id, now)
     booking.payment_provider = PaymentProvider.STRIPE
     booking.payment_intent_id = intent["id"]

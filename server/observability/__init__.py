@@ -13,9 +13,19 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
+from starlette.routing import Route
+
 from server.observability.logging import configure_logging
+from server.observability.metrics import metrics_endpoint, serve
 from server.observability.sentry import setup_sentry
-from server.observability.tracing import Process, Tracing, service_name_for, setup_tracing, shutdown_tracing
+from server.observability.tracing import (
+    Process,
+    Tracing,
+    instrument_app,
+    service_name_for,
+    setup_tracing,
+    shutdown_tracing,
+)
 
 if TYPE_CHECKING:
     from starlette.applications import Starlette
@@ -30,10 +40,8 @@ def setup_process(settings: Settings, process: Process) -> Tracing | None:
     configure_logging(settings, process)
     setup_sentry(settings, process)
     if process != "api" and settings.worker_metrics_port > 0:
-        from server.observability.metrics import serve
-
         try:
-            serve(settings.worker_metrics_port)
+            serve(settings.worker_metrics_port, settings.worker_metrics_host, settings.metrics_token)
         except OSError as exc:
             # Several worker processes on one host: the first one serves (multiprocess
             # aggregation is not set up; give each process its own port if you need all).
@@ -45,11 +53,6 @@ def setup_process(settings: Settings, process: Process) -> Tracing | None:
 def observe_app(app: Starlette, settings: Settings) -> None:
     """Everything the API app needs: process setup, the tracing middleware (outermost),
     ``GET /metrics`` and flushing spans at shutdown. Call once, right after building the app."""
-    from starlette.routing import Route
-
-    from server.observability.metrics import metrics_endpoint
-    from server.observability.tracing import instrument_app
-
     handle = setup_process(settings, "api")
     instrument_app(app)
     if settings.metrics_enabled:

@@ -15,14 +15,25 @@ and task runs.
 from __future__ import annotations
 
 import hmac
+import threading
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from http.server import ThreadingHTTPServer
 from typing import Any, Protocol
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    MetricsHandler,
+    generate_latest,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 
 from models.booking import BookingStatus
+from server.errors import error_response
 
 
 class AfterCommit(Protocol):
@@ -172,21 +183,50 @@ def render() -> tuple[bytes, str]:
     return generate_latest(REGISTRY), CONTENT_TYPE_LATEST
 
 
+def token_accepted(authorization: str | None, token: str) -> bool:
+    """Whether an ``Authorization`` header carries ``Bearer <token>`` (always, when no token is set)."""
+    if not token:
+        return True
+    scheme, _, supplied = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(supplied.strip().encode(), token.encode())
+
+
+_UNAUTHORIZED_MESSAGE = "Metrics need 'Authorization: Bearer <METRICS_TOKEN>'."
+
+
 async def metrics_endpoint(request: Request) -> Response:
     """``GET /metrics``. With ``METRICS_TOKEN`` set, only for ``Authorization: Bearer <token>``."""
-    token = request.app.state.settings.metrics_token
-    if token:
-        supplied = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(supplied.encode(), token.encode()):
-            from server.errors import error_response
-
-            return error_response("not_authenticated", "Metrics need 'Authorization: Bearer <METRICS_TOKEN>'.", 401)
+    if not token_accepted(request.headers.get("authorization"), request.app.state.settings.metrics_token):
+        return error_response("not_authenticated", _UNAUTHORIZED_MESSAGE, 401,
+                              headers={"WWW-Authenticate": "Bearer"})
     body, content_type = render()
     return Response(body, media_type=content_type)
 
 
-def serve(port: int, host: str = "0.0.0.0") -> None:
-    """Serve ``/metrics`` for a process without an HTTP server of its own (worker, scheduler)."""
-    from prometheus_client import start_http_server
+class _GuardedMetricsHandler(MetricsHandler):
+    """prometheus_client's handler behind the bearer token (``token`` is set per server)."""
 
-    start_http_server(port, addr=host, registry=REGISTRY)
+    token = ""
+
+    def do_GET(self) -> None:
+        if not token_accepted(self.headers.get("Authorization"), self.token):
+            body = error_response("not_authenticated", _UNAUTHORIZED_MESSAGE, 401).body
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("WWW-Authenticate", "Bearer")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        super().do_GET()
+
+
+def serve(port: int, host: str = "127.0.0.1", token: str = "") -> ThreadingHTTPServer:
+    """Serve ``/metrics`` for a process without an HTTP server of its own (worker, scheduler),
+    on a daemon thread, behind ``token`` when it is set. Loopback by default: a metrics port
+    open to the network would show queue sizes and task names to anyone who can reach it."""
+    handler = type("MetricsHandler", (_GuardedMetricsHandler,), {"registry": REGISTRY, "token": token})
+    server = ThreadingHTTPServer((host, port), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()
+    return server

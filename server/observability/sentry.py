@@ -16,6 +16,10 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import sentry_sdk
+from sentry_sdk.integrations.logging import ignore_logger
+
+from server.observability.logging import bound_fields
 from server.observability.tracing import current_ids
 
 if TYPE_CHECKING:
@@ -87,8 +91,6 @@ def scrub_event(event: dict[str, Any], hint: dict[str, Any] | None = None) -> di
         ids = current_ids()
         if ids:
             tags.setdefault("trace_id", ids[0])
-        from server.observability.logging import bound_fields
-
         for key in ("request_id", "task_id", "task_name"):
             if key in bound_fields():
                 tags.setdefault(key, bound_fields()[key])
@@ -106,9 +108,6 @@ def setup_sentry(settings: Settings, process_name: str) -> bool:
     if not settings.sentry_dsn:
         shutdown_sentry()
         return False
-    import sentry_sdk
-    from sentry_sdk.integrations.logging import ignore_logger
-
     sentry_sdk.init(
         dsn=settings.sentry_dsn,
         environment=settings.sentry_environment or settings.environment,
@@ -132,8 +131,6 @@ def setup_sentry(settings: Settings, process_name: str) -> bool:
 
 def capture_exception(exc: BaseException, **tags: str) -> None:
     """Report ``exc`` with extra tags (no-op when Sentry is off)."""
-    import sentry_sdk
-
     if not sentry_sdk.get_client().is_active():
         return
     with sentry_sdk.new_scope() as scope:
@@ -145,8 +142,6 @@ def capture_exception(exc: BaseException, **tags: str) -> None:
 def tag_request(**tags: str | None) -> None:
     """Tag the current request's Sentry scope (request id, trace id): an error captured later
     in the request, even after our middleware has returned, still names them."""
-    import sentry_sdk
-
     if not sentry_sdk.get_client().is_active():
         return
     scope = sentry_sdk.get_isolation_scope()
@@ -157,8 +152,6 @@ def tag_request(**tags: str | None) -> None:
 
 def shutdown_sentry() -> None:
     """Flush pending events and switch Sentry off in this process."""
-    import sentry_sdk
-
     client = sentry_sdk.get_client()
     if client.is_active():
         client.close(timeout=2)

@@ -21,7 +21,8 @@ class WebhookAck(BaseModel):
     outcome: str
 
 
-@router.post("/webhooks/stripe", summary="Stripe webhook (signed events)", errors=[stripe_client.InvalidSignature])
+@router.post("/webhooks/stripe", summary="Stripe webhook (signed events)", errors=[stripe_client.InvalidSignature],
+             webhook=True)
 async def stripe_webhook(ctx: Ctx, session: Session) -> WebhookAck:
     """Verifies `Stripe-Signature` over the raw body (400 `invalid_signature` otherwise), records
     the event id once (duplicates and replays are no-ops) and applies it."""

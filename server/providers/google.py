@@ -101,7 +101,8 @@ async def refresh_access_token(settings: Settings, refresh_token: str) -> dict[s
                 "client_id": settings.google_client_id, "client_secret": settings.google_client_secret})
         except http.ProviderRejected as exc:
             if exc.status == 400 and isinstance(exc.body, dict) and exc.body.get("error") == "invalid_grant":
-                raise GrantRevoked(str(exc.body.get("error_description") or "invalid_grant")) from exc
+                # Google's description was logged by http.check; ours is what users and records see.
+                raise GrantRevoked("invalid_grant") from exc
             raise
     if not isinstance(result, dict) or "access_token" not in result:
         raise http.ProviderUnavailable(PROVIDER, "the token response has no access_token")
@@ -171,6 +172,8 @@ class CalendarApi:
         result = await self.call("POST", "/freeBusy", json=body)
         calendar = ((result or {}).get("calendars") or {}).get(calendar_id) or {}
         if calendar.get("errors"):
-            raise http.ProviderRejected(PROVIDER, f"freeBusy: {calendar['errors']}")
+            detail = str(calendar["errors"])[:300]
+            http.log.warning("google freeBusy reported errors for a calendar: %s", detail)
+            raise http.ProviderRejected(PROVIDER, "the calendar could not be read", detail=detail)
         ranges = {(_parse_time(b["start"]), _parse_time(b["end"])) for b in calendar.get("busy", [])}
         return sorted((s, e) for s, e in ranges if e > s)

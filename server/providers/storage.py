@@ -9,6 +9,7 @@ presigned GET URLs. What goes under which key, and who may have it, is the domai
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -19,16 +20,22 @@ import aioboto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from server.errors import AppError, InvalidRequest, ServiceUnavailable
+from server.errors import AppError, FeatureDisabled, InvalidRequest, ServiceUnavailable
 from server.settings import Settings
 
+log = logging.getLogger("edustream.providers.storage")
 
-class StorageNotConfigured(ServiceUnavailable):
-    code = "storage_not_configured"
-    message = "File storage is not configured on this server (S3_* settings)."
+
+class StorageNotConfigured(FeatureDisabled):
+    """Uploads and files are switched off until the ``S3_*`` settings are there: 404 ``feature_disabled``."""
+
+    message = "File uploads are not enabled on this server."
 
 
 class StorageUnavailable(ServiceUnavailable):
+    """The store failed. Its own message (internal endpoint addresses, bucket names, request
+    ids) is logged, never sent to the client."""
+
     code = "storage_unavailable"
     message = "The file store did not answer; try again shortly."
 
@@ -96,7 +103,8 @@ async def s3_client(settings: Settings, *, public: bool = False) -> AsyncIterato
         try:
             yield client
         except (BotoCoreError, ClientError) as exc:
-            raise StorageUnavailable(details={"reason": str(exc)[:200]}) from exc
+            log.warning("S3 call failed: %s: %s", type(exc).__name__, exc)
+            raise StorageUnavailable() from exc
 
 
 async def presign_upload(settings: Settings, key: str, content_type: str, max_bytes: int) -> PresignedUpload:

@@ -2,23 +2,44 @@
 
 Every call is keyed for idempotency on Stripe's side (``booking-<id>-<action>``), so a
 retried task or a double click never creates a second PaymentIntent or refund.
+
+Calls made while answering a request (:func:`create_payment_intent`,
+:func:`retrieve_payment_intent`) turn Stripe's errors into :class:`PaymentProviderError`
+with our own message; Stripe's message (object ids, account details) is logged only. The
+task-side calls (refunds, cancelling intents) raise ``stripe`` errors, which the task layer
+classifies for retries and dead letters (never shown to clients).
 """
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable, Callable
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 import stripe
 
 from server.errors import AppError
 from server.settings import Settings
 
+log = logging.getLogger("edustream.providers.stripe")
+T = TypeVar("T")
+
 
 class PaymentProviderError(AppError):
     status = 502
     code = "payment_provider_error"
     message = "The payment provider could not be reached; try again."
+
+
+async def _for_client(action: str, call: Callable[[], Awaitable[T]]) -> T:
+    """Run a Stripe call whose failure reaches an API client: log Stripe's words, answer ours."""
+    try:
+        return await call()
+    except stripe.StripeError as exc:
+        log.warning("stripe %s failed: %s (http status %s, code %s, request id %s)", action,
+                    exc.user_message or str(exc), exc.http_status, exc.code, exc.request_id)
+        raise PaymentProviderError(details={"provider": "stripe"}) from exc
 
 
 class InvalidSignature(AppError):
@@ -39,15 +60,16 @@ def client(settings: Settings) -> stripe.StripeClient:
 
 async def create_payment_intent(settings: Settings, booking_id: str, amount: int, currency: str) -> dict[str, Any]:
     """Create (once per booking) the PaymentIntent a held booking is paid through."""
-    intent = await client(settings).v1.payment_intents.create_async(
+    intent = await _for_client("create payment intent", lambda: client(settings).v1.payment_intents.create_async(
         params={"amount": amount, "currency": currency.lower(), "metadata": {"booking_id": booking_id},
                 "automatic_payment_methods": {"enabled": True}, "description": f"EduStream lesson {booking_id}"},
-        options={"idempotency_key": f"booking-{booking_id}-payment-intent"})
+        options={"idempotency_key": f"booking-{booking_id}-payment-intent"}))
     return {"id": intent.id, "client_secret": intent.client_secret, "status": intent.status}
 
 
 async def retrieve_payment_intent(settings: Settings, intent_id: str) -> dict[str, Any]:
-    intent = await client(settings).v1.payment_intents.retrieve_async(intent_id)
+    intent = await _for_client("retrieve payment intent",
+                               lambda: client(settings).v1.payment_intents.retrieve_async(intent_id))
     return {"id": intent.id, "client_secret": intent.client_secret, "status": intent.status}
 
 

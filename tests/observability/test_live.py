@@ -4,10 +4,12 @@ spans for connect and events, the connection gauge, events published with their 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import httpx
@@ -48,7 +50,7 @@ class LiveApp:
 @pytest.fixture
 async def live_app(db: asyncpg.Pool, redis: Redis) -> AsyncIterator[LiveApp]:
     settings = make_settings(**TRACED, live_redis_channel=f"edustream-obs-{uuid.uuid4().hex[:8]}",
-                             live_relay_poll_seconds=0.1)
+                             live_relay_poll_seconds=0.1, tracing_trusted_sources=["127.0.0.1"])
     asgi = create_asgi(settings)
     state = tracing.current()
     assert state is not None
@@ -112,6 +114,30 @@ async def test_socketio_connect_and_events_are_spans(live_app: LiveApp) -> None:
                for s in live_app.exporter.get_finished_spans() if (s.attributes or {}).get("db.system")), \
         "the watch handler's SQL is inside its span"
     assert f"socketio {LIVE} disconnect" in spans
+
+
+async def test_handshake_trace_context_is_continued_only_from_trusted_peers(
+        traced_process: InMemorySpanExporter) -> None:
+    state = tracing.current()
+    assert state is not None
+
+    @tracing.traced_event()
+    async def on_connect(sid: str, environ: dict[str, Any], auth: Any) -> None:
+        return None
+
+    async def connect_from(peer: str) -> int:
+        trace_id = uuid.uuid4().int >> 1
+        environ = {"HTTP_TRACEPARENT": f"00-{trace_id:032x}-00f067aa0ba902b7-01",
+                   "asgi.scope": {"type": "websocket", "client": (peer, 5000)}}
+        await on_connect("sid", environ, None)
+        return trace_id
+
+    foreign = await connect_from("203.0.113.9")
+    state.trusted_sources = (ipaddress.ip_network("198.51.100.0/24"),)
+    proxied = await connect_from("198.51.100.20")
+    first, second = traced_process.get_finished_spans()
+    assert first.context.trace_id != foreign and first.parent is None
+    assert second.context.trace_id == proxied and second.parent is not None
 
 
 async def test_refused_connection_is_recorded_not_an_error(live_app: LiveApp) -> None:

@@ -3,16 +3,22 @@ real booking paths, the hooks for the live layer and tasks, and the optional tok
 
 from __future__ import annotations
 
+import asyncio
 import re
+import socket
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from pydantic import ValidationError
 
 from server.bookings import holds
 from server.db import unit_of_work
 from server.observability import metrics
+from server.settings import PROJECT_ROOT, Settings
 from tests.fixtures.bookings import StudentFactory, TutorFactory, hold, next_day_at
 from tests.observability.conftest import Running, StartApp
 
@@ -163,3 +169,64 @@ async def test_metrics_need_the_token_when_one_is_set(start_traced: StartApp) ->
 async def test_metrics_can_be_switched_off(start_traced: StartApp) -> None:
     off = await start_traced(metrics_enabled=False)
     assert (await off.client.get("/metrics")).status_code == 404
+
+
+def test_production_refuses_to_serve_metrics_without_a_token() -> None:
+    production = {"environment": "production", "secret_key": "s" * 40, "database_url": "postgresql://x/y",
+                  "redis_url": "redis://x", "stripe_secret_key": "sk_live_x", "stripe_webhook_secret": "whsec_x"}
+    with pytest.raises(ValidationError, match="METRICS_TOKEN"):
+        Settings(**production)
+    with pytest.raises(ValidationError, match="METRICS_TOKEN"):
+        Settings(**production, metrics_token="short")
+    with pytest.raises(ValidationError, match="METRICS_TOKEN"):
+        Settings(**production, metrics_enabled=False, worker_metrics_port=9100)
+    assert Settings(**production, metrics_token="m" * 32).metrics_token
+    assert Settings(**production, metrics_enabled=False).metrics_enabled is False
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _non_loopback_address() -> str | None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        try:
+            s.connect(("10.255.255.255", 1))  # UDP: nothing is sent; picks the outward interface
+        except OSError:
+            return None
+        address = str(s.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+async def _get(url: str, token: str | None = None) -> httpx.Response:
+    async with httpx.AsyncClient(timeout=10) as http:
+        return await http.get(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+
+
+async def test_worker_metrics_listen_on_loopback_and_need_the_token() -> None:
+    """The worker's metrics server, started the way ``edustream worker`` starts it."""
+    port, token = _free_port(), "worker-scrape-secret"
+    script = ("import sys; from server.observability import setup_process; from server.settings import Settings; "
+              f"setup_process(Settings(worker_metrics_port={port}, metrics_token={token!r}), 'worker'); "
+              "print('ready', flush=True); sys.stdin.read()")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-c", script, stdin=asyncio.subprocess.PIPE,
+                                                stdout=asyncio.subprocess.PIPE, cwd=PROJECT_ROOT)
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout=60)
+        assert line.strip() == b"ready"
+        url = f"http://127.0.0.1:{port}/metrics"
+        assert (await _get(url)).status_code == 401
+        assert (await _get(url, "wrong")).status_code == 401
+        r = await _get(url, token)
+        assert r.status_code == 200 and "edustream_task_runs_total" in r.text
+        elsewhere = _non_loopback_address()
+        if elsewhere is not None:
+            with pytest.raises(httpx.ConnectError):
+                await _get(f"http://{elsewhere}:{port}/metrics", token)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        await asyncio.wait_for(proc.wait(), timeout=30)

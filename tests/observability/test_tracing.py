@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry import trace
 from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.instrumentation.redis import RedisInstrumentor
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
@@ -155,13 +156,39 @@ async def test_outbound_httpx_call_carries_traceparent(running: Running) -> None
     assert span_id == f"{client_span.context.span_id:016x}"
 
 
-async def test_incoming_traceparent_is_continued(running: Running) -> None:
+async def test_incoming_traceparent_from_a_trusted_source_is_continued(start_traced: StartApp) -> None:
+    trusted = await start_traced(tracing_trusted_sources=["127.0.0.0/8"])  # the ASGI test client's address
     trace_id = uuid.uuid4().hex
-    r = await running.client.get("/healthz", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
+    r = await trusted.client.get("/healthz", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01"})
     assert r.status_code == 200
-    server = _one(running.spans(), "GET /healthz")
+    server = _one(trusted.spans(), "GET /healthz")
     assert f"{server.context.trace_id:032x}" == trace_id
     assert server.parent is not None and server.parent.span_id == 0x00F067AA0BA902B7
+
+
+async def test_incoming_traceparent_from_anyone_else_starts_a_new_trace(start_traced: StartApp) -> None:
+    elsewhere = await start_traced(tracing_trusted_sources=["10.0.0.0/8"])
+    trace_id = uuid.uuid4().hex
+    r = await elsewhere.client.get("/healthz", headers={"traceparent": f"00-{trace_id}-00f067aa0ba902b7-01",
+                                                        "tracestate": "vendor=x", "baggage": "user=1"})
+    assert r.status_code == 200
+    server = _one(elsewhere.spans(), "GET /healthz")
+    assert f"{server.context.trace_id:032x}" != trace_id
+    assert server.parent is None
+
+
+async def test_untrusted_caller_cannot_force_sampling(start_traced: StartApp) -> None:
+    unsampled = await start_traced(tracing_sample_rate=0.0)  # no trusted sources: the default
+    r = await unsampled.client.get("/healthz", headers={"traceparent": f"00-{uuid.uuid4().hex}-00f067aa0ba902b7-01"})
+    assert r.status_code == 200
+    assert unsampled.spans() == []
+
+
+def test_trusted_sources_must_be_addresses_or_networks() -> None:
+    assert Settings(tracing_trusted_sources="10.0.0.0/8, 192.168.1.7").tracing_trusted_sources == [
+        "10.0.0.0/8", "192.168.1.7"]
+    with pytest.raises(ValueError, match="TRACING_TRUSTED_SOURCES"):
+        Settings(tracing_trusted_sources="proxy.internal")
 
 
 async def test_sample_rate_zero_records_no_spans(start_traced: StartApp,
@@ -176,7 +203,7 @@ async def test_sample_rate_zero_records_no_spans(start_traced: StartApp,
 
 async def test_sampled_parent_is_followed_even_at_rate_zero(start_traced: StartApp) -> None:
     """ParentBased: the caller's decision wins, so a trace is never cut in half."""
-    unsampled = await start_traced(tracing_sample_rate=0.0)
+    unsampled = await start_traced(tracing_sample_rate=0.0, tracing_trusted_sources=["127.0.0.1"])
     r = await unsampled.client.get("/healthz", headers={"traceparent": f"00-{uuid.uuid4().hex}-00f067aa0ba902b7-01"})
     assert r.status_code == 200
     assert unsampled.names() == ["GET /healthz"]
@@ -215,7 +242,7 @@ def test_sample_rate_defaults_to_full_in_development_and_a_tenth_in_production()
     common: dict[str, Any] = {"tracing_enabled": True, "tracing_exporter": "console"}
     production = Settings(environment="production", secret_key="s" * 40, database_url="postgresql://x/y",
                           redis_url="redis://x", stripe_secret_key="sk_live_x", stripe_webhook_secret="whsec_x",
-                          **common)
+                          metrics_token="m" * 32, **common)
     try:
         assert (dev := tracing.setup_tracing(Settings(environment="development", **common))) is not None
         assert dev.sample_rate == 1.0
@@ -235,7 +262,7 @@ async def test_tracing_off_installs_nothing_and_adds_no_spans(start_traced: Star
 
     assert r.status_code == 200 and r.headers["x-request-id"]
     assert tracing.current() is None
-    assert isinstance(tracing.get_tracer(), type(tracing.trace.NoOpTracer()))
+    assert isinstance(tracing.get_tracer(), trace.NoOpTracer)
     assert not any(m.cls.__name__ == "OpenTelemetryMiddleware" for m in off.app.user_middleware)
     for instrumentor in (HTTPXClientInstrumentor(), RedisInstrumentor(), SQLAlchemyInstrumentor()):
         assert not instrumentor.is_instrumented_by_opentelemetry, instrumentor

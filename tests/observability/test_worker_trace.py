@@ -29,7 +29,8 @@ async def test_request_sql_task_and_outbound_call_form_one_trace_across_processe
         otlp = f"{collector.url}/v1/traces"
         group = await jobs(TRACING_ENABLED="true", TRACING_EXPORTER="otlp", OTLP_ENDPOINT=otlp,
                            TRACING_SAMPLE_RATE="1.0", BREVO_API_KEY="test-key", BREVO_API_BASE=brevo.url)
-        api = await start_traced(tracing_exporter="otlp", otlp_endpoint=otlp, task_queue_name=group.queue)
+        api = await start_traced(tracing_exporter="otlp", otlp_endpoint=otlp, task_queue_name=group.queue,
+                                 tracing_trusted_sources=["127.0.0.1"])  # the test client continues its trace
         admin = await make_user(db, settings, role="admin")
         student = await make_user(db, settings)
         letter_id = await db.fetchval(

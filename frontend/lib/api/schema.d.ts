@@ -1686,8 +1686,26 @@ export interface operations {
                     "application/json": components["schemas"]["AuthOut"];
                 };
             };
+            /** @description Error codes: `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error codes: `email_taken` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1746,6 +1764,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Error codes: `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error codes: `invalid_request` */
             422: {
                 headers: {
@@ -1797,8 +1833,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `csrf_failed` */
+            /** @description Error codes: `csrf_failed`, `origin_not_allowed` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1846,8 +1891,17 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Error codes: `csrf_failed` */
+            /** @description Error codes: `csrf_failed`, `origin_not_allowed` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1962,7 +2016,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -1973,6 +2027,15 @@ export interface operations {
             };
             /** @description Error codes: `account_not_found` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2031,7 +2094,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2042,6 +2105,15 @@ export interface operations {
             };
             /** @description Error codes: `account_not_found` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2101,7 +2173,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `wrong_password`, `forbidden` */
+            /** @description Error codes: `wrong_password`, `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2112,6 +2184,15 @@ export interface operations {
             };
             /** @description Error codes: `account_not_found` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2170,6 +2251,24 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Error codes: `origin_not_allowed` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error codes: `invalid_request` */
             422: {
                 headers: {
@@ -2218,7 +2317,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2343,7 +2442,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2354,6 +2453,15 @@ export interface operations {
             };
             /** @description Error codes: `not_found` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2548,7 +2656,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2559,6 +2667,15 @@ export interface operations {
             };
             /** @description Error codes: `profile_required` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2676,7 +2793,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2687,6 +2804,15 @@ export interface operations {
             };
             /** @description Error codes: `slot_unavailable`, `hold_limit_reached`, `hold_cooldown` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -2741,7 +2867,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2933,7 +3059,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -2953,6 +3079,15 @@ export interface operations {
             };
             /** @description Error codes: `not_cancellable` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3016,7 +3151,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3036,6 +3171,15 @@ export interface operations {
             };
             /** @description Error codes: `not_reschedulable`, `slot_unavailable` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3095,7 +3239,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3167,7 +3311,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3187,6 +3331,15 @@ export interface operations {
             };
             /** @description Error codes: `hold_expired` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3345,7 +3498,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3666,7 +3819,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3729,7 +3882,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3783,8 +3936,26 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `feature_disabled` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3810,7 +3981,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `storage_not_configured`, `storage_unavailable` */
+            /** @description Error codes: `storage_unavailable` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3852,7 +4023,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3861,8 +4032,17 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `upload_not_found` */
+            /** @description Error codes: `feature_disabled`, `upload_not_found` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3888,7 +4068,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `storage_not_configured`, `storage_unavailable` */
+            /** @description Error codes: `storage_unavailable` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -3917,8 +4097,8 @@ export interface operations {
                 };
                 content?: never;
             };
-            /** @description Error codes: `rate_limited` */
-            429: {
+            /** @description Error codes: `feature_disabled` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3926,8 +4106,8 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `storage_not_configured` */
-            503: {
+            /** @description Error codes: `rate_limited` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -3973,7 +4153,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `forbidden` */
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
             403: {
                 headers: {
                     [name: string]: unknown;
@@ -3982,7 +4162,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `not_found` */
+            /** @description Error codes: `feature_disabled`, `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -3993,6 +4173,15 @@ export interface operations {
             };
             /** @description Error codes: `booking_closed` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4018,7 +4207,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `storage_not_configured`, `storage_unavailable` */
+            /** @description Error codes: `storage_unavailable` */
             503: {
                 headers: {
                     [name: string]: unknown;
@@ -4067,7 +4256,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `not_found` */
+            /** @description Error codes: `feature_disabled`, `not_found` */
             404: {
                 headers: {
                     [name: string]: unknown;
@@ -4085,7 +4274,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `storage_not_configured`, `storage_unavailable` */
+            /** @description Error codes: `storage_unavailable` */
             503: {
                 headers: {
                     [name: string]: unknown;

@@ -252,5 +252,6 @@ def test_test_provider_is_refused_in_production() -> None:
                  redis_url="redis://h", stripe_secret_key="sk_live_x", stripe_webhook_secret="whsec_x",
                  payments_test_provider=True)
     prod = Settings(environment="production", secret_key="x" * 40, database_url="postgresql://h/db",
-                    redis_url="redis://h", stripe_secret_key="sk_live_x", stripe_webhook_secret="whsec_x")
+                    redis_url="redis://h", stripe_secret_key="sk_live_x", stripe_webhook_secret="whsec_x",
+                    metrics_token="m" * 32)
     assert prod.payments_provider == "stripe"

@@ -81,7 +81,7 @@ async def test_without_storage_settings_uploads_say_so(client: httpx.AsyncClient
     tutor = await tutor_with_profile(client)
     r = await client.post("/api/v1/tutors/me/avatar/upload", headers=tutor["headers"],
                           json={"content_type": "image/png"})
-    assert r.status_code == 503 and r.json()["error"]["code"] == "storage_not_configured"
+    assert r.status_code == 404 and r.json()["error"]["code"] == "feature_disabled"
 
 
 async def test_presigned_urls_use_the_public_address_of_the_store(s3_url: str) -> None:
