@@ -168,7 +168,7 @@ def test_seed_demo_is_refused_in_production() -> None:
     # A valid production configuration pointing at nothing: the refusal comes before any connection.
     env = {**os.environ, "ENVIRONMENT": "production", "SECRET_KEY": "s" * 40,
            "DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none", "REDIS_URL": "redis://127.0.0.1:1/0",
-           "STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x"}
+           "STRIPE_SECRET_KEY": "sk_test_x", "STRIPE_WEBHOOK_SECRET": "whsec_x", "METRICS_TOKEN": "m" * 20}
     result = subprocess.run([EDUSTREAM, "seed", "--demo"], capture_output=True, text=True, timeout=60, env=env,
                             check=False)
     assert result.returncode == 2, result.stderr
