@@ -48,6 +48,12 @@ class UnknownEvent(AppError):
     message = "This namespace has no such event."
 
 
+class AccountSuspended(AppError):
+    status = 403
+    code = "account_suspended"
+    message = "This account is suspended."
+
+
 class InvalidLiveToken(AppError):
     status = 401
     code = "invalid_token"
@@ -126,7 +132,10 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                                 ip=ip)
         await self.save_session(sid, {_SESSION_KEY: state})
         if identity is not None:
-            await self._sign_in(sid, state, identity)
+            try:
+                await self._sign_in(sid, state, identity)
+            except AccountSuspended as exc:
+                raise ConnectionRefusedError(exc.message, exc.to_dict()["error"]) from exc
         metrics.connection_opened()
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
@@ -157,6 +166,8 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
 
     async def _sign_in(self, sid: str, state: ConnectionState, identity: Identity) -> None:
         """Bind the connection to the token's user until the token expires."""
+        if identity.principal.id in getattr(self.app_state, "suspended_ids", ()):
+            raise AccountSuspended()
         if state.principal is None:
             await self.enter_room(sid, user_room(identity.principal.id))
         old = state.principal.session_id if state.principal is not None else None

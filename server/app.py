@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from redis.asyncio import Redis
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -16,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from server.db import StatementPool, make_engine, make_sessionmaker
+from server.auth import service as auth_service
+from server.db import StatementPool, make_engine, make_sessionmaker, unit_of_work
 from server.errors import EXCEPTION_HANDLERS
 from server.http import Endpoint
 from server.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -47,6 +51,19 @@ def _docs_routes() -> list[Route]:
     return [Route(f"{API_PREFIX}/openapi.json", openapi), Route(f"{API_PREFIX}/docs", docs)]
 
 
+async def _follow_suspensions(app: Starlette, settings: Settings) -> None:
+    """Keep ``app.state.suspended_ids`` (which the router and the live layer refuse) current:
+    a suspended account's unexpired access tokens stop working within
+    ``SUSPENSION_REFRESH_SECONDS`` in every process."""
+    while True:
+        try:
+            async with unit_of_work(app.state.sessionmaker) as session:
+                app.state.suspended_ids = await auth_service.suspended_ids(session)
+        except (SQLAlchemyError, OSError) as exc:  # the database is away: keep the last known set
+            log.warning("could not refresh the suspended accounts: %r", exc)
+        await asyncio.sleep(settings.suspension_refresh_seconds)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """Build the Starlette REST application (``realtime.server.create_asgi`` wraps it with Socket.IO)."""
     settings = settings or get_settings()
@@ -64,6 +81,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine, statements)
         app.state.redis = redis
+        app.state.suspended_ids = frozenset()
+        suspensions = asyncio.create_task(_follow_suspensions(app, settings), name="suspensions")
         hooks = list(getattr(app.state, "startup_hooks", []))
         try:
             for hook in hooks:
@@ -75,6 +94,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                     await hook(app)
                 except Exception:
                     log.exception("shutdown hook failed")
+            suspensions.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await suspensions
             await redis.aclose()
             await statements.close()
             await engine.dispose()

@@ -297,6 +297,8 @@ def _make_asgi(endpoint: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             check_origin(request, settings)
             require_json_body(request)
         principal = authenticate(request, settings)
+        if principal is not None and principal.id in getattr(request.app.state, "suspended_ids", ()):
+            raise Forbidden("This account is suspended; contact support.", code="account_suspended")
         if endpoint.auth.required:
             if principal is None:
                 raise Unauthorized()

@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     # A task kicked after commit (inside the HTTP response) is abandoned after this long and
     # logged; the sweeps pick up what it would have done (docs/jobs.md).
     enqueue_timeout_seconds: float = 2.0
+    # How often each API process re-reads the suspended accounts (their access tokens are
+    # refused from then on; their live connections close at once through the outbox).
+    suspension_refresh_seconds: float = 1.0
     # Behind a reverse proxy: take the client IP from X-Forwarded-For, counting this many
     # proxies from the right (only addresses our own proxies appended can be trusted).
     trust_proxy_headers: bool = False

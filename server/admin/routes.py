@@ -1,11 +1,25 @@
-"""Admin-only endpoints: dead letters of background tasks."""
+"""Admin-only endpoints: dead letters of background tasks, accounts (search, suspend,
+reinstate) and bookings (any filter)."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 
 from server.admin import service
-from server.admin.schemas import DeadLetterOut, DeadLetterPage, DeadLetterQuery, DeadLetterRetryOut
+from server.admin.schemas import (
+    AdminBookingQuery,
+    AdminUserOut,
+    AdminUserPage,
+    AdminUserQuery,
+    DeadLetterOut,
+    DeadLetterPage,
+    DeadLetterQuery,
+    DeadLetterRetryOut,
+    SuspendIn,
+)
+from server.auth.service import AccountNotFound
+from server.bookings.schemas import BookingOut, BookingPage
 from server.db import Session
 from server.http import ADMIN, Ctx, Router
 from server.pagination import InvalidCursor
@@ -31,3 +45,34 @@ async def retry_dead_letter(ctx: Ctx, session: Session, letter_id: str) -> DeadL
     letter, task_id = await service.retry_dead_letter(session, ctx.settings, service.parse_id(letter_id),
                                                       datetime.now(UTC))
     return DeadLetterRetryOut(dead_letter=DeadLetterOut.of(letter), task_id=task_id)
+
+
+@router.get("/admin/users", auth=ADMIN, summary="Search accounts by e-mail or name", errors=[InvalidCursor])
+async def list_users(ctx: Ctx, session: Session, query: AdminUserQuery) -> AdminUserPage:
+    rows, next_cursor = await service.search_users(session, query.q, query.cursor, query.limit)
+    return AdminUserPage(items=[AdminUserOut.of(u) for u in rows], next_cursor=next_cursor)
+
+
+@router.post("/admin/users/{user_id}/suspend", auth=ADMIN, summary="Suspend an account at once",
+             errors=[AccountNotFound])
+async def suspend_user(ctx: Ctx, session: Session, user_id: uuid.UUID, body: SuspendIn) -> AdminUserOut:
+    """The account can no longer sign in or refresh; its refresh tokens are revoked, its live
+    connections close in every API process, and its unexpired access tokens are refused
+    (403 `account_suspended`) within `SUSPENSION_REFRESH_SECONDS`. Repeating it changes nothing."""
+    return AdminUserOut.of(await service.suspend_user(session, user_id, body.reason, datetime.now(UTC)))
+
+
+@router.post("/admin/users/{user_id}/reinstate", auth=ADMIN, summary="Lift a suspension",
+             errors=[AccountNotFound])
+async def reinstate_user(ctx: Ctx, session: Session, user_id: uuid.UUID) -> AdminUserOut:
+    return AdminUserOut.of(await service.reinstate_user(session, user_id))
+
+
+@router.get("/admin/bookings", auth=ADMIN, summary="Bookings by status, payment status, tutor or student",
+            errors=[InvalidCursor])
+async def list_bookings(ctx: Ctx, session: Session, query: AdminBookingQuery) -> BookingPage:
+    """Newest first. `payment_status=refund_failed` lists the refunds given up (Stripe refused,
+    or `REFUND_MAX_ATTEMPTS` spent), which need an admin."""
+    rows, next_cursor = await service.list_bookings(session, query)
+    now = datetime.now(UTC)
+    return BookingPage(items=[BookingOut.of(b, now) for b in rows], next_cursor=next_cursor)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.booking import BookingStatus, PaymentStatus
 from models.outbox import DeadLetter
+from models.user import Role, User
 
 
 class DeadLetterOut(BaseModel):
@@ -41,3 +44,51 @@ class DeadLetterQuery(BaseModel):
 class DeadLetterRetryOut(BaseModel):
     dead_letter: DeadLetterOut
     task_id: str = Field(description="The id of the re-queued task; a new failure makes a new dead letter.")
+
+
+class AdminUserOut(BaseModel):
+    id: uuid.UUID
+    email: str
+    name: str
+    role: Role
+    email_verified: bool
+    created_at: datetime
+    suspended_at: datetime | None = None
+    suspended_reason: str | None = None
+
+    @classmethod
+    def of(cls, user: User) -> AdminUserOut:
+        return cls(id=user.id, email=user.email, name=user.name, role=user.role, email_verified=user.email_verified,
+                   created_at=user.created_at, suspended_at=user.suspended_at,
+                   suspended_reason=user.suspended_reason)
+
+
+class AdminUserPage(BaseModel):
+    items: list[AdminUserOut]
+    next_cursor: str | None = None
+
+
+class AdminUserQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    q: str | None = Field(default=None, max_length=200, description="Part of the e-mail or name (any case).")
+    cursor: str | None = None
+    limit: int = Field(default=20, ge=1, le=100)
+
+
+class SuspendIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, description="Why (kept with the account, for the record).")
+
+
+class AdminBookingQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: BookingStatus | None = None
+    payment_status: PaymentStatus | None = Field(
+        default=None, description="E.g. `refund_failed`: refunds given up, which need an admin.")
+    tutor_id: uuid.UUID | None = None
+    student_id: uuid.UUID | None = None
+    cursor: str | None = None
+    limit: int = Field(default=20, ge=1, le=100)

@@ -1,11 +1,17 @@
-"""Dead letters: background calls that exhausted their retries, listed and re-queued by admins."""
+"""What admins do: dead letters (background calls that exhausted their retries) listed and
+re-queued; accounts searched, suspended and reinstated; bookings listed by any filter."""
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 
+from models.booking import Booking
 from models.outbox import DeadLetter
+from models.user import User
 from server.admin import repository
+from server.admin.schemas import AdminBookingQuery
+from server.auth import service as auth
 from server.db import Session
 from server.errors import Conflict, NotFound
 from server.jobs import TaskClient, is_outbound_task
@@ -72,3 +78,44 @@ async def retry_dead_letter(session: Session, settings: Settings, letter_id: int
                                         letter.args.get("kwargs", {}))
     letter.retried_at = now
     return letter, task_id
+
+
+async def search_users(session: Session, q: str | None, cursor: str | None,
+                       limit: int) -> tuple[list[User], str | None]:
+    """Accounts by e-mail, keyset-paginated."""
+    after: str | None = None
+    if cursor:
+        [after] = decode_cursor(cursor, 1)
+        if not isinstance(after, str):
+            raise InvalidCursor(details=[{"field": "query.cursor", "message": "malformed"}])
+    rows = await repository.search_users(session, q, after, limit + 1)
+    next_cursor = encode_cursor([rows[limit - 1].email.lower()]) if len(rows) > limit else None
+    return rows[:limit], next_cursor
+
+
+async def suspend_user(session: Session, user_id: uuid.UUID, reason: str, now: datetime) -> User:
+    """Suspend an account at once (sign-in, tokens and live connections: see auth.service.suspend)."""
+    return await auth.suspend(session, user_id, reason, now)
+
+
+async def reinstate_user(session: Session, user_id: uuid.UUID) -> User:
+    return await auth.reinstate(session, user_id)
+
+
+async def list_bookings(session: Session, query: AdminBookingQuery) -> tuple[list[Booking], str | None]:
+    """Bookings by any filter, newest first, keyset-paginated."""
+    before: tuple[datetime, uuid.UUID] | None = None
+    if query.cursor:
+        created, booking_id = decode_cursor(query.cursor, 2)
+        try:
+            before = (datetime.fromisoformat(created), uuid.UUID(booking_id))
+        except (TypeError, ValueError) as exc:
+            raise InvalidCursor(details=[{"field": "query.cursor", "message": "malformed"}]) from exc
+    rows = await repository.list_bookings(session, status=query.status, payment_status=query.payment_status,
+                                          tutor_id=query.tutor_id, student_id=query.student_id, before=before,
+                                          limit=query.limit + 1)
+    next_cursor = None
+    if len(rows) > query.limit:
+        last = rows[query.limit - 1]
+        next_cursor = encode_cursor([last.created_at.isoformat(), str(last.id)])
+    return rows[:query.limit], next_cursor

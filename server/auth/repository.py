@@ -21,6 +21,11 @@ async def lock_user(session: Session, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id, with_for_update=True, populate_existing=True)
 
 
+async def suspended_user_ids(session: Session) -> frozenset[uuid.UUID]:
+    """Every suspended account (a short list, read through ``ix_users_suspended``)."""
+    return frozenset((await session.scalars(select(User.id).where(User.suspended_at.is_not(None)))).all())
+
+
 async def find_user_by_email(session: Session, email: str) -> User | None:
     """The account with ``email`` in any letter case (the unique index is on ``lower(email)``)."""
     result = await session.execute(select(User).where(func.lower(User.email) == email.strip().lower()))

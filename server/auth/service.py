@@ -26,7 +26,7 @@ from server.auth.schemas import LoginIn, MeUpdate, PasswordChange, RegisterIn
 from server.db import Session
 from server.errors import Conflict, Forbidden, NotFound, Unauthorized
 from server.identity import Principal
-from server.live_sessions import RevokedBecause, end_family_live_sessions, end_other_live_sessions
+from server.live_sessions import RevokedBecause, end_family_live_sessions, end_live_sessions, end_other_live_sessions
 from server.settings import Settings
 
 EMAIL_UNIQUE_INDEX = "uq_users_email_lower"
@@ -56,6 +56,11 @@ class RefreshTokenReused(Unauthorized):
 class AccountNotFound(NotFound):
     code = "account_not_found"
     message = "The account no longer exists."
+
+
+class AccountSuspended(Forbidden):
+    code = "account_suspended"
+    message = "This account is suspended; contact support."
 
 
 class WrongPassword(Forbidden):
@@ -135,6 +140,8 @@ async def login(session: Session, redis: Redis, settings: Settings, data: LoginI
     ok = await asyncio.to_thread(identity.verify_password, user.password_hash if user else None, data.password)
     if user is None or not ok:
         raise InvalidCredentials()
+    if user.suspended_at is not None:
+        raise AccountSuspended()
     await throttle.login_succeeded(redis, settings, data.email)
     if identity.password_needs_rehash(user.password_hash or ""):
         user.password_hash = await _hash_password(data.password)
@@ -154,6 +161,8 @@ async def refresh(session: Session, settings: Settings, raw_token: str) -> Signe
         user = await repository.get_user(session, claimed.user_id)
         if user is None:
             raise InvalidRefreshToken()
+        if user.suspended_at is not None:
+            raise AccountSuspended()
         new_raw = await _add_refresh_token(session, settings, user.id, claimed.family_id)
         return SignedIn(user=user, access_token=identity.issue_access_token(settings, user.id, user.role,
                                                                              claimed.family_id),
@@ -208,6 +217,35 @@ async def change_password(session: Session, principal: Principal, data: Password
     user.password_hash = await _hash_password(data.new_password)
     await repository.revoke_user_families(session, user_id, _now(), keep_family=principal.session_id)
     await end_other_live_sessions(session, user_id, principal.session_id, RevokedBecause.PASSWORD_CHANGED)
+
+
+async def suspend(session: Session, user_id: uuid.UUID, reason: str, now: datetime) -> User:
+    """Suspend an account: it can no longer sign in or refresh, every refresh token is revoked,
+    its live connections close in every process once this commits, and API processes refuse
+    its access tokens within ``SUSPENSION_REFRESH_SECONDS`` (see :func:`suspended_ids`)."""
+    user = await repository.lock_user(session, user_id)
+    if user is None:
+        raise AccountNotFound()
+    if user.suspended_at is None:
+        user.suspended_at, user.suspended_reason = now, reason
+        await repository.revoke_user_families(session, user_id, now)
+        await end_live_sessions(session, user_id, RevokedBecause.ACCOUNT_SUSPENDED)
+    return user
+
+
+async def reinstate(session: Session, user_id: uuid.UUID) -> User:
+    """Lift a suspension (the owner signs in again)."""
+    user = await repository.lock_user(session, user_id)
+    if user is None:
+        raise AccountNotFound()
+    user.suspended_at, user.suspended_reason = None, None
+    return user
+
+
+async def suspended_ids(session: Session) -> frozenset[uuid.UUID]:
+    """The suspended accounts, which each API process re-reads every ``SUSPENSION_REFRESH_SECONDS``
+    so that their still-unexpired access tokens stop working (server/app.py)."""
+    return await repository.suspended_user_ids(session)
 
 
 async def purge_tokens(session: Session, settings: Settings, now: datetime, batch: int) -> int:

@@ -179,3 +179,38 @@ async def test_the_stock_manager_also_disconnects_a_revoked_users_connections(
         assert client.of("session.revoked") == [{"user_id": "u1", "reason": "signed_out"}]
     finally:
         await client.disconnect()
+
+
+async def test_a_suspended_account_is_disconnected_everywhere_and_cannot_reconnect(
+        live: list[LiveServer], live_client, db, settings: Settings) -> None:
+    admin_id = uuid.uuid4()
+    await db.execute("INSERT INTO users (id, email, name, role) VALUES ($1, $2, 'Admin', 'admin')",
+                     admin_id, f"admin-{admin_id.hex[:10]}@example.com")
+    admin_headers = {"Authorization": f"Bearer {issue_access_token(settings, admin_id, 'admin')}"}
+    async with httpx.AsyncClient(base_url=live[0].url, timeout=30) as api:
+        account = await register(api)
+        on_a = await live_client(live[0].url, token=account["access_token"])
+        on_b = await live_client(live[1].url, token=account["access_token"])
+        r = await api.post(f"/api/v1/admin/users/{account['user']['id']}/suspend", headers=admin_headers,
+                           json={"reason": "abuse"})
+        assert r.status_code == 200, r.text
+
+    for client in (on_a, on_b):
+        await client.wait_for(ended, within=20)
+        assert client.of("session.revoked")[0]["reason"] == "account_suspended"
+    again = socketio.AsyncClient(reconnection=False)
+    errors: list[object] = []
+    again.on("connect_error", errors.append, namespace="/live")
+    refused = None
+    deadline = asyncio.get_running_loop().time() + 30
+    while refused is None:  # until the process has re-read the suspended accounts
+        try:
+            await again.connect(live[1].url, namespaces=["/live"], auth={"token": account["access_token"]},
+                                transports=["websocket"], wait_timeout=10)
+        except socketio.exceptions.ConnectionError as exc:
+            refused = exc
+        else:
+            await again.disconnect()
+            assert asyncio.get_running_loop().time() < deadline, "a suspended account could still connect"
+            await asyncio.sleep(0.2)
+    assert any("account_suspended" in str(e) for e in errors), errors

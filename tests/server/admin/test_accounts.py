@@ -1,0 +1,103 @@
+"""Admins search accounts, suspend and reinstate them, and list bookings by any filter."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+import asyncpg
+import httpx
+import pytest
+
+from server.identity import issue_access_token
+from server.settings import Settings
+from tests.helpers import DEFAULT_PASSWORD, bearer, register
+
+
+@pytest.fixture
+async def admin(db: asyncpg.Pool, settings: Settings) -> dict[str, str]:
+    uid = uuid.uuid4()
+    await db.execute("INSERT INTO users (id, email, name, role) VALUES ($1, $2, 'Admin', 'admin')",
+                     uid, f"admin-{uid.hex[:10]}@example.com")
+    return bearer(issue_access_token(settings, uid, "admin"))
+
+
+async def _until_status(client: httpx.AsyncClient, headers: dict[str, str], status: int) -> httpx.Response:
+    deadline = time.monotonic() + 30
+    while True:
+        r = await client.get("/api/v1/me", headers=headers)
+        if r.status_code == status or time.monotonic() > deadline:
+            return r
+        await asyncio.sleep(0.1)
+
+
+async def test_only_admins_may_suspend(client: httpx.AsyncClient) -> None:
+    student, victim = await register(client), await register(client)
+    r = await client.post(f"/api/v1/admin/users/{victim['user']['id']}/suspend", headers=student["headers"],
+                          json={"reason": "spite"})
+    assert r.status_code == 403
+    assert (await client.get("/api/v1/me", headers=victim["headers"])).status_code == 200
+
+
+async def test_a_suspended_account_loses_its_tokens_and_cannot_sign_in_until_reinstated(
+        client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    user = await register(client)
+    email = user["user"]["email"]
+    r = await client.post(f"/api/v1/admin/users/{user['user']['id']}/suspend", headers=admin,
+                          json={"reason": "hoarding slots with many accounts"})
+    assert r.status_code == 200, r.text
+    assert r.json()["suspended_at"] and r.json()["suspended_reason"] == "hoarding slots with many accounts"
+
+    refused = await _until_status(client, user["headers"], 403)
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "account_suspended"
+    client.cookies.clear()
+    login = await client.post("/api/v1/auth/login", json={"email": email, "password": DEFAULT_PASSWORD})
+    assert login.status_code == 403 and login.json()["error"]["code"] == "account_suspended"
+    client.cookies.clear()
+    refresh = await client.post("/api/v1/auth/refresh", json={"refresh_token": user["refresh_token"]})
+    assert refresh.status_code == 401  # revoked with the suspension
+
+    r = await client.post(f"/api/v1/admin/users/{user['user']['id']}/reinstate", headers=admin)
+    assert r.status_code == 200 and r.json()["suspended_at"] is None
+    client.cookies.clear()
+    login = await client.post("/api/v1/auth/login", json={"email": email, "password": DEFAULT_PASSWORD})
+    assert login.status_code == 200
+    assert (await _until_status(client, user["headers"], 200)).status_code == 200
+
+
+async def test_suspending_an_unknown_account_is_404(client: httpx.AsyncClient, admin: dict[str, str]) -> None:
+    r = await client.post(f"/api/v1/admin/users/{uuid.uuid4()}/suspend", headers=admin, json={"reason": "x"})
+    assert r.status_code == 404 and r.json()["error"]["code"] == "account_not_found"
+
+
+async def test_admins_search_accounts_by_email_or_name_page_by_page(client: httpx.AsyncClient,
+                                                                  admin: dict[str, str]) -> None:
+    tag = uuid.uuid4().hex[:8]
+    for i in range(3):
+        await register(client, email=f"{tag}-{i}@example.com")
+    await register(client, name=f"Zed {tag}")
+    first = await client.get("/api/v1/admin/users", headers=admin, params={"q": tag.upper(), "limit": 3})
+    assert first.status_code == 200, first.text
+    second = await client.get("/api/v1/admin/users", headers=admin,
+                              params={"q": tag, "limit": 3, "cursor": first.json()["next_cursor"]})
+    found = [u["email"] for u in first.json()["items"] + second.json()["items"]]
+    assert len(found) == 4 and len(set(found)) == 4 and second.json()["next_cursor"] is None
+
+
+async def test_admins_list_refunds_that_were_given_up(client: httpx.AsyncClient, admin: dict[str, str],
+                                                      db: asyncpg.Pool) -> None:
+    tutor, student = await register(client, role="tutor"), await register(client)
+    booking_id = uuid.uuid4()
+    await db.execute(
+        "INSERT INTO bookings (id, tutor_id, student_id, status, start_at, end_at, guarded, price_cents, currency, "
+        "payment_provider, payment_status, refund_cents) VALUES ($1, $2, $3, 'cancelled', now() + interval '2 days', "
+        "now() + interval '2 days 1 hour', tstzrange(now() + interval '2 days', now() + interval '2 days 1 hour'), "
+        "6000, 'USD', 'stripe', 'refund_failed', 6000)",
+        booking_id, uuid.UUID(tutor["user"]["id"]), uuid.UUID(student["user"]["id"]))
+    r = await client.get("/api/v1/admin/bookings", headers=admin,
+                         params={"payment_status": "refund_failed", "student_id": student["user"]["id"]})
+    assert r.status_code == 200, r.text
+    assert [b["id"] for b in r.json()["items"]] == [str(booking_id)]
+    r = await client.get("/api/v1/admin/bookings", headers=student["headers"])
+    assert r.status_code == 403
