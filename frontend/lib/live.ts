@@ -67,6 +67,21 @@ type AckPayload =
   | { error: { code?: string; message?: string } };
 
 const ACK_TIMEOUT_MS = 8000;
+// Refresh the access token this long before it expires and hand it to the open connection
+// (`auth` event), so the server never has to drop the connection for an expired token.
+const REAUTH_LEAD_MS = 60_000;
+
+/** The `exp` claim of a JWT, in ms since the epoch (null when unreadable). */
+export function tokenExpiryMs(token: string): number | null {
+  try {
+    const part = token.split(".")[1] ?? "";
+    const json = atob(part.replace(/-/g, "+").replace(/_/g, "/"));
+    const exp = (JSON.parse(json) as { exp?: unknown }).exp;
+    return typeof exp === "number" ? exp * 1000 : null;
+  } catch {
+    return null;
+  }
+}
 const LOG_LIMIT = 500;
 
 export class LiveClient {
@@ -81,6 +96,8 @@ export class LiveClient {
   private seq = 0;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private refusedOnce = false;
+  private reauthTimer: ReturnType<typeof setTimeout> | null = null;
+  private revoked = false;
 
   constructor(
     private readonly url: () => string = () => `${apiUrl()}/live`,
@@ -110,13 +127,24 @@ export class LiveClient {
       this.refusedOnce = false;
       this.setState("live");
       if (reconnect) this.emitReconnect();
+      this.scheduleReauth();
       // After a drop anything may have been missed: catch up from the last version.
       for (const w of this.watches.values()) this.sendWatch(w, true);
     });
     socket.on("disconnect", (reason) => {
       this.setState("offline");
+      this.clearReauth();
       for (const w of this.watches.values()) w.inFlight = 0;
-      if (reason === "io server disconnect") this.scheduleManualReconnect();
+      if (reason === "io server disconnect") void this.afterServerDisconnect();
+    });
+    // The server ends a connection whose sign-in was revoked (signed out elsewhere, password
+    // changed, account suspended) or whose token expired: refresh before reconnecting, so a
+    // revoked sign-in reconnects anonymously instead of with its last access token.
+    socket.on("session.revoked", () => {
+      this.revoked = true;
+    });
+    socket.on("session.expired", () => {
+      this.revoked = true;
     });
     socket.on("connect_error", (err: Error) => {
       this.setState("offline");
@@ -135,6 +163,7 @@ export class LiveClient {
   /** Close the socket and forget every watch. */
   close(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.clearReauth();
     this.socket?.removeAllListeners();
     this.socket?.disconnect();
     this.socket = null;
@@ -247,6 +276,41 @@ export class LiveClient {
 
   private emitReconnect(): void {
     for (const fn of this.reconnectListeners) fn();
+  }
+
+  private async afterServerDisconnect(): Promise<void> {
+    if (this.revoked) {
+      this.revoked = false;
+      await refreshSession();
+      this.scheduleManualReconnect(200);
+      return;
+    }
+    this.scheduleManualReconnect();
+  }
+
+  private clearReauth(): void {
+    if (this.reauthTimer) clearTimeout(this.reauthTimer);
+    this.reauthTimer = null;
+  }
+
+  /** Before the connection's token expires: refresh it and send it in-band (`auth`). */
+  private scheduleReauth(): void {
+    this.clearReauth();
+    const token = getAccessToken();
+    const expiry = token ? tokenExpiryMs(token) : null;
+    if (expiry === null) return;
+    const delay = Math.max(expiry - Date.now() - REAUTH_LEAD_MS, 1000);
+    this.reauthTimer = setTimeout(() => void this.reauth(), delay);
+  }
+
+  private async reauth(): Promise<void> {
+    this.reauthTimer = null;
+    const socket = this.socket;
+    if (!socket?.connected) return;
+    if (!(await refreshSession())) return; // signed out: the server ends the connection at expiry
+    const token = getAccessToken();
+    if (!token || !socket.connected) return;
+    socket.emit("auth", { token }, () => this.scheduleReauth());
   }
 
   private scheduleManualReconnect(delay = 1000): void {

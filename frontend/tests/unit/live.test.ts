@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type { Socket } from "socket.io-client";
-import { LiveClient, type FeedEvent } from "../../lib/live";
+import { LiveClient, tokenExpiryMs, type FeedEvent } from "../../lib/live";
 import type { SlotChange } from "../../lib/types";
 
 type Handler = (...args: unknown[]) => void;
@@ -211,4 +211,12 @@ test("the last listener leaving unwatches the tutor", () => {
   sock.connect();
   off();
   assert.deepEqual(sock.sent[sock.sent.length - 1], { event: "unwatch", payload: { tutor_id: T } });
+});
+
+test("tokenExpiryMs reads a JWT's exp claim (and gives up on anything else)", () => {
+  const payload = Buffer.from(JSON.stringify({ sub: "u", exp: 1_900_000_000 })).toString("base64url");
+  assert.equal(tokenExpiryMs(`h.${payload}.s`), 1_900_000_000_000);
+  assert.equal(tokenExpiryMs("not-a-token"), null);
+  const noExp = Buffer.from(JSON.stringify({ sub: "u" })).toString("base64url");
+  assert.equal(tokenExpiryMs(`h.${noExp}.s`), null);
 });
