@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import logging.config
 import multiprocessing
@@ -32,7 +33,9 @@ from devtools.seed import format_logins, seed_demo
 from devtools.supervisor import run_dev
 from loadtest.cli import add_arguments as add_loadtest_arguments
 from loadtest.cli import run_from_args
-from server.db import libpq_url, make_engine, make_sessionmaker
+from server.auth import service as auth_service
+from server.auth.schemas import PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH
+from server.db import libpq_url, make_engine, make_sessionmaker, unit_of_work
 from server.emails.preview import write_previews
 from server.migrate import upgrade
 from server.observability.logging import configure_logging
@@ -208,6 +211,43 @@ def cmd_seed(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _admin_password(args: argparse.Namespace) -> str | None:
+    """From stdin (--password-stdin), else prompted twice on a terminal; None keeps an existing one."""
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password (empty: keep the existing one): ")
+        if password and getpass.getpass("Again: ") != password:
+            args.parser.error("the passwords differ")
+    else:
+        password = ""
+    if password and not PASSWORD_MIN_LENGTH <= len(password) <= PASSWORD_MAX_LENGTH:
+        args.parser.error(f"the password must be {PASSWORD_MIN_LENGTH} to {PASSWORD_MAX_LENGTH} characters")
+    return password or None
+
+
+async def _make_admin(settings: Settings, email: str, name: str | None, password: str | None) -> tuple[str, bool]:
+    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
+    try:
+        async with unit_of_work(make_sessionmaker(engine)) as session:
+            user, created = await auth_service.make_admin(session, email, name, password)
+            return str(user.id), created
+    finally:
+        await engine.dispose()
+
+
+def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
+    password = _admin_password(args)
+    settings = prepare_services(settings)
+    run_migrations(settings)
+    try:
+        user_id, created = asyncio.run(_make_admin(settings, args.email.strip(), args.name, password))
+    except ValueError as exc:
+        args.parser.error(f"{exc} (pass --password-stdin or run it on a terminal)")
+    print(f"{'created' if created else 'made'} admin {args.email} ({user_id})", flush=True)
+    return 0
+
+
 def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
     return run_from_args(args)
 
@@ -300,6 +340,19 @@ def build_parser() -> argparse.ArgumentParser:
     seed.add_argument("--demo", action="store_true",
                       help="a dozen tutors across subjects and time zones with availability, and two students")
     seed.set_defaults(handler=cmd_seed)
+
+    admin = add("admin", "manage admin accounts", "Admins cannot be created through the API; make them here.")
+    admin_sub = admin.add_subparsers(dest="admin_command", metavar="ACTION", required=True)
+    create = admin_sub.add_parser(
+        "create", help="create an admin account (or make an existing account an admin)",
+        description="Create an admin account with this e-mail address, or give the existing account with it "
+                    "the admin role. The password is prompted for (twice) on a terminal, or read from the "
+                    "first line of stdin with --password-stdin; an existing account keeps its password when "
+                    "none is given.")
+    create.add_argument("--email", required=True, help="the admin's e-mail address")
+    create.add_argument("--name", default=None, help="display name (default: the address's local part)")
+    create.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    create.set_defaults(handler=cmd_admin, parser=create)
 
     emails = add("emails", "e-mail templates (preview)", "Work with the e-mail templates in server/emails/templates.")
     emails_sub = emails.add_subparsers(dest="emails_command", metavar="ACTION", required=True)

@@ -19,7 +19,7 @@ from typing import Any
 from redis.asyncio import Redis
 from sqlalchemy.exc import IntegrityError
 
-from models.user import User
+from models.user import Role, User
 from server import identity
 from server.auth import repository, throttle, verification
 from server.auth.schemas import LoginIn, MeUpdate, PasswordChange, RegisterIn
@@ -217,6 +217,26 @@ async def change_password(session: Session, principal: Principal, data: Password
     user.password_hash = await _hash_password(data.new_password)
     await repository.revoke_user_families(session, user_id, _now(), keep_family=principal.session_id)
     await end_other_live_sessions(session, user_id, principal.session_id, RevokedBecause.PASSWORD_CHANGED)
+
+
+async def make_admin(session: Session, email: str, name: str | None, password: str | None) -> tuple[User, bool]:
+    """Create an admin account, or make the existing account with this address an admin (and
+    set its password when one is given); returns the account and whether it was created.
+    Admins cannot be made through the API: this is for ``edustream admin create``."""
+    user = await repository.find_user_by_email(session, email)
+    if user is None:
+        if not password:
+            raise ValueError("a new admin account needs a password")
+        user = User(email=email, name=name or email.split("@")[0], role=Role.ADMIN, timezone="UTC",
+                    password_hash=await _hash_password(password), email_verified=True)
+        await repository.add_user(session, user)
+        return user, True
+    user.role = Role.ADMIN
+    if name:
+        user.name = name
+    if password:
+        user.password_hash = await _hash_password(password)
+    return user, False
 
 
 async def suspend(session: Session, user_id: uuid.UUID, reason: str, now: datetime) -> User:

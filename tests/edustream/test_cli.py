@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -9,9 +10,12 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from server.settings import Settings
@@ -25,6 +29,7 @@ SUBCOMMAND_OPTIONS = {
     "scheduler": ["--update-interval"],
     "migrate": [],
     "seed": ["--demo"],
+    "admin": ["create"],
 }
 
 
@@ -173,3 +178,27 @@ def test_seed_demo_is_refused_in_production() -> None:
                             check=False)
     assert result.returncode == 2, result.stderr
     assert "refusing to load demo data with ENVIRONMENT=production" in result.stderr
+
+
+async def test_admin_create_makes_an_admin_who_can_sign_in_and_use_the_admin_api(
+        settings: Settings, app: Any, client: httpx.AsyncClient) -> None:
+    email = f"ops-{uuid.uuid4().hex[:8]}@example.com"
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url}
+    result = await asyncio.to_thread(
+        subprocess.run, [EDUSTREAM, "admin", "create", "--email", email, "--password-stdin"],
+        input="a long admin passphrase\n", capture_output=True, text=True, timeout=120, env=env, check=False)
+    assert result.returncode == 0, result.stderr
+    assert f"created admin {email}" in result.stdout
+    login = await client.post("/api/v1/auth/login", json={"email": email, "password": "a long admin passphrase"})
+    assert login.status_code == 200, login.text
+    assert login.json()["user"]["role"] == "admin"
+    token = login.json()["access_token"]
+    client.cookies.clear()
+    r = await client.get("/api/v1/admin/users", headers={"Authorization": f"Bearer {token}"}, params={"q": email})
+    assert r.status_code == 200 and [u["email"] for u in r.json()["items"]] == [email]
+
+
+def test_admin_create_refuses_a_short_password() -> None:
+    result = subprocess.run([EDUSTREAM, "admin", "create", "--email", "x@example.com", "--password-stdin"],
+                            input="short\n", capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 2 and "8 to" in result.stderr
