@@ -7,8 +7,6 @@ effects and the API process (which only kicks tasks) opens nothing here.
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import logging
 import secrets
 import time
@@ -21,7 +19,9 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 
+from realtime.publisher import LivePublisher
 from server.db import Sessionmaker, make_engine, make_sessionmaker
+from server.observability import setup_process, shutdown_tracing
 from server.settings import Settings
 
 log = logging.getLogger("edustream.tasks")
@@ -35,8 +35,8 @@ class Runtime:
     engine: AsyncEngine
     sessionmaker: Sessionmaker
     redis: Redis
-    # realtime.publisher.LivePublisher: publishes the outbox rows this process commits.
-    publisher: Any = None
+    # Publishes the outbox rows this process commits.
+    publisher: LivePublisher | None = None
 
     def key(self, *parts: str) -> str:
         """A Redis key in this deployment's task namespace (the queue name)."""
@@ -72,13 +72,9 @@ async def stop() -> None:
         await runtime.engine.dispose()
 
 
-async def _start_publisher(settings: Settings) -> Any:
+async def _start_publisher(settings: Settings) -> LivePublisher:
     """The live layer's publisher, so events recorded by tasks reach watchers at once."""
-    # Imported by name: the live layer (realtime/) may be absent in a jobs-only checkout.
-    if importlib.util.find_spec("realtime.publisher") is None:
-        log.warning("realtime.publisher not found: outbox rows written by tasks wait for an API process's relay")
-        return None
-    publisher = importlib.import_module("realtime.publisher").LivePublisher(settings, name="worker")
+    publisher = LivePublisher(settings, name="worker")
     await publisher.start()
     return publisher
 
@@ -124,14 +120,10 @@ def install(broker: AsyncBroker, settings: Callable[[], Settings]) -> None:
     tracing: list[Any] = []
 
     async def on_startup(state: TaskiqState) -> None:
-        from server.observability import setup_process
-
         tracing.append(setup_process(settings(), "worker"))
         await start(settings())
 
     async def on_shutdown(state: TaskiqState) -> None:
-        from server.observability import shutdown_tracing
-
         started = time.monotonic()
         await stop()
         for handle in tracing:
