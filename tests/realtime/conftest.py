@@ -27,6 +27,7 @@ import asyncpg
 import httpx
 import pytest
 import socketio
+import uvicorn
 from redis.asyncio import Redis
 
 from realtime.publisher import LivePublisher
@@ -52,6 +53,25 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.asynccontextmanager
+async def served_in_process(sio: socketio.AsyncServer) -> AsyncIterator[str]:
+    """``sio`` under an in-process uvicorn (default WebSocket implementation); yields its URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(socketio.ASGIApp(sio), host="127.0.0.1", port=port,
+                                           log_level="warning", lifespan="off"))
+    task = asyncio.get_running_loop().create_task(server.serve())
+    async with asyncio.timeout(20):
+        while not server.started:  # noqa: ASYNC110 (uvicorn.Server offers no start event)
+            await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(20):
+                await task
 
 
 @dataclass

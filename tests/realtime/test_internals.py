@@ -8,7 +8,6 @@ fan-out benchmark, then update ``VERIFIED_VERSIONS`` and the pins in pyproject.t
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 from collections.abc import AsyncIterator
 from typing import Any
@@ -26,7 +25,7 @@ from uvicorn.server import ServerState
 
 from realtime import internals
 from realtime.internals import DirectAsyncServer, DirectEngineIOServer, DirectQueue, RedisManagerBase
-from tests.realtime.conftest import free_port
+from tests.realtime.conftest import served_in_process
 
 CHANGED = ("{what} changed: realtime/internals.py relies on it (verified with {versions}); "
            "re-verify the fast fan-out against the installed version before changing the pin.")
@@ -129,18 +128,8 @@ def test_uvicorn_sansio_protocol_attributes() -> None:
 async def direct_server() -> AsyncIterator[tuple[str, socketio.AsyncServer]]:
     """A bare DirectAsyncServer under an in-process uvicorn with its default WebSocket implementation."""
     sio = DirectAsyncServer(async_mode="asgi", logger=False, engineio_logger=False)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(socketio.ASGIApp(sio), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    task = asyncio.get_running_loop().create_task(server.serve())
-    async with asyncio.timeout(20):
-        while not server.started:  # noqa: ASYNC110 (uvicorn.Server offers no start event)
-            await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", sio
-    server.should_exit = True
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(20):
-            await task
+    async with served_in_process(sio) as url:
+        yield url, sio
 
 
 async def test_the_direct_write_path_engages_under_uvicorn(direct_server: tuple[str, socketio.AsyncServer]) -> None:

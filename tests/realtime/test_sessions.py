@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,14 +10,13 @@ from typing import Any
 import httpx
 import pytest
 import socketio
-import uvicorn
 
 from realtime.internals import close_redis, start_manager, stop_listener
 from realtime.manager import StockRedisManager
 from server.identity import issue_access_token
 from server.settings import Settings
 from tests.helpers import DEFAULT_PASSWORD, register
-from tests.realtime.conftest import LiveClient, LiveServer, free_port
+from tests.realtime.conftest import LiveClient, LiveServer, served_in_process
 
 pytestmark = pytest.mark.xdist_group("live")
 
@@ -153,18 +151,8 @@ async def stock_sio(settings: Settings) -> AsyncIterator[tuple[str, socketio.Asy
         await sio.enter_room(sid, "user:u1", namespace="/live")
 
     start_manager(sio)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(socketio.ASGIApp(sio), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
-    task = asyncio.get_running_loop().create_task(server.serve())
-    async with asyncio.timeout(20):
-        while not server.started:  # noqa: ASYNC110 (uvicorn.Server offers no start event)
-            await asyncio.sleep(0.02)
-    yield f"http://127.0.0.1:{port}", sio
-    server.should_exit = True
-    with contextlib.suppress(Exception):
-        async with asyncio.timeout(20):
-            await task
+    async with served_in_process(sio) as url:
+        yield url, sio
     await stop_listener(manager)
     await close_redis(manager)
 
