@@ -78,7 +78,10 @@ async def calendar_callback(ctx: Ctx, session: Session, query: CallbackQuery) ->
     except OAuthError as exc:
         reason = "You did not allow access to your calendar." if exc.error == "access_denied" else (
             "This link has expired or was already used; start again from your account page."
-            if exc.error == "mismatching_state" else f"Google said: {exc.description or exc.error}.")
+            if exc.error == "mismatching_state" else "Google could not connect your calendar; try again.")
+        if exc.error not in ("access_denied", "mismatching_state"):
+            # The description arrives in the redirect's query string: log it, never show it.
+            log.warning("calendar connect failed: %s (%s)", exc.error, exc.description)
         return message_page(settings, "Google Calendar was not connected", reason, 400, back="/")
     except ProviderError as exc:
         log.warning("calendar connect failed: %s", exc)

@@ -77,7 +77,10 @@ async def google_callback(ctx: Ctx, session: Session) -> Response:
         reason = "You cancelled signing in." if exc.error == "access_denied" else (
             "This sign-in link has expired or was already used (the security check did not match). "
             "Start again from the sign-in page." if exc.error == "mismatching_state"
-            else f"Google sign-in failed: {exc.description or exc.error}.")
+            else "Google could not sign you in; try again.")
+        if exc.error not in ("access_denied", "mismatching_state"):
+            # The description arrives in the redirect's query string: log it, never show it.
+            log.warning("google sign-in failed: %s (%s)", exc.error, exc.description)
         return _did_not_complete(ctx, reason, 400, str(exc.error or "oauth_error"))
     except AppError as exc:
         return _did_not_complete(ctx, exc.message, exc.status, exc.code)

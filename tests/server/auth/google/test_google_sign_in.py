@@ -138,6 +138,15 @@ async def test_declining_at_google_lands_on_an_error_page(ic: httpx.AsyncClient,
     assert r.status_code == 400 and "You cancelled signing in." in r.text
 
 
+async def test_an_oauth_error_description_is_logged_not_shown(ic: httpx.AsyncClient, fakes: Fakes) -> None:
+    authorize = await start(ic, fakes)
+    state = parse_qs(urlsplit(authorize).query)["state"][0]
+    r = await ic.get("/api/v1/auth/google/callback", params={
+        "error": "server_error", "error_description": "backend 10.0.3.7:8443 exploded", "state": state})
+    assert r.status_code == 400 and "Google could not sign you in" in r.text
+    assert "10.0.3.7" not in r.text and "exploded" not in r.text
+
+
 async def test_a_returning_google_user_is_found_by_account_not_email(ic: httpx.AsyncClient, fakes: Fakes) -> None:
     await sign_in(ic, fakes, Identity("g-stable", "first@example.com"))
     first = (await ic.get("/api/v1/me")).json()
