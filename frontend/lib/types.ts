@@ -16,6 +16,15 @@ export type Role = User["role"];
 export type AuthResponse = Schemas["AuthOut"];
 export type RegisterInput = Schemas["RegisterIn"];
 export type PublicConfig = Schemas["ConfigOut"];
+export type MeUpdate = Schemas["MeUpdate"];
+export type PasswordChange = Schemas["PasswordChange"];
+export type Integrations = Schemas["IntegrationsOut"];
+export type CalendarStatus = Schemas["CalendarStatusOut"];
+export type AvatarUploadIn = Schemas["AvatarUploadIn"];
+export type AvatarOut = Schemas["AvatarOut"];
+export type Upload = Schemas["UploadOut"];
+export type Materials = Schemas["MaterialsOut"];
+export type Material = Schemas["MaterialOut"];
 
 export type TutorProfileIn = Schemas["TutorProfileIn"];
 /** A public tutor profile. */
