@@ -14,6 +14,8 @@ import type {
   AvailabilityInput,
   AvatarOut,
   AvatarUploadIn,
+  BookingEventPage,
+  CancelQuote,
   AuthResponse,
   Booking,
   BookingPage,
@@ -342,6 +344,11 @@ export const api = {
       rememberBookings([b]);
       return b;
     },
+    events: (id: string, signal?: AbortSignal) =>
+      request<BookingEventPage>("GET", `/bookings/${encodeURIComponent(id)}/events`, { signal }),
+    /** What cancelling now would refund (for the dialogs, before confirming). */
+    cancellation: (id: string, signal?: AbortSignal) =>
+      request<CancelQuote>("GET", `/bookings/${encodeURIComponent(id)}/cancellation`, { signal }),
     materials: (id: string, signal?: AbortSignal) =>
       request<Materials>("GET", `/bookings/${encodeURIComponent(id)}/materials`, { signal }),
     checkout: (id: string) => request<Checkout>("POST", `/bookings/${encodeURIComponent(id)}/checkout`),

@@ -43,6 +43,9 @@ export type BookingPage = Schemas["BookingPage"];
 export type BookingQuery = NonNullable<operations["list_bookings"]["parameters"]["query"]>;
 export type HoldCreate = Schemas["HoldCreate"];
 export type Checkout = Schemas["CheckoutOut"];
+export type BookingEventPage = Schemas["BookingEventPage"];
+export type BookingHistoryEntry = Schemas["BookingEventOut"];
+export type CancelQuote = Schemas["CancelQuoteOut"];
 
 export type Availability = Schemas["AvailabilityOut"];
 export type AvailabilityInput = Schemas["AvailabilityIn"];
