@@ -98,7 +98,7 @@ function ProfileSection({ user }: { user: User }) {
 
   return (
     <Section title="Profile" subtitle="How you appear to tutors and students, and the zone of your e-mails and reminders." testId="settings-profile">
-      <form onSubmit={onSubmit} noValidate className="space-y-4" data-testid="profile-form" aria-label="Profile">
+      <form onSubmit={onSubmit} noValidate className="space-y-4" data-testid="account-form" aria-label="Profile">
         {error && <Alert title="Couldn't save your settings">{error}</Alert>}
         <AvatarRow user={user} name={trimmed || user.name} />
         <TextInput
@@ -137,7 +137,7 @@ function ProfileSection({ user }: { user: User }) {
           </button>
         )}
         <div className="flex items-center gap-3">
-          <Button type="submit" loading={busy} disabled={!dirty} data-testid="profile-save">
+          <Button type="submit" loading={busy} disabled={!dirty} data-testid="account-save">
             Save changes
           </Button>
           {dirty && !busy && <span className="text-xs text-slate-500">You have unsaved changes.</span>}

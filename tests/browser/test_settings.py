@@ -49,14 +49,14 @@ async def test_settings_change_name_zone_and_password(platform: Platform,
     # The name is checked in the browser before anything is sent.
     name = page.get_by_label("Display name")
     await name.fill("x" * 201)
-    await page.get_by_test_id("profile-save").click()
+    await page.get_by_test_id("account-save").click()
     await expect(page.get_by_test_id("field-error")).to_contain_text("at most 200 characters")
 
     await name.fill("Nadia B. Brooks")
     await zone.select_option("Asia/Tokyo")
-    await page.get_by_test_id("profile-save").click()
+    await page.get_by_test_id("account-save").click()
     await expect(page.get_by_test_id("current-user-name")).to_have_text("Nadia B. Brooks", timeout=UI_TIMEOUT_MS)
-    await expect(page.get_by_test_id("profile-save")).to_be_disabled()
+    await expect(page.get_by_test_id("account-save")).to_be_disabled()
     async with httpx.AsyncClient(base_url=platform.api_url, timeout=30) as api:
         r = await api.post("/api/v1/auth/login", json={"email": user["email"], "password": PASSWORD})
         assert r.status_code == 200, r.text
