@@ -179,7 +179,7 @@ export function SignupForm() {
     } catch (err) {
       if (err instanceof ApiError) {
         const fe = err.fieldErrors();
-        if (err.code === "email_taken") fe.email = fe.email ?? err.message;
+        if (err.code === "email_taken") fe.email = fe.email ?? errorMessage(err);
         setFieldErrors(fe);
       }
       setError(errorMessage(err));
