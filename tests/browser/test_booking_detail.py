@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import PASSWORD, Cast, Platform, new_page, problems_of, screenshot, sign_in
-from tests.browser.pages import SLOW_UI_TIMEOUT_MS, UI_TIMEOUT_MS
+from tests.browser.pages import OPEN_SLOT, SLOW_UI_TIMEOUT_MS, UI_TIMEOUT_MS
 from tests.helpers import login
 
 pytestmark = pytest.mark.xdist_group("browser")
@@ -84,6 +84,24 @@ async def test_booking_detail_shows_both_zones_history_and_the_refund_before_can
         assert r.status_code == 200, r.text
         await expect(entries).to_have_count(3, timeout=SLOW_UI_TIMEOUT_MS)
         await expect(entries.nth(2)).to_contain_text("Moved by the tutor")
+
+    # Moving it: the dialog says what the refund terms will be once a new time is picked.
+    await page.get_by_test_id("reschedule").click()
+    moving = page.get_by_test_id("reschedule-dialog")
+    await expect(moving.get_by_test_id("week-view")).not_to_have_attribute("data-loading", "true",
+                                                                          timeout=SLOW_UI_TIMEOUT_MS)
+    if await moving.locator(OPEN_SLOT).count() == 0:  # late on a Sunday: this week is over
+        await moving.get_by_test_id("week-next").click()
+    picked = moving.locator(OPEN_SLOT).first
+    await picked.click(timeout=SLOW_UI_TIMEOUT_MS)
+    # The deadline never moves later: 24 h before the earlier of the original and the new time.
+    new_start = datetime.fromisoformat((await picked.get_attribute("data-start") or "").replace("Z", "+00:00"))
+    keeps_refund = min(start, new_start) - timedelta(hours=24) > datetime.now(UTC)
+    await expect(moving.get_by_test_id("reschedule-refund-preview")).to_contain_text(
+        "full refund until" if keeps_refund else "will no longer be refunded", timeout=UI_TIMEOUT_MS)
+    await screenshot(page, "booking-detail-reschedule-preview", full_page=False)
+    await moving.get_by_role("button", name="Keep current time").click()
+    await expect(moving).not_to_be_visible()
 
     # Cancelling: the refund is shown before confirming (more than 24 h ahead: all of it).
     await page.get_by_test_id("cancel").click()
