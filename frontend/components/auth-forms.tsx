@@ -5,22 +5,29 @@ import { useRouter, useSearchParams } from "next/navigation";
 import { useState, type FormEvent } from "react";
 import { api, ApiError, errorMessage } from "@/lib/api";
 import { safeNext } from "@/lib/redirect";
+import { useMounted } from "@/lib/hooks";
+import { userTimeZone } from "@/lib/time";
 import type { User } from "@/lib/types";
 import { usePublicConfig, useSession } from "./session";
 import { useToast } from "./toast";
 import { Alert, Button, Card, cx, TextInput } from "./ui";
 
+const NAME_MAX = 200;
+const PASSWORD_MIN = 8;
+const PASSWORD_MAX = 256;
+
 function homeFor(user: User): string {
   return user.role === "tutor" ? "/tutor/dashboard" : "/";
 }
 
-function GoogleButton() {
+/** `role`: the role of an account Google sign-in creates (the sign-up page's choice). */
+function GoogleButton({ role, next }: { role?: "student" | "tutor"; next?: string | null }) {
   const config = usePublicConfig();
   if (!config?.google_sign_in) return null;
   return (
     <>
       <a
-        href={api.auth.googleLoginUrl()}
+        href={api.auth.googleLoginUrl({ role, next })}
         data-testid="google-sign-in"
         className="flex w-full items-center justify-center gap-3 rounded-xl bg-white px-4 py-2.5 text-sm font-semibold text-slate-800 shadow-sm ring-1 ring-slate-300 hover:bg-slate-50"
       >
@@ -92,7 +99,7 @@ export function LoginForm() {
         </>
       }
     >
-      <GoogleButton />
+      <GoogleButton next={next} />
       <form onSubmit={onSubmit} className="space-y-4" noValidate aria-label="Sign in" data-testid="login-form">
         {error && <Alert title="Sign-in failed">{error}</Alert>}
         <TextInput
@@ -128,6 +135,7 @@ export function SignupForm() {
   const params = useSearchParams();
   const { setUser } = useSession();
   const toast = useToast();
+  const mounted = useMounted();
   const [role, setRole] = useState<"student" | "tutor">(params.get("role") === "tutor" ? "tutor" : "student");
   const [name, setName] = useState("");
   const [email, setEmail] = useState("");
@@ -137,20 +145,39 @@ export function SignupForm() {
   const [fieldErrors, setFieldErrors] = useState<Record<string, string>>({});
   const next = params.get("next");
 
+  function check(): Record<string, string> {
+    const fe: Record<string, string> = {};
+    const n = name.trim();
+    if (!n) fe.name = "Please enter your name.";
+    else if (n.length > NAME_MAX) fe.name = `Your name can be at most ${NAME_MAX} characters.`;
+    if (!/^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(email.trim())) fe.email = "Please enter a valid email address.";
+    if (password.length < PASSWORD_MIN) fe.password = `Your password needs at least ${PASSWORD_MIN} characters.`;
+    else if (password.length > PASSWORD_MAX) fe.password = `Your password can be at most ${PASSWORD_MAX} characters.`;
+    return fe;
+  }
+
   async function onSubmit(e: FormEvent) {
     e.preventDefault();
-    setBusy(true);
     setError(null);
-    setFieldErrors({});
+    const fe = check();
+    setFieldErrors(fe);
+    if (Object.keys(fe).length) return;
+    setBusy(true);
     try {
-      const { user } = await api.auth.register({ email: email.trim(), password, name: name.trim(), role });
+      const { user } = await api.auth.register({
+        email: email.trim(),
+        password,
+        name: name.trim(),
+        role,
+        timezone: userTimeZone(),
+      });
       setUser(user);
       toast.push({ kind: "success", title: `Welcome to EduStream, ${user.name.split(" ")[0]}!` });
       router.push(user.role === "tutor" ? "/tutor/profile" : (safeNext(next) ?? "/"));
     } catch (err) {
       if (err instanceof ApiError) {
         const fe = err.fieldErrors();
-        if (err.code === "email_taken") fe.email = fe.email ?? err.message;
+        if (err.code === "email_taken") fe.email = fe.email ?? errorMessage(err);
         setFieldErrors(fe);
       }
       setError(errorMessage(err));
@@ -176,7 +203,7 @@ export function SignupForm() {
         </>
       }
     >
-      <GoogleButton />
+      <GoogleButton role={role} next={role === "tutor" ? "/tutor/profile" : next} />
       <form onSubmit={onSubmit} className="space-y-4" noValidate aria-label="Sign up" data-testid="signup-form">
         {error && <Alert title="Couldn't create your account">{error}</Alert>}
         <fieldset>
@@ -234,8 +261,14 @@ export function SignupForm() {
           value={password}
           onChange={(e) => setPassword(e.target.value)}
           error={fieldErrors.password}
-          hint="At least 8 characters."
+          hint={`At least ${PASSWORD_MIN} characters.`}
         />
+        {mounted && (
+          <p className="text-xs text-slate-500" data-testid="signup-timezone">
+            Times will be shown in {userTimeZone().replace(/_/g, " ")}, your browser&apos;s time zone. You can change it later in
+            your settings.
+          </p>
+        )}
         <Button type="submit" className="w-full" size="lg" loading={busy} data-testid="signup-submit">
           Create account
         </Button>

@@ -14,11 +14,15 @@ const STATUS: Record<BookingStatus, { label: string; color: "indigo" | "green" |
   cancelled: { label: "Cancelled", color: "rose" },
 };
 
-export function StatusBadge({ status }: { status: BookingStatus }) {
-  const s = STATUS[status] ?? { label: status, color: "slate" as const };
+/** A booking's status in words; a lapsed unpaid hold whose time is still ahead reads "Hold lapsed". */
+export function StatusBadge({ status, booking, now }: { status: BookingStatus; booking?: Booking; now?: number }) {
+  const lapsed = booking !== undefined && isLapsedHold(booking, now ?? Date.now());
+  const s = lapsed ? { label: "Hold lapsed", color: "amber" as const } : (STATUS[status] ?? { label: status, color: "slate" as const });
   return (
     <Badge color={s.color} className="whitespace-nowrap">
-      <span data-testid="booking-status">{s.label}</span>
+      <span data-testid="booking-status" data-lapsed={lapsed || undefined}>
+        {s.label}
+      </span>
     </Badge>
   );
 }
@@ -77,7 +81,19 @@ export function upsertBooking(list: Booking[], b: Booking): Booking[] {
   return next;
 }
 
+/** A hold that lapsed unpaid (status `expired`, or `held` past its `expires_at`) for a time still ahead. */
+export function isLapsedHold(b: Booking, now: number): boolean {
+  const lapsed = b.status === "expired" || (b.status === "held" && Boolean(b.expires_at) && Date.parse(b.expires_at ?? "") <= now);
+  return lapsed && Date.parse(b.start) > now;
+}
+
+/** A live hold or a confirmed lesson not over yet. */
 export function isUpcoming(b: Booking, now: number): boolean {
   if (b.status === "held") return !b.expires_at || Date.parse(b.expires_at) > now;
   return b.status === "confirmed" && Date.parse(b.end) > now;
+}
+
+/** Filed under "Upcoming": upcoming bookings, and lapsed holds whose time has not come (issue 20). */
+export function filedAsUpcoming(b: Booking, now: number): boolean {
+  return isUpcoming(b, now) || isLapsedHold(b, now);
 }

@@ -4,15 +4,14 @@ import Link from "next/link";
 import { useCallback, useEffect, useState } from "react";
 import { api, errorMessage } from "@/lib/api";
 import { useNow } from "@/lib/hooks";
-import { slotKey } from "@/lib/slots";
-import { fmtCountdown, fmtDate, fmtMoney, fmtRange, fmtTime, minutesBetween } from "@/lib/time";
-import type { Booking, Slot, User } from "@/lib/types";
-import { DateBlock, isUpcoming, StatusBadge, upsertBooking, useTutorNames } from "./booking-bits";
+import { fmtCountdown, fmtMoney, fmtRange, minutesBetween } from "@/lib/time";
+import type { Booking, User } from "@/lib/types";
+import { DateBlock, filedAsUpcoming, isLapsedHold, isUpcoming, StatusBadge, upsertBooking, useTutorNames } from "./booking-bits";
+import { CancelDialog, RescheduleDialog } from "./booking-dialogs";
 import { useLiveEvent, useOnReconnect } from "./live";
 import { RequireAuth } from "./require-auth";
 import { useToast } from "./toast";
-import { Alert, Button, buttonClass, cx, EmptyState, Modal, PageHeader, Skeleton, TextArea } from "./ui";
-import { WeekView } from "./week-view";
+import { Alert, Button, buttonClass, cx, EmptyState, PageHeader, Skeleton } from "./ui";
 
 export function BookingsPage() {
   return <RequireAuth>{(user) => <Bookings user={user} />}</RequireAuth>;
@@ -68,8 +67,8 @@ function Bookings({ user }: { user: User }) {
   useLiveEvent("booking.new", ({ booking }) => setItems((prev) => (prev ? upsertBooking(prev, booking) : prev)));
 
   const t = now || Date.now();
-  const upcoming = (items ?? []).filter((b) => isUpcoming(b, t)).sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
-  const past = (items ?? []).filter((b) => !isUpcoming(b, t)).sort((a, b) => Date.parse(b.start) - Date.parse(a.start));
+  const upcoming = (items ?? []).filter((b) => filedAsUpcoming(b, t)).sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
+  const past = (items ?? []).filter((b) => !filedAsUpcoming(b, t)).sort((a, b) => Date.parse(b.start) - Date.parse(a.start));
   const shown = tab === "upcoming" ? upcoming : past;
 
   return (
@@ -224,7 +223,7 @@ function BookingRow({
                 who
               )}
             </p>
-            <StatusBadge status={b.status} />
+            <StatusBadge status={b.status} booking={b} now={now} />
           </div>
           <p className="text-sm text-slate-600">
             {fmtRange(b.start, b.end)} · {b.minutes ?? minutesBetween(b.start, b.end)} min · {fmtMoney(b.price_cents, b.currency)}
@@ -237,7 +236,22 @@ function BookingRow({
           {b.status === "cancelled" && typeof b.refund_cents === "number" && (
             <p className="text-xs text-slate-500">Refund: {fmtMoney(b.refund_cents, b.currency)}</p>
           )}
+          {isLapsedHold(b, now) && (
+            <p className="text-xs font-medium text-amber-700" data-testid="hold-lapsed">
+              This hold lapsed before payment; the time may still be free.
+            </p>
+          )}
         </div>
+      </div>
+      <div className="flex flex-wrap gap-2 sm:justify-end">
+        <Link href={`/bookings/${encodeURIComponent(b.id)}`} className={buttonClass("ghost", "sm")} data-testid="booking-details">
+          Details
+        </Link>
+        {isLapsedHold(b, now) && user.role === "student" && (
+          <Link href={`/tutors/${encodeURIComponent(b.tutor_id)}`} className={buttonClass("secondary", "sm")}>
+            Book again
+          </Link>
+        )}
       </div>
       {upcoming && (
         <div className="flex flex-wrap gap-2 sm:justify-end">
@@ -267,128 +281,6 @@ function BookingRow({
         </div>
       )}
     </li>
-  );
-}
-
-function CancelDialog({ booking, onClose, onDone }: { booking: Booking | null; onClose: () => void; onDone: (b: Booking) => void }) {
-  const toast = useToast();
-  const [reason, setReason] = useState("");
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    setReason("");
-    setError(null);
-  }, [booking?.id]);
-
-  async function confirm() {
-    if (!booking) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const r = await api.bookings.cancel(booking.id, reason.trim() || undefined);
-      const updated = r && "id" in r ? r : await api.bookings.get(booking.id);
-      toast.push({
-        kind: "info",
-        title: "Booking cancelled",
-        body:
-          typeof updated.refund_cents === "number" && updated.refund_cents > 0
-            ? `A refund of ${fmtMoney(updated.refund_cents, updated.currency)} is on its way.`
-            : undefined,
-      });
-      onDone(updated);
-    } catch (err) {
-      setError(errorMessage(err));
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  return (
-    <Modal open={booking !== null} onClose={onClose} title="Cancel this lesson?" testId="cancel-dialog">
-      {booking && (
-        <div className="space-y-4">
-          <p className="text-sm text-slate-600">
-            {fmtDate(booking.start)} at {fmtTime(booking.start)}. Refunds follow the cancellation policy: the earlier you cancel, the
-            more comes back.
-          </p>
-          <TextArea label="Reason (optional)" rows={3} value={reason} onChange={(e) => setReason(e.target.value)} maxLength={500} />
-          {error && <Alert>{error}</Alert>}
-          <div className="flex justify-end gap-2">
-            <Button variant="secondary" onClick={onClose}>
-              Keep lesson
-            </Button>
-            <Button variant="danger" onClick={confirm} loading={busy} data-testid="confirm-cancel">
-              Cancel lesson
-            </Button>
-          </div>
-        </div>
-      )}
-    </Modal>
-  );
-}
-
-function RescheduleDialog({ booking, onClose, onDone }: { booking: Booking | null; onClose: () => void; onDone: (b: Booking) => void }) {
-  const toast = useToast();
-  const [picked, setPicked] = useState<Slot | null>(null);
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
-
-  useEffect(() => {
-    setPicked(null);
-    setError(null);
-  }, [booking?.id]);
-
-  async function confirm() {
-    if (!booking || !picked) return;
-    setBusy(true);
-    setError(null);
-    try {
-      const r = await api.bookings.reschedule(booking.id, picked.start);
-      const updated = r && "id" in r ? r : await api.bookings.get(booking.id);
-      toast.push({ kind: "success", title: "Lesson moved", body: `${fmtDate(updated.start)} at ${fmtTime(updated.start)}` });
-      onDone(updated);
-    } catch (err) {
-      setError(errorMessage(err));
-    } finally {
-      setBusy(false);
-    }
-  }
-
-  const minutes = booking ? (booking.minutes ?? minutesBetween(booking.start, booking.end)) : undefined;
-  return (
-    <Modal open={booking !== null} onClose={onClose} title="Pick a new time" testId="reschedule-dialog" wide>
-      {booking && (
-        <div className="space-y-4">
-          <p className="text-sm text-slate-600">
-            Currently {fmtDate(booking.start)} at {fmtTime(booking.start)}. Choose another {minutes}-minute slot; your booking moves in
-            one step, so you never lose your place.
-          </p>
-          <WeekView
-            tutorId={booking.tutor_id}
-            minutes={minutes}
-            liveExact={false}
-            onPick={setPicked}
-            selectedStart={picked ? slotKey(picked.start) : null}
-            pickHint="Open times are shown; held ones may free up."
-          />
-          {error && <Alert>{error}</Alert>}
-          <div className="flex flex-wrap items-center justify-end gap-2">
-            {picked && (
-              <span className="mr-auto text-sm text-slate-700">
-                New time: <strong>{fmtRange(picked.start, picked.end)}</strong>
-              </span>
-            )}
-            <Button variant="secondary" onClick={onClose}>
-              Keep current time
-            </Button>
-            <Button onClick={confirm} disabled={!picked} loading={busy} data-testid="confirm-reschedule">
-              Move lesson
-            </Button>
-          </div>
-        </div>
-      )}
-    </Modal>
   );
 }
 

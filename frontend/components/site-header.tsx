@@ -3,7 +3,8 @@
 import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
 import { useState } from "react";
-import { useSession } from "./session";
+import { api } from "@/lib/api";
+import { usePublicConfig, useSession } from "./session";
 import { useToast } from "./toast";
 import { Avatar, Badge, buttonClass, cx, Skeleton } from "./ui";
 
@@ -37,6 +38,9 @@ export function SiteHeader() {
   const toast = useToast();
   const [menuOpen, setMenuOpen] = useState(false);
   const nav = navFor(user?.role);
+  const config = usePublicConfig();
+  // Only tutors have avatars, and only where uploads are on (else every page would 404 on it).
+  const avatarSrc = user?.role === "tutor" && config?.uploads ? api.tutors.avatarUrl(user.id) : null;
 
   const isActive = (href: string) => (href === "/" ? pathname === "/" : pathname.startsWith(href));
 
@@ -78,17 +82,26 @@ export function SiteHeader() {
             <Skeleton className="h-9 w-32" />
           ) : user ? (
             <div className="hidden items-center gap-3 md:flex" data-testid="current-user">
-              <Avatar name={user.name} size="sm" />
-              <div className="leading-tight">
-                <p className="text-sm font-semibold text-slate-900" data-testid="current-user-name">
-                  {user.name}
-                </p>
-                <p className="text-xs text-slate-500">
-                  <Badge color={user.role === "tutor" ? "indigo" : "sky"} className="mt-0.5">
-                    {user.role}
-                  </Badge>
-                </p>
-              </div>
+              <Link
+                href="/settings"
+                className="flex items-center gap-3 rounded-xl px-1.5 py-1 hover:bg-slate-100"
+                title="Account settings"
+                data-testid="settings-link"
+                aria-current={isActive("/settings") ? "page" : undefined}
+              >
+                <Avatar name={user.name} size="sm" src={avatarSrc} />
+                <span className="leading-tight">
+                  <span className="block text-sm font-semibold text-slate-900" data-testid="current-user-name">
+                    {user.name}
+                  </span>
+                  <span className="block text-xs text-slate-500">
+                    <Badge color={user.role === "tutor" ? "indigo" : "sky"} className="mt-0.5">
+                      {user.role}
+                    </Badge>
+                    <span className="sr-only"> — account settings</span>
+                  </span>
+                </span>
+              </Link>
               <button type="button" onClick={onSignOut} className={buttonClass("ghost", "sm")} data-testid="sign-out">
                 Sign out
               </button>
@@ -105,7 +118,7 @@ export function SiteHeader() {
           )}
           {user && (
             <span className="md:hidden" title={`${user.name} (${user.role})`} data-testid="current-user-mobile">
-              <Avatar name={user.name} size="sm" />
+              <Avatar name={user.name} size="sm" src={avatarSrc} />
               <span className="sr-only">
                 Signed in as {user.name}, {user.role}
               </span>
@@ -146,10 +159,13 @@ export function SiteHeader() {
           </nav>
           <div className="mt-3 border-t border-slate-100 pt-3">
             {user ? (
-              <div className="flex items-center justify-between">
+              <div className="flex items-center justify-between gap-2">
                 <span className="text-sm text-slate-700">
                   Signed in as <strong>{user.name}</strong> ({user.role})
                 </span>
+                <Link href="/settings" onClick={() => setMenuOpen(false)} className={buttonClass("ghost", "sm")}>
+                  Settings
+                </Link>
                 <button type="button" onClick={onSignOut} className={buttonClass("secondary", "sm")}>
                   Sign out
                 </button>

@@ -277,6 +277,9 @@ function DashboardRow({ booking: b, fresh, now }: { booking: Booking; fresh: boo
           Join
         </a>
       )}
+      <Link href={`/bookings/${encodeURIComponent(b.id)}`} className={buttonClass("ghost", "sm")} data-testid="booking-details">
+        Details
+      </Link>
     </li>
   );
 }

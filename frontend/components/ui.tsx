@@ -6,6 +6,7 @@ import {
   useEffect,
   useId,
   useRef,
+  useState,
   type ButtonHTMLAttributes,
   type InputHTMLAttributes,
   type ReactNode,
@@ -305,7 +306,9 @@ export function PageHeader({ title, subtitle, actions }: { title: string; subtit
   );
 }
 
-export function Avatar({ name, size = "md" }: { name?: string | null; size?: "sm" | "md" | "lg" }) {
+/** Initials on a colour of the name; an image (`src`) on top when there is one that loads. */
+export function Avatar({ name, size = "md", src }: { name?: string | null; size?: "sm" | "md" | "lg"; src?: string | null }) {
+  const [failed, setFailed] = useState<string | null>(null);
   const initials =
     (name ?? "?")
       .split(/\s+/)
@@ -316,9 +319,19 @@ export function Avatar({ name, size = "md" }: { name?: string | null; size?: "sm
   const palette = ["from-indigo-400 to-violet-500", "from-sky-400 to-indigo-500", "from-emerald-400 to-teal-500", "from-amber-400 to-orange-500", "from-pink-400 to-rose-500"];
   const hash = [...(name ?? "")].reduce((a, c) => (a * 31 + c.charCodeAt(0)) >>> 0, 7);
   const sz = { sm: "h-9 w-9 text-sm", md: "h-12 w-12 text-base", lg: "h-20 w-20 text-2xl" }[size];
+  const showImage = Boolean(src) && failed !== src;
   return (
-    <span aria-hidden="true" className={cx("inline-flex shrink-0 items-center justify-center rounded-full bg-gradient-to-br font-semibold text-white", palette[hash % palette.length], sz)}>
+    <span
+      aria-hidden="true"
+      data-testid="avatar"
+      data-kind={showImage ? "image" : "initials"}
+      className={cx("relative inline-flex shrink-0 items-center justify-center overflow-hidden rounded-full bg-gradient-to-br font-semibold text-white", palette[hash % palette.length], sz)}
+    >
       {initials}
+      {showImage && (
+        // eslint-disable-next-line @next/next/no-img-element -- a redirect to a presigned URL; next/image cannot optimise it
+        <img src={src ?? undefined} alt="" className="absolute inset-0 h-full w-full object-cover" onError={() => setFailed(src ?? null)} />
+      )}
     </span>
   );
 }

@@ -8,9 +8,14 @@
  */
 import { markLocalAction, rememberBookings } from "./booking-memory";
 import { apiUrl } from "./config";
+import { friendlyFieldMessage, messageForCode } from "./messages";
 import type {
   Availability,
   AvailabilityInput,
+  AvatarOut,
+  AvatarUploadIn,
+  BookingEventPage,
+  CancelQuote,
   AuthResponse,
   Booking,
   BookingPage,
@@ -18,6 +23,10 @@ import type {
   Checkout,
   FieldError,
   HoldCreate,
+  Integrations,
+  Materials,
+  MeUpdate,
+  PasswordChange,
   PublicConfig,
   RegisterInput,
   SlotsQuery,
@@ -26,6 +35,7 @@ import type {
   TutorPage,
   TutorProfileIn,
   TutorQuery,
+  Upload,
   User,
 } from "./types";
 
@@ -65,20 +75,30 @@ export function fieldErrorsOf(details: unknown): Record<string, string> {
       .split(".")
       .filter((p) => p && p !== "body" && p !== "query" && !/^\d+$/.test(p));
     const key = parts.length ? parts[parts.length - 1] : String(raw);
-    if (!(key in out)) out[key] = d.message;
+    const label = key.charAt(0).toUpperCase() + key.slice(1).replace(/_/g, " ");
+    const message = friendlyFieldMessage(label, d.message, typeof d.type === "string" ? d.type : undefined);
+    if (!(key in out)) out[key] = message;
     // The full path too ("rules.2.end"), for forms with repeated rows.
     const full = String(raw)
       .split(".")
       .filter((p) => p && p !== "body" && p !== "query")
       .join(".");
-    if (full && !(full in out)) out[full] = d.message;
+    if (full && !(full in out)) out[full] = message;
   }
   return out;
 }
 
 /** A human message for any thrown value. */
 export function errorMessage(err: unknown): string {
-  if (err instanceof ApiError) return err.message;
+  if (err instanceof ApiError) {
+    const friendly = messageForCode(err.code);
+    if (friendly) return friendly;
+    if (err.code === "invalid_request") {
+      const fields = Object.values(fieldErrorsOf(err.details));
+      return fields.length ? `Please check the form: ${fields[0]}` : "Please check the form and try again.";
+    }
+    return err.message;
+  }
   if (err instanceof Error) return err.message;
   return "Something went wrong. Please try again.";
 }
@@ -270,10 +290,21 @@ export const api = {
     verifyEmail: (token: string) =>
       request<User>("POST", "/auth/verify-email", { body: { token }, noRefresh: true }),
     resendVerification: () => request<void>("POST", "/auth/verify-email/resend"),
-    googleLoginUrl: () => `${apiUrl()}/api/v1/auth/google/login`,
+    /** Google sign-in; `role` is the role of an account it creates, `next` where to land. */
+    googleLoginUrl: (opts: { role?: "student" | "tutor"; next?: string | null } = {}) =>
+      buildUrl("/auth/google/login", { role: opts.role, next: opts.next ?? undefined }),
   },
 
   me: (signal?: AbortSignal) => request<User>("GET", "/me", { signal }),
+  updateMe: (body: MeUpdate) => request<User>("PATCH", "/me", { body }),
+  changePassword: (body: PasswordChange) => request<void>("POST", "/me/password", { body }),
+
+  integrations: {
+    get: (signal?: AbortSignal) => request<Integrations>("GET", "/integrations", { signal }),
+    /** Browser redirect to Google; comes back to `next` with `?google_calendar=connected`. */
+    calendarConnectUrl: (next: string) => buildUrl("/integrations/google-calendar/connect", { next }),
+    calendarDisconnect: () => request<void>("DELETE", "/integrations/google-calendar"),
+  },
 
   tutors: {
     list: (q: TutorQuery, signal?: AbortSignal) =>
@@ -285,6 +316,9 @@ export const api = {
     putMe: (body: TutorProfileIn) => request<Tutor>("PUT", "/tutors/me", { body }),
     availability: (signal?: AbortSignal) => request<Availability>("GET", "/tutors/me/availability", { signal }),
     putAvailability: (body: AvailabilityInput) => request<Availability>("PUT", "/tutors/me/availability", { body }),
+    avatarUrl: (id: string) => `${apiUrl()}/api/v1/tutors/${encodeURIComponent(id)}/avatar`,
+    avatarUpload: (body: AvatarUploadIn) => request<Upload>("POST", "/tutors/me/avatar/upload", { body }),
+    putAvatar: (key: string) => request<AvatarOut>("PUT", "/tutors/me/avatar", { body: { key } }),
   },
 
   holds: {
@@ -310,6 +344,13 @@ export const api = {
       rememberBookings([b]);
       return b;
     },
+    events: (id: string, signal?: AbortSignal) =>
+      request<BookingEventPage>("GET", `/bookings/${encodeURIComponent(id)}/events`, { signal }),
+    /** What cancelling now would refund (for the dialogs, before confirming). */
+    cancellation: (id: string, signal?: AbortSignal) =>
+      request<CancelQuote>("GET", `/bookings/${encodeURIComponent(id)}/cancellation`, { signal }),
+    materials: (id: string, signal?: AbortSignal) =>
+      request<Materials>("GET", `/bookings/${encodeURIComponent(id)}/materials`, { signal }),
     checkout: (id: string) => request<Checkout>("POST", `/bookings/${encodeURIComponent(id)}/checkout`),
     cancel: (id: string, reason?: string) => {
       markLocalAction(id);

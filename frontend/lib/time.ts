@@ -122,3 +122,39 @@ export function relativeFromNow(iso: string, now = Date.now()): string {
   if (abs < DAY_MS) return rtf.format(Math.round(diff / 3_600_000), "hour");
   return rtf.format(Math.round(diff / DAY_MS), "day");
 }
+
+/** A date and time in a given IANA zone ("Tue 8 Dec, 10:00"), with the zone's short name. */
+export function fmtInZone(iso: string | Date, timeZone: string): string {
+  const d = typeof iso === "string" ? new Date(iso) : iso;
+  try {
+    return d.toLocaleString(undefined, {
+      timeZone,
+      weekday: "short",
+      day: "numeric",
+      month: "short",
+      hour: "numeric",
+      minute: "2-digit",
+      timeZoneName: "short",
+    });
+  } catch {
+    return fmtDateTime(d);
+  }
+}
+
+/** A time range in a given zone: "Tue 8 Dec, 10:00 – 11:00 GMT". */
+export function fmtRangeInZone(startIso: string, endIso: string, timeZone: string): string {
+  try {
+    const end = new Date(endIso).toLocaleTimeString(undefined, { timeZone, hour: "numeric", minute: "2-digit", timeZoneName: "short" });
+    const start = new Date(startIso).toLocaleString(undefined, {
+      timeZone,
+      weekday: "short",
+      day: "numeric",
+      month: "short",
+      hour: "numeric",
+      minute: "2-digit",
+    });
+    return `${start} – ${end}`;
+  } catch {
+    return fmtRange(startIso, endIso);
+  }
+}

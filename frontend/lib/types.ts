@@ -16,6 +16,15 @@ export type Role = User["role"];
 export type AuthResponse = Schemas["AuthOut"];
 export type RegisterInput = Schemas["RegisterIn"];
 export type PublicConfig = Schemas["ConfigOut"];
+export type MeUpdate = Schemas["MeUpdate"];
+export type PasswordChange = Schemas["PasswordChange"];
+export type Integrations = Schemas["IntegrationsOut"];
+export type CalendarStatus = Schemas["CalendarStatusOut"];
+export type AvatarUploadIn = Schemas["AvatarUploadIn"];
+export type AvatarOut = Schemas["AvatarOut"];
+export type Upload = Schemas["UploadOut"];
+export type Materials = Schemas["MaterialsOut"];
+export type Material = Schemas["MaterialOut"];
 
 export type TutorProfileIn = Schemas["TutorProfileIn"];
 /** A public tutor profile. */
@@ -34,6 +43,9 @@ export type BookingPage = Schemas["BookingPage"];
 export type BookingQuery = NonNullable<operations["list_bookings"]["parameters"]["query"]>;
 export type HoldCreate = Schemas["HoldCreate"];
 export type Checkout = Schemas["CheckoutOut"];
+export type BookingEventPage = Schemas["BookingEventPage"];
+export type BookingHistoryEntry = Schemas["BookingEventOut"];
+export type CancelQuote = Schemas["CancelQuoteOut"];
 
 export type Availability = Schemas["AvailabilityOut"];
 export type AvailabilityInput = Schemas["AvailabilityIn"];

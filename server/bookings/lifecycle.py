@@ -27,6 +27,7 @@ from server.bookings.errors import (
     SlotUnavailable,
 )
 from server.bookings.holds import change_status, end_hold
+from server.bookings.schemas import CancelQuoteOut
 from server.bookings.service import visible
 from server.db import Session
 from server.identity import Principal
@@ -93,6 +94,23 @@ def refund_for(settings: Settings, booking: Booking, cancelled_by_tutor: bool, n
     if cancelled_by_tutor or now <= refund_deadline(settings, booking):
         return booking.price_cents
     return 0
+
+
+async def cancel_quote(session: Session, settings: Settings, principal: Principal, booking_id: uuid.UUID,
+                       now: datetime) -> CancelQuoteOut:
+    """What :func:`cancel` would do now, without doing it (for a confirmation dialog)."""
+    booking = visible(await repository.get(session, booking_id), principal)
+    status = booking.status_at(now)
+    by_tutor = principal.id == booking.tutor_id
+    deadline = None if by_tutor else refund_deadline(settings, booking)
+    quote = CancelQuoteOut(cancellable=False, action=None, refund_cents=0, currency=booking.currency, full_refund_until=deadline,
+                           full_refund_hours=settings.cancel_full_refund_hours)
+    if status == BookingStatus.HELD and principal.id == booking.student_id:
+        return quote.model_copy(update={"cancellable": True, "action": "release"})
+    if status == BookingStatus.CONFIRMED and booking.start_at > now:
+        return quote.model_copy(update={"cancellable": True, "action": "cancel",
+                                        "refund_cents": refund_for(settings, booking, by_tutor, now)})
+    return quote
 
 
 def refund_owed(session: Session, settings: Settings, booking: Booking) -> None:

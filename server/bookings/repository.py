@@ -141,6 +141,13 @@ def add_event(session: Session, booking: Booking, kind: str, actor_id: uuid.UUID
                              to_status=booking.status, data=data or {}))
 
 
+async def history(session: Session, booking_id: uuid.UUID) -> list[BookingEvent]:
+    """A booking's ``booking_events`` rows, oldest first."""
+    rows = await session.scalars(select(BookingEvent).where(BookingEvent.booking_id == booking_id)
+                                 .order_by(BookingEvent.created_at, BookingEvent.id))
+    return list(rows.all())
+
+
 async def flush(session: Session) -> None:
     """Write pending changes; an exclusion violation propagates as IntegrityError."""
     await session.flush()

@@ -19,10 +19,12 @@ from server.bookings.errors import (
     SlotUnavailable,
 )
 from server.bookings.schemas import (
+    BookingEventPage,
     BookingOut,
     BookingPage,
     BookingQuery,
     CancelIn,
+    CancelQuoteOut,
     CheckoutOut,
     HoldCreate,
     RescheduleIn,
@@ -70,6 +72,22 @@ async def list_bookings(ctx: Ctx, session: Session, query: BookingQuery) -> Book
 @router.get("/bookings/{booking_id}", auth=SIGNED_IN, summary="One of your bookings", errors=[BookingNotFound])
 async def get_booking(ctx: Ctx, session: Session, booking_id: uuid.UUID) -> BookingOut:
     return await service.get_booking(session, ctx.user, booking_id)
+
+
+@router.get("/bookings/{booking_id}/events", auth=SIGNED_IN, summary="A booking's status history",
+            errors=[BookingNotFound])
+async def booking_events(ctx: Ctx, session: Session, booking_id: uuid.UUID) -> BookingEventPage:
+    """Every change of the booking (held, confirmed, rescheduled, cancelled...) and the notes sent
+    about it, oldest first; for its student and tutor (404 for anyone else)."""
+    return await service.booking_history(session, ctx.user, booking_id)
+
+
+@router.get("/bookings/{booking_id}/cancellation", auth=SIGNED_IN, summary="What cancelling now would refund",
+            errors=[BookingNotFound])
+async def cancellation_quote(ctx: Ctx, session: Session, booking_id: uuid.UUID) -> CancelQuoteOut:
+    """The refund `POST /bookings/{id}/cancel` would give if sent now, and the full-refund deadline,
+    so the cancel and reschedule dialogs can say it before you confirm."""
+    return await lifecycle.cancel_quote(session, ctx.settings, ctx.user, booking_id, _now())
 
 
 @router.post("/bookings/{booking_id}/cancel", auth=SIGNED_IN, summary="Cancel by policy (refund when due)",

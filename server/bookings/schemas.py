@@ -5,10 +5,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from models.booking import Booking, BookingStatus, PaymentProvider, PaymentStatus
+from models.booking import Booking, BookingEvent, BookingStatus, PaymentProvider, PaymentStatus
 
 
 class HoldCreate(BaseModel):
@@ -95,3 +96,45 @@ class TestPaymentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     booking_id: uuid.UUID
+
+
+class BookingEventOut(BaseModel):
+    """One row of a booking's history (``booking_events``), oldest first."""
+
+    kind: str = Field(description="What happened: `held`, `confirmed`, `cancelled`, `rescheduled`, `expired`, "
+                                  "`released`, `completed`, `payment_refused`, or a note such as `hold_expiring`.")
+    from_status: BookingStatus | None = None
+    to_status: BookingStatus | None = None
+    at: datetime
+    by: Literal["student", "tutor", "other"] | None = Field(
+        None, description="Who did it: the booking's student or tutor, `other` (an admin), or null (the system).")
+    data: dict[str, Any] = Field(default_factory=dict, description="Details of the event (reason, refund, times...).")
+
+    @classmethod
+    def of(cls, event: BookingEvent, booking: Booking) -> BookingEventOut:
+        by: Literal["student", "tutor", "other"] | None = (
+            None if event.actor_id is None else "student" if event.actor_id == booking.student_id
+            else "tutor" if event.actor_id == booking.tutor_id else "other")
+        return cls(kind=event.kind,
+                   from_status=BookingStatus(event.from_status) if event.from_status else None,
+                   to_status=BookingStatus(event.to_status) if event.to_status else None,
+                   at=event.created_at, by=by, data=dict(event.data or {}))
+
+
+class BookingEventPage(BaseModel):
+    items: list[BookingEventOut]
+
+
+class CancelQuoteOut(BaseModel):
+    """What cancelling the booking now would do, by the policy `POST /bookings/{id}/cancel` applies."""
+
+    cancellable: bool = Field(description="Whether you can cancel it now (a started or ended booking cannot).")
+    action: Literal["release", "cancel"] | None = Field(
+        None, description="`release` for your own unpaid hold, `cancel` for a confirmed booking.")
+    refund_cents: int = Field(description="What would be refunded if you cancelled now.")
+    currency: str
+    full_refund_until: datetime | None = Field(
+        None, description="The last moment a student's cancellation is refunded in full (null for the tutor, "
+                          "whose cancellation always refunds in full).")
+    full_refund_hours: int = Field(description="CANCEL_FULL_REFUND_HOURS: full refund up to this long before the "
+                                               "start; a reschedule never moves the deadline later.")

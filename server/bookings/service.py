@@ -14,7 +14,7 @@ from datetime import datetime
 from models.booking import Booking, BookingStatus
 from server.bookings import repository
 from server.bookings.errors import BookingNotFound
-from server.bookings.schemas import BookingOut, BookingPage
+from server.bookings.schemas import BookingEventOut, BookingEventPage, BookingOut, BookingPage
 from server.db import Session
 from server.identity import Principal
 from server.pagination import InvalidCursor, decode_cursor, encode_cursor
@@ -30,6 +30,12 @@ def visible(booking: Booking | None, principal: Principal) -> Booking:
 async def get_booking(session: Session, principal: Principal, booking_id: uuid.UUID) -> BookingOut:
     booking = visible(await repository.get(session, booking_id), principal)
     return BookingOut.of(booking, names=await repository.names(session, [booking]))
+
+
+async def booking_history(session: Session, principal: Principal, booking_id: uuid.UUID) -> BookingEventPage:
+    """The status history of a booking the principal may see, oldest first."""
+    booking = visible(await repository.get(session, booking_id), principal)
+    return BookingEventPage(items=[BookingEventOut.of(e, booking) for e in await repository.history(session, booking.id)])
 
 
 @dataclass(frozen=True, slots=True)

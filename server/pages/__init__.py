@@ -14,7 +14,7 @@ _ENVIRONMENT = Environment(loader=FileSystemLoader(Path(__file__).resolve().pare
                            undefined=StrictUndefined, autoescape=select_autoescape(["html"]))
 
 
-def message_page(settings: Settings, title: str, message: str, status: int, *, back: str = "/signin") -> HTMLResponse:
+def message_page(settings: Settings, title: str, message: str, status: int, *, back: str = "/login") -> HTMLResponse:
     """A small page that says what happened and links back to the frontend (``back``)."""
     link = settings.frontend_url.rstrip("/") + back
     body = _ENVIRONMENT.get_template("message.html").render(title=title, message=message, link=link)

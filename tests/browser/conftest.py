@@ -185,7 +185,8 @@ async def platform(frontend_build: Path, database_url: str, settings: Settings, 
         "HOLD_TTL_SECONDS": str(HOLD_TTL_SECONDS), "TASK_QUEUE_NAME": jobs.queue,
         "CORS_ORIGINS": f"http://127.0.0.1:{web_port},http://localhost:{web_port}",
         "PAYMENTS_TEST_PROVIDER": "true", "STRIPE_SECRET_KEY": "", "STRIPE_PUBLISHABLE_KEY": "",
-        # The tests hold the same first open slot one after another with the same students.
+        # Tests hold the earliest open slot again right after releasing it (one student, one tutor):
+        # the anti-hoarding re-hold cooldown (tested in tests/server/bookings) would refuse that.
         "HOLD_REHOLD_COOLDOWN_SECONDS": "0"})
     web = NextServer("", log_dir / "next.log", port=web_port)
     try:

@@ -389,6 +389,48 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/bookings/{booking_id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A booking's status history
+         * @description Every change of the booking (held, confirmed, rescheduled, cancelled...) and the notes sent
+         *     about it, oldest first; for its student and tutor (404 for anyone else).
+         */
+        get: operations["booking_events"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/bookings/{booking_id}/cancellation": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * What cancelling now would refund
+         * @description The refund `POST /bookings/{id}/cancel` would give if sent now, and the full-refund deadline,
+         *     so the cancel and reschedule dialogs can say it before you confirm.
+         */
+        get: operations["cancellation_quote"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/bookings/{booking_id}/cancel": {
         parameters: {
             query?: never;
@@ -1430,6 +1472,79 @@ export interface components {
              * @default null
              */
             next_cursor?: string | null;
+        };
+        /**
+         * BookingEventOut
+         * @description One row of a booking's history (``booking_events``), oldest first.
+         */
+        BookingEventOut: {
+            /**
+             * Kind
+             * @description What happened: `held`, `confirmed`, `cancelled`, `rescheduled`, `expired`, `released`, `completed`, `payment_refused`, or a note such as `hold_expiring`.
+             */
+            kind: string;
+            /** @default null */
+            from_status?: components["schemas"]["BookingStatus"] | null;
+            /** @default null */
+            to_status?: components["schemas"]["BookingStatus"] | null;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * By
+             * @description Who did it: the booking's student or tutor, `other` (an admin), or null (the system).
+             * @default null
+             */
+            by?: ("student" | "tutor" | "other") | null;
+            /**
+             * Data
+             * @description Details of the event (reason, refund, times...).
+             */
+            data?: {
+                [key: string]: unknown;
+            };
+        };
+        /** BookingEventPage */
+        BookingEventPage: {
+            /** Items */
+            items: components["schemas"]["BookingEventOut"][];
+        };
+        /**
+         * CancelQuoteOut
+         * @description What cancelling the booking now would do, by the policy `POST /bookings/{id}/cancel` applies.
+         */
+        CancelQuoteOut: {
+            /**
+             * Cancellable
+             * @description Whether you can cancel it now (a started or ended booking cannot).
+             */
+            cancellable: boolean;
+            /**
+             * Action
+             * @description `release` for your own unpaid hold, `cancel` for a confirmed booking.
+             * @default null
+             */
+            action?: ("release" | "cancel") | null;
+            /**
+             * Refund Cents
+             * @description What would be refunded if you cancelled now.
+             */
+            refund_cents: number;
+            /** Currency */
+            currency: string;
+            /**
+             * Full Refund Until
+             * @description The last moment a student's cancellation is refunded in full (null for the tutor, whose cancellation always refunds in full).
+             * @default null
+             */
+            full_refund_until?: string | null;
+            /**
+             * Full Refund Hours
+             * @description CANCEL_FULL_REFUND_HOURS: full refund up to this long before the start; a reschedule never moves the deadline later.
+             */
+            full_refund_hours: number;
         };
         /** CancelIn */
         CancelIn: {
@@ -3114,6 +3229,122 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["BookingOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    booking_events: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                booking_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BookingEventPage"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    cancellation_quote: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                booking_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CancelQuoteOut"];
                 };
             };
             /** @description Error codes: `not_authenticated`, `invalid_token` */
