@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from server.admin import service
 from server.admin.schemas import (
     AdminBookingQuery,
+    AdminRefundIn,
     AdminUserOut,
     AdminUserPage,
     AdminUserQuery,
@@ -19,10 +20,12 @@ from server.admin.schemas import (
     SuspendIn,
 )
 from server.auth.service import AccountNotFound
+from server.bookings.errors import BookingNotFound
 from server.bookings.schemas import BookingOut, BookingPage
 from server.db import Session
 from server.http import ADMIN, Ctx, Router
 from server.pagination import InvalidCursor
+from server.payments.service import NotRefundable
 
 router = Router("/api/v1", tags=["admin"])
 
@@ -76,3 +79,17 @@ async def list_bookings(ctx: Ctx, session: Session, query: AdminBookingQuery) ->
     rows, next_cursor = await service.list_bookings(session, query)
     now = datetime.now(UTC)
     return BookingPage(items=[BookingOut.of(b, now) for b in rows], next_cursor=next_cursor)
+
+
+@router.post("/admin/bookings/{booking_id}/refund", auth=ADMIN, summary="Refund a paid booking (or retry a failed refund)",
+             errors=[BookingNotFound, NotRefundable])
+async def refund_booking(ctx: Ctx, session: Session, booking_id: uuid.UUID, body: AdminRefundIn) -> BookingOut:
+    """In full unless `amount_cents` says less; the booking's status does not change (cancel it
+    for that). Works on a `paid` booking, and on a `refund_failed` one to try again after fixing
+    the cause; 409 `not_refundable` otherwise. Recorded in the booking's history with the reason;
+    Stripe refunds go through the retried refund task (`payment_status` is `refund_pending` until
+    it lands)."""
+    now = datetime.now(UTC)
+    booking = await service.refund_booking(session, ctx.settings, booking_id, body.amount_cents, body.reason,
+                                           ctx.user.id, now)
+    return BookingOut.of(booking, now)

@@ -92,3 +92,11 @@ class AdminBookingQuery(BaseModel):
     student_id: uuid.UUID | None = None
     cursor: str | None = None
     limit: int = Field(default=20, ge=1, le=100)
+
+
+class AdminRefundIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    amount_cents: int | None = Field(default=None, ge=1, le=2**31 - 1,
+                                     description="Less than the price for a partial refund; default: in full.")
+    reason: str = Field(min_length=1, max_length=500, description="Why (recorded in the booking's history).")

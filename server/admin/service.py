@@ -16,6 +16,7 @@ from server.db import Session
 from server.errors import Conflict, NotFound
 from server.jobs import TaskClient, is_outbound_task
 from server.pagination import InvalidCursor, decode_cursor, encode_cursor
+from server.payments import service as payments
 from server.settings import Settings
 
 
@@ -119,3 +120,9 @@ async def list_bookings(session: Session, query: AdminBookingQuery) -> tuple[lis
         last = rows[query.limit - 1]
         next_cursor = encode_cursor([last.created_at.isoformat(), str(last.id)])
     return rows[:query.limit], next_cursor
+
+
+async def refund_booking(session: Session, settings: Settings, booking_id: uuid.UUID, amount_cents: int | None,
+                         reason: str, admin_id: uuid.UUID, now: datetime) -> Booking:
+    """Refund a paid booking (or retry a refund that was given up): see payments.service.admin_refund."""
+    return await payments.admin_refund(session, settings, booking_id, amount_cents, reason, admin_id, now)

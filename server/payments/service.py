@@ -20,8 +20,11 @@ from typing import Any
 from models.booking import PAID_STATUSES, Booking, BookingStatus, PaymentProvider, PaymentStatus
 from server.bookings import events
 from server.bookings import repository as bookings
+from server.bookings.errors import BookingNotFound
+from server.bookings.lifecycle import refund_owed
 from server.bookings.settlement import Settlement, settle_payment
 from server.db import Session
+from server.errors import Conflict
 from server.jobs import enqueue
 from server.observability import metrics
 from server.payments import repository
@@ -80,6 +83,34 @@ class RefundDue:
     provider: PaymentProvider | None
     intent_id: str | None
     amount: int
+
+
+class NotRefundable(Conflict):
+    code = "not_refundable"
+    message = "This booking has no payment that can be refunded now."
+
+
+async def admin_refund(session: Session, settings: Settings, booking_id: uuid.UUID, amount_cents: int | None,
+                       reason: str, admin_id: uuid.UUID, now: datetime) -> Booking:
+    """An admin refunds a paid booking (in full unless ``amount_cents`` says less), or retries
+    a refund that was given up (``refund_failed``); the booking's status does not change.
+    Through the same retried task as policy refunds (the test provider refunds at once)."""
+    booking = await bookings.get_for_update(session, booking_id)
+    if booking is None:
+        raise BookingNotFound()
+    if booking.payment_status not in (PaymentStatus.PAID, PaymentStatus.REFUND_FAILED) or booking.price_cents <= 0:
+        raise NotRefundable(details={"payment_status": booking.payment_status})
+    amount = booking.price_cents if amount_cents is None else amount_cents
+    if not 0 < amount <= booking.price_cents:
+        raise NotRefundable(f"The amount must be between 1 and {booking.price_cents}.",
+                            details={"max_cents": booking.price_cents})
+    booking.refund_cents, booking.refund_attempts = amount, 0
+    booking.payment_status = PaymentStatus.REFUND_PENDING
+    events.record(session, booking, "refund_by_admin", admin_id, booking.status,
+                  {"reason": reason, "refund_cents": amount})
+    refund_owed(session, settings, booking)
+    await events.tell_parties(session, booking, now)
+    return booking
 
 
 async def start_refund_attempt(session: Session, settings: Settings, booking_id: uuid.UUID,

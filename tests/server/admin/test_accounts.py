@@ -101,3 +101,54 @@ async def test_admins_list_refunds_that_were_given_up(client: httpx.AsyncClient,
     assert [b["id"] for b in r.json()["items"]] == [str(booking_id)]
     r = await client.get("/api/v1/admin/bookings", headers=student["headers"])
     assert r.status_code == 403
+
+
+async def _paid_booking(db: asyncpg.Pool, tutor_id: str, student_id: str, payment_status: str = "paid",
+                        provider: str = "test") -> uuid.UUID:
+    booking_id = uuid.uuid4()
+    await db.execute(
+        "INSERT INTO bookings (id, tutor_id, student_id, status, start_at, end_at, guarded, price_cents, currency, "
+        "payment_provider, payment_status) VALUES ($1, $2, $3, 'confirmed', now() + interval '3 days', "
+        "now() + interval '3 days 1 hour', tstzrange(now() + interval '3 days', now() + interval '3 days 1 hour'), "
+        "6000, 'USD', $4, $5)",
+        booking_id, uuid.UUID(tutor_id), uuid.UUID(student_id), provider, payment_status)
+    return booking_id
+
+
+async def test_an_admin_refunds_part_of_a_paid_booking_and_it_is_recorded(
+        client: httpx.AsyncClient, admin: dict[str, str], db: asyncpg.Pool) -> None:
+    tutor, student = await register(client, role="tutor"), await register(client)
+    booking_id = await _paid_booking(db, tutor["user"]["id"], student["user"]["id"])
+    r = await client.post(f"/api/v1/admin/bookings/{booking_id}/refund", headers=admin,
+                          json={"amount_cents": 2500, "reason": "the video link failed for 20 minutes"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "confirmed" and r.json()["refund_cents"] == 2500
+    assert r.json()["payment_status"] == "refunded"  # the test provider refunds at once
+    event = await db.fetchrow("SELECT actor_id, data FROM booking_events WHERE booking_id = $1 "
+                              "AND kind = 'refund_by_admin'", booking_id)
+    assert event is not None and "video link" in event["data"]
+    again = await client.post(f"/api/v1/admin/bookings/{booking_id}/refund", headers=admin, json={"reason": "twice"})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "not_refundable"
+
+
+async def test_an_admin_refund_is_capped_at_the_price_and_admin_only(
+        client: httpx.AsyncClient, admin: dict[str, str], db: asyncpg.Pool) -> None:
+    tutor, student = await register(client, role="tutor"), await register(client)
+    booking_id = await _paid_booking(db, tutor["user"]["id"], student["user"]["id"])
+    r = await client.post(f"/api/v1/admin/bookings/{booking_id}/refund", headers=admin,
+                          json={"amount_cents": 6001, "reason": "too much"})
+    assert r.status_code == 409 and r.json()["error"]["details"]["max_cents"] == 6000
+    r = await client.post(f"/api/v1/admin/bookings/{booking_id}/refund", headers=student["headers"],
+                          json={"reason": "myself"})
+    assert r.status_code == 403
+    assert await db.fetchval("SELECT payment_status FROM bookings WHERE id = $1", booking_id) == "paid"
+
+
+async def test_an_admin_retries_a_refund_that_was_given_up(client: httpx.AsyncClient, admin: dict[str, str],
+                                                           db: asyncpg.Pool) -> None:
+    tutor, student = await register(client, role="tutor"), await register(client)
+    booking_id = await _paid_booking(db, tutor["user"]["id"], student["user"]["id"], payment_status="refund_failed")
+    r = await client.post(f"/api/v1/admin/bookings/{booking_id}/refund", headers=admin,
+                          json={"reason": "card issuer fixed"})
+    assert r.status_code == 200, r.text
+    assert r.json()["payment_status"] == "refunded" and r.json()["refund_cents"] == 6000
