@@ -88,10 +88,17 @@ def refund_deadline(settings: Settings, booking: Booking) -> datetime:
     return policy if booking.refund_deadline is None else min(booking.refund_deadline, policy)
 
 
-def refund_for(settings: Settings, booking: Booking, cancelled_by_tutor: bool, now: datetime) -> int:
-    """The cancellation policy: full refund when the tutor cancels or the student cancels by
-    the booking's refund deadline; nothing after that."""
-    if cancelled_by_tutor or now <= refund_deadline(settings, booking):
+def canceller(principal: Principal, booking: Booking) -> str:
+    """Who is cancelling: ``student``, ``tutor`` or ``admin`` (the refund policy depends on it)."""
+    if principal.id == booking.tutor_id:
+        return "tutor"
+    return "student" if principal.id == booking.student_id else "admin"
+
+
+def refund_for(settings: Settings, booking: Booking, by: str, now: datetime) -> int:
+    """The cancellation policy: full refund when the tutor or an admin cancels, or the student
+    cancels by the booking's refund deadline; nothing after that."""
+    if by != "student" or now <= refund_deadline(settings, booking):
         return booking.price_cents
     return 0
 
@@ -101,15 +108,15 @@ async def cancel_quote(session: Session, settings: Settings, principal: Principa
     """What :func:`cancel` would do now, without doing it (for a confirmation dialog)."""
     booking = visible(await repository.get(session, booking_id), principal)
     status = booking.status_at(now)
-    by_tutor = principal.id == booking.tutor_id
-    deadline = None if by_tutor else refund_deadline(settings, booking)
+    by = canceller(principal, booking)
+    deadline = refund_deadline(settings, booking) if by == "student" else None
     quote = CancelQuoteOut(cancellable=False, action=None, refund_cents=0, currency=booking.currency, full_refund_until=deadline,
                            full_refund_hours=settings.cancel_full_refund_hours)
     if status == BookingStatus.HELD and principal.id == booking.student_id:
         return quote.model_copy(update={"cancellable": True, "action": "release"})
     if status == BookingStatus.CONFIRMED and booking.start_at > now:
         return quote.model_copy(update={"cancellable": True, "action": "cancel",
-                                        "refund_cents": refund_for(settings, booking, by_tutor, now)})
+                                        "refund_cents": refund_for(settings, booking, by, now)})
     return quote
 
 
@@ -139,14 +146,14 @@ async def cancel(session: Session, settings: Settings, principal: Principal, boo
         raise NotCancellable(f"A {booking.status} booking that "
                              f"{'has started' if booking.start_at <= now else 'is not confirmed'} cannot be cancelled.",
                              details={"status": booking.status})
-    by_tutor = principal.id == booking.tutor_id
+    by = canceller(principal, booking)
     booking.cancelled_by = principal.id
     booking.cancel_reason = reason
-    booking.refund_cents = refund_for(settings, booking, by_tutor, now)
+    booking.refund_cents = refund_for(settings, booking, by, now)
     if booking.refund_cents and booking.payment_provider in (PaymentProvider.STRIPE, PaymentProvider.TEST):
         booking.payment_status = PaymentStatus.REFUND_PENDING
     await change_status(session, booking, BookingStatus.CANCELLED, "cancelled", principal.id, now,
-                        {"reason": reason, "by": "tutor" if by_tutor else "student",
+                        {"reason": reason, "by": by,
                          "refund_cents": booking.refund_cents})
     refund_owed(session, settings, booking)
     return booking

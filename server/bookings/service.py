@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from models.booking import Booking, BookingStatus
+from models.user import Role
 from server.bookings import repository
 from server.bookings.errors import BookingNotFound
 from server.bookings.schemas import BookingEventOut, BookingEventPage, BookingOut, BookingPage
@@ -22,7 +23,7 @@ from server.pagination import InvalidCursor, decode_cursor, encode_cursor
 
 def visible(booking: Booking | None, principal: Principal) -> Booking:
     """The booking if ``principal`` may see it (a party, or an admin); else not found."""
-    if booking is None or (principal.role != "admin" and principal.id not in (booking.student_id, booking.tutor_id)):
+    if booking is None or (principal.role != Role.ADMIN and principal.id not in (booking.student_id, booking.tutor_id)):
         raise BookingNotFound()
     return booking
 

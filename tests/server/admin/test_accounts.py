@@ -152,3 +152,20 @@ async def test_an_admin_retries_a_refund_that_was_given_up(client: httpx.AsyncCl
                           json={"reason": "card issuer fixed"})
     assert r.status_code == 200, r.text
     assert r.json()["payment_status"] == "refunded" and r.json()["refund_cents"] == 6000
+
+
+async def test_an_admin_cancellation_refunds_in_full_even_inside_the_students_window(
+        client: httpx.AsyncClient, admin: dict[str, str], db: asyncpg.Pool, tutor: dict) -> None:
+    student = await register(client)
+    booking_id = uuid.uuid4()
+    await db.execute(
+        "INSERT INTO bookings (id, tutor_id, student_id, status, start_at, end_at, guarded, price_cents, currency, "
+        "payment_provider, payment_status) VALUES ($1, $2, $3, 'confirmed', now() + interval '2 hours', "
+        "now() + interval '3 hours', tstzrange(now() + interval '2 hours', now() + interval '3 hours'), "
+        "6000, 'USD', 'test', 'paid')",
+        booking_id, uuid.UUID(tutor["id"]), uuid.UUID(student["user"]["id"]))
+    r = await client.post(f"/api/v1/bookings/{booking_id}/cancel", headers=admin, json={"reason": "tutor is ill"})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "cancelled" and r.json()["refund_cents"] == 6000
+    assert '"by": "admin"' in await db.fetchval(
+        "SELECT data::text FROM booking_events WHERE booking_id = $1 AND kind = 'cancelled'", booking_id)
