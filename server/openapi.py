@@ -10,8 +10,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from server.csrf import UNSAFE_METHODS
 from server.errors import AppError, InvalidRequest, OriginNotAllowed, RateLimited, UnsupportedMediaType
-from server.http import UNSAFE_METHODS, Endpoint
+from server.http import Endpoint
 from server.routers import api_endpoints
 
 ERROR_SCHEMA = {

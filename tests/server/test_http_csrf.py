@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from server.http import normalize_origin
+from server.csrf import normalize_origin
 from server.identity import CSRF_COOKIE, CSRF_HEADER
 from tests.helpers import register
 
