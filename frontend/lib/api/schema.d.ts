@@ -721,7 +721,8 @@ export interface paths {
         /**
          * Get a presigned form to upload an avatar
          * @description POST `fields` and then the image as `file` (multipart/form-data) to `url`. The store
-         *     refuses another content type or more than S3_AVATAR_MAX_BYTES. Then `PUT /tutors/me/avatar`.
+         *     refuses another content type or more than S3_AVATAR_MAX_BYTES. Then `PUT /tutors/me/avatar`;
+         *     an upload not made the avatar is deleted UPLOADS_ORPHAN_GRACE_SECONDS after the form lapsed.
          */
         post: operations["avatar_upload"];
         delete?: never;
@@ -781,8 +782,11 @@ export interface paths {
         put?: never;
         /**
          * Get a presigned form to upload a lesson material
-         * @description For the booking's student or tutor (404 for anyone else). Documents, images, audio and
-         *     video up to S3_MATERIAL_MAX_BYTES; the store enforces type and size.
+         * @description For the student or tutor of a confirmed (or completed) booking (404 for anyone else, 409
+         *     `booking_not_confirmed` while held, `booking_closed` once cancelled/released/expired).
+         *     Documents, images, audio and video up to S3_MATERIAL_MAX_BYTES each; a booking holds at most
+         *     MATERIALS_MAX_FILES_PER_BOOKING files and MATERIALS_MAX_BYTES_PER_BOOKING bytes (409
+         *     `materials_quota_exceeded`). The store enforces type and size.
          */
         post: operations["material_upload"];
         delete?: never;
@@ -800,13 +804,33 @@ export interface paths {
         };
         /**
          * A booking's lesson materials
-         * @description Every material uploaded for the booking, with short-lived download links; only for its
-         *     student and tutor (404 for anyone else).
+         * @description The materials uploaded for the booking, oldest first and cursor-paginated, with
+         *     short-lived download links; only for its student and tutor (404 for anyone else).
          */
         get: operations["list_materials"];
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/bookings/{booking_id}/materials/{material_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a lesson material you uploaded
+         * @description 204; 403 `not_uploader` for the booking's other party; the file leaves the store at once.
+         */
+        delete: operations["delete_material"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1622,18 +1646,32 @@ export interface components {
             content_type: string;
             /**
              * Size
+             * @description Bytes. Declared, the form allows exactly up to it and only that much of the booking's quota is reserved.
              * @default null
              */
             size?: number | null;
         };
         /** MaterialOut */
         MaterialOut: {
+            /**
+             * Id
+             * Format: uuid
+             * @description For `DELETE /bookings/{booking_id}/materials/{id}`.
+             */
+            id: string;
             /** Key */
             key: string;
             /** Name */
             name: string;
             /** Size */
             size: number;
+            /** Content Type */
+            content_type: string;
+            /**
+             * Uploaded By
+             * Format: uuid
+             */
+            uploaded_by: string;
             /**
              * Uploaded At
              * Format: date-time
@@ -1654,6 +1692,11 @@ export interface components {
             booking_id: string;
             /** Items */
             items: components["schemas"]["MaterialOut"][];
+            /**
+             * Next Cursor
+             * @default null
+             */
+            next_cursor?: string | null;
         };
     };
     responses: never;
@@ -3991,7 +4034,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `booking_closed` */
+            /** @description Error codes: `booking_closed`, `booking_not_confirmed`, `materials_quota_exceeded` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4031,7 +4074,10 @@ export interface operations {
     };
     list_materials: {
         parameters: {
-            query?: never;
+            query?: {
+                cursor?: string | null;
+                limit?: number;
+            };
             header?: never;
             path: {
                 booking_id: string;
@@ -4076,6 +4122,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Error codes: `invalid_cursor`, `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error codes: `rate_limited` */
             429: {
                 headers: {
@@ -4086,6 +4141,72 @@ export interface operations {
                 };
             };
             /** @description Error codes: `storage_not_configured`, `storage_unavailable` */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_material: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                booking_id: string;
+                material_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_uploader`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_found`, `material_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `storage_not_configured` */
             503: {
                 headers: {
                     [name: string]: unknown;
