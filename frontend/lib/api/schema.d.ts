@@ -1008,11 +1008,6 @@ export interface components {
              */
             subjects: string[];
             /**
-             * Hourly Rate Cents
-             * @description Price of 60 minutes, minor units.
-             */
-            hourly_rate_cents: number;
-            /**
              * Currency
              * @description ISO 4217 code, three uppercase letters.
              * @default USD
@@ -1028,6 +1023,11 @@ export interface components {
              * @description Offered lesson lengths: each 15–240 and a multiple of 5, no duplicates; stored sorted.
              */
             lesson_minutes: number[];
+            /**
+             * Hourly Rate Cents
+             * @description Price of 60 minutes, minor units. 0 (free), or enough that the shortest lesson costs at least the payment provider's minimum charge in the currency (USD/EUR 50, GBP 30, …).
+             */
+            hourly_rate_cents: number;
             /**
              * Min Notice Minutes
              * @description No slot starts sooner than this after now.
