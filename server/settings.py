@@ -165,6 +165,8 @@ class Settings(BaseSettings):
     # uploads.sweep forgets it (and removes the object, should a slow upload land after all).
     uploads_orphan_grace_seconds: int = 3600
     uploads_sweep_cron: str = "*/5 * * * *"
+    # Avatar upload forms a tutor may hold at once (each lets them store S3_AVATAR_MAX_BYTES).
+    avatars_max_open_forms: int = 5
 
     # Integrations (docs/integrations.md). Each one is off until its credentials are set; every
     # provider base URL is a setting so tests (and staging) can point it at a local server.

@@ -9,6 +9,7 @@ from datetime import datetime
 from sqlalchemy import func, select, tuple_, update
 
 from models.upload import HELD_STATES, Upload, UploadKind, UploadState
+from models.user import User
 from server.db import Session
 
 
@@ -24,6 +25,18 @@ async def booking_usage(session: Session, booking_id: uuid.UUID) -> tuple[int, i
         select(func.count(), func.coalesce(func.sum(Upload.size), 0))
         .where(Upload.booking_id == booking_id, Upload.state.in_(HELD_STATES)))).one()
     return int(row[0]), int(row[1])
+
+
+async def lock_owner(session: Session, owner_id: uuid.UUID) -> None:
+    """Lock the user row: their uploads that are not a booking's queue behind it."""
+    await session.execute(select(User.id).where(User.id == owner_id).with_for_update())
+
+
+async def open_forms(session: Session, owner_id: uuid.UUID, kind: UploadKind, now: datetime) -> int:
+    """How many of the owner's forms of ``kind`` can still be used."""
+    return int(await session.scalar(select(func.count()).where(
+        Upload.owner_id == owner_id, Upload.kind == kind, Upload.state == UploadState.PENDING,
+        Upload.expires_at > now)) or 0)
 
 
 async def booking_page(session: Session, booking_id: uuid.UUID, after: tuple[datetime, uuid.UUID] | None,

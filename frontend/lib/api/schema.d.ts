@@ -721,7 +721,8 @@ export interface paths {
         /**
          * Get a presigned form to upload an avatar
          * @description POST `fields` and then the image as `file` (multipart/form-data) to `url`. The store
-         *     refuses another content type or more than S3_AVATAR_MAX_BYTES. Then `PUT /tutors/me/avatar`;
+         *     refuses another content type or more than S3_AVATAR_MAX_BYTES. Then `PUT /tutors/me/avatar`.
+         *     409 `too_many_upload_forms` past AVATARS_MAX_OPEN_FORMS unused, unexpired forms;
          *     an upload not made the avatar is deleted UPLOADS_ORPHAN_GRACE_SECONDS after the form lapsed.
          */
         post: operations["avatar_upload"];
@@ -3828,6 +3829,15 @@ export interface operations {
             };
             /** @description Error codes: `forbidden` */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `too_many_upload_forms` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -16,10 +16,11 @@ from server.tutors.avatars.schemas import AvatarIn, AvatarOut, AvatarUploadIn, U
 router = Router("/api/v1", tags=["integrations"])
 
 @router.post("/tutors/me/avatar/upload", auth=TUTOR, summary="Get a presigned form to upload an avatar",
-             errors=list(storage.UPLOAD_ERRORS))
+             errors=[*storage.UPLOAD_ERRORS, service.TooManyAvatarForms])
 async def avatar_upload(ctx: Ctx, session: Session, body: AvatarUploadIn) -> UploadOut:
     """POST `fields` and then the image as `file` (multipart/form-data) to `url`. The store
-    refuses another content type or more than S3_AVATAR_MAX_BYTES. Then `PUT /tutors/me/avatar`;
+    refuses another content type or more than S3_AVATAR_MAX_BYTES. Then `PUT /tutors/me/avatar`.
+    409 `too_many_upload_forms` past AVATARS_MAX_OPEN_FORMS unused, unexpired forms;
     an upload not made the avatar is deleted UPLOADS_ORPHAN_GRACE_SECONDS after the form lapsed."""
     upload = await service.presign_avatar(session, ctx.settings, ctx.user.id, body.content_type, body.size,
                                           datetime.now(UTC))

@@ -14,7 +14,7 @@ from datetime import datetime
 
 from models.upload import UploadKind, UploadState
 from server.db import Session
-from server.errors import NotFound
+from server.errors import Conflict, NotFound
 from server.providers import storage
 from server.settings import Settings
 from server.tutors.avatars import repository
@@ -22,6 +22,11 @@ from server.uploads import repository as uploads
 from server.uploads import service as lifecycle
 
 AVATAR_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+
+class TooManyAvatarForms(Conflict):
+    code = "too_many_upload_forms"
+    message = "You have as many avatar upload forms open as allowed; use one or wait until they lapse."
 
 
 class UploadNotFound(NotFound):
@@ -38,6 +43,10 @@ async def presign_avatar(session: Session, settings: Settings, tutor_id: uuid.UU
         raise storage.UnsupportedFileType(f"Avatars must be one of {', '.join(AVATAR_TYPES)}.",
                                           details={"allowed": list(AVATAR_TYPES)})
     storage.check_size(size, settings.s3_avatar_max_bytes)
+    await uploads.lock_owner(session, tutor_id)  # concurrent requests cannot pass the cap together
+    if await uploads.open_forms(session, tutor_id, UploadKind.AVATAR, now) >= settings.avatars_max_open_forms:
+        raise TooManyAvatarForms(details={"max_open_forms": settings.avatars_max_open_forms,
+                                          "expires_in": settings.s3_presign_ttl_seconds})
     key = f"avatars/{tutor_id}/{secrets.token_hex(8)}.{ext}"
     lifecycle.record(session, settings, key=key, kind=UploadKind.AVATAR, owner_id=tutor_id, booking_id=None,
                      name=key.rsplit("/", 1)[-1], content_type=content_type, size=settings.s3_avatar_max_bytes,

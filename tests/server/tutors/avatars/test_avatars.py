@@ -3,6 +3,7 @@ uploads, limits the store enforces, served to anyone through short-lived URLs.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -124,3 +125,18 @@ async def test_a_replaced_avatar_and_uploads_never_used_leave_the_store(
     states = {r["key"]: r["state"] for r in await db.fetch("SELECT key, state FROM uploads")}
     assert states == {first: "deleted", second: "stored", unused: "deleted"}
     assert (await sc.get(f"/api/v1/tutors/{tutor['id']}/avatar")).status_code == 302
+
+
+async def test_concurrent_avatar_forms_stop_at_the_open_form_cap(sc: httpx.AsyncClient, db: asyncpg.Pool) -> None:
+    tutor = await tutor_with_profile(sc)
+    cap = make_settings().avatars_max_open_forms
+    answers = await asyncio.gather(*(sc.post("/api/v1/tutors/me/avatar/upload", headers=tutor["headers"],
+                                             json={"content_type": "image/png"}) for _ in range(cap + 6)))
+    assert sorted(r.status_code for r in answers) == [200] * cap + [409] * 6
+    refused = next(r for r in answers if r.status_code == 409).json()["error"]
+    assert refused["code"] == "too_many_upload_forms" and refused["details"]["max_open_forms"] == cap
+    assert await db.fetchval("SELECT count(*) FROM uploads WHERE kind = 'avatar'") == cap
+    # A lapsed form no longer counts.
+    await db.execute("UPDATE uploads SET expires_at = now() - interval '1 second'")
+    r = await sc.post("/api/v1/tutors/me/avatar/upload", headers=tutor["headers"], json={"content_type": "image/png"})
+    assert r.status_code == 200, r.text
