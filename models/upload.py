@@ -61,8 +61,8 @@ class Upload(Base):
     id: Mapped[uuid.UUID] = uuid_pk()
     key: Mapped[str] = mapped_column(String(512), nullable=False, unique=True)
     kind: Mapped[UploadKind] = mapped_column(String(16), nullable=False)
-    owner_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"),
-                                                nullable=False)
+    # No cascade: a user whose objects are still recorded cannot vanish and leave them untracked.
+    owner_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id"), nullable=False)
     # Set null when the booking row is deleted; a trigger (migration 0008) first marks the
     # booking's objects ``deleting``.
     booking_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True),

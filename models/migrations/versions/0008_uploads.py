@@ -53,7 +53,7 @@ def upgrade() -> None:
         sa.CheckConstraint("kind IN ('material', 'avatar')", name=op.f("ck_uploads_kind_valid")),
         sa.CheckConstraint("size >= 0", name=op.f("ck_uploads_size_non_negative")),
         sa.CheckConstraint("state <> 'deleted' OR deleted_at IS NOT NULL", name=op.f("ck_uploads_deleted_has_time")),
-        sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name="fk_uploads_owner_id_users", ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["owner_id"], ["users.id"], name="fk_uploads_owner_id_users"),
         sa.ForeignKeyConstraint(["booking_id"], ["bookings.id"], name="fk_uploads_booking_id_bookings",
                                 ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id", name="pk_uploads"),
