@@ -175,6 +175,15 @@ class Settings(BaseSettings):
     s3_presign_ttl_seconds: int = 300
     s3_avatar_max_bytes: int = 2_000_000
     s3_material_max_bytes: int = 25_000_000
+    # Lesson-material quotas per booking (files in the store or still uploadable, and their bytes).
+    materials_max_files_per_booking: int = 20
+    materials_max_bytes_per_booking: int = 100_000_000
+    # A form handed out this long ago (past its expiry) whose object never appeared is an orphan:
+    # uploads.sweep forgets it (and removes the object, should a slow upload land after all).
+    uploads_orphan_grace_seconds: int = 3600
+    uploads_sweep_cron: str = "*/5 * * * *"
+    # Avatar upload forms a tutor may hold at once (each lets them store S3_AVATAR_MAX_BYTES).
+    avatars_max_open_forms: int = 5
 
     # Integrations (docs/integrations.md). Each one is off until its credentials are set; every
     # provider base URL is a setting so tests (and staging) can point it at a local server.

@@ -7,6 +7,14 @@
   them; they never blocked anything, see models/booking.py's live rule), unless a payment
   touched them.
 
+* ``deleted`` rows of ``uploads`` older than ``HOLD_RETENTION_DAYS`` (their objects are gone).
+
+Deleting a booking row marks its files ``deleting`` (migration 0008's trigger);
+``uploads.sweep`` (``UPLOADS_SWEEP_CRON``) then removes every object whose row says it must
+go, and settles forms that lapsed ``UPLOADS_ORPHAN_GRACE_SECONDS`` ago: a material that
+arrived is kept, anything else (a file that never arrived, an avatar upload never made the
+avatar) is deleted from the store.
+
 ``auth.purge_tokens`` (same schedule) deletes refresh tokens and e-mail verification links
 ``REFRESH_TOKEN_RETENTION_SECONDS`` after they expired or were revoked.
 
@@ -23,6 +31,7 @@ from sqlalchemy import text
 from server.auth import service as auth
 from server.db import Sessionmaker, unit_of_work
 from server.settings import Settings
+from server.uploads import service as uploads
 from tasks import runtime
 from tasks.broker import broker
 
@@ -41,7 +50,11 @@ _PURGES = {
                     # Anything money touched stays: it is the payment's record.
                     "AND payment_intent_id IS NULL "
                     "AND coalesce(payment_status, 'none') IN ('none', 'requires_payment') LIMIT :batch)",
+    "deleted_uploads": "DELETE FROM uploads WHERE id IN ("
+                       "SELECT id FROM uploads WHERE state = 'deleted' AND deleted_at < :holds LIMIT :batch)",
 }
+# Objects per sweep transaction (each batch is one DeleteObjects call and row locks held meanwhile).
+SWEEP_BATCH = 200
 
 
 async def purge(sessionmaker: Sessionmaker, settings: Settings, now: datetime) -> dict[str, int]:
@@ -95,3 +108,31 @@ async def purge_spent_tokens() -> int:
         deleted = await purge_auth_tokens(runtime.get().sessionmaker, runtime.get().settings, datetime.now(UTC))
     log.info("auth token purge deleted %d rows", deleted)
     return deleted
+
+
+async def sweep_uploads(sessionmaker: Sessionmaker, settings: Settings, now: datetime) -> dict[str, int]:
+    """Delete objects whose rows say they must go, then settle lapsed forms; rows per step."""
+    if not settings.storage_configured:
+        return {}
+    done: dict[str, int] = {}
+    for name, step in (("deleted", uploads.delete_due), ("lapsed", uploads.settle_lapsed)):
+        done[name] = 0
+        while True:
+            async with unit_of_work(sessionmaker) as session:
+                count = await step(session, settings, now, SWEEP_BATCH)
+            done[name] += count
+            if count < SWEEP_BATCH:
+                break
+    return done
+
+
+@broker.task(task_name="uploads.sweep",
+             schedule=[{"cron": broker.settings.uploads_sweep_cron, "schedule_id": "uploads.sweep"}])
+async def sweep_stored_objects() -> dict[str, int]:
+    """Remove doomed and orphaned objects from the file store."""
+    async with runtime.exclusive("uploads.sweep", ttl_seconds=600) as mine:
+        if not mine:
+            return {}
+        done = await sweep_uploads(runtime.get().sessionmaker, runtime.get().settings, datetime.now(UTC))
+    log.info("uploads sweep %s", done)
+    return done

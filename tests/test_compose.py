@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -107,3 +108,41 @@ def test_jaeger_is_present_but_commented_out() -> None:
     hint = " ".join(commented)
     for setting in ("TRACING_ENABLED=true", "TRACING_EXPORTER=jaeger", "JAEGER_AGENT_HOST=jaeger"):
         assert setting in hint
+
+
+def test_the_api_gets_a_scoped_minio_user_never_the_root_credentials() -> None:
+    env = COMPOSE["x-edustream-env"]
+    assert env["S3_ACCESS_KEY_ID"] == "${MINIO_API_USER:-edustream-api}"
+    assert env["S3_SECRET_ACCESS_KEY"].startswith("${MINIO_API_PASSWORD:?")
+    for name in PYTHON_SERVICES:
+        service = SERVICES[name]
+        assert not any("MINIO_ROOT" in str(value) for value in service["environment"].values()), name
+        assert [f["path"] for f in service["env_file"]] == [".env"], name
+    # The root credentials come from a file only MinIO and its init container read.
+    for name in ("minio", "minio-init"):
+        assert SERVICES[name]["env_file"] == [{"path": "minio.env", "required": True}]
+        assert "MINIO_ROOT_PASSWORD" not in SERVICES[name].get("environment", {})
+    assert not [line for line in COMPOSE_TEXT.splitlines()
+                if "${MINIO_ROOT" in line and not line.lstrip().startswith("#")]
+    for ignore in (".gitignore", ".dockerignore"):
+        assert "minio.env" in (ROOT / ignore).read_text().splitlines()
+
+
+def test_minio_init_creates_the_api_user_with_a_bucket_only_policy() -> None:
+    script = " ".join(SERVICES["minio-init"]["command"])
+    assert script.startswith("set -e;")
+    assert 'mc admin user add local "$$MINIO_API_USER" "$$MINIO_API_PASSWORD"' in script
+    assert "mc admin policy create local edustream-api" in script
+    assert 'mc admin policy attach local edustream-api --user "$$MINIO_API_USER"' in script
+    policy = json.loads(re.search(r"printf '(.*?)'", script).group(1).replace("%s", "edustream"))  # type: ignore[union-attr]
+    resources = {r for statement in policy["Statement"] for r in statement["Resource"]}
+    actions = {a for statement in policy["Statement"] for a in statement["Action"]}
+    assert resources == {"arn:aws:s3:::edustream/*", "arn:aws:s3:::edustream"}
+    assert actions == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:ListBucket", "s3:GetBucketLocation"}
+    assert all(statement["Effect"] == "Allow" for statement in policy["Statement"])
+
+
+def test_the_minio_console_is_not_published() -> None:
+    ports = [str(p) for service in SERVICES.values() for p in service.get("ports", [])]
+    assert not any("9001" in p for p in ports)
+    assert SERVICES["minio"]["ports"] == ["9000:9000"]

@@ -3,6 +3,7 @@ booking so calendar apps update (reschedule, higher SEQUENCE) or remove (METHOD:
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 
@@ -13,9 +14,22 @@ def _utc(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
+# Control characters RFC 5545 forbids in a value (HTAB is allowed; line breaks are handled first).
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# Every line break a user's text may hold: CRLF, a lone CR, LF, and Unicode's own separators.
+_LINE_BREAK = re.compile(r"\r\n|[\r\n\u2028\u2029\x85\x0b\x0c]")
+
+
 def _escape(text: str) -> str:
-    return (text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
-            .replace("\r\n", "\\n").replace("\n", "\\n"))
+    """A TEXT value: backslash, semicolon and comma escaped, every kind of line break as ``\\n``
+    (a bare CR would otherwise end the content line in some parsers), other controls dropped."""
+    text = text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+    return _CONTROL.sub("", _LINE_BREAK.sub("\\\\n", text))
+
+
+def _uri(value: str) -> str:
+    """A URI value cannot be escaped: drop anything that could end or break the line."""
+    return _CONTROL.sub("", _LINE_BREAK.sub("", value))
 
 
 def _fold(line: str) -> str:
@@ -54,7 +68,7 @@ def lesson_ics(*, booking_id: uuid.UUID, start: datetime, end: datetime, summary
         f"STATUS:{'CANCELLED' if cancelled else 'CONFIRMED'}",
     ]
     if url:
-        lines.append(f"URL:{url}")
+        lines.append(f"URL:{_uri(url)}")
     if location:
         lines.append(f"LOCATION:{_escape(location)}")
     lines += ["END:VEVENT", "END:VCALENDAR"]

@@ -64,15 +64,6 @@ class PresignedUpload:
     max_bytes: int
 
 
-@dataclass(frozen=True, slots=True)
-class StoredFile:
-    key: str
-    name: str
-    size: int
-    uploaded_at: datetime
-    download_url: str
-
-
 def require(settings: Settings) -> None:
     """:class:`StorageNotConfigured` unless the S3 settings are there."""
     if not settings.storage_configured:
@@ -118,17 +109,42 @@ async def presign_upload(settings: Settings, key: str, content_type: str, max_by
                            expires_in=settings.s3_presign_ttl_seconds, max_bytes=max_bytes)
 
 
-async def content_type_of(settings: Settings, key: str) -> str | None:
-    """The stored object's ``Content-Type``; None when there is no such object."""
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    size: int
+    last_modified: datetime
+
+
+async def head(settings: Settings, key: str) -> ObjectInfo | None:
+    """The stored object's size and time; None when there is no such object."""
     async with s3_client(settings) as s3:
         try:
-            head = await s3.head_object(Bucket=settings.s3_bucket, Key=key)
+            found = await s3.head_object(Bucket=settings.s3_bucket, Key=key)
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
                 return None
             raise
-    content_type: str | None = head.get("ContentType")
-    return content_type
+    return ObjectInfo(size=int(found["ContentLength"]), last_modified=found["LastModified"])
+
+
+async def delete(settings: Settings, keys: list[str]) -> None:
+    """Delete ``keys`` (a missing one is no error: deleting is idempotent)."""
+    async with s3_client(settings) as s3:
+        for start in range(0, len(keys), 1000):
+            result = await s3.delete_objects(Bucket=settings.s3_bucket, Delete={
+                "Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+            if result.get("Errors"):
+                raise StorageUnavailable(details={"reason": str(result["Errors"][:3])[:200]})
+
+
+async def attachment_url(settings: Settings, key: str, name: str) -> str:
+    """A short-lived GET URL of ``key`` that saves it as ``name``."""
+    async with s3_client(settings, public=True) as signer:
+        url: str = await signer.generate_presigned_url("get_object", Params={
+            "Bucket": settings.s3_bucket, "Key": key,
+            "ResponseContentDisposition": f'attachment; filename="{name}"'},
+            ExpiresIn=settings.s3_presign_ttl_seconds)
+    return url
 
 
 async def download_url(settings: Settings, key: str) -> str:
@@ -137,24 +153,3 @@ async def download_url(settings: Settings, key: str) -> str:
         url: str = await s3.generate_presigned_url("get_object", Params={"Bucket": settings.s3_bucket, "Key": key},
                                                    ExpiresIn=settings.s3_presign_ttl_seconds)
     return url
-
-
-async def files_under(settings: Settings, prefix: str) -> list[StoredFile]:
-    """Every object under ``prefix``, oldest first, each with a short-lived download URL that
-    saves it under its own name."""
-    found: list[dict[str, Any]] = []
-    async with s3_client(settings) as s3:
-        paginator = s3.get_paginator("list_objects_v2")
-        async for page in paginator.paginate(Bucket=settings.s3_bucket, Prefix=prefix):
-            found.extend(page.get("Contents", []))
-    files: list[StoredFile] = []
-    async with s3_client(settings, public=True) as signer:
-        for obj in found:
-            name = obj["Key"].rsplit("/", 1)[-1]
-            url = await signer.generate_presigned_url("get_object", Params={
-                "Bucket": settings.s3_bucket, "Key": obj["Key"],
-                "ResponseContentDisposition": f'attachment; filename="{name}"'},
-                ExpiresIn=settings.s3_presign_ttl_seconds)
-            files.append(StoredFile(key=obj["Key"], name=name, size=int(obj["Size"]),
-                                    uploaded_at=obj["LastModified"], download_url=url))
-    return sorted(files, key=lambda f: (f.uploaded_at, f.key))

@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Annotated
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationInfo, field_validator
 
 from models.base import INT4_MAX
 
@@ -19,6 +19,17 @@ MAX_SUBJECTS = 10
 MAX_LESSON_LENGTHS = 8
 MIN_LESSON_MINUTES = 15
 MAX_LESSON_MINUTES = 240
+
+# Stripe's minimum charge per currency, in minor units (docs.stripe.com/currencies, "Minimum and
+# maximum charge amounts"); a smaller PaymentIntent is refused, so such a lesson could never be paid.
+# Another currency gets Stripe's floor of 50 minor units (its rule is "USD 0.50 or the equivalent";
+# a conversion rate is not ours to guess).
+MIN_CHARGE_MINOR_UNITS = {
+    "USD": 50, "AED": 200, "AUD": 50, "BGN": 100, "BRL": 50, "CAD": 50, "CHF": 50, "CZK": 1500, "DKK": 250,
+    "EUR": 50, "GBP": 30, "HKD": 400, "HUF": 17500, "INR": 50, "JPY": 50, "MXN": 1000, "MYR": 200, "NOK": 300,
+    "NZD": 50, "PLN": 200, "RON": 200, "SEK": 300, "SGD": 50, "THB": 1000,
+}
+DEFAULT_MIN_CHARGE_MINOR_UNITS = 50
 
 _SLUG_STRIP = re.compile(r"[^a-z0-9]+")
 _CURRENCY = re.compile(r"^[A-Z]{3}$")
@@ -32,6 +43,11 @@ def _zones() -> frozenset[str]:
 def is_timezone(name: str) -> bool:
     """True for an IANA time zone name known to ``zoneinfo`` (e.g. ``Europe/Berlin``)."""
     return name in _zones()
+
+
+def lesson_price(rate_cents: int, minutes: int) -> int:
+    """A lesson's price in minor units, rounded half up (the rule bookings charge by)."""
+    return (rate_cents * minutes + 30) // 60
 
 
 def slugify(name: str) -> str:
@@ -61,12 +77,16 @@ class TutorProfileIn(BaseModel):
     subjects: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(
         min_length=1, max_length=MAX_SUBJECTS,
         description="1–10 subject names; stored as slugs (`Computer Science` → `computer-science`).")
-    hourly_rate_cents: StrictInt = Field(ge=0, le=MAX_RATE_CENTS, description="Price of 60 minutes, minor units.")
     currency: str = Field(default="USD", description="ISO 4217 code, three uppercase letters.")
     timezone: str = Field(description="IANA time zone of the weekly hours, e.g. `America/New_York`.")
     lesson_minutes: list[StrictInt] = Field(
         min_length=1, max_length=MAX_LESSON_LENGTHS,
         description="Offered lesson lengths: each 15–240 and a multiple of 5, no duplicates; stored sorted.")
+    # After currency and lesson_minutes: its check reads both.
+    hourly_rate_cents: StrictInt = Field(
+        ge=0, le=MAX_RATE_CENTS,
+        description="Price of 60 minutes, minor units. 0 (free), or enough that the shortest lesson costs at "
+                    "least the payment provider's minimum charge in the currency (USD/EUR 50, GBP 30, …).")
     min_notice_minutes: StrictInt = Field(default=0, ge=0, le=30 * 24 * 60,
                                           description="No slot starts sooner than this after now.")
     buffer_minutes: StrictInt = Field(default=0, ge=0, le=240, description="Kept free after every lesson.")
@@ -91,6 +111,21 @@ class TutorProfileIn(BaseModel):
     def _currency(cls, value: str) -> str:
         if not _CURRENCY.match(value):
             raise ValueError("must be an ISO 4217 code of three uppercase letters, e.g. USD")
+        return value
+
+    @field_validator("hourly_rate_cents")
+    @classmethod
+    def _payable_rate(cls, value: int, info: ValidationInfo) -> int:
+        lengths, currency = info.data.get("lesson_minutes"), info.data.get("currency")
+        if value == 0 or not lengths or not currency:
+            return value  # free, or the other fields are already wrong
+        minimum = MIN_CHARGE_MINOR_UNITS.get(currency, DEFAULT_MIN_CHARGE_MINOR_UNITS)
+        shortest = min(lengths)
+        if lesson_price(value, shortest) < minimum:
+            needed = -(-(60 * minimum - 30) // shortest)  # the least rate whose price reaches it
+            raise ValueError(f"a {shortest}-minute lesson would cost {lesson_price(value, shortest)} {currency} "
+                             f"minor units, under the minimum charge of {minimum}: use at least {needed}, "
+                             f"or 0 for free lessons")
         return value
 
     @field_validator("timezone")

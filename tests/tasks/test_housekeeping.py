@@ -57,4 +57,22 @@ async def test_purge_deletes_only_what_is_past_its_retention(
     events = {r["event"] for r in await db.fetch("SELECT event FROM outbox")}
     assert {"fresh.published", "old.unpublished"} <= events and "old.published" not in events
     assert await purge(app.state.sessionmaker, settings, datetime.now(UTC)) == {
-        "idempotency_keys": 0, "outbox": 0, "lapsed_holds": 0}
+        "idempotency_keys": 0, "outbox": 0, "lapsed_holds": 0, "deleted_uploads": 0}
+
+
+async def test_a_purged_hold_marks_its_files_for_the_uploads_sweep(
+        client: httpx.AsyncClient, app: Starlette, db: asyncpg.Pool, settings: Settings,
+        make_tutor: TutorFactory, make_students: StudentFactory) -> None:
+    tutor = await make_tutor()
+    [student] = await make_students(1)
+    old_hold = await _lapsed_hold(client, db, student, tutor["id"], 9, LONG_AGO)
+    # Uploaded before materials needed a confirmed booking: the hold's file must not outlive it.
+    await db.execute(
+        "INSERT INTO uploads (id, key, kind, owner_id, booking_id, name, content_type, size, state, expires_at) "
+        "VALUES (gen_random_uuid(), $1, 'material', $2, $3, 'a.pdf', 'application/pdf', 10, 'stored', now())",
+        f"bookings/{old_hold}/x/a.pdf", uuid.UUID(student["id"]), uuid.UUID(old_hold))
+
+    assert (await purge(app.state.sessionmaker, settings, datetime.now(UTC)))["lapsed_holds"] == 1
+
+    row = await db.fetchrow("SELECT state, booking_id FROM uploads")
+    assert row is not None and (row["state"], row["booking_id"]) == ("deleting", None)

@@ -871,6 +871,8 @@ export interface paths {
          * Get a presigned form to upload an avatar
          * @description POST `fields` and then the image as `file` (multipart/form-data) to `url`. The store
          *     refuses another content type or more than S3_AVATAR_MAX_BYTES. Then `PUT /tutors/me/avatar`.
+         *     409 `too_many_upload_forms` past AVATARS_MAX_OPEN_FORMS unused, unexpired forms;
+         *     an upload not made the avatar is deleted UPLOADS_ORPHAN_GRACE_SECONDS after the form lapsed.
          */
         post: operations["avatar_upload"];
         delete?: never;
@@ -930,8 +932,11 @@ export interface paths {
         put?: never;
         /**
          * Get a presigned form to upload a lesson material
-         * @description For the booking's student or tutor (404 for anyone else). Documents, images, audio and
-         *     video up to S3_MATERIAL_MAX_BYTES; the store enforces type and size.
+         * @description For the student or tutor of a confirmed (or completed) booking (404 for anyone else, 409
+         *     `booking_not_confirmed` while held, `booking_closed` once cancelled/released/expired).
+         *     Documents, images, audio and video up to S3_MATERIAL_MAX_BYTES each; a booking holds at most
+         *     MATERIALS_MAX_FILES_PER_BOOKING files and MATERIALS_MAX_BYTES_PER_BOOKING bytes (409
+         *     `materials_quota_exceeded`). The store enforces type and size.
          */
         post: operations["material_upload"];
         delete?: never;
@@ -949,13 +954,33 @@ export interface paths {
         };
         /**
          * A booking's lesson materials
-         * @description Every material uploaded for the booking, with short-lived download links; only for its
-         *     student and tutor (404 for anyone else).
+         * @description The materials uploaded for the booking, oldest first and cursor-paginated, with
+         *     short-lived download links; only for its student and tutor (404 for anyone else).
          */
         get: operations["list_materials"];
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/bookings/{booking_id}/materials/{material_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Delete a lesson material you uploaded
+         * @description 204; 403 `not_uploader` for the booking's other party; the file leaves the store at once.
+         */
+        delete: operations["delete_material"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1133,11 +1158,6 @@ export interface components {
              */
             subjects: string[];
             /**
-             * Hourly Rate Cents
-             * @description Price of 60 minutes, minor units.
-             */
-            hourly_rate_cents: number;
-            /**
              * Currency
              * @description ISO 4217 code, three uppercase letters.
              * @default USD
@@ -1153,6 +1173,11 @@ export interface components {
              * @description Offered lesson lengths: each 15–240 and a multiple of 5, no duplicates; stored sorted.
              */
             lesson_minutes: number[];
+            /**
+             * Hourly Rate Cents
+             * @description Price of 60 minutes, minor units. 0 (free), or enough that the shortest lesson costs at least the payment provider's minimum charge in the currency (USD/EUR 50, GBP 30, …).
+             */
+            hourly_rate_cents: number;
             /**
              * Min Notice Minutes
              * @description No slot starts sooner than this after now.
@@ -1906,18 +1931,32 @@ export interface components {
             content_type: string;
             /**
              * Size
+             * @description Bytes. Declared, the form allows exactly up to it and only that much of the booking's quota is reserved.
              * @default null
              */
             size?: number | null;
         };
         /** MaterialOut */
         MaterialOut: {
+            /**
+             * Id
+             * Format: uuid
+             * @description For `DELETE /bookings/{booking_id}/materials/{id}`.
+             */
+            id: string;
             /** Key */
             key: string;
             /** Name */
             name: string;
             /** Size */
             size: number;
+            /** Content Type */
+            content_type: string;
+            /**
+             * Uploaded By
+             * Format: uuid
+             */
+            uploaded_by: string;
             /**
              * Uploaded At
              * Format: date-time
@@ -1938,6 +1977,11 @@ export interface components {
             booking_id: string;
             /** Items */
             items: components["schemas"]["MaterialOut"][];
+            /**
+             * Next Cursor
+             * @default null
+             */
+            next_cursor?: string | null;
         };
     };
     responses: never;
@@ -4715,6 +4759,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Error codes: `too_many_upload_forms` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error codes: `unsupported_media_type` */
             415: {
                 headers: {
@@ -4932,7 +4985,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `booking_closed` */
+            /** @description Error codes: `booking_closed`, `booking_not_confirmed`, `materials_quota_exceeded` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4981,7 +5034,10 @@ export interface operations {
     };
     list_materials: {
         parameters: {
-            query?: never;
+            query?: {
+                cursor?: string | null;
+                limit?: number;
+            };
             header?: never;
             path: {
                 booking_id: string;
@@ -5026,6 +5082,15 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
+            /** @description Error codes: `invalid_cursor`, `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
             /** @description Error codes: `rate_limited` */
             429: {
                 headers: {
@@ -5037,6 +5102,63 @@ export interface operations {
             };
             /** @description Error codes: `storage_unavailable` */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    delete_material: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                booking_id: string;
+                material_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_uploader`, `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `feature_disabled`, `not_found`, `material_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -11,3 +11,8 @@ from server.db import Session
 async def get_booking(session: Session, booking_id: uuid.UUID) -> Booking | None:
     """The booking, whatever its status."""
     return await session.get(Booking, booking_id)
+
+
+async def lock_booking(session: Session, booking_id: uuid.UUID) -> Booking | None:
+    """The booking, locked for update (its material uploads queue behind the lock)."""
+    return await session.get(Booking, booking_id, with_for_update=True, populate_existing=True)

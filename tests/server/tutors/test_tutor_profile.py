@@ -10,7 +10,9 @@ import asyncpg
 import httpx
 import pytest
 
+from server.bookings.holds import price_for
 from server.settings import Settings
+from server.tutors.schemas import lesson_price
 from tests.server.tutors.support import make_tutor, make_user, profile_body
 
 ME = "/api/v1/tutors/me"
@@ -219,3 +221,35 @@ async def test_malformed_json_body_is_422(client: httpx.AsyncClient, db: asyncpg
     tutor = await make_user(db, settings, "tutor")
     r = await client.put(ME, headers={**tutor["headers"], "Content-Type": "application/json"}, content=b"{nope")
     assert r.status_code == 422 and r.json()["error"]["details"][0]["field"] == "body"
+
+
+@pytest.mark.parametrize(("currency", "lengths", "rate", "ok"), [
+    ("USD", [30, 60], 99, True),  # 30 minutes of 99/hour: 49.5, rounded half up to 50
+    ("USD", [30, 60], 98, False),
+    ("USD", [60], 50, True),
+    ("GBP", [60], 30, True),
+    ("GBP", [60], 29, False),
+    ("EUR", [15], 198, True),
+    ("EUR", [15], 197, False),
+    ("JPY", [30], 99, True),
+    ("HUF", [60], 17499, False),
+    ("XYZ", [60], 49, False),
+    ("USD", [15], 0, True),
+])
+async def test_a_rate_under_the_minimum_charge_for_the_shortest_lesson_is_422(
+        client: httpx.AsyncClient, db: asyncpg.Pool, settings: Settings, currency: str, lengths: list[int],
+        rate: int, ok: bool) -> None:
+    tutor = await make_user(db, settings, "tutor")
+    r = await client.put(ME, headers=tutor["headers"], json=profile_body(
+        currency=currency, lesson_minutes=lengths, hourly_rate_cents=rate))
+    if ok:
+        assert r.status_code == 200, r.text
+        return
+    assert r.status_code == 422, r.text
+    [detail] = r.json()["error"]["details"]
+    assert detail["field"] == "body.hourly_rate_cents" and "minimum charge" in detail["message"]
+
+
+def test_the_rate_check_prices_lessons_as_bookings_do() -> None:
+    assert all(lesson_price(rate, minutes) == price_for(rate, minutes)
+               for rate in range(0, 400, 7) for minutes in range(15, 241, 5))

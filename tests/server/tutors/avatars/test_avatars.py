@@ -3,11 +3,16 @@ uploads, limits the store enforces, served to anyone through short-lived URLs.""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from datetime import UTC, datetime, timedelta
 
+import asyncpg
 import httpx
+from starlette.applications import Starlette
 
-from server.tutors.avatars.service import presign_avatar
+from server.providers import storage
+from tasks.housekeeping import sweep_uploads
 from tests.conftest import make_settings
 from tests.fixtures.integrations import tutor_with_profile
 from tests.fixtures.s3_store import ACCESS_KEY, SECRET_KEY
@@ -87,8 +92,51 @@ async def test_without_storage_settings_uploads_say_so(client: httpx.AsyncClient
 async def test_presigned_urls_use_the_public_address_of_the_store(s3_url: str) -> None:
     settings = make_settings(s3_endpoint_url="http://minio:9000", s3_public_endpoint_url=s3_url, s3_bucket=BUCKET,
                              s3_access_key_id=ACCESS_KEY, s3_secret_access_key=SECRET_KEY)
-    form = await presign_avatar(settings, uuid.uuid4(), "image/png", None)
+    form = await storage.presign_upload(settings, f"avatars/{uuid.uuid4()}/a.png", "image/png", 1000)
     assert form.url == f"{s3_url}/{BUCKET}"
     async with httpx.AsyncClient() as browser:  # the signature holds for the public host
         r = await browser.post(form.url, data=form.fields, files={"file": ("a.png", PNG)})
     assert r.status_code == 204
+
+
+async def _uploaded_avatar(sc: httpx.AsyncClient, tutor: dict) -> str:
+    form = (await sc.post("/api/v1/tutors/me/avatar/upload", headers=tutor["headers"],
+                          json={"content_type": "image/png"})).json()
+    assert (await upload(form, PNG)).status_code == 204
+    return str(form["key"])
+
+
+async def test_a_replaced_avatar_and_uploads_never_used_leave_the_store(
+        sc: httpx.AsyncClient, sapp: Starlette, s3_url: str, db: asyncpg.Pool) -> None:
+    tutor = await tutor_with_profile(sc)
+    first, second, unused = [await _uploaded_avatar(sc, tutor) for _ in range(3)]
+    for key in (first, second):
+        r = await sc.put("/api/v1/tutors/me/avatar", headers=tutor["headers"], json={"key": key})
+        assert r.status_code == 200, r.text
+    assert (await sc.put("/api/v1/tutors/me/avatar", headers=tutor["headers"], json={"key": first})).status_code == 404
+    settings = make_settings(s3_endpoint_url=s3_url, s3_bucket=BUCKET, s3_access_key_id=ACCESS_KEY,
+                             s3_secret_access_key=SECRET_KEY)
+    later = datetime.now(UTC) + timedelta(seconds=settings.s3_presign_ttl_seconds
+                                          + settings.uploads_orphan_grace_seconds + 1)
+
+    assert await sweep_uploads(sapp.state.sessionmaker, settings, later) == {"deleted": 1, "lapsed": 1}
+
+    assert await objects(s3_url, f"avatars/{tutor['id']}/") == [second]
+    states = {r["key"]: r["state"] for r in await db.fetch("SELECT key, state FROM uploads")}
+    assert states == {first: "deleted", second: "stored", unused: "deleted"}
+    assert (await sc.get(f"/api/v1/tutors/{tutor['id']}/avatar")).status_code == 302
+
+
+async def test_concurrent_avatar_forms_stop_at_the_open_form_cap(sc: httpx.AsyncClient, db: asyncpg.Pool) -> None:
+    tutor = await tutor_with_profile(sc)
+    cap = make_settings().avatars_max_open_forms
+    answers = await asyncio.gather(*(sc.post("/api/v1/tutors/me/avatar/upload", headers=tutor["headers"],
+                                             json={"content_type": "image/png"}) for _ in range(cap + 6)))
+    assert sorted(r.status_code for r in answers) == [200] * cap + [409] * 6
+    refused = next(r for r in answers if r.status_code == 409).json()["error"]
+    assert refused["code"] == "too_many_upload_forms" and refused["details"]["max_open_forms"] == cap
+    assert await db.fetchval("SELECT count(*) FROM uploads WHERE kind = 'avatar'") == cap
+    # A lapsed form no longer counts.
+    await db.execute("UPDATE uploads SET expires_at = now() - interval '1 second'")
+    r = await sc.post("/api/v1/tutors/me/avatar/upload", headers=tutor["headers"], json={"content_type": "image/png"})
+    assert r.status_code == 200, r.text
