@@ -278,7 +278,7 @@ def cmd_emails(args: argparse.Namespace, settings: Settings) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edustream", description="EduStream: a student-tutor booking platform with live availability.",
-        epilog="Configuration comes from environment variables (see README.md, 'Configuration'). "
+        epilog="Configuration comes from environment variables (see docs/configuration.md). "
                "With DATABASE_URL/REDIS_URL unset, an embedded PostgreSQL and Redis are started under DATA_DIR.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 

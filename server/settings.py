@@ -1,6 +1,6 @@
 """Typed settings read from the environment.
 
-Every variable is documented in README.md ("Configuration"). Development defaults are
+Every variable is documented in docs/configuration.md. Development defaults are
 safe and convenient; ``ENVIRONMENT=production`` turns on strict checks.
 """
 
