@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Annotated
 from zoneinfo import available_timezones
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
 from models.base import INT4_MAX
 
@@ -147,8 +147,37 @@ class TutorQuery(BaseModel):
     subject: str | None = Field(default=None, max_length=100, description="A subject slug or name.")
     q: str | None = Field(default=None, max_length=100,
                           description="Case-insensitive text in name, headline, bio or subject names.")
-    max_rate_cents: int | None = Field(default=None, ge=0, le=INT4_MAX, description="Hourly rate at most this.")
+    max_rate_cents: int | None = Field(
+        default=None, ge=0, le=INT4_MAX,
+        description="Hourly rate at most this, in minor units of `currency` (required with it).")
+    currency: str | None = Field(
+        default=None, description="ISO 4217 code: only tutors charging in this currency are listed and "
+        "compared with `max_rate_cents`; rates are never converted between currencies.")
     sort: TutorSort = Field(default=TutorSort.RATING,
                             description="`rating` (best first) or `price` (cheapest first).")
     cursor: str | None = Field(default=None, max_length=500)
     limit: int = Field(default=20, ge=1, le=100)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        if value is not None and not _CURRENCY.match(value):
+            raise ValueError("must be an ISO 4217 code of three uppercase letters, e.g. USD")
+        return value
+
+    @model_validator(mode="after")
+    def _max_rate_needs_currency(self) -> TutorQuery:
+        # Rates in different currencies are not comparable as bare numbers.
+        if self.max_rate_cents is not None and self.currency is None:
+            raise ValueError("max_rate_cents needs currency (rates are compared in one currency)")
+        return self
+
+
+class SubjectOut(BaseModel):
+    slug: str
+    name: str
+    tutors: int = Field(description="How many active tutors teach it.")
+
+
+class SubjectList(BaseModel):
+    items: list[SubjectOut] = Field(description="Subjects taught by at least one active tutor, sorted by name.")
