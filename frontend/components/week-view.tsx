@@ -7,6 +7,7 @@ import {
   addDays,
   fmtCountdown,
   fmtDayNum,
+  fmtDate,
   fmtDayShort,
   fmtTime,
   fmtWeekRange,
@@ -31,6 +32,8 @@ interface WeekViewProps {
   mineStart?: string | null;
   selectedStart?: string | null;
   busyStart?: string | null;
+  /** The tutor's IANA zone, named next to the viewer's so students know whose clock the hours are on. */
+  tutorTimeZone?: string;
   pickHint?: string;
 }
 
@@ -58,6 +61,7 @@ function WeekViewInner({
   mineStart,
   selectedStart,
   busyStart,
+  tutorTimeZone,
   pickHint = "Pick a time to hold it for a few minutes while you pay.",
 }: WeekViewProps) {
   const [win, setWin] = useState(() => windowFor(startOfWeek(new Date())));
@@ -120,7 +124,10 @@ function WeekViewInner({
         </div>
         <p className="flex items-center gap-2 text-xs text-slate-500">
           <LiveDot state={liveState} />
-          Times in your time zone ({userTimeZone()})
+          <span data-testid="zone-note">
+            Times shown in your zone ({userTimeZone()})
+            {tutorTimeZone ? <>; tutor&apos;s zone: {tutorTimeZone}</> : null}
+          </span>
         </p>
       </div>
       <p className="mt-2 text-sm text-slate-600">{pickHint}</p>
@@ -146,7 +153,7 @@ function WeekViewInner({
                 key={key}
                 // Past days keep the calendar shape on wide screens; phones skip them.
                 className={cx("min-w-0 rounded-xl bg-slate-50/80 p-2 ring-1 ring-slate-100", isPast && "hidden opacity-60 sm:block")}
-                role="group" aria-label={d.toLocaleDateString(undefined, { weekday: "long", day: "numeric", month: "long" })}>
+                role="group" aria-label={fmtDate(d)}>
                 <div className={cx("mb-2 text-center", isToday ? "text-indigo-700" : "text-slate-700")}>
                   <div className="text-xs font-medium uppercase tracking-wide">{fmtDayShort(d)}</div>
                   <div className="text-sm font-semibold">{fmtDayNum(d)}</div>
@@ -245,7 +252,7 @@ function SlotButton({
             : selected
               ? "bg-indigo-600 text-white ring-2 ring-indigo-300"
               : "bg-white text-indigo-700 ring-1 ring-indigo-200 hover:bg-indigo-50 hover:ring-indigo-400",
-        busy && "opacity-70",
+        busy && !mine && "opacity-70",
       )}
     >
       <span className="block">{time}</span>

@@ -14,9 +14,9 @@ from datetime import datetime
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
-from tests.browser.conftest import HOLD_TTL_SECONDS, Cast, Platform, screenshot
+from tests.browser.conftest import HOLD_TTL_SECONDS, Cast, Platform, new_page, screenshot
 from tests.browser.latency import record
 from tests.browser.pages import (
     UI_TIMEOUT_MS,
@@ -88,7 +88,15 @@ async def test_a_released_hold_reopens_on_the_other_students_page(platform: Plat
         await arm_status_probe(b, start, "open")
 
         await a.get_by_test_id("release-hold").click()
+        # Releasing asks first: nothing is released until the student confirms.
+        await expect(a.get_by_test_id("release-confirm")).to_be_visible()
+        await a.get_by_test_id("keep-hold").click()
+        await expect(a.get_by_test_id("release-confirm")).to_have_count(0)
+        await expect(a.get_by_test_id("hold-panel")).to_have_attribute("data-phase", "held")
+        await a.get_by_test_id("release-hold").click()
+        await a.get_by_test_id("confirm-release").click()
         await expect(slot(b, start)).to_have_attribute("data-status", "open", timeout=UI_TIMEOUT_MS)
+        await expect(a.get_by_test_id("toast").filter(has_text="Hold released")).to_be_visible()
         seen = await probe_time(b)
         responded = await response_end(a, f"/api/v1/holds/{booking_id}")
         record("release_to_open", response_to_seen=seen - responded)
@@ -138,3 +146,13 @@ async def test_the_tutor_page_fits_a_phone_screen(platform: Platform, cast: Cast
     overflow = await phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page is {overflow}px wider than the phone's screen"
     await screenshot(phone, "tutor-page-phone", full_page=False)
+
+
+async def test_the_tutor_page_names_both_time_zones(platform: Platform, cast: Cast, browser: Browser) -> None:
+    page = await new_page(browser, timezone_id="America/New_York")
+    try:
+        await open_tutor_page(page, platform.web_url, cast.tutor.id)
+        await expect(page.get_by_test_id("zone-note")).to_have_text(
+            "Times shown in your zone (America/New_York); tutor's zone: Europe/London")
+    finally:
+        await page.context.close()
