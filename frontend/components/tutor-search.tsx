@@ -219,7 +219,7 @@ export function TutorSearch() {
                 aria-label="Currency of the max price"
                 value={draft.currency}
                 onChange={(e) => setDraft({ ...draft, currency: e.target.value })}
-                className={inputClass(false, "h-10 w-[5.5rem] shrink-0 sm:h-11")}
+                className={inputClass(false, "h-10 !w-[4.75rem] shrink-0 !px-2 sm:h-11")}
                 data-testid="filter-currency"
               >
                 {PRICE_CURRENCIES.map((c) => (
@@ -237,7 +237,7 @@ export function TutorSearch() {
                 placeholder="Any"
                 value={draft.max}
                 onChange={(e) => setDraft({ ...draft, max: e.target.value })}
-                className={inputClass(false, "h-10 min-w-0 sm:h-11")}
+                className={inputClass(false, "h-10 min-w-0 flex-1 sm:h-11")}
                 data-testid="filter-max-price"
               />
             </div>

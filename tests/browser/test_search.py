@@ -72,4 +72,8 @@ async def test_a_phone_sees_a_tutor_without_scrolling(platform: Platform, cast: 
     assert box is not None
     # The card's name and headline (its top 80 px) show on the first screen: the hero stays compact.
     assert box["y"] >= 0 and box["y"] + 80 <= 844, f"the first tutor card starts at y={box['y']:.0f}"
+    price = await phone.get_by_test_id("filter-max-price").bounding_box()
+    assert price is not None and price["x"] + price["width"] <= 390, "the max price box runs off the screen"
+    overflow = await phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 0, f"the page is {overflow}px wider than the phone's screen"
     await screenshot(phone, "search-phone", full_page=False)
