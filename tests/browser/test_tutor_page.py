@@ -156,3 +156,10 @@ async def test_the_tutor_page_names_both_time_zones(platform: Platform, cast: Ca
             "Times shown in your zone (America/New_York); tutor's zone: Europe/London")
     finally:
         await page.context.close()
+
+
+async def test_my_bookings_names_the_viewers_zone(platform: Platform, people: Cast) -> None:
+    page = people.student_a.p
+    await page.goto(f"{platform.web_url}/bookings")
+    await expect(page.get_by_test_id("bookings-zone")).to_have_text("Times shown in your zone (Europe/London).",
+                                                                    timeout=UI_TIMEOUT_MS)
