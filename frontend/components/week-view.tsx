@@ -223,12 +223,17 @@ function SlotButton({
   const status = effectiveStatus(slot, now);
   const time = fmtTime(slot.start);
   const left = slot.held_until ? Date.parse(slot.held_until) - now : 0;
-  const held = status === "held";
+  // The viewer's own hold, and the one being placed: the live "held" change for it often arrives
+  // before the hold's response, and must not flash as someone else's (disabled) slot meanwhile.
+  const own = mine || busy;
+  const held = status === "held" && !own;
   const label = mine
     ? `${time}, your hold`
-    : held
-      ? `${time}, held by another student${slot.held_until ? `, may free up in ${spokenDuration(left)}` : ""}`
-      : `${time}, available`;
+    : busy
+      ? `${time}, holding…`
+      : held
+        ? `${time}, held by another student${slot.held_until ? `, may free up in ${spokenDuration(left)}` : ""}`
+        : `${time}, available`;
   return (
     <button
       type="button"
@@ -236,28 +241,29 @@ function SlotButton({
       data-start={slotKey(slot.start)}
       data-status={status}
       data-mine={mine || undefined}
+      data-pending={(busy && !mine) || undefined}
       aria-label={label}
-      aria-disabled={held && !mine ? true : undefined}
+      aria-disabled={held ? true : undefined}
+      aria-busy={(busy && !mine) || undefined}
       aria-pressed={selected || undefined}
       onClick={() => {
-        if (held || busy) return;
+        if (held || own) return;
         onPick(slot);
       }}
       className={cx(
         "relative w-full whitespace-nowrap rounded-lg px-1.5 py-2 text-[13px] font-semibold tabular-nums transition-colors",
-        mine
+        own
           ? "bg-indigo-600 text-white shadow-sm"
           : held
             ? "cursor-not-allowed bg-amber-50 text-amber-800 ring-1 ring-amber-200"
             : selected
               ? "bg-indigo-600 text-white ring-2 ring-indigo-300"
               : "bg-white text-indigo-700 ring-1 ring-indigo-200 hover:bg-indigo-50 hover:ring-indigo-400",
-        busy && !mine && "opacity-70",
       )}
     >
       <span className="block">{time}</span>
-      {mine ? (
-        <span className="block text-[11px] font-medium text-indigo-100">Your hold</span>
+      {own ? (
+        <span className="block text-[11px] font-medium text-indigo-100">{mine ? "Your hold" : "Holding…"}</span>
       ) : held ? (
         <span className="block text-[11px] font-medium" data-testid="slot-held-countdown">
           Held{slot.held_until ? ` · ${fmtCountdown(left)}` : ""}

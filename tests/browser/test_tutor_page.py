@@ -14,7 +14,7 @@ from datetime import datetime
 
 import httpx
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from tests.browser.conftest import HOLD_TTL_SECONDS, Cast, Platform, new_page, screenshot
 from tests.browser.latency import record
@@ -163,3 +163,33 @@ async def test_my_bookings_names_the_viewers_zone(platform: Platform, people: Ca
     await page.goto(f"{platform.web_url}/bookings")
     await expect(page.get_by_test_id("bookings-zone")).to_have_text("Times shown in your zone (Europe/London).",
                                                                     timeout=UI_TIMEOUT_MS)
+
+
+async def test_the_students_own_hold_never_shows_as_someone_elses(platform: Platform, people: Cast) -> None:
+    a = people.student_a.p
+    start = await _both_watch(platform, people)
+    seen_before_response: dict[str, str | None] = {}
+
+    async def hold_answered_late(route: Route) -> None:
+        # The live "held" change reaches the page before the hold's own response: look at the slot then.
+        response = await route.fetch()
+        await expect(slot(a, start)).to_have_attribute("data-status", "held", timeout=UI_TIMEOUT_MS)
+        seen_before_response["disabled"] = await slot(a, start).get_attribute("aria-disabled")
+        seen_before_response["pending"] = await slot(a, start).get_attribute("data-pending")
+        seen_before_response["class"] = await slot(a, start).get_attribute("class")
+        await route.fulfill(response=response)
+
+    await a.route("**/api/v1/holds", hold_answered_late)
+    try:
+        booking_id = await hold_slot(a, start)
+    finally:
+        await a.unroute("**/api/v1/holds", hold_answered_late)
+    try:
+        assert seen_before_response["disabled"] is None, seen_before_response
+        assert seen_before_response["pending"] == "true", seen_before_response
+        assert "amber" not in (seen_before_response["class"] or "") and "opacity" not in (
+            seen_before_response["class"] or ""), seen_before_response
+        await expect(slot(a, start)).to_have_attribute("data-mine", "true")
+        await expect(slot(a, start)).to_have_css("opacity", "1")
+    finally:
+        await _release(platform, people, booking_id)
