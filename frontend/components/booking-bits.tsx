@@ -2,6 +2,7 @@
 
 import { useEffect, useState } from "react";
 import { api } from "@/lib/api";
+import { fmtMonthShort } from "@/lib/time";
 import type { Booking, BookingStatus } from "@/lib/types";
 import { Badge } from "./ui";
 
@@ -31,7 +32,7 @@ export function DateBlock({ iso }: { iso: string }) {
   const d = new Date(iso);
   return (
     <div aria-hidden="true" className="flex h-14 w-14 shrink-0 flex-col items-center justify-center rounded-xl bg-indigo-50 text-indigo-700">
-      <span className="text-[11px] font-semibold uppercase">{d.toLocaleDateString(undefined, { month: "short" })}</span>
+      <span className="text-[11px] font-semibold uppercase">{fmtMonthShort(d)}</span>
       <span className="text-xl font-bold leading-none">{d.getDate()}</span>
     </div>
   );

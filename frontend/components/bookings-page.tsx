@@ -4,7 +4,7 @@ import Link from "next/link";
 import { useCallback, useEffect, useState } from "react";
 import { api, errorMessage } from "@/lib/api";
 import { useNow } from "@/lib/hooks";
-import { fmtCountdown, fmtMoney, fmtRange, minutesBetween } from "@/lib/time";
+import { fmtCountdown, fmtMoney, fmtRange, minutesBetween, userTimeZone } from "@/lib/time";
 import type { Booking, User } from "@/lib/types";
 import { DateBlock, filedAsUpcoming, isLapsedHold, isUpcoming, StatusBadge, upsertBooking, useTutorNames } from "./booking-bits";
 import { CancelDialog, RescheduleDialog } from "./booking-dialogs";
@@ -67,6 +67,7 @@ function Bookings({ user }: { user: User }) {
   useLiveEvent("booking.new", ({ booking }) => setItems((prev) => (prev ? upsertBooking(prev, booking) : prev)));
 
   const t = now || Date.now();
+  const zone = now ? userTimeZone() : null; // the browser's zone, known after mount (never in SSR)
   const upcoming = (items ?? []).filter((b) => filedAsUpcoming(b, t)).sort((a, b) => Date.parse(a.start) - Date.parse(b.start));
   const past = (items ?? []).filter((b) => !filedAsUpcoming(b, t)).sort((a, b) => Date.parse(b.start) - Date.parse(a.start));
   const shown = tab === "upcoming" ? upcoming : past;
@@ -75,7 +76,7 @@ function Bookings({ user }: { user: User }) {
     <div>
       <PageHeader
         title={user.role === "tutor" ? "Your sessions" : "My bookings"}
-        subtitle="Everything in your own time zone."
+        subtitle={<span data-testid="bookings-zone">{zone ? `Times shown in your zone (${zone}).` : "\u00a0"}</span>}
         actions={
           user.role === "student" ? (
             <Link href="/" className={buttonClass("primary")}>

@@ -48,6 +48,7 @@ export function HoldPanel({
   const [checkout, setCheckout] = useState<Checkout | null>(null);
   const [phase, setPhase] = useState<Phase>(hold.status === "confirmed" ? "confirmed" : hold.status === "held" ? "held" : "ended");
   const [busy, setBusy] = useState<"release" | "pay" | "test" | null>(null);
+  const [confirmRelease, setConfirmRelease] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
   const expiresAt = hold.expires_at ? Date.parse(hold.expires_at) : null;
@@ -87,6 +88,7 @@ export function HoldPanel({
   }, [phase, hold.id, applyBooking]);
 
   async function release() {
+    setConfirmRelease(false);
     setBusy("release");
     setError(null);
     try {
@@ -245,18 +247,33 @@ export function HoldPanel({
                   </Button>
                 </div>
               )}
-              <Button variant="ghost" className="w-full" onClick={release} loading={busy === "release"} data-testid="release-hold">
+              <Button variant="ghost" className="w-full" onClick={() => setConfirmRelease(true)} loading={busy === "release"} data-testid="release-hold">
                 Release slot
               </Button>
             </div>
           ) : (
             <div className="mt-4 grid grid-cols-2 gap-2">
-              <Button variant="secondary" onClick={release} loading={busy === "release"} disabled={phase === "confirming"} data-testid="release-hold">
+              <Button variant="secondary" onClick={() => setConfirmRelease(true)} loading={busy === "release"} disabled={phase === "confirming"} data-testid="release-hold">
                 Release
               </Button>
               <Button onClick={pay} loading={busy === "pay" || phase === "confirming"} data-testid="pay">
                 {phase === "confirming" ? "Confirming…" : `Pay ${price}`}
               </Button>
+            </div>
+          )}
+          {confirmRelease && (
+            <div role="alertdialog" aria-labelledby="release-confirm-title" data-testid="release-confirm"
+              className="mt-3 rounded-xl bg-amber-50 p-3 text-sm text-amber-900 ring-1 ring-amber-200">
+              <p id="release-confirm-title" className="font-semibold">Release this slot?</p>
+              <p className="mt-0.5">Another student can take it straight away.</p>
+              <div className="mt-3 grid grid-cols-2 gap-2">
+                <Button variant="secondary" onClick={() => setConfirmRelease(false)} data-testid="keep-hold" autoFocus>
+                  Keep it
+                </Button>
+                <Button variant="danger" onClick={release} loading={busy === "release"} data-testid="confirm-release">
+                  Release
+                </Button>
+              </div>
             </div>
           )}
         </>

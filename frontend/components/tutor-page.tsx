@@ -187,6 +187,7 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
             minutes={minutes}
             liveExact={liveExact}
             maxAdvanceDays={tutor.max_advance_days}
+            tutorTimeZone={tutor.timezone}
             onPick={onPick}
             mineStart={activeHold ? slotKey(hold.start) : null}
             busyStart={holding}

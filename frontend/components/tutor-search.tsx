@@ -5,9 +5,10 @@ import { usePathname, useRouter, useSearchParams } from "next/navigation";
 import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { api, errorMessage } from "@/lib/api";
 import { fmtMoney } from "@/lib/time";
-import { ratingOf, subjectLabel, type Tutor, type TutorQuery } from "@/lib/types";
+import { ratingOf, subjectLabel, type Subject, type Tutor, type TutorQuery } from "@/lib/types";
 import { Alert, Avatar, Badge, Button, Card, EmptyState, inputClass, Skeleton } from "./ui";
 
+/** Suggestions for tutors naming their subjects (the search lists the subjects that exist). */
 export const COMMON_SUBJECTS = [
   "Mathematics",
   "Physics",
@@ -24,12 +25,27 @@ export const COMMON_SUBJECTS = [
   "Music",
 ];
 
+/** Currencies the max-price filter offers; rates are compared only within the one picked (never converted). */
+export const PRICE_CURRENCIES = ["USD", "EUR", "GBP", "CAD", "AUD", "CHF"];
+
 const PAGE_SIZE = 12;
+const LABEL = "block text-xs font-semibold uppercase tracking-wide text-slate-500";
+
+/** The slug the server would store for a subject name ("Computer Science" → "computer-science"). */
+export function subjectSlug(name: string): string {
+  return name
+    .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .replace(/^-+|-+$/g, "");
+}
 
 interface Filters {
   q: string;
   subject: string;
   max: string;
+  currency: string;
   sort: "rating" | "price";
 }
 
@@ -39,16 +55,20 @@ function filtersFrom(params: URLSearchParams): Filters {
     q: params.get("q") ?? "",
     subject: params.get("subject") ?? "",
     max: params.get("max") ?? "",
+    currency: PRICE_CURRENCIES.includes(params.get("cur") ?? "") ? (params.get("cur") as string) : "USD",
     sort: sort === "price" ? "price" : "rating",
   };
 }
 
 function toQuery(f: Filters, cursor: string | null): TutorQuery {
   const max = Number(f.max);
+  const withMax = Boolean(f.max) && Number.isFinite(max) && max > 0;
   return {
     q: f.q.trim() || undefined,
     subject: f.subject.trim() || undefined,
-    max_rate_cents: f.max && Number.isFinite(max) && max > 0 ? Math.round(max * 100) : undefined,
+    // The server compares rates only among tutors charging in `currency` (no conversion).
+    max_rate_cents: withMax ? Math.round(max * 100) : undefined,
+    currency: withMax ? f.currency : undefined,
     sort: f.sort,
     cursor,
     limit: PAGE_SIZE,
@@ -68,6 +88,18 @@ export function TutorSearch() {
   const [loading, setLoading] = useState(true);
   const [loadingMore, setLoadingMore] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [subjects, setSubjects] = useState<Subject[] | null>(null);
+
+  useEffect(() => {
+    const ac = new AbortController();
+    api.tutors
+      .subjects(ac.signal)
+      .then((list) => setSubjects(list.items))
+      .catch(() => {
+        if (!ac.signal.aborted) setSubjects([]);
+      });
+    return () => ac.abort();
+  }, []);
 
   useEffect(() => {
     setDraft(JSON.parse(appliedKey) as Filters);
@@ -113,6 +145,7 @@ export function TutorSearch() {
     if (f.q.trim()) sp.set("q", f.q.trim());
     if (f.subject.trim()) sp.set("subject", f.subject.trim());
     if (f.max.trim()) sp.set("max", f.max.trim());
+    if (f.currency !== "USD") sp.set("cur", f.currency);
     if (f.sort !== "rating") sp.set("sort", f.sort);
     const qs = sp.toString();
     router.replace(qs ? `${pathname}?${qs}` : pathname, { scroll: false });
@@ -124,13 +157,24 @@ export function TutorSearch() {
   }
 
   const hasFilters = Boolean(applied.q || applied.subject || applied.max);
+  // The select shows slugs; a subject typed into an old link (a name) is matched to its slug.
+  const subjectValue = subjectSlug(draft.subject);
+  const subjectOptions: Subject[] = [...(subjects ?? [])];
+  if (subjectValue && !subjectOptions.some((s) => s.slug === subjectValue)) {
+    subjectOptions.push({ slug: subjectValue, name: subjectLabel(subjectValue), tutors: 0 });
+  }
 
   return (
     <div>
-      <Card className="!p-4 sm:!p-5">
-        <form onSubmit={onSubmit} role="search" aria-label="Search tutors" className="grid gap-3 sm:grid-cols-2 lg:grid-cols-[2fr_1.5fr_1fr_1fr_auto] lg:items-end">
-          <div>
-            <label htmlFor="search-q" className="block text-xs font-semibold uppercase tracking-wide text-slate-500">
+      <Card className="!p-3 sm:!p-5">
+        <form
+          onSubmit={onSubmit}
+          role="search"
+          aria-label="Search tutors"
+          className="grid grid-cols-2 gap-x-3 gap-y-2 sm:gap-y-3 lg:grid-cols-[2fr_1.5fr_1.4fr_1fr_auto] lg:items-end"
+        >
+          <div className="col-span-2 lg:col-span-1">
+            <label htmlFor="search-q" className={LABEL}>
               Search
             </label>
             <input
@@ -139,47 +183,67 @@ export function TutorSearch() {
               placeholder="Name, topic or exam…"
               value={draft.q}
               onChange={(e) => setDraft({ ...draft, q: e.target.value })}
-              className={inputClass(false, "mt-1 h-11")}
+              className={inputClass(false, "mt-1 h-10 sm:h-11")}
             />
           </div>
           <div>
-            <label htmlFor="search-subject" className="block text-xs font-semibold uppercase tracking-wide text-slate-500">
+            <label htmlFor="search-subject" className={LABEL}>
               Subject
             </label>
-            <input
+            <select
               id="search-subject"
-              list="subject-options"
-              placeholder="Any subject"
-              value={draft.subject}
-              onChange={(e) => setDraft({ ...draft, subject: e.target.value })}
-              className={inputClass(false, "mt-1 h-11")}
+              value={subjectValue}
+              onChange={(e) => {
+                const next = { ...draft, subject: e.target.value };
+                setDraft(next);
+                apply(next);
+              }}
+              className={inputClass(false, "mt-1 h-10 sm:h-11")}
               data-testid="filter-subject"
-            />
-            <datalist id="subject-options">
-              {COMMON_SUBJECTS.map((s) => (
-                <option key={s} value={s} />
+              aria-busy={subjects === null}
+            >
+              <option value="">Any subject</option>
+              {subjectOptions.map((s) => (
+                <option key={s.slug} value={s.slug} data-testid="subject-option">
+                  {s.tutors ? `${s.name} (${s.tutors})` : s.name}
+                </option>
               ))}
-            </datalist>
+            </select>
           </div>
           <div>
-            <label htmlFor="search-max" className="block text-xs font-semibold uppercase tracking-wide text-slate-500">
-              Max price / hour
+            <label htmlFor="search-max" className={LABEL} data-testid="max-price-label">
+              Max / hour ({draft.currency})
             </label>
-            <input
-              id="search-max"
-              type="number"
-              inputMode="decimal"
-              min={0}
-              step="any"
-              placeholder="Any"
-              value={draft.max}
-              onChange={(e) => setDraft({ ...draft, max: e.target.value })}
-              className={inputClass(false, "mt-1 h-11")}
-              data-testid="filter-max-price"
-            />
+            <div className="mt-1 flex gap-1">
+              <select
+                aria-label="Currency of the max price"
+                value={draft.currency}
+                onChange={(e) => setDraft({ ...draft, currency: e.target.value })}
+                className={inputClass(false, "h-10 !w-[4.75rem] shrink-0 !px-2 sm:h-11")}
+                data-testid="filter-currency"
+              >
+                {PRICE_CURRENCIES.map((c) => (
+                  <option key={c} value={c}>
+                    {c}
+                  </option>
+                ))}
+              </select>
+              <input
+                id="search-max"
+                type="number"
+                inputMode="decimal"
+                min={0}
+                step="any"
+                placeholder="Any"
+                value={draft.max}
+                onChange={(e) => setDraft({ ...draft, max: e.target.value })}
+                className={inputClass(false, "h-10 min-w-0 flex-1 sm:h-11")}
+                data-testid="filter-max-price"
+              />
+            </div>
           </div>
           <div>
-            <label htmlFor="search-sort" className="block text-xs font-semibold uppercase tracking-wide text-slate-500">
+            <label htmlFor="search-sort" className={LABEL}>
               Sort by
             </label>
             <select
@@ -190,14 +254,14 @@ export function TutorSearch() {
                 setDraft(next);
                 apply(next);
               }}
-              className={inputClass(false, "mt-1 h-11")}
+              className={inputClass(false, "mt-1 h-10 sm:h-11")}
               data-testid="filter-sort"
             >
               <option value="rating">Top rated</option>
               <option value="price">Lowest price</option>
             </select>
           </div>
-          <Button type="submit" className="h-11 sm:col-span-2 lg:col-span-1" data-testid="search-submit">
+          <Button type="submit" className="h-10 self-end sm:h-11" data-testid="search-submit">
             Search
           </Button>
         </form>
@@ -219,14 +283,16 @@ export function TutorSearch() {
             title={hasFilters ? "No tutors match those filters" : "No tutors yet"}
             action={
               hasFilters ? (
-                <Button variant="secondary" onClick={() => apply({ q: "", subject: "", max: "", sort: applied.sort })}>
+                <Button variant="secondary" onClick={() => apply({ q: "", subject: "", max: "", currency: applied.currency, sort: applied.sort })}>
                   Clear filters
                 </Button>
               ) : undefined
             }
           >
             {hasFilters
-              ? "Try a different subject or a higher price limit."
+              ? applied.max
+                ? `Try a different subject or a higher price limit (the limit shows only tutors charging in ${applied.currency}).`
+                : "Try a different subject or a higher price limit."
               : "Tutors appear here as soon as they publish a profile. Check back soon!"}
           </EmptyState>
         ) : (

@@ -7,6 +7,7 @@ import {
   addDays,
   fmtCountdown,
   fmtDayNum,
+  fmtDate,
   fmtDayShort,
   fmtTime,
   fmtWeekRange,
@@ -31,6 +32,8 @@ interface WeekViewProps {
   mineStart?: string | null;
   selectedStart?: string | null;
   busyStart?: string | null;
+  /** The tutor's IANA zone, named next to the viewer's so students know whose clock the hours are on. */
+  tutorTimeZone?: string;
   pickHint?: string;
 }
 
@@ -58,6 +61,7 @@ function WeekViewInner({
   mineStart,
   selectedStart,
   busyStart,
+  tutorTimeZone,
   pickHint = "Pick a time to hold it for a few minutes while you pay.",
 }: WeekViewProps) {
   const [win, setWin] = useState(() => windowFor(startOfWeek(new Date())));
@@ -120,7 +124,10 @@ function WeekViewInner({
         </div>
         <p className="flex items-center gap-2 text-xs text-slate-500">
           <LiveDot state={liveState} />
-          Times in your time zone ({userTimeZone()})
+          <span data-testid="zone-note">
+            Times shown in your zone ({userTimeZone()})
+            {tutorTimeZone ? <>; tutor&apos;s zone: {tutorTimeZone}</> : null}
+          </span>
         </p>
       </div>
       <p className="mt-2 text-sm text-slate-600">{pickHint}</p>
@@ -146,7 +153,7 @@ function WeekViewInner({
                 key={key}
                 // Past days keep the calendar shape on wide screens; phones skip them.
                 className={cx("min-w-0 rounded-xl bg-slate-50/80 p-2 ring-1 ring-slate-100", isPast && "hidden opacity-60 sm:block")}
-                role="group" aria-label={d.toLocaleDateString(undefined, { weekday: "long", day: "numeric", month: "long" })}>
+                role="group" aria-label={fmtDate(d)}>
                 <div className={cx("mb-2 text-center", isToday ? "text-indigo-700" : "text-slate-700")}>
                   <div className="text-xs font-medium uppercase tracking-wide">{fmtDayShort(d)}</div>
                   <div className="text-sm font-semibold">{fmtDayNum(d)}</div>
@@ -216,12 +223,17 @@ function SlotButton({
   const status = effectiveStatus(slot, now);
   const time = fmtTime(slot.start);
   const left = slot.held_until ? Date.parse(slot.held_until) - now : 0;
-  const held = status === "held";
+  // The viewer's own hold, and the one being placed: the live "held" change for it often arrives
+  // before the hold's response, and must not flash as someone else's (disabled) slot meanwhile.
+  const own = mine || busy;
+  const held = status === "held" && !own;
   const label = mine
     ? `${time}, your hold`
-    : held
-      ? `${time}, held by another student${slot.held_until ? `, may free up in ${spokenDuration(left)}` : ""}`
-      : `${time}, available`;
+    : busy
+      ? `${time}, holding…`
+      : held
+        ? `${time}, held by another student${slot.held_until ? `, may free up in ${spokenDuration(left)}` : ""}`
+        : `${time}, available`;
   return (
     <button
       type="button"
@@ -229,28 +241,29 @@ function SlotButton({
       data-start={slotKey(slot.start)}
       data-status={status}
       data-mine={mine || undefined}
+      data-pending={(busy && !mine) || undefined}
       aria-label={label}
-      aria-disabled={held && !mine ? true : undefined}
+      aria-disabled={held ? true : undefined}
+      aria-busy={(busy && !mine) || undefined}
       aria-pressed={selected || undefined}
       onClick={() => {
-        if (held || busy) return;
+        if (held || own) return;
         onPick(slot);
       }}
       className={cx(
         "relative w-full whitespace-nowrap rounded-lg px-1.5 py-2 text-[13px] font-semibold tabular-nums transition-colors",
-        mine
+        own
           ? "bg-indigo-600 text-white shadow-sm"
           : held
             ? "cursor-not-allowed bg-amber-50 text-amber-800 ring-1 ring-amber-200"
             : selected
               ? "bg-indigo-600 text-white ring-2 ring-indigo-300"
               : "bg-white text-indigo-700 ring-1 ring-indigo-200 hover:bg-indigo-50 hover:ring-indigo-400",
-        busy && "opacity-70",
       )}
     >
       <span className="block">{time}</span>
-      {mine ? (
-        <span className="block text-[11px] font-medium text-indigo-100">Your hold</span>
+      {own ? (
+        <span className="block text-[11px] font-medium text-indigo-100">{mine ? "Your hold" : "Holding…"}</span>
       ) : held ? (
         <span className="block text-[11px] font-medium" data-testid="slot-held-countdown">
           Held{slot.held_until ? ` · ${fmtCountdown(left)}` : ""}

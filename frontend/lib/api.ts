@@ -33,6 +33,7 @@ import type {
   SlotsResponse,
   Tutor,
   TutorPage,
+  SubjectList,
   TutorProfileIn,
   TutorQuery,
   Upload,
@@ -309,6 +310,7 @@ export const api = {
   tutors: {
     list: (q: TutorQuery, signal?: AbortSignal) =>
       request<TutorPage>("GET", "/tutors", { query: { ...q }, signal }),
+    subjects: (signal?: AbortSignal) => request<SubjectList>("GET", "/tutors/subjects", { signal }),
     get: (id: string, signal?: AbortSignal) => request<Tutor>("GET", `/tutors/${encodeURIComponent(id)}`, { signal }),
     slots: (id: string, q: SlotsQuery, signal?: AbortSignal) =>
       request<SlotsResponse>("GET", `/tutors/${encodeURIComponent(id)}/slots`, { query: q, signal }),

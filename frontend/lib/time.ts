@@ -35,44 +35,73 @@ export function sameLocalDay(a: Date, b: Date): boolean {
   return localDateKey(a) === localDateKey(b);
 }
 
-export function fmtTime(iso: string | Date): string {
+/**
+ * The one way a time of day is written: the viewer's locale (or `locale`) with that locale's own
+ * 12/24-hour convention, "9:00 AM" in en-US and "09:00" (never "9:00" or "24:00") where the clock
+ * has 24 hours. Every date-and-time helper below goes through it.
+ */
+export function timeOptions(locale?: string): Intl.DateTimeFormatOptions {
+  let cycle: string | undefined;
+  try {
+    cycle = new Intl.DateTimeFormat(locale, { hour: "numeric" }).resolvedOptions().hourCycle;
+  } catch {
+    cycle = undefined;
+  }
+  const twelve = cycle === "h12" || cycle === "h11";
+  return twelve ? { hour: "numeric", minute: "2-digit", hourCycle: "h12" } : { hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
+}
+
+/** Format `d` with `opts` (plus `timeZone`) in the viewer's locale; times use {@link timeOptions}. */
+export function formatDate(
+  iso: string | Date,
+  opts: Intl.DateTimeFormatOptions,
+  { timeZone, locale, time = false }: { timeZone?: string; locale?: string; time?: boolean } = {},
+): string {
   const d = typeof iso === "string" ? new Date(iso) : iso;
-  return d.toLocaleTimeString(undefined, { hour: "numeric", minute: "2-digit" });
+  const all: Intl.DateTimeFormatOptions = { ...opts, ...(time ? timeOptions(locale) : {}), ...(timeZone ? { timeZone } : {}) };
+  try {
+    return new Intl.DateTimeFormat(locale, all).format(d);
+  } catch {
+    const { timeZone: _ignored, ...rest } = all;
+    void _ignored;
+    return new Intl.DateTimeFormat(locale, rest).format(d);
+  }
+}
+
+export function fmtTime(iso: string | Date, timeZone?: string, locale?: string): string {
+  return formatDate(iso, {}, { time: true, timeZone, locale });
 }
 
 export function fmtDayShort(d: Date): string {
-  return d.toLocaleDateString(undefined, { weekday: "short" });
+  return formatDate(d, { weekday: "short" });
 }
 
 export function fmtDayNum(d: Date): string {
-  return d.toLocaleDateString(undefined, { day: "numeric", month: "short" });
+  return formatDate(d, { day: "numeric", month: "short" });
+}
+
+export function fmtMonthShort(d: Date): string {
+  return formatDate(d, { month: "short" });
 }
 
 export function fmtDate(iso: string | Date): string {
-  const d = typeof iso === "string" ? new Date(iso) : iso;
-  return d.toLocaleDateString(undefined, { weekday: "long", day: "numeric", month: "long" });
+  return formatDate(iso, { weekday: "long", day: "numeric", month: "long" });
 }
 
-export function fmtDateTime(iso: string | Date): string {
-  const d = typeof iso === "string" ? new Date(iso) : iso;
-  return d.toLocaleString(undefined, {
-    weekday: "short",
-    day: "numeric",
-    month: "short",
-    hour: "numeric",
-    minute: "2-digit",
-  });
+export function fmtDateTime(iso: string | Date, timeZone?: string, locale?: string): string {
+  return formatDate(iso, { weekday: "short", day: "numeric", month: "short" }, { time: true, timeZone, locale });
 }
 
-export function fmtRange(startIso: string, endIso: string): string {
-  return `${fmtDateTime(startIso)} – ${fmtTime(endIso)}`;
+/** "Tue 8 Dec, 10:00 – 11:00" (the end's date is left out). */
+export function fmtRange(startIso: string, endIso: string, timeZone?: string, locale?: string): string {
+  return `${fmtDateTime(startIso, timeZone, locale)} – ${fmtTime(endIso, timeZone, locale)}`;
 }
 
 export function fmtWeekRange(weekStart: Date): string {
   const end = addDays(weekStart, 6);
   const sameMonth = weekStart.getMonth() === end.getMonth();
-  const a = weekStart.toLocaleDateString(undefined, sameMonth ? { day: "numeric" } : { day: "numeric", month: "short" });
-  const b = end.toLocaleDateString(undefined, { day: "numeric", month: "short", year: "numeric" });
+  const a = formatDate(weekStart, sameMonth ? { day: "numeric" } : { day: "numeric", month: "short" });
+  const b = formatDate(end, { day: "numeric", month: "short", year: "numeric" });
   return `${a} – ${b}`;
 }
 
@@ -123,38 +152,13 @@ export function relativeFromNow(iso: string, now = Date.now()): string {
   return rtf.format(Math.round(diff / DAY_MS), "day");
 }
 
-/** A date and time in a given IANA zone ("Tue 8 Dec, 10:00"), with the zone's short name. */
+/** A date and time in a given IANA zone ("Tue 8 Dec, 10:00 GMT"), with the zone's short name. */
 export function fmtInZone(iso: string | Date, timeZone: string): string {
-  const d = typeof iso === "string" ? new Date(iso) : iso;
-  try {
-    return d.toLocaleString(undefined, {
-      timeZone,
-      weekday: "short",
-      day: "numeric",
-      month: "short",
-      hour: "numeric",
-      minute: "2-digit",
-      timeZoneName: "short",
-    });
-  } catch {
-    return fmtDateTime(d);
-  }
+  return formatDate(iso, { weekday: "short", day: "numeric", month: "short", timeZoneName: "short" }, { time: true, timeZone });
 }
 
 /** A time range in a given zone: "Tue 8 Dec, 10:00 – 11:00 GMT". */
 export function fmtRangeInZone(startIso: string, endIso: string, timeZone: string): string {
-  try {
-    const end = new Date(endIso).toLocaleTimeString(undefined, { timeZone, hour: "numeric", minute: "2-digit", timeZoneName: "short" });
-    const start = new Date(startIso).toLocaleString(undefined, {
-      timeZone,
-      weekday: "short",
-      day: "numeric",
-      month: "short",
-      hour: "numeric",
-      minute: "2-digit",
-    });
-    return `${start} – ${end}`;
-  } catch {
-    return fmtRange(startIso, endIso);
-  }
+  const end = formatDate(endIso, { timeZoneName: "short" }, { time: true, timeZone });
+  return `${fmtDateTime(startIso, timeZone)} – ${end}`;
 }

@@ -30,6 +30,8 @@ export type TutorProfileIn = Schemas["TutorProfileIn"];
 /** A public tutor profile. */
 export type Tutor = Schemas["TutorOut"];
 export type TutorPage = Schemas["TutorPage"];
+export type Subject = Schemas["SubjectOut"];
+export type SubjectList = Schemas["SubjectList"];
 export type TutorQuery = NonNullable<operations["list_tutors"]["parameters"]["query"]>;
 
 export type Slot = Schemas["SlotOut"];

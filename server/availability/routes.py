@@ -37,7 +37,8 @@ async def get_slots(ctx: Ctx, session: Session, tutor_id: uuid.UUID, query: Slot
     read in the tutor's time zone; each availability window offers starts every `minutes`
     from its beginning (60-minute lessons in 09:00–12:00: 09:00, 10:00, 11:00). Starts
     honour the minimum notice and maximum advance. Time booked (with the tutor's buffer
-    after each lesson) is absent; time covered by a live hold is `held` with `held_until`.
+    after each lesson) is absent; a slot whose lesson overlaps a live hold's lesson is `held`
+    with `held_until`, and one kept out only by the buffer around a live hold is absent too.
     Across daylight-saving changes a boundary in a repeated hour means its first occurrence
     and one in a skipped hour moves to the end of the gap (02:30 → 03:00). 422 when
     `to <= from`, the window exceeds 31 days or `minutes` is not one of the tutor's lengths."""

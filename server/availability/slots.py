@@ -21,8 +21,10 @@ How slots are laid out (the rules the API documents):
   ``max_advance_days`` after now.
 * A booking blocks with its guarded range ``[start, end + buffer)``; a candidate
   occupies ``[start, start + minutes + buffer)``, exactly what a hold on it would guard.
-  A candidate overlapping a confirmed booking is absent; one overlapping only live holds
-  is ``held`` until the latest of their expiries. A hold whose ``expires_at`` has passed
+  A candidate overlapping a confirmed booking is absent; one whose lesson overlaps the
+  lesson of a live hold is ``held`` until the latest of such expiries; one kept out only
+  by the tutor's break (buffer) before or after a live hold is absent too, as it is
+  unavailable rather than held by someone. A hold whose ``expires_at`` has passed
   never blocks.
 """
 
@@ -229,7 +231,8 @@ def compute_slots(policy: SlotPolicy, rules: Sequence[WeeklyRule], overrides: Se
     windows = availability_windows(policy, rules, overrides, earliest.astimezone(zone).date(),
                                    min(window_to, latest).astimezone(zone).date())
     lesson = timedelta(minutes=minutes)
-    guard = lesson + timedelta(minutes=policy.buffer_minutes)
+    buffer = timedelta(minutes=policy.buffer_minutes)
+    guard = lesson + buffer
 
     busy = sorted((b for b in bookings if b.blocks(now)), key=lambda b: b.start)
     busy_starts = [b.start for b in busy]
@@ -248,6 +251,7 @@ def compute_slots(policy: SlotPolicy, rules: Sequence[WeeklyRule], overrides: Se
             upto = bisect.bisect_left(busy_starts, occupied_end)  # bookings starting before we end
             first = bisect.bisect_right(reach, start)  # earlier ones all ended by our start
             confirmed = False
+            overlaps_buffer_only = False
             held_until: datetime | None = None
             for b in busy[first:upto]:
                 if b.end <= start:
@@ -255,9 +259,12 @@ def compute_slots(policy: SlotPolicy, rules: Sequence[WeeklyRule], overrides: Se
                 if b.status == BookingStatus.CONFIRMED:
                     confirmed = True
                     break
+                if start + lesson <= b.start or start >= b.end - buffer:
+                    overlaps_buffer_only = True  # the lessons would not overlap: only a break is in the way
+                    continue
                 if b.expires_at is not None and (held_until is None or b.expires_at > held_until):
                     held_until = b.expires_at
-            if confirmed:
+            if confirmed or (overlaps_buffer_only and held_until is None):
                 continue
             if held_until is not None:
                 slots.append(Slot(start, start + lesson, SlotStatus.HELD, held_until))

@@ -28,6 +28,7 @@ class TutorFilter:
     subject_slug: str | None = None
     text: str | None = None
     max_rate_cents: int | None = None
+    currency: str | None = None
     after: tuple[float | int, uuid.UUID] | None = None
 
 
@@ -102,6 +103,18 @@ async def ensure_version(session: Session, tutor_id: uuid.UUID) -> None:
                           .on_conflict_do_nothing(index_elements=[TutorVersion.tutor_id]))
 
 
+async def active_subjects(session: Session) -> Sequence[Row[str, str, int]]:
+    """``(slug, name, tutor count)`` of every subject an active tutor teaches, by name then slug."""
+    count = func.count(TutorSubject.tutor_id)
+    return (await session.execute(
+        select(Subject.slug, Subject.name, count)
+        .join(TutorSubject, TutorSubject.subject_id == Subject.id)
+        .join(TutorProfile, TutorProfile.user_id == TutorSubject.tutor_id)
+        .where(TutorProfile.is_active.is_(True))
+        .group_by(Subject.id, Subject.slug, Subject.name)
+        .order_by(func.lower(Subject.name), Subject.slug))).all()
+
+
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
@@ -125,6 +138,8 @@ async def list_profiles(session: Session, wanted: TutorFilter) -> Sequence[Row[T
             exists().where(TutorSubject.tutor_id == TutorProfile.user_id, TutorSubject.subject_id == Subject.id,
                            or_(Subject.name.ilike(pattern, escape="\\"), Subject.slug.ilike(pattern, escape="\\"))),
         ))
+    if wanted.currency is not None:
+        stmt = stmt.where(TutorProfile.currency == wanted.currency)
     if wanted.max_rate_cents is not None:
         stmt = stmt.where(TutorProfile.hourly_rate_cents <= wanted.max_rate_cents)
 

@@ -1,6 +1,6 @@
 """HTTP routes for tutor profiles and discovery (weekly hours and slots: server/availability/routes.py).
 
-``/tutors/me`` is declared before ``/tutors/{tutor_id}`` so ``me`` is never read as an id.
+``/tutors/me`` and ``/tutors/subjects`` are declared before ``/tutors/{tutor_id}`` so neither is read as an id.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from server.db import Session
 from server.http import TUTOR, Ctx, Router
 from server.tutors import service
 from server.tutors.errors import ProfileNotFound, TutorNotFound
-from server.tutors.schemas import TutorOut, TutorPage, TutorProfileIn, TutorQuery
+from server.tutors.schemas import SubjectList, TutorOut, TutorPage, TutorProfileIn, TutorQuery
 
 router = Router("/api/v1", tags=["tutors"])
 
@@ -34,10 +34,21 @@ async def get_my_profile(ctx: Ctx, session: Session) -> TutorOut:
 @router.get("/tutors", summary="Find tutors")
 async def list_tutors(ctx: Ctx, session: Session, query: TutorQuery) -> TutorPage:
     """Active tutors, filtered by subject slug, text (`q` in name, headline, bio or subject
-    names) and maximum hourly rate; sorted by rating (best first) or price (cheapest first),
+    names), currency and maximum hourly rate; sorted by rating (best first) or price (cheapest first),
     ties by id. Keyset-paginated: pass `next_cursor` back as `cursor`; a cursor from another
-    sort order or a malformed one is 422 `invalid_cursor`."""
+    sort order or a malformed one is 422 `invalid_cursor`.
+
+    Prices are never converted: `currency` keeps only tutors who charge in that currency, and
+    `max_rate_cents` (minor units of `currency`) needs it; `max_rate_cents` without `currency`
+    is 422 `invalid_request`."""
     return await service.list_tutors(session, query)
+
+
+@router.get("/tutors/subjects", summary="Subjects taught")
+async def list_subjects(ctx: Ctx, session: Session) -> SubjectList:
+    """Every subject at least one active tutor teaches, with the number of such tutors,
+    sorted by name; pass its `slug` as `subject` to `GET /tutors`."""
+    return await service.list_subjects(session)
 
 
 @router.get("/tutors/{tutor_id}", summary="A tutor's public profile", errors=[TutorNotFound])

@@ -182,8 +182,31 @@ class TutorQuery(BaseModel):
     subject: str | None = Field(default=None, max_length=100, description="A subject slug or name.")
     q: str | None = Field(default=None, max_length=100,
                           description="Case-insensitive text in name, headline, bio or subject names.")
-    max_rate_cents: int | None = Field(default=None, ge=0, le=INT4_MAX, description="Hourly rate at most this.")
+    max_rate_cents: int | None = Field(
+        default=None, ge=0, le=INT4_MAX,
+        description="Hourly rate at most this, in minor units of `currency`. Pass `currency` with it: "
+        "without one, bare amounts are compared across currencies (kept for first-version clients).")
+    currency: str | None = Field(
+        default=None, description="ISO 4217 code: only tutors charging in this currency are listed and "
+        "compared with `max_rate_cents`; rates are never converted between currencies.")
     sort: TutorSort = Field(default=TutorSort.RATING,
                             description="`rating` (best first) or `price` (cheapest first).")
     cursor: str | None = Field(default=None, max_length=500)
     limit: int = Field(default=20, ge=1, le=100)
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, value: str | None) -> str | None:
+        if value is not None and not _CURRENCY.match(value):
+            raise ValueError("must be an ISO 4217 code of three uppercase letters, e.g. USD")
+        return value
+
+
+class SubjectOut(BaseModel):
+    slug: str
+    name: str
+    tutors: int = Field(description="How many active tutors teach it.")
+
+
+class SubjectList(BaseModel):
+    items: list[SubjectOut] = Field(description="Subjects taught by at least one active tutor, sorted by name.")

@@ -15,10 +15,19 @@ from server.pagination import InvalidCursor, decode_cursor, encode_cursor
 from server.tutors import repository
 from server.tutors.errors import ProfileNotFound, TutorNotFound
 from server.tutors.repository import SLOT_FIELDS, TutorFilter
-from server.tutors.schemas import TutorOut, TutorPage, TutorProfileIn, TutorQuery, TutorSort, slugify
+from server.tutors.schemas import (
+    SubjectList,
+    SubjectOut,
+    TutorOut,
+    TutorPage,
+    TutorProfileIn,
+    TutorQuery,
+    TutorSort,
+    slugify,
+)
 
 # Other domains raise these when a tutor they look up is missing.
-__all__ = ["ProfileNotFound", "TutorNotFound", "get_profile", "list_tutors", "upsert_profile"]
+__all__ = ["ProfileNotFound", "TutorNotFound", "get_profile", "list_subjects", "list_tutors", "upsert_profile"]
 
 
 def _out(profile: TutorProfile, name: str, subjects: Sequence[str]) -> TutorOut:
@@ -89,7 +98,8 @@ async def list_tutors(session: Session, query: TutorQuery) -> TutorPage:
     """Active profiles filtered and sorted as asked, keyset-paginated (ties broken by id)."""
     rows = await repository.list_profiles(session, TutorFilter(
         sort=query.sort, limit=query.limit, subject_slug=slugify(query.subject) if query.subject else None,
-        text=query.q or None, max_rate_cents=query.max_rate_cents, after=_cursor_after(query)))
+        text=query.q or None, max_rate_cents=query.max_rate_cents, currency=query.currency,
+        after=_cursor_after(query)))
     page = rows[:query.limit]
     subjects = await repository.subjects_of(session, [p.user_id for p, _ in page])
     items = [_out(p, name, subjects[p.user_id]) for p, name in page]
@@ -98,3 +108,9 @@ async def list_tutors(session: Session, query: TutorQuery) -> TutorPage:
         last = page[-1][0]
         next_cursor = encode_cursor([query.sort.value, repository.sort_key(last, query.sort), str(last.user_id)])
     return TutorPage(items=items, next_cursor=next_cursor)
+
+
+async def list_subjects(session: Session) -> SubjectList:
+    """The subjects active tutors teach, with how many teach each, sorted by name."""
+    rows = await repository.active_subjects(session)
+    return SubjectList(items=[SubjectOut(slug=slug, name=name, tutors=n) for slug, name, n in rows])

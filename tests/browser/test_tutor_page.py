@@ -14,9 +14,9 @@ from datetime import datetime
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
-from tests.browser.conftest import HOLD_TTL_SECONDS, Cast, Platform, screenshot
+from tests.browser.conftest import HOLD_TTL_SECONDS, Cast, Platform, new_page, screenshot
 from tests.browser.latency import record
 from tests.browser.pages import (
     UI_TIMEOUT_MS,
@@ -88,7 +88,15 @@ async def test_a_released_hold_reopens_on_the_other_students_page(platform: Plat
         await arm_status_probe(b, start, "open")
 
         await a.get_by_test_id("release-hold").click()
+        # Releasing asks first: nothing is released until the student confirms.
+        await expect(a.get_by_test_id("release-confirm")).to_be_visible()
+        await a.get_by_test_id("keep-hold").click()
+        await expect(a.get_by_test_id("release-confirm")).to_have_count(0)
+        await expect(a.get_by_test_id("hold-panel")).to_have_attribute("data-phase", "held")
+        await a.get_by_test_id("release-hold").click()
+        await a.get_by_test_id("confirm-release").click()
         await expect(slot(b, start)).to_have_attribute("data-status", "open", timeout=UI_TIMEOUT_MS)
+        await expect(a.get_by_test_id("toast").filter(has_text="Hold released")).to_be_visible()
         seen = await probe_time(b)
         responded = await response_end(a, f"/api/v1/holds/{booking_id}")
         record("release_to_open", response_to_seen=seen - responded)
@@ -138,3 +146,50 @@ async def test_the_tutor_page_fits_a_phone_screen(platform: Platform, cast: Cast
     overflow = await phone.evaluate("document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"the page is {overflow}px wider than the phone's screen"
     await screenshot(phone, "tutor-page-phone", full_page=False)
+
+
+async def test_the_tutor_page_names_both_time_zones(platform: Platform, cast: Cast, browser: Browser) -> None:
+    page = await new_page(browser, timezone_id="America/New_York")
+    try:
+        await open_tutor_page(page, platform.web_url, cast.tutor.id)
+        await expect(page.get_by_test_id("zone-note")).to_have_text(
+            "Times shown in your zone (America/New_York); tutor's zone: Europe/London")
+    finally:
+        await page.context.close()
+
+
+async def test_my_bookings_names_the_viewers_zone(platform: Platform, people: Cast) -> None:
+    page = people.student_a.p
+    await page.goto(f"{platform.web_url}/bookings")
+    await expect(page.get_by_test_id("bookings-zone")).to_have_text("Times shown in your zone (Europe/London).",
+                                                                    timeout=UI_TIMEOUT_MS)
+
+
+async def test_the_students_own_hold_never_shows_as_someone_elses(platform: Platform, people: Cast) -> None:
+    a = people.student_a.p
+    start = await _both_watch(platform, people)
+    seen_before_response: dict[str, str | None] = {}
+
+    async def hold_answered_late(route: Route) -> None:
+        # The live "held" change reaches the page before the hold's own response: look at the slot then.
+        response = await route.fetch()
+        await expect(slot(a, start)).to_have_attribute("data-status", "held", timeout=UI_TIMEOUT_MS)
+        seen_before_response["disabled"] = await slot(a, start).get_attribute("aria-disabled")
+        seen_before_response["pending"] = await slot(a, start).get_attribute("data-pending")
+        seen_before_response["class"] = await slot(a, start).get_attribute("class")
+        await route.fulfill(response=response)
+
+    await a.route("**/api/v1/holds", hold_answered_late)
+    try:
+        booking_id = await hold_slot(a, start)
+    finally:
+        await a.unroute("**/api/v1/holds", hold_answered_late)
+    try:
+        assert seen_before_response["disabled"] is None, seen_before_response
+        assert seen_before_response["pending"] == "true", seen_before_response
+        assert "amber" not in (seen_before_response["class"] or "") and "opacity" not in (
+            seen_before_response["class"] or ""), seen_before_response
+        await expect(slot(a, start)).to_have_attribute("data-mine", "true")
+        await expect(slot(a, start)).to_have_css("opacity", "1")
+    finally:
+        await _release(platform, people, booking_id)

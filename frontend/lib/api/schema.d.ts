@@ -218,11 +218,36 @@ export interface paths {
         /**
          * Find tutors
          * @description Active tutors, filtered by subject slug, text (`q` in name, headline, bio or subject
-         *     names) and maximum hourly rate; sorted by rating (best first) or price (cheapest first),
+         *     names), currency and maximum hourly rate; sorted by rating (best first) or price (cheapest first),
          *     ties by id. Keyset-paginated: pass `next_cursor` back as `cursor`; a cursor from another
          *     sort order or a malformed one is 422 `invalid_cursor`.
+         *
+         *     Prices are never converted: `currency` keeps only tutors who charge in that currency, and
+         *     `max_rate_cents` (minor units of `currency`) needs it; `max_rate_cents` without `currency`
+         *     is 422 `invalid_request`.
          */
         get: operations["list_tutors"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tutors/subjects": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Subjects taught
+         * @description Every subject at least one active tutor teaches, with the number of such tutors,
+         *     sorted by name; pass its `slug` as `subject` to `GET /tutors`.
+         */
+        get: operations["list_subjects"];
         put?: never;
         post?: never;
         delete?: never;
@@ -293,7 +318,8 @@ export interface paths {
          *     read in the tutor's time zone; each availability window offers starts every `minutes`
          *     from its beginning (60-minute lessons in 09:00–12:00: 09:00, 10:00, 11:00). Starts
          *     honour the minimum notice and maximum advance. Time booked (with the tutor's buffer
-         *     after each lesson) is absent; time covered by a live hold is `held` with `held_until`.
+         *     after each lesson) is absent; a slot whose lesson overlaps a live hold's lesson is `held`
+         *     with `held_until`, and one kept out only by the buffer around a live hold is absent too.
          *     Across daylight-saving changes a boundary in a repeated hour means its first occurrence
          *     and one in a skipped hour moves to the end of the gap (02:30 → 03:00). 422 when
          *     `to <= from`, the window exceeds 31 days or `minutes` is not one of the tutor's lengths.
@@ -1257,6 +1283,26 @@ export interface components {
              * @default null
              */
             next_cursor?: string | null;
+        };
+        /** SubjectOut */
+        SubjectOut: {
+            /** Slug */
+            slug: string;
+            /** Name */
+            name: string;
+            /**
+             * Tutors
+             * @description How many active tutors teach it.
+             */
+            tutors: number;
+        };
+        /** SubjectList */
+        SubjectList: {
+            /**
+             * Items
+             * @description Subjects taught by at least one active tutor, sorted by name.
+             */
+            items: components["schemas"]["SubjectOut"][];
         };
         /**
          * OverrideIn
@@ -2824,8 +2870,10 @@ export interface operations {
                 subject?: string | null;
                 /** @description Case-insensitive text in name, headline, bio or subject names. */
                 q?: string | null;
-                /** @description Hourly rate at most this. */
+                /** @description Hourly rate at most this, in minor units of `currency`. Pass `currency` with it: without one, bare amounts are compared across currencies (kept for first-version clients). */
                 max_rate_cents?: number | null;
+                /** @description ISO 4217 code: only tutors charging in this currency are listed and compared with `max_rate_cents`; rates are never converted between currencies. */
+                currency?: string | null;
                 /** @description `rating` (best first) or `price` (cheapest first). */
                 sort?: components["schemas"]["TutorSort"];
                 cursor?: string | null;
@@ -2853,6 +2901,35 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_subjects: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SubjectList"];
                 };
             };
             /** @description Error codes: `rate_limited` */

@@ -224,6 +224,15 @@ def test_live_hold_marks_its_slot_held_until_expiry() -> None:
         (utc(2027, 3, 8, 11), "open", None)]
 
 
+def test_slots_kept_out_only_by_the_buffer_of_a_hold_are_absent_not_held() -> None:
+    expires = NOW + timedelta(minutes=10)
+    slots = day_slots(policy(buffer=15), [WeeklyRule(MON, *hours(9, 13))], date(2027, 3, 8),
+                      busy=[booking(utc(2027, 3, 8, 10), buffer=15, status="held", expires_at=expires)])
+    # 09:00 needs its break until 10:15 and 11:00 starts in the hold's break: unavailable, nobody holds them.
+    assert [(s.start, s.status, s.held_until) for s in slots] == [
+        (utc(2027, 3, 8, 10), "held", expires), (utc(2027, 3, 8, 12), "open", None)]
+
+
 def test_lapsed_hold_never_blocks() -> None:
     slots = day_slots(policy(), [WeeklyRule(MON, *hours(9, 12))], date(2027, 3, 8),
                       busy=[booking(utc(2027, 3, 8, 10), status="held", expires_at=NOW)])

@@ -107,10 +107,37 @@ async def test_filter_by_subject_slug_or_name(client: httpx.AsyncClient, db: asy
 
 
 async def test_filter_by_max_rate(client: httpx.AsyncClient, catalogue: list[dict[str, Any]]) -> None:
-    items = await walk(client, max_rate_cents=4500, sort="price", limit=5)
+    items = await walk(client, max_rate_cents=4500, currency="USD", sort="price", limit=5)
     assert {t["id"] for t in items} == {t["id"] for t in catalogue if t["profile"]["hourly_rate_cents"] <= 4500}
     assert all(t["hourly_rate_cents"] <= 4500 for t in items)
-    assert (await listing(client, max_rate_cents=0))["items"] == []
+    assert (await listing(client, max_rate_cents=0, currency="USD"))["items"] == []
+
+
+async def test_max_rate_compares_only_within_the_chosen_currency(client: httpx.AsyncClient, db: asyncpg.Pool,
+                                                                 settings: Settings) -> None:
+    pounds = await make_tutor(client, db, settings, hourly_rate_cents=4500, currency="GBP")
+    euros = await make_tutor(client, db, settings, hourly_rate_cents=5000, currency="EUR")
+    dollars = await make_tutor(client, db, settings, hourly_rate_cents=4000, currency="USD")
+    # A bare 48 once let the £45 tutor through and kept the €50 one out: now each currency is its own scale.
+    assert [t["id"] for t in await walk(client, max_rate_cents=4800, currency="EUR")] == []
+    assert [t["id"] for t in await walk(client, max_rate_cents=5000, currency="EUR")] == [euros["id"]]
+    assert [t["id"] for t in await walk(client, max_rate_cents=4800, currency="GBP")] == [pounds["id"]]
+    assert [t["id"] for t in await walk(client, currency="USD")] == [dollars["id"]]
+    # Without currency the first version's bare comparison stands (the contract's clients use it).
+    bare = {t["id"] for t in await walk(client, max_rate_cents=4800)}
+    assert {pounds["id"], dollars["id"]} <= bare and euros["id"] not in bare
+
+
+async def test_subjects_lists_what_active_tutors_teach_with_counts(client: httpx.AsyncClient, db: asyncpg.Pool,
+                                                                   settings: Settings) -> None:
+    await make_tutor(client, db, settings, subjects=["Physics", "Mathematics"])
+    await make_tutor(client, db, settings, subjects=["Mathematics"])
+    gone = await make_tutor(client, db, settings, subjects=["Astrology", "Mathematics"])
+    await db.execute("UPDATE tutor_profiles SET is_active = false WHERE user_id = $1", gone["uuid"])
+    r = await client.get(f"{LIST}/subjects")
+    assert r.status_code == 200, r.text
+    assert r.json() == {"items": [{"slug": "mathematics", "name": "Mathematics", "tutors": 2},
+                                  {"slug": "physics", "name": "Physics", "tutors": 1}]}
 
 
 async def test_text_query_matches_name_headline_bio_and_subject(client: httpx.AsyncClient, db: asyncpg.Pool,
@@ -136,7 +163,7 @@ async def test_text_query_treats_wildcards_literally(client: httpx.AsyncClient, 
 
 async def test_filters_combine_and_paginate(client: httpx.AsyncClient, db: asyncpg.Pool,
                                             catalogue: list[dict[str, Any]]) -> None:
-    items = await walk(client, subject="mathematics", max_rate_cents=4500, sort="rating", limit=2)
+    items = await walk(client, subject="mathematics", max_rate_cents=4500, currency="USD", sort="rating", limit=2)
     expected = await expected_ids(
         db, "rating_avg DESC, user_id ASC",
         "hourly_rate_cents <= 4500 AND user_id IN (SELECT tutor_id FROM tutor_subjects ts "
@@ -201,9 +228,10 @@ async def test_cursor_from_another_sort_order_is_422(client: httpx.AsyncClient,
 
 @pytest.mark.parametrize(("param", "value"), [("limit", "0"), ("limit", "101"), ("limit", "ten"),
                                               ("sort", "name"), ("max_rate_cents", "-1"), ("max_rate_cents", "x"),
-                                              ("max_rate_cents", "7585213302"), ("q", "x" * 101)])
+                                              ("max_rate_cents", "7585213302"), ("q", "x" * 101),
+                                              ("currency", "usd")])
 async def test_bad_query_parameter_is_422_naming_it(client: httpx.AsyncClient, param: str, value: str) -> None:
-    r = await client.get(LIST, params={param: value})
+    r = await client.get(LIST, params={param: value, **({"currency": "USD"} if param == "max_rate_cents" else {})})
     assert r.status_code == 422
     assert r.json()["error"]["code"] == "invalid_request"
     assert r.json()["error"]["details"][0]["field"] == f"query.{param}"
