@@ -40,7 +40,7 @@ export default function RootLayout({ children }: { children: ReactNode }) {
             <footer className="border-t border-slate-200 bg-white/60">
               <div className="mx-auto flex max-w-6xl flex-wrap items-center justify-between gap-2 px-4 py-6 text-sm text-slate-500 sm:px-6 lg:px-8">
                 <span>© EduStream — learn with people who care.</span>
-                <span>Times are shown in your time zone; each tutor's page also names theirs.</span>
+                <span>Times are shown in your time zone; tutor pages also name the tutor&apos;s.</span>
               </div>
             </footer>
           </div>
