@@ -192,6 +192,9 @@ class LiveClient:
         self.cookie = cookie
         self.auth = auth if auth is not None else ({"token": token} if token else None)
         self.sio = socketio.AsyncClient(reconnection=False)
+        # The version of each tutor's last watch snapshot: a client ignores slots.changed versions
+        # it already has (one committed before the watch may still be on its way; docs/live.md).
+        self.snapshot_versions: dict[str, int] = {}
         self.events: list[tuple[str, Any]] = []
         self._changed = asyncio.Event()
         self.connect_errors: list[Any] = []
@@ -227,7 +230,15 @@ class LiveClient:
         data: dict[str, Any] = {"tutor_id": tutor_id}
         if since is not None:
             data["since"] = since
-        return await self.call("watch", data)
+        ack = await self.call("watch", data)
+        if isinstance(ack, dict) and "slots" in ack and isinstance(ack.get("version"), int):
+            self.snapshot_versions[tutor_id] = ack["version"]
+        return ack
+
+    def changes_after_snapshot(self, tutor_id: str) -> list[Any]:
+        """The ``slots.changed`` events for ``tutor_id`` newer than its last watch snapshot."""
+        known = self.snapshot_versions.get(tutor_id, -1)
+        return [d for d in self.of("slots.changed") if d["tutor_id"] == tutor_id and d["version"] > known]
 
     def of(self, event: str) -> list[Any]:
         return [data for name, data in self.events if name == event]
@@ -244,9 +255,10 @@ class LiveClient:
                 await asyncio.wait_for(self._changed.wait(), remaining)
 
     async def wait_versions(self, tutor_id: str, up_to: int, within: float = 10) -> list[int]:
-        """The ``slots.changed`` versions received for ``tutor_id`` once ``up_to`` arrived."""
+        """The ``slots.changed`` versions received for ``tutor_id`` once ``up_to`` arrived, newer
+        than the last watch snapshot (a client ignores versions it already has)."""
         def versions(c: LiveClient) -> list[int]:
-            return [d["version"] for d in c.of("slots.changed") if d["tutor_id"] == tutor_id]
+            return [d["version"] for d in c.changes_after_snapshot(tutor_id)]
 
         await self.wait_for(lambda c: up_to in versions(c), within)
         return versions(self)

@@ -76,7 +76,7 @@ async def test_killing_the_publishing_process_between_commit_and_publish_loses_n
         await place_hold(survivor.url, s1, tutor["id"], slot_start(hour=9))
         await place_hold(survivor.url, s2, tutor["id"], slot_start(hour=10))
         await asyncio.sleep(0.6)
-        assert watcher.of("slots.changed") == []
+        assert watcher.changes_after_snapshot(tutor["id"]) == []
         assert await db.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL") > 0
     finally:
         leader.signal(signal.SIGKILL)
@@ -102,7 +102,7 @@ async def test_each_change_is_published_exactly_once(live, api, live_client, mak
         await watcher.wait_versions(tutor["id"], v0 + 4)
     await asyncio.sleep(0.5)  # anything duplicated would have arrived by now
     for watcher in watchers:
-        versions = [d["version"] for d in watcher.of("slots.changed")]
+        versions = [d["version"] for d in watcher.changes_after_snapshot(tutor["id"])]
         assert versions == [v0 + 1, v0 + 2, v0 + 3, v0 + 4]
     rows = await db.fetch("SELECT published_at FROM outbox WHERE tutor_id = $1", uuid.UUID(tutor["id"]))
     assert rows and all(r["published_at"] is not None for r in rows)
