@@ -140,6 +140,13 @@ def make_sessionmaker(engine: AsyncEngine, statements: StatementPool | None = No
     return async_sessionmaker(engine, class_=Session, expire_on_commit=False, statements=statements)
 
 
+def _has_work(session: Session) -> bool:
+    """Whether committing would do anything: a transaction begun or objects waiting to be
+    flushed. A unit of work that ran only a one-statement hot path (:meth:`Session.fetch_one_statement`,
+    committed by PostgreSQL) skips SQLAlchemy's commit machinery altogether."""
+    return session.in_transaction() or bool(session.new or session.dirty or session.deleted)
+
+
 @asynccontextmanager
 async def unit_of_work(sessionmaker: Sessionmaker) -> AsyncIterator[Session]:
     """Open a session and transaction; commit on success, roll back on error (unless the
@@ -147,7 +154,8 @@ async def unit_of_work(sessionmaker: Sessionmaker) -> AsyncIterator[Session]:
     async with sessionmaker() as session:
         try:
             yield session
-            await session.commit()
+            if _has_work(session):
+                await session.commit()
         except BaseException as exc:
             if not getattr(exc, "keeps_changes", False):
                 await session.rollback()

@@ -42,10 +42,13 @@ class Replayable:
 
     @classmethod
     def of(cls, ctx: Ctx, body: BaseModel | None, status: int) -> Replayable:
-        endpoint = f"{ctx.request.method} {ctx.request.url.path}"
-        payload = json.dumps([endpoint, body.model_dump(mode="json") if body else None], sort_keys=True)
-        return cls(user_id=ctx.user.id, key=ctx.idempotency_key, endpoint=endpoint,
-                   fingerprint=hashlib.sha256(payload.encode()).hexdigest(), status=status,
+        key = ctx.idempotency_key
+        endpoint = fingerprint = ""  # nothing to compare without a key (the hold's hot path sends none)
+        if key is not None:
+            endpoint = f"{ctx.request.method} {ctx.request.url.path}"
+            payload = json.dumps([endpoint, body.model_dump(mode="json") if body else None], sort_keys=True)
+            fingerprint = hashlib.sha256(payload.encode()).hexdigest()
+        return cls(user_id=ctx.user.id, key=key, endpoint=endpoint, fingerprint=fingerprint, status=status,
                    ttl_seconds=ctx.settings.idempotency_ttl_seconds)
 
 

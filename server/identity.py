@@ -8,6 +8,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -76,19 +77,58 @@ def issue_access_token(settings: Settings, user_id: uuid.UUID, role: str,
     return jwt.encode(claims, settings.secret_key, algorithm=_ALGORITHM)
 
 
+class _VerifiedTokens:
+    """Access tokens already verified, each with its expiry, so a client's next request with
+    the same token skips the signature check and claim parsing. PyJWT 2.15 checks every
+    character of every segment in Python: on the hold path that was the largest cost outside
+    the database (docs/benchmarks.md). An entry answers only while its token has not expired
+    (the same ``exp`` rule as PyJWT, no leeway); keyed by secret and token, so a token verified
+    under one secret never passes under another. Bounded: the oldest entries go first.
+    Revocation is not decided here: the router checks the principal's account and sign-in on
+    every request whichever way the token was verified."""
+
+    def __init__(self, max_entries: int = 10_000) -> None:
+        self._max = max_entries
+        self._entries: dict[tuple[str, str], tuple[Principal, float]] = {}
+
+    def get(self, secret: str, token: str) -> Principal | None:
+        hit = self._entries.get((secret, token))
+        if hit is None:
+            return None
+        principal, expires = hit
+        if expires <= time.time():
+            del self._entries[(secret, token)]
+            raise InvalidToken("token expired")
+        return principal
+
+    def put(self, secret: str, token: str, principal: Principal, expires: float) -> None:
+        if len(self._entries) >= self._max:
+            del self._entries[next(iter(self._entries))]
+        self._entries[(secret, token)] = (principal, expires)
+
+
+_verified = _VerifiedTokens()
+
+
 def decode_access_token(settings: Settings, token: str) -> Principal:
+    cached = _verified.get(settings.secret_key, token)
+    if cached is not None:
+        return cached
     try:
         claims = jwt.decode(token, settings.secret_key, algorithms=[_ALGORITHM],
                             options={"require": ["sub", "exp", "role"]})
         if claims.get("typ") != "access":
             raise InvalidToken("not an access token")
         sid = claims.get("sid")
-        return Principal(id=uuid.UUID(claims["sub"]), role=str(claims["role"]),
-                         session_id=uuid.UUID(sid) if sid else None)
+        principal = Principal(id=uuid.UUID(claims["sub"]), role=str(claims["role"]),
+                              session_id=uuid.UUID(sid) if sid else None)
+        expires = float(claims["exp"])
     except jwt.ExpiredSignatureError as exc:
         raise InvalidToken("token expired") from exc
-    except (jwt.InvalidTokenError, ValueError) as exc:
+    except (jwt.InvalidTokenError, ValueError, TypeError) as exc:
         raise InvalidToken("token invalid") from exc
+    _verified.put(settings.secret_key, token, principal, expires)
+    return principal
 
 
 def new_opaque_token() -> str:

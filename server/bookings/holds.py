@@ -50,9 +50,14 @@ from server.tutors.service import TutorNotFound
 class Placed:
     booking: Booking
     names: dict[uuid.UUID, str]
+    # The response without the parties' names, when the fast path already built it.
+    unnamed: BookingOut | None = None
 
     def out(self, now: datetime) -> BookingOut:
-        return BookingOut.of(self.booking, now, self.names)
+        if self.unnamed is None:
+            return BookingOut.of(self.booking, now, self.names)
+        return self.unnamed.model_copy(update={"student_name": self.names.get(self.booking.student_id),
+                                               "tutor_name": self.names.get(self.booking.tutor_id)})
 
 
 def price_for(rate_cents: int, minutes: int) -> int:
@@ -104,20 +109,22 @@ async def place_hold(session: Session, settings: Settings, student_id: uuid.UUID
     for _attempt in range(2):
         tp = await _checked_policy(session, tutor_id, start, minutes, now)
         booking = _new_hold(settings, tp, student_id, tutor_id, start, minutes, now)
+        unnamed = BookingOut.of(booking, now)
         slot_minutes = min(tp.policy.lesson_minutes)
         try:
             placed = await repository.place_hold_statement(
                 session, booking, max_holds=settings.max_active_holds, limits=limits, policy_version=tp.policy_version,
                 candidates=[s.start for s in touching(tp.policy, tp.rules, tp.overrides, booking.guarded, now)],
                 slot_minutes=slot_minutes, slot_reach_minutes=slot_minutes + tp.policy.buffer_minutes,
-                booking_json=BookingOut.of(booking, now).model_dump(mode="json"))
+                booking_json=unnamed.model_dump_json())
         except asyncpg.ExclusionViolationError as exc:  # the constraint stays the final guarantee
             metrics.hold_conflicted()
             raise SlotUnavailable() from exc
         if placed.outcome == "held":
             metrics.count_transition(session, None, BookingStatus.HELD)
             wake_after_commit(session)
-            return Placed(booking, {student_id: placed.student_name or "", tutor_id: placed.tutor_name or ""})
+            return Placed(booking, {student_id: placed.student_name or "", tutor_id: placed.tutor_name or ""},
+                          unnamed)
         if placed.outcome == "conflict":
             metrics.hold_conflicted()
             raise SlotUnavailable()

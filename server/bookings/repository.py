@@ -10,7 +10,6 @@ booking. "Live at ``now``" is :data:`models.booking.LIVE_SQL` / :meth:`Booking.l
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -267,7 +266,7 @@ class PlacedHold:
 
 async def place_hold_statement(session: Session, booking: Booking, *, max_holds: int, limits: HoardingLimits,
                                policy_version: int, candidates: Sequence[datetime], slot_minutes: int,
-                               slot_reach_minutes: int, booking_json: dict[str, Any]) -> PlacedHold:
+                               slot_reach_minutes: int, booking_json: str) -> PlacedHold:
     """The whole uncontended hold in one statement (a unit of work by itself): locks, checks,
     the insert and its history row, the slot change set of ``candidates``, the version bump
     and the outbox rows. Raises asyncpg's exclusion violation when the range is taken."""
@@ -277,7 +276,7 @@ async def place_hold_statement(session: Session, booking: Booking, *, max_holds:
         asyncpg.Range(guarded.lower, guarded.upper, lower_inc=True, upper_inc=False), booking.expires_at,
         booking.price_cents, booking.currency, booking.created_at, max_holds, policy_version, list(candidates),
         timedelta(minutes=slot_minutes), timedelta(minutes=slot_reach_minutes),
-        json.dumps(booking_json, separators=(",", ":")), limits.max_tutor_holds, limits.rehold_cooldown)
+        booking_json, limits.max_tutor_holds, limits.rehold_cooldown)
     assert row is not None
     return PlacedHold(outcome=row["outcome"], holds=row["holds"], version=row["version"],
                       student_name=row["student_name"], tutor_name=row["tutor_name"])
