@@ -168,3 +168,25 @@ async def test_policy_version_moves_with_every_edit_of_profile_rules_or_override
         await conn.execute("UPDATE tutor_profiles SET buffer_minutes = 5 WHERE user_id = $1", uuid.UUID(tutor["id"]))
     v2 = await version()
     assert v0 < v1 < v2
+
+
+async def test_a_taken_slot_is_refused_without_waiting_for_the_tutors_lock(
+        client: httpx.AsyncClient, db: asyncpg.Pool, make_tutor: TutorFactory, make_students: StudentFactory) -> None:
+    """While another transaction holds the tutor's lock (a contender mid-hold), a hold on a
+    slot already taken answers 409 at once, and a hold on a free slot waits for the lock."""
+    tutor = await make_tutor()
+    a, b, c = await make_students(3)
+    assert (await hold(client, a, tutor["id"], next_day_at(9))).status_code == 201
+    async with db.acquire() as conn:
+        tx = conn.transaction()
+        await tx.start()
+        try:
+            await conn.execute("SELECT pg_advisory_xact_lock(booking_lock_key($1))", uuid.UUID(tutor["id"]))
+            taken = await asyncio.wait_for(hold(client, b, tutor["id"], next_day_at(9)), 30)
+            assert taken.status_code == 409 and taken.json()["error"]["code"] == "slot_unavailable"
+            free = asyncio.ensure_future(hold(client, c, tutor["id"], next_day_at(11)))
+            done, _ = await asyncio.wait([free], timeout=0.5)
+            assert not done, "a hold on a free slot must wait for the tutor's lock"
+        finally:
+            await tx.rollback()
+    assert (await asyncio.wait_for(free, 30)).status_code == 201
