@@ -24,12 +24,13 @@ Deletes run in batches so no statement holds locks for long; running twice is ha
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
 from server.auth import service as auth
-from server.db import Sessionmaker, unit_of_work
+from server.db import Session, Sessionmaker, unit_of_work
 from server.settings import Settings
 from server.uploads import service as uploads
 from tasks import runtime
@@ -57,22 +58,34 @@ _PURGES = {
 SWEEP_BATCH = 200
 
 
+Step = Callable[[Session, int], Awaitable[int]]
+
+
+async def drain(sessionmaker: Sessionmaker, step: Step, batch: int) -> int:
+    """Run ``step`` (which handles at most ``batch`` rows) in one transaction after another
+    until a run handles fewer than ``batch``; how many rows it handled in all."""
+    total = 0
+    while True:
+        async with unit_of_work(sessionmaker) as session:
+            count = await step(session, batch)
+        total += count
+        if count < batch:
+            return total
+
+
 async def purge(sessionmaker: Sessionmaker, settings: Settings, now: datetime) -> dict[str, int]:
     """Delete what is past its retention; returns the number of rows deleted per kind."""
     cutoffs = {"idempotency": now - timedelta(seconds=settings.idempotency_ttl_seconds),
                "outbox": now - timedelta(seconds=settings.live_history_seconds),
                "holds": now - timedelta(days=settings.hold_retention_days)}
-    deleted: dict[str, int] = {}
-    for name, statement in _PURGES.items():
-        deleted[name] = 0
-        while True:
-            async with unit_of_work(sessionmaker) as session:
-                result = await session.execute(text(statement), {**cutoffs, "batch": BATCH})
-            count = int(result.rowcount or 0)  # type: ignore[attr-defined]
-            deleted[name] += count
-            if count < BATCH:
-                break
-    return deleted
+
+    def purging(statement: str) -> Step:
+        async def step(session: Session, batch: int) -> int:
+            result = await session.execute(text(statement), {**cutoffs, "batch": batch})
+            return int(result.rowcount or 0)  # type: ignore[attr-defined]
+        return step
+
+    return {name: await drain(sessionmaker, purging(statement), BATCH) for name, statement in _PURGES.items()}
 
 
 @broker.task(task_name="housekeeping.purge",
@@ -89,13 +102,7 @@ async def purge_old_rows() -> dict[str, int]:
 
 async def purge_auth_tokens(sessionmaker: Sessionmaker, settings: Settings, now: datetime) -> int:
     """Delete spent refresh tokens and verification links in batches; how many."""
-    total = 0
-    while True:
-        async with unit_of_work(sessionmaker) as session:
-            count = await auth.purge_tokens(session, settings, now, BATCH)
-        total += count
-        if count < BATCH:
-            return total
+    return await drain(sessionmaker, lambda session, batch: auth.purge_tokens(session, settings, now, batch), BATCH)
 
 
 @broker.task(task_name="auth.purge_tokens",
@@ -114,16 +121,11 @@ async def sweep_uploads(sessionmaker: Sessionmaker, settings: Settings, now: dat
     """Delete objects whose rows say they must go, then settle lapsed forms; rows per step."""
     if not settings.storage_configured:
         return {}
-    done: dict[str, int] = {}
-    for name, step in (("deleted", uploads.delete_due), ("lapsed", uploads.settle_lapsed)):
-        done[name] = 0
-        while True:
-            async with unit_of_work(sessionmaker) as session:
-                count = await step(session, settings, now, SWEEP_BATCH)
-            done[name] += count
-            if count < SWEEP_BATCH:
-                break
-    return done
+    def sweeping(step: Callable[[Session, Settings, datetime, int], Awaitable[int]]) -> Step:
+        return lambda session, batch: step(session, settings, now, batch)
+
+    return {name: await drain(sessionmaker, sweeping(step), SWEEP_BATCH)
+            for name, step in (("deleted", uploads.delete_due), ("lapsed", uploads.settle_lapsed))}
 
 
 @broker.task(task_name="uploads.sweep",
