@@ -6,6 +6,9 @@ Scenarios (``--scenarios``, default all, in this order):
 
 raw      asyncpg ``INSERT INTO bookings`` (exclusion-guarded), no web stack: an asyncio loop in
          this process with ``--connections`` pooled connections, one autocommit statement each.
+statement the hold's own statement (``place_hold()``, server/bookings/repository.py's
+         ``PLACE_HOLD_SQL``) the same way: locks, checks, insert, history row, change set,
+         version bump and outbox rows, with no web stack: the database's ceiling for the hold.
 minimal  the same INSERT behind the smallest honest Starlette + asyncpg endpoint
          (``bench/minimal_app.py``, 2 uvicorn workers), driven by wrk.
 api      ``POST /api/v1/holds`` on ``edustream api --workers 2``, driven by wrk with one Bearer
@@ -65,9 +68,10 @@ import httpx
 from bench import pyspy
 from bench.minimal_app import HOLD_MINUTES, HOLD_TTL, INSERT_HOLD
 from bench.wrk import Measurement, latency_fields, percentile_ms, run_wrk, wrk_script
+from server.bookings.repository import PLACE_HOLD_SQL
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SCENARIOS = ("raw", "minimal", "api", "hot", "slots")
+SCENARIOS = ("raw", "statement", "minimal", "api", "hot", "slots")
 SECRET = "bench-holds-secret-0123456789abcdef-0123456789"
 SLOT_STEP = timedelta(minutes=HOLD_MINUTES)
 # Each kind of run holds its own days (tutors take bookings up to 365 days ahead), so requests a
@@ -293,10 +297,14 @@ def first_slot() -> datetime:
 # --- the drivers without wrk --------------------------------------------------------------
 
 
-async def run_raw(url: str, seed_: Seed, connections: int, seconds: float) -> Measurement:
-    """``INSERT_HOLD`` over ``connections`` pooled asyncpg connections for ``seconds``."""
+async def run_raw(url: str, seed_: Seed, connections: int, seconds: float, *,
+                  statement: bool = False) -> Measurement:
+    """``INSERT_HOLD`` (or, with ``statement``, the API's ``place_hold()`` statement) over
+    ``connections`` pooled asyncpg connections for ``seconds``."""
     pool = await asyncpg.create_pool(url, min_size=connections, max_size=connections)
     base, n = first_slot(), len(seed_.tutors)
+    versions = {r["user_id"]: r["policy_version"]
+                for r in await pool.fetch("SELECT user_id, policy_version FROM tutor_profiles")}
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
     counter = iter(range(10**12))
@@ -309,9 +317,13 @@ async def run_raw(url: str, seed_: Seed, connections: int, seconds: float) -> Me
             start = base + SLOT_STEP * (i // n)
             t0 = time.perf_counter()
             try:
-                await pool.execute(INSERT_HOLD, uuid.uuid4(), seed_.tutors[i % n], student, start,
-                                   start + SLOT_STEP, datetime.now(UTC) + HOLD_TTL)
-                statuses["201"] += 1
+                if statement:
+                    outcome = await place_hold(pool, seed_.tutors[i % n], student, start, versions)
+                    statuses["201" if outcome == "held" else outcome] += 1
+                else:
+                    await pool.execute(INSERT_HOLD, uuid.uuid4(), seed_.tutors[i % n], student, start,
+                                       start + SLOT_STEP, datetime.now(UTC) + HOLD_TTL)
+                    statuses["201"] += 1
             except asyncpg.ExclusionViolationError:
                 statuses["409"] += 1
             except asyncpg.PostgresError as exc:
@@ -324,9 +336,28 @@ async def run_raw(url: str, seed_: Seed, connections: int, seconds: float) -> Me
         elapsed = time.perf_counter() - started
     finally:
         await pool.close()
-    return Measurement(name="raw", path="asyncpg INSERT (no HTTP)", driver="asyncio + asyncpg in the bench process",
+    name, path = ("statement", "place_hold() statement (no HTTP)") if statement else ("raw", "asyncpg INSERT (no HTTP)")
+    return Measurement(name=name, path=path, driver="asyncio + asyncpg in the bench process",
                        connections=connections, seconds=elapsed, requests=len(latencies), statuses=dict(statuses),
                        **latency_fields(latencies))
+
+
+async def place_hold(pool: asyncpg.Pool, tutor: uuid.UUID, student: uuid.UUID, start: datetime,
+                     versions: dict[uuid.UUID, int]) -> str:
+    """One hold through the API's own statement, with the arguments the API would pass for the
+    bench's tutors (30-minute lessons, no buffer: the slot is its only change-set candidate)."""
+    now = datetime.now(UTC)
+    end = start + SLOT_STEP
+    booking_id = uuid.uuid4()
+    booking = {"id": str(booking_id), "status": "held", "tutor_id": str(tutor), "student_id": str(student),
+               "start": start.isoformat(), "end": end.isoformat(), "minutes": HOLD_MINUTES,
+               "expires_at": (now + HOLD_TTL).isoformat(), "price_cents": 3000, "currency": "USD",
+               "created_at": now.isoformat()}
+    row = await pool.fetchrow(
+        PLACE_HOLD_SQL, booking_id, student, tutor, start, end,
+        asyncpg.Range(start, end, lower_inc=True, upper_inc=False), now + HOLD_TTL, 3000, "USD", now, 10**6,
+        versions[tutor], [start], SLOT_STEP, SLOT_STEP, json.dumps(booking), 0, timedelta(0))
+    return str(row["outcome"])
 
 
 async def run_hot(base_url: str, seed_: Seed, connections: int, seconds: float) -> Measurement:
@@ -500,6 +531,16 @@ class Run:
             log(f"raw: {raw.rate:,.0f} holds/s, p50 {raw.p50_ms:.1f} ms, p99 {raw.p99_ms:.1f} ms")
             asyncio.run(truncate_bookings(self.url))
 
+        if "statement" in chosen:
+            log(f"statement: {args.seconds:g} s at {args.connections} connections")
+            load0 = load_average()
+            self.results["statement"] = st = asyncio.run(
+                run_raw(self.url, seed_, args.connections, args.seconds, statement=True))
+            st.extra["load_average"] = {"before": load0, "after": load_average()}
+            log(f"statement: {st.rate:,.0f} holds/s, p50 {st.p50_ms:.1f} ms, p99 {st.p99_ms:.1f} ms, "
+                f"outcomes {st.statuses}")
+            asyncio.run(truncate_bookings(self.url))
+
         if "minimal" in chosen:
             server = self.start_minimal(args.api_workers, seed_, args.connections)
             self.measure("minimal", server, server.url + "/holds", self.hold_script(seed_, "/holds", api=False),
@@ -597,7 +638,7 @@ def _ratio(a: Measurement | None, b: Measurement | None) -> str:
 
 def render(run: Run, started: dict[str, Any], ended: dict[str, Any]) -> str:
     r = run.results
-    raw, minimal, api, hot = r.get("raw"), r.get("minimal"), r.get("api"), r.get("hot")
+    raw, statement, minimal, api, hot = r.get("raw"), r.get("statement"), r.get("minimal"), r.get("api"), r.get("hot")
     smin, sapi = r.get("slots-minimal"), r.get("slots-api")
     a = run.args
     lines = [
@@ -615,17 +656,21 @@ def render(run: Run, started: dict[str, Any], ended: dict[str, Any]) -> str:
             lines.append(f"| {label} | {m.rate:,.0f} | {m.p50_ms:.1f} | {m.p99_ms:.1f} | {vs_minimal} | {vs_raw} |")
 
     row(raw, "raw asyncpg INSERT (no HTTP)", "–", "1.00")
+    row(statement, "the hold's place_hold() statement (no HTTP)", "–", _ratio(statement, raw))
     row(minimal, f"minimal Starlette + asyncpg POST /holds ({a.api_workers} workers)", "1.00", _ratio(minimal, raw))
     row(api, f"POST /api/v1/holds ({a.api_workers} workers)", _ratio(api, minimal), _ratio(api, raw))
     row(hot, "POST /api/v1/holds, one hot slot (decisions/s)", "–", "–")
     row(smin, "minimal GET slot rows (1 worker)", "1.00", "–")
     row(sapi, "GET /api/v1/tutors/{id}/slots (1 worker)", _ratio(sapi, smin), "–")
-    lines += ["", "| run | requests | 2xx | 409 | other (non-2xx, non-409, errors) | p99.9 ms | max ms | server CPU % |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines += ["", "| run | requests | 2xx | 409 | other (non-2xx, non-409, errors) | p99.9 ms | max ms | server CPU % "
+                  "| server CPU ms per request |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for m in r.values():
         two = sum(n for s, n in m.statuses.items() if s.startswith("2"))
+        cpu = m.extra.get("server_cpu_percent")
+        per_request = f"{cpu / 100 * m.seconds * 1000 / m.requests:.2f}" if cpu is not None and m.requests else "–"
         lines.append(f"| {m.name} | {m.requests:,} | {two:,} | {m.count(409):,} | {m.other:,} | {m.p999_ms:.1f} "
-                     f"| {m.max_ms:.0f} | {m.extra.get('server_cpu_percent', '–')} |")
+                     f"| {m.max_ms:.0f} | {cpu if cpu is not None else '–'} | {per_request} |")
     if hot is not None:
         lines += ["", f"Hot slot: {hot.count(201):,} won (each released at once: {hot.extra['releases']}), "
                       f"{hot.count(409):,} conflicts, **{hot.extra.get('deadlocks', '?')} deadlocks**, "

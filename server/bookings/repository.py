@@ -248,7 +248,9 @@ async def insert_hold(session: Session, booking: Booking) -> None:
 
 # --- the hold in one round trip (migration 0004's place_hold()) ------------------------------
 
-_PLACE_HOLD = ("SELECT outcome, holds, version, student_name, tutor_name FROM place_hold("
+# Also run straight over asyncpg by bench/holds.py (its ``statement`` scenario: the hold's
+# database ceiling, measured beside the raw INSERT).
+PLACE_HOLD_SQL = ("SELECT outcome, holds, version, student_name, tutor_name FROM place_hold("
                "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17, $18)")
 
 
@@ -272,7 +274,7 @@ async def place_hold_statement(session: Session, booking: Booking, *, max_holds:
     and the outbox rows. Raises asyncpg's exclusion violation when the range is taken."""
     guarded = booking.guarded
     row = await session.fetch_one_statement(
-        _PLACE_HOLD, booking.id, booking.student_id, booking.tutor_id, booking.start_at, booking.end_at,
+        PLACE_HOLD_SQL, booking.id, booking.student_id, booking.tutor_id, booking.start_at, booking.end_at,
         asyncpg.Range(guarded.lower, guarded.upper, lower_inc=True, upper_inc=False), booking.expires_at,
         booking.price_cents, booking.currency, booking.created_at, max_holds, policy_version, list(candidates),
         timedelta(minutes=slot_minutes), timedelta(minutes=slot_reach_minutes),
