@@ -246,12 +246,12 @@ async def insert_hold(session: Session, booking: Booking) -> None:
         "currency": booking.currency, "now": booking.created_at})
 
 
-# --- the hold in one round trip (migration 0004's place_hold()) ------------------------------
+# --- the hold in one round trip (place_hold(), as migration 0011 last defined it) ------------
 
 # Also run straight over asyncpg by bench/holds.py (its ``statement`` scenario: the hold's
 # database ceiling, measured beside the raw INSERT).
 PLACE_HOLD_SQL = ("SELECT outcome, holds, version, student_name, tutor_name FROM place_hold("
-               "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17, $18)")
+                  "$1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16::jsonb, $17, $18)")
 
 
 @dataclass(frozen=True, slots=True)
