@@ -92,7 +92,9 @@ async def test_checkout_creates_one_payment_intent_however_often_called(
     assert len(secrets) == 1 and len(fake_stripe.intents) == 1
     [intent] = fake_stripe.intents.values()
     assert intent["amount"] == 6000 and intent["currency"] == "usd"
-    assert intent["metadata"] == {"booking_id": held["id"]}
+    # Not onboarded: a charge kept on the platform (no transfer_data), the fee recorded for the ledger.
+    assert intent["metadata"] == {"booking_id": held["id"], "platform_fee_cents": "900"}
+    assert "transfer_data" not in intent and intent["transfer_group"] == held["id"]
     keys = {r.headers.get("Idempotency-Key") for r in fake_stripe.calls("POST", "/v1/payment_intents")}
     assert keys == {f"booking-{held['id']}-payment-intent"}
     assert responses[0].json()["payment"] == {"provider": "stripe", "client_secret": intent["client_secret"],
