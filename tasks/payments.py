@@ -18,6 +18,7 @@ from models.booking import PaymentProvider
 from server.db import Sessionmaker, unit_of_work
 from server.payments import service
 from server.payouts import money
+from server.payouts import reconcile as ledger_check
 from server.payouts.errors import TransferInFlight
 from server.providers import stripe as stripe_client
 from server.settings import Settings
@@ -139,3 +140,13 @@ async def reconcile() -> int:
     if refunds or cancels:
         log.info("re-queued %d refunds and %d intent cancellations", len(refunds), len(cancels))
     return len(refunds) + len(cancels) + len(transfers)
+
+
+@broker.task(task_name="payouts.check_ledger",
+             schedule=[{"cron": "*/15 * * * *", "schedule_id": "payouts.check_ledger"}])
+async def check_ledger() -> int:
+    """``edustream ledger check`` every 15 minutes: each difference is logged as an error (an alert)."""
+    rt = runtime.get()
+    async with unit_of_work(rt.sessionmaker) as session:
+        differences = await ledger_check.check(session, rt.settings)
+    return len(differences)

@@ -5,6 +5,8 @@ real worker-side task functions, and the ledger held to the fake's balances to t
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 import time
 import uuid
 from datetime import datetime, timedelta
@@ -16,7 +18,9 @@ import pytest
 import stripe
 from starlette.applications import Starlette
 
+from server.db import unit_of_work
 from server.identity import issue_access_token
+from server.payouts import reconcile
 from server.payouts.money import fee_part, platform_fee
 from server.settings import Settings
 from tasks.payments import refund_booking, transfer_booking
@@ -67,6 +71,11 @@ async def _assert_books_agree(db: asyncpg.Pool, fake: FakeStripe, tutor_id: str,
     assert await _ledger(db, "platform_cash") == fake.balance("platform")
     assert await _ledger(db, "tutor_stripe", tutor_id) == fake.balance(account_id)
     assert await _ledger(db, "tutor_bank", tutor_id) == sum(p["amount"] for p in fake.payouts.values())
+
+
+async def _check(stripe_app: Starlette, settings: Settings) -> list[str]:
+    async with unit_of_work(stripe_app.state.sessionmaker) as session:
+        return [str(d) for d in await reconcile.check(session, settings)]
 
 
 async def _earnings(sclient: httpx.AsyncClient, tutor: dict[str, Any]) -> dict[str, Any]:
@@ -262,6 +271,12 @@ async def test_partial_admin_refund_of_a_transferred_share_reverses_in_proportio
     assert (line["net_cents"], line["refunded_cents"], line["status"]) == (5100 - 2125, 2500, "pending")
     assert await _ledger(db, "platform_fees") == -(900 - 375)
     await _assert_books_agree(db, fake_stripe, tutor["id"], account_id)
+    assert await _check(stripe_app, stripe_settings) == []
+    # Stripe's record of the transfer drifts from ours: the check reports it.
+    [transfer] = fake_stripe.transfers.values()
+    transfer["amount_reversed"] = 2000
+    assert await _check(stripe_app, stripe_settings) == [
+        f"stripe transfer reversed {transfer['id']}: expected 2125, found 2000"]
 
 
 async def test_concurrent_refunds_transfers_and_replays_never_unbalance_or_double_transfer(
@@ -306,6 +321,7 @@ async def test_concurrent_refunds_transfers_and_replays_never_unbalance_or_doubl
     await _assert_books_agree(db, fake_stripe, tutor["id"], account_id)
     lines = {i["booking_id"]: i for i in (await _earnings(sclient, tutor))["items"]}
     assert [lines[b]["status"] for b, _ in booked] == ["reversed", "reversed", "pending"]
+    assert await _check(stripe_app, stripe_settings) == []
 
 
 async def test_the_database_refuses_an_unbalanced_or_edited_entry(db: asyncpg.Pool) -> None:
@@ -348,3 +364,26 @@ async def test_earnings_page_filters_and_paginates(sclient: httpx.AsyncClient, t
     assert bad.status_code == 422
 
 
+
+
+async def _ledger_cli(database_url: str) -> tuple[int, str]:
+    env = {**os.environ, "DATABASE_URL": database_url, "STRIPE_SECRET_KEY": "", "ENVIRONMENT": "test"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "edustream", "ledger", "check", "--no-stripe",
+                                                env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return int(proc.returncode or 0), out.decode()
+
+
+async def test_ledger_check_command_exits_non_zero_on_a_difference(
+        sclient: httpx.AsyncClient, tutor: dict, make_students: Any, fake_stripe: FakeStripe, db: asyncpg.Pool,
+        database_url: str) -> None:
+    [student] = await make_students(1)
+    await _onboard(sclient, tutor, fake_stripe)
+    booking_id, _ = await _paid(sclient, fake_stripe, student, tutor["id"], next_day_at(10))
+    code, out = await _ledger_cli(database_url)
+    assert code == 0 and "0 difference(s)" in out, out
+    # The earnings line says the fee was smaller than the ledger booked.
+    await db.execute("UPDATE tutor_earnings SET fee_cents = 800 WHERE booking_id = $1", uuid.UUID(booking_id))
+    code, out = await _ledger_cli(database_url)
+    assert code == 1 and f"booking platform_fees {booking_id}: expected -800, found -900" in out, out
