@@ -2024,6 +2024,16 @@ export interface components {
              * @description Avatars and lesson materials can be uploaded.
              */
             uploads: boolean;
+            /**
+             * Payouts
+             * @description Tutors can be paid through Stripe Connect (Stripe is configured).
+             */
+            payouts: boolean;
+            /**
+             * Platform Fee Bps
+             * @description The platform's share of each lesson in basis points (1500 = 15 %), shown to tutors where they set their rate.
+             */
+            platform_fee_bps: number;
         };
         /** CalendarStatusOut */
         CalendarStatusOut: {
