@@ -95,7 +95,30 @@ class FakeStripe(FakeServer):
         return payout
 
     def routes(self, app: web.Application) -> None:
+        # Stripe's hosted onboarding, as a browser sees it (no API key): one button that
+        # finishes onboarding and sends the tutor back to the link's return_url.
+        app.router.add_get("/connect/onboarding/{account}", self._onboarding_page)
+        app.router.add_get("/connect/onboarding/{account}/submit", self._onboarding_submit)
         app.router.add_route("*", "/{tail:.*}", self._handle)
+
+    def _link_for(self, account_id: str) -> dict[str, Any] | None:
+        return next((link for link in reversed(self.links) if link["account"] == account_id), None)
+
+    async def _onboarding_page(self, request: web.Request) -> web.Response:
+        account_id = request.match_info["account"]
+        if account_id not in self.accounts or self._link_for(account_id) is None:
+            return web.Response(status=404, text="This onboarding link is not valid.")
+        return web.Response(content_type="text/html", text=(
+            "<!doctype html><title>Stripe Express (fake)</title><h1>Set up payouts</h1>"
+            f'<a id="submit" href="/connect/onboarding/{account_id}/submit">Agree and submit</a>'))
+
+    async def _onboarding_submit(self, request: web.Request) -> web.Response:
+        account_id = request.match_info["account"]
+        link = self._link_for(account_id)
+        if account_id not in self.accounts or link is None:
+            return web.Response(status=404, text="This onboarding link is not valid.")
+        self.update_account(account_id, details_submitted=True, charges_enabled=True, payouts_enabled=True)
+        raise web.HTTPFound(link["return_url"])
 
     def params(self, recorded: Recorded) -> dict[str, str]:
         return recorded.form() if recorded.body else recorded.query

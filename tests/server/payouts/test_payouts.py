@@ -387,3 +387,25 @@ async def test_ledger_check_command_exits_non_zero_on_a_difference(
     await db.execute("UPDATE tutor_earnings SET fee_cents = 800 WHERE booking_id = $1", uuid.UUID(booking_id))
     code, out = await _ledger_cli(database_url)
     assert code == 1 and f"booking platform_fees {booking_id}: expected -800, found -900" in out, out
+
+
+async def test_transfer_refused_because_the_account_became_restricted_stays_owed(
+        sclient: httpx.AsyncClient, tutor: dict, make_students: Any, fake_stripe: FakeStripe, db: asyncpg.Pool,
+        stripe_settings: Settings, stripe_app: Starlette) -> None:
+    [student] = await make_students(1)
+    booking_id, _ = await _paid(sclient, fake_stripe, student, tutor["id"], next_day_at(10))
+    account_id = await _onboard(sclient, tutor, fake_stripe)
+    # Stripe restricted the account before its account.updated reached us: the Transfer is refused.
+    fake_stripe.update_account(account_id, charges_enabled=False, payouts_enabled=False)
+    with pytest.raises(stripe.InvalidRequestError):
+        await transfer_booking(stripe_settings, stripe_app.state.sessionmaker, uuid.UUID(booking_id))
+    assert await db.fetchval("SELECT transfer_state FROM tutor_earnings") == "due"
+    assert fake_stripe.transfers == {}
+    await _assert_books_agree(db, fake_stripe, tutor["id"], account_id)
+    # Once the account is active again, the share goes (once).
+    active = fake_stripe.update_account(account_id, charges_enabled=True, payouts_enabled=True)
+    await post_event(sclient, event("account.updated", active, created=int(time.time()) + 60))
+    assert await transfer_booking(stripe_settings, stripe_app.state.sessionmaker, uuid.UUID(booking_id)) \
+        == "transferred"
+    await _assert_books_agree(db, fake_stripe, tutor["id"], account_id)
+    assert await _check(stripe_app, stripe_settings) == []
