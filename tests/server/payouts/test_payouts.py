@@ -409,3 +409,20 @@ async def test_transfer_refused_because_the_account_became_restricted_stays_owed
         == "transferred"
     await _assert_books_agree(db, fake_stripe, tutor["id"], account_id)
     assert await _check(stripe_app, stripe_settings) == []
+
+
+async def test_stripe_failing_during_onboarding_is_a_clean_error_and_a_retry_works(
+        sclient: httpx.AsyncClient, tutor: dict, fake_stripe: FakeStripe, db: asyncpg.Pool) -> None:
+    fake_stripe.fail_next("/v1/accounts", 500)
+    r = await sclient.post(ONBOARD, headers=tutor["headers"])
+    assert r.status_code == 502 and r.json()["error"]["code"] == "payment_provider_error"
+    assert await db.fetchval("SELECT count(*) FROM payout_accounts") == 0
+    fake_stripe.fail_next("/v1/account_links", 500)
+    r = await sclient.post(ONBOARD, headers=tutor["headers"])
+    assert r.status_code == 502
+    # The account Stripe made before the link failed is not recorded (the unit of work rolled
+    # back); the retry gets the same account back through the idempotency key.
+    r = await sclient.post(ONBOARD, headers=tutor["headers"])
+    assert r.status_code == 200, r.text
+    assert len(fake_stripe.accounts) == 1
+    assert await db.fetchval("SELECT stripe_account_id FROM payout_accounts") == next(iter(fake_stripe.accounts))
