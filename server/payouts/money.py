@@ -111,14 +111,15 @@ class TransferDue:
 
 async def start_transfer(session: Session, booking_id: uuid.UUID) -> TransferDue | None:
     """Fix the amount of a booking's deferred Transfer (``in_flight``), or say there is none to
-    make now: not owed, the account not active, or a refund under way (it settles first)."""
+    make now: not owed, the account not active, or a refund under way or given up (it settles
+    first: the student's money comes before the tutor's share)."""
     payment_status, _ = await repository.lock_booking_payment(session, booking_id)
     earning = await repository.earning_for_update(session, booking_id)
     if earning is None or earning.transfer_state not in (TransferState.DUE, TransferState.IN_FLIGHT):
         return None
     if earning.transfer_state == TransferState.IN_FLIGHT and earning.transfer_cents and earning.stripe_account_id:
         return TransferDue(earning.stripe_account_id, earning.transfer_cents, earning.currency)
-    if payment_status == PaymentStatus.REFUND_PENDING:
+    if payment_status in (PaymentStatus.REFUND_PENDING, PaymentStatus.REFUND_FAILED):
         return None
     account = await repository.get_account(session, earning.tutor_id)
     if account is None or account.state != PayoutState.ACTIVE:
