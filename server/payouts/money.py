@@ -198,6 +198,10 @@ async def record_refund(session: Session, settings: Settings, booking_id: uuid.U
     earning = await repository.earning_for_update(session, booking_id)
     if earning is None or amount <= 0 or await ledger.has_entry(session, f"booking:{booking_id}:refund"):
         return False
+    if earning.transfer_state == TransferState.IN_FLIGHT:
+        # A refund made outside our task (charge.refunded) while the share is being sent: the
+        # webhook answers 409 and Stripe delivers it again once the Transfer is recorded.
+        raise TransferInFlight(details={"booking_id": str(booking_id)})
     fee, tutor_part = _split(earning, amount)
     refunded = fee + tutor_part
     key, cur, tutor = f"booking:{booking_id}", earning.currency, earning.tutor_id

@@ -555,7 +555,9 @@ export interface paths {
         /**
          * Stripe webhook (signed events)
          * @description Verifies `Stripe-Signature` over the raw body (400 `invalid_signature` otherwise), records
-         *     the event id once (duplicates and replays are no-ops) and applies it.
+         *     the event id once (duplicates and replays are no-ops) and applies it. 409 `transfer_in_flight`
+         *     (nothing recorded: Stripe delivers the event again) for a refund that arrives while the
+         *     tutor's share of that booking is being transferred.
          */
         post: operations["stripe_webhook"];
         delete?: never;
@@ -4094,6 +4096,15 @@ export interface operations {
             };
             /** @description Error codes: `invalid_signature` */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `transfer_in_flight` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

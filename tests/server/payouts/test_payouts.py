@@ -426,3 +426,24 @@ async def test_stripe_failing_during_onboarding_is_a_clean_error_and_a_retry_wor
     assert r.status_code == 200, r.text
     assert len(fake_stripe.accounts) == 1
     assert await db.fetchval("SELECT stripe_account_id FROM payout_accounts") == next(iter(fake_stripe.accounts))
+
+
+async def test_refund_webhook_during_a_transfer_is_refused_until_it_is_recorded(
+        sclient: httpx.AsyncClient, tutor: dict, make_students: Any, fake_stripe: FakeStripe, db: asyncpg.Pool,
+        stripe_settings: Settings, stripe_app: Starlette) -> None:
+    [student] = await make_students(1)
+    booking_id, intent = await _paid(sclient, fake_stripe, student, tutor["id"], next_day_at(10))
+    await _onboard(sclient, tutor, fake_stripe)
+    await db.execute("UPDATE tutor_earnings SET transfer_state = 'in_flight', transfer_cents = 5100")
+    refunded = event("charge.refunded", {"id": "ch_y", "payment_intent": intent["id"], "amount_refunded": 6000})
+    r = await post_event(sclient, refunded)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "transfer_in_flight"
+    assert await db.fetchval("SELECT count(*) FROM webhook_events WHERE id = $1", refunded["id"]) == 0
+    assert await db.fetchval("SELECT count(*) FROM ledger_entries WHERE kind = 'refund'") == 0
+    await db.execute("UPDATE tutor_earnings SET transfer_state = 'due', transfer_cents = NULL")
+    assert await transfer_booking(stripe_settings, stripe_app.state.sessionmaker, uuid.UUID(booking_id)) \
+        == "transferred"
+    assert (await post_event(sclient, refunded)).json()["outcome"] == "refunded"
+    kinds = await db.fetch("SELECT kind FROM ledger_entries WHERE booking_id = $1 ORDER BY id", uuid.UUID(booking_id))
+    assert [k["kind"] for k in kinds] == ["charge", "fee", "transfer", "refund", "reversal"]
+    assert await db.fetchval("SELECT count(*) FROM ledger_lines GROUP BY entry_id HAVING sum(amount) <> 0") is None
