@@ -39,6 +39,7 @@ from server.db import libpq_url, make_engine, make_sessionmaker, unit_of_work
 from server.emails.preview import write_previews
 from server.migrate import upgrade
 from server.observability.logging import configure_logging
+from server.payouts import reconcile
 from server.settings import PROJECT_ROOT, Settings, get_settings
 
 log = logging.getLogger("edustream.cli")
@@ -248,6 +249,24 @@ def cmd_admin(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+async def _check_ledger(settings: Settings, with_stripe: bool) -> list[str]:
+    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
+    try:
+        async with unit_of_work(make_sessionmaker(engine)) as session:
+            return [str(d) for d in await reconcile.check(session, settings, with_stripe=with_stripe)]
+    finally:
+        await engine.dispose()
+
+
+def cmd_ledger(args: argparse.Namespace, settings: Settings) -> int:
+    settings = prepare_services(settings)
+    differences = asyncio.run(_check_ledger(settings, not args.no_stripe))
+    for difference in differences:
+        print(difference, flush=True)
+    print(f"ledger check: {len(differences)} difference(s)", flush=True)
+    return 1 if differences else 0
+
+
 def cmd_loadtest(args: argparse.Namespace, settings: Settings) -> int:
     return run_from_args(args)
 
@@ -361,6 +380,17 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "into DIR, with an index.html linking them.")
     preview.add_argument("--out", required=True, metavar="DIR", help="directory to write the files into")
     preview.set_defaults(handler=cmd_emails, parser=preview)
+
+    ledger = add("ledger", "check the money ledger", "The double-entry ledger of charges, fees, transfers, "
+                 "refunds and payouts (docs/payments.md).")
+    ledger_sub = ledger.add_subparsers(dest="ledger_command", metavar="ACTION", required=True)
+    check = ledger_sub.add_parser(
+        "check", help="verify the ledger; exit 1 on any difference",
+        description="Verify that every ledger entry sums to zero per currency, that each booking's entries "
+                    "match its earnings line, and (with STRIPE_SECRET_KEY set) that each Transfer agrees with "
+                    "Stripe's records. Prints each difference; exits 1 if there is any.")
+    check.add_argument("--no-stripe", action="store_true", help="skip the comparison with Stripe")
+    check.set_defaults(handler=cmd_ledger, parser=check)
 
     loadtest = add("loadtest", "drive concurrent holds against a deployment and verify the invariants",
                    "Load test a running deployment (see loadtest).")

@@ -3,14 +3,17 @@
 from models.base import Base
 from models.booking import Booking, BookingEvent
 from models.integrations import CalendarBusy, CalendarEvent, IntegrationDispatch, OAuthConnection, VideoMeeting
+from models.ledger import Account, EntryKind, LedgerEntry, LedgerLine
 from models.outbox import DeadLetter, IdempotencyKey, OutboxMessage, WebhookEvent
+from models.payout import Earning, EarningStatus, PayoutAccount, PayoutState, TransferState
 from models.tutor import AvailabilityOverride, AvailabilityRule, Subject, TutorProfile, TutorSubject, TutorVersion
 from models.upload import Upload, UploadKind, UploadState
 from models.user import EmailVerification, RefreshToken, Role, User
 
 __all__ = [
-    "AvailabilityOverride", "AvailabilityRule", "Base", "Booking", "BookingEvent", "CalendarBusy",
-    "CalendarEvent", "DeadLetter", "EmailVerification", "IdempotencyKey", "IntegrationDispatch", "OAuthConnection",
-    "OutboxMessage", "RefreshToken", "Role", "Subject", "TutorProfile", "TutorSubject", "TutorVersion", "Upload",
-    "UploadKind", "UploadState", "User", "VideoMeeting", "WebhookEvent",
+    "Account", "AvailabilityOverride", "AvailabilityRule", "Base", "Booking", "BookingEvent", "CalendarBusy",
+    "CalendarEvent", "DeadLetter", "Earning", "EarningStatus", "EmailVerification", "EntryKind", "IdempotencyKey",
+    "IntegrationDispatch", "LedgerEntry", "LedgerLine", "OAuthConnection", "OutboxMessage", "PayoutAccount",
+    "PayoutState", "RefreshToken", "Role", "Subject", "TransferState", "TutorProfile", "TutorSubject",
+    "TutorVersion", "Upload", "UploadKind", "UploadState", "User", "VideoMeeting", "WebhookEvent",
 ]

@@ -33,7 +33,8 @@ Kick = Callable[..., Awaitable[Any]]
 # may re-queue. Named here because an API process does not import tasks/; a test keeps the list
 # equal to the declarations, and a declaration outside it (a test probe) is added when declared.
 OUTBOUND_TASK_NAMES = frozenset({"email.send", "calendar.sync_booking", "calendar.pull_busy",
-                                 "video.create_meeting", "payments.refund", "payments.cancel_intent"})
+                                 "video.create_meeting", "payments.refund", "payments.cancel_intent",
+                                 "payouts.transfer"})
 _declared_outbound: set[str] = set()
 
 

@@ -160,6 +160,15 @@ class Settings(BaseSettings):
     stripe_webhook_secret: str = ""
     stripe_api_base: str = "https://api.stripe.com"
     payments_test_provider: bool = False
+    # The platform's share of every paid lesson, in basis points (1500 = 15 %), rounded down
+    # (in the tutor's favour). Tutors are paid through Stripe Connect Express (docs/payments.md).
+    platform_fee_bps: int = Field(default=1500, ge=0, le=10_000)
+    # A completed lesson's earnings become ``available`` this long after it ended (refunds by an
+    # admin are still possible until then).
+    payout_refund_window_hours: int = Field(default=48, ge=0)
+    # Where Stripe sends the tutor back after onboarding (paths under FRONTEND_URL).
+    connect_return_path: str = "/payouts?onboarding=done"
+    connect_refresh_path: str = "/payouts?onboarding=retry"
 
     # Object storage: any S3-compatible store (MinIO in docker-compose.yml) for avatars and
     # lesson materials. An empty endpoint means AWS S3 itself.

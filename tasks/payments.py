@@ -1,5 +1,5 @@
-"""Payment tasks: refunds and PaymentIntent cancellation (retried, idempotent), and a
-reconciliation sweep that re-queues anything whose enqueue was lost (the API enqueues these
+"""Payment tasks: refunds, PaymentIntent cancellation and the deferred Transfer of a tutor's
+share (retried, idempotent), and a reconciliation sweep that re-queues anything whose enqueue was lost (the API enqueues these
 after commit; a crash in between would otherwise leave a refund undone).
 
 Each task reads what is due in one unit of work, calls Stripe outside any transaction (the
@@ -17,6 +17,9 @@ import stripe
 from models.booking import PaymentProvider
 from server.db import Sessionmaker, unit_of_work
 from server.payments import service
+from server.payouts import money
+from server.payouts import reconcile as ledger_check
+from server.payouts.errors import TransferInFlight
 from server.providers import stripe as stripe_client
 from server.settings import Settings
 from tasks import runtime
@@ -37,15 +40,22 @@ async def refund_booking(settings: Settings, sessionmaker: Sessionmaker, booking
         due = await service.start_refund_attempt(session, settings, booking_id, datetime.now(UTC))
     if due is None:
         return "nothing_to_refund"
+    refund_id = None
     if due.provider == PaymentProvider.STRIPE and due.intent_id:
         try:
-            await stripe_client.refund(settings, str(booking_id), due.intent_id, due.amount)
+            result = await stripe_client.refund(settings, str(booking_id), due.intent_id, due.amount,
+                                                destination=due.plan.destination)
+            refund_id = result["id"]
+            # A share that went by a separate Transfer comes back by a Transfer reversal.
+            if due.plan.transfer_id and due.plan.reversal_cents > 0:
+                await stripe_client.reverse_transfer(settings, str(booking_id), due.plan.transfer_id,
+                                                     due.plan.reversal_cents)
         except _PERMANENT as exc:
             async with unit_of_work(sessionmaker) as session:
                 await service.mark_refund_failed(session, booking_id, f"stripe refused: {exc}", datetime.now(UTC))
             raise
     async with unit_of_work(sessionmaker) as session:
-        await service.mark_refunded(session, booking_id, datetime.now(UTC))
+        await service.mark_refunded(session, settings, booking_id, refund_id, datetime.now(UTC))
     log.info("refunded %s of booking %s via %s", due.amount, booking_id, due.provider)
     return "refunded"
 
@@ -62,12 +72,45 @@ async def cancel_booking_intent(settings: Settings, sessionmaker: Sessionmaker, 
     return status
 
 
+async def transfer_booking(settings: Settings, sessionmaker: Sessionmaker, booking_id: uuid.UUID) -> str:
+    """Move a booking's tutor share, held on the platform, to the tutor's now active account:
+    the amount is fixed first (``in_flight``), Stripe is called with a per-booking idempotency
+    key, then the transfer entry is posted. A rerun after a crash repeats the same call."""
+    async with unit_of_work(sessionmaker) as session:
+        due = await money.start_transfer(session, booking_id)
+    if due is None:
+        return "nothing_to_transfer"
+    try:
+        result = await stripe_client.create_transfer(settings, str(booking_id), due.account_id, due.amount,
+                                                     due.currency, None)
+    except _PERMANENT as exc:
+        async with unit_of_work(sessionmaker) as session:
+            await money.transfer_refused(session, booking_id, str(exc))
+        raise
+    async with unit_of_work(sessionmaker) as session:
+        await money.finish_transfer(session, booking_id, result["id"], int(result["amount"]))
+    log.info("transferred %s of booking %s to %s", due.amount, booking_id, due.account_id)
+    return "transferred"
+
+
 @outbound_task("payments.refund")
 async def refund(booking_id: str) -> str:
     """Refund what a booking is owed (Stripe call keyed per booking and amount)."""
     try:
         rt = runtime.get()
         return await refund_booking(rt.settings, rt.sessionmaker, uuid.UUID(booking_id))
+    except _PERMANENT as exc:
+        raise PermanentError(f"stripe refused: {exc}") from exc
+    except TransferInFlight as exc:  # retried: the transfer finishes first
+        raise RuntimeError(exc.message) from exc
+
+
+@outbound_task("payouts.transfer")
+async def transfer(booking_id: str) -> str:
+    """Transfer a booking's tutor share once the tutor's account is active (keyed per booking)."""
+    try:
+        rt = runtime.get()
+        return await transfer_booking(rt.settings, rt.sessionmaker, uuid.UUID(booking_id))
     except _PERMANENT as exc:
         raise PermanentError(f"stripe refused: {exc}") from exc
 
@@ -84,13 +127,26 @@ async def cancel_intent(booking_id: str) -> str:
 
 @broker.task(task_name="payments.reconcile", schedule=[{"cron": "* * * * *", "schedule_id": "payments.reconcile"}])
 async def reconcile() -> int:
-    """Re-queue refunds and intent cancellations that have waited more than a minute."""
+    """Re-queue refunds, intent cancellations and tutor transfers that have waited more than a minute."""
     async with unit_of_work(runtime.get().sessionmaker) as session:
         refunds, cancels = await service.waiting(session, 200)
+        transfers = await service.transfers_waiting(session, 200)
+    for booking_id in transfers:
+        await transfer.kiq(str(booking_id))
     for booking_id in refunds:
         await refund.kiq(str(booking_id))
     for booking_id in cancels:
         await cancel_intent.kiq(str(booking_id))
     if refunds or cancels:
         log.info("re-queued %d refunds and %d intent cancellations", len(refunds), len(cancels))
-    return len(refunds) + len(cancels)
+    return len(refunds) + len(cancels) + len(transfers)
+
+
+@broker.task(task_name="payouts.check_ledger",
+             schedule=[{"cron": "*/15 * * * *", "schedule_id": "payouts.check_ledger"}])
+async def check_ledger() -> int:
+    """``edustream ledger check`` every 15 minutes: each difference is logged as an error (an alert)."""
+    rt = runtime.get()
+    async with unit_of_work(rt.sessionmaker) as session:
+        differences = await ledger_check.check(session, rt.settings)
+    return len(differences)

@@ -25,7 +25,7 @@ from server.db import libpq_url
 from server.migrate import upgrade
 from server.settings import PROJECT_ROOT, Settings
 
-pytest_plugins = ["tests.fixtures.bookings"]
+pytest_plugins = ["tests.fixtures.bookings", "tests.fixtures.stripe"]
 
 WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 WORKER_NUM = int(WORKER.removeprefix("gw") or 0)

@@ -61,6 +61,8 @@ const CONFIG_UNAVAILABLE: PublicConfig = {
   video_meetings: false,
   email: false,
   uploads: false,
+  payouts: false,
+  platform_fee_bps: 1500,
 };
 
 function loadConfig(): Promise<PublicConfig> {

@@ -19,6 +19,7 @@ function navFor(role: string | undefined): NavItem[] {
       { href: "/tutor/dashboard", label: "Dashboard" },
       { href: "/tutor/availability", label: "Availability" },
       { href: "/tutor/profile", label: "Profile" },
+      { href: "/payouts", label: "Payouts" },
       { href: "/", label: "Browse tutors" },
     ];
   }

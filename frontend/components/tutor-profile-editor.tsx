@@ -3,9 +3,10 @@
 import Link from "next/link";
 import { useEffect, useMemo, useState, type FormEvent, type KeyboardEvent } from "react";
 import { api, ApiError, errorMessage } from "@/lib/api";
-import { userTimeZone } from "@/lib/time";
+import { fmtMoney, userTimeZone } from "@/lib/time";
 import { subjectLabel, type TutorProfileIn, type User } from "@/lib/types";
 import { RequireAuth } from "./require-auth";
+import { usePublicConfig } from "./session";
 import { useToast } from "./toast";
 import { COMMON_SUBJECTS } from "./tutor-search";
 import { Alert, Badge, Button, buttonClass, Card, cx, Field, inputClass, PageHeader, Select, Skeleton, TextArea, TextInput } from "./ui";
@@ -59,6 +60,7 @@ export function TutorProfileEditorPage() {
 
 function Editor({ user }: { user: User }) {
   const toast = useToast();
+  const config = usePublicConfig();
   const [draft, setDraft] = useState<Draft | null>(null);
   const [exists, setExists] = useState(false);
   const [loadError, setLoadError] = useState<string | null>(null);
@@ -281,6 +283,15 @@ function Editor({ user }: { user: User }) {
               </Select>
             </div>
             <p className="text-xs text-slate-500">Shorter and longer lessons are priced pro rata.</p>
+            {config && (
+              <p className="text-xs text-slate-500" data-testid="rate-fee">
+                {feeNote(draft.rate, draft.currency, config.platform_fee_bps)} See{" "}
+                <Link href="/payouts" className="underline">
+                  Payouts
+                </Link>
+                .
+              </p>
+            )}
           </Card>
           <Card className="space-y-5">
             <h2 className="text-base font-semibold text-slate-900">Scheduling</h2>
@@ -327,4 +338,13 @@ function Editor({ user }: { user: User }) {
       </form>
     </div>
   );
+}
+
+/** The platform's share of an hourly rate, as the server computes it (rounded down, in the tutor's favour). */
+function feeNote(rate: string, currency: string, bps: number): string {
+  const cents = Math.round(Number(rate) * 100);
+  const keep = `EduStream keeps ${bps / 100}% of each lesson.`;
+  if (!Number.isFinite(cents) || cents <= 0) return keep;
+  const fee = Math.floor((cents * bps) / 10000);
+  return `${keep} Of an hour at ${fmtMoney(cents, currency)} you get ${fmtMoney(cents - fee, currency)}.`;
 }

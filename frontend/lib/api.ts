@@ -24,8 +24,11 @@ import type {
   FieldError,
   HoldCreate,
   Integrations,
+  EarningsPage,
   Materials,
   MeUpdate,
+  Onboarding,
+  PayoutStatus,
   PasswordChange,
   PublicConfig,
   RegisterInput,
@@ -307,6 +310,12 @@ export const api = {
     calendarDisconnect: () => request<void>("DELETE", "/integrations/google-calendar"),
   },
 
+  payouts: {
+    status: (signal?: AbortSignal) => request<PayoutStatus>("GET", "/tutors/me/payouts", { signal }),
+    onboarding: () => request<Onboarding>("POST", "/tutors/me/payouts/onboarding"),
+    earnings: (q: { cursor?: string; limit?: number } = {}, signal?: AbortSignal) =>
+      request<EarningsPage>("GET", "/tutors/me/earnings", { query: q, signal }),
+  },
   tutors: {
     list: (q: TutorQuery, signal?: AbortSignal) =>
       request<TutorPage>("GET", "/tutors", { query: { ...q }, signal }),

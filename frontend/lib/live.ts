@@ -8,7 +8,7 @@
  *   either `{version, changes}` (applied) or a full snapshot `{version, slots}` (replaces);
  * - events that arrive while a watch is in flight are queued and replayed after the ack;
  * - a payload with `resync: true` re-watches without `since`.
- * It also fans out the user events (`booking.*`, `hold.expiring`, `session.starting`).
+ * It also fans out the user events (`booking.*`, `hold.expiring`, `session.starting`, `payout.updated`).
  */
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { getAccessToken, refreshSession } from "./api";
@@ -17,6 +17,7 @@ import { applyChanges, toSlotMap } from "./slots";
 import type {
   BookingEvent,
   HoldExpiringEvent,
+  PayoutUpdatedEvent,
   SessionStartingEvent,
   Slot,
   SlotChange,
@@ -36,10 +37,11 @@ export interface UserEvents {
   "booking.new": BookingEvent;
   "hold.expiring": HoldExpiringEvent;
   "session.starting": SessionStartingEvent;
+  "payout.updated": PayoutUpdatedEvent;
 }
 
 type UserEventName = keyof UserEvents;
-const USER_EVENTS: UserEventName[] = ["booking.updated", "booking.new", "hold.expiring", "session.starting"];
+const USER_EVENTS: UserEventName[] = ["booking.updated", "booking.new", "hold.expiring", "session.starting", "payout.updated"];
 
 interface LogEntry {
   version: number;

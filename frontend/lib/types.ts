@@ -49,6 +49,14 @@ export type BookingEventPage = Schemas["BookingEventPage"];
 export type BookingHistoryEntry = Schemas["BookingEventOut"];
 export type CancelQuote = Schemas["CancelQuoteOut"];
 
+export type PayoutStatus = Schemas["PayoutStatusOut"];
+export type PayoutState = PayoutStatus["status"];
+export type Onboarding = Schemas["OnboardingOut"];
+export type Earning = Schemas["EarningOut"];
+export type EarningStatus = Earning["status"];
+export type EarningsPage = Schemas["EarningsPage"];
+export type EarningsTotal = Schemas["EarningsTotal"];
+
 export type Availability = Schemas["AvailabilityOut"];
 export type AvailabilityInput = Schemas["AvailabilityIn"];
 export type AvailabilityRule = Schemas["RuleIn"];
@@ -76,6 +84,11 @@ export interface SlotsChangedEvent {
 }
 
 /** `booking.new` / `booking.updated`: the same object as `GET /bookings/{id}`. */
+/** `payout.updated`: the payout account's state, and a payout that reached (or bounced from) the bank. */
+export interface PayoutUpdatedEvent extends PayoutStatus {
+  payout?: { id: string; status: "paid" | "failed"; amount_cents: number; currency: string; lines: number };
+}
+
 export interface BookingEvent {
   booking: Booking;
 }

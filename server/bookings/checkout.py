@@ -23,6 +23,7 @@ from server.bookings.errors import (
 )
 from server.bookings.schemas import BookingOut, CheckoutOut, PaymentOut
 from server.db import Session
+from server.payouts import money
 from server.providers import stripe as stripe_client
 from server.settings import Settings
 
@@ -71,8 +72,12 @@ async def checkout(session: Session, settings: Settings, student_id: uuid.UUID, 
     if booking.payment_intent_id:
         intent = await stripe_client.retrieve_payment_intent(settings, booking.payment_intent_id)
     else:
+        # A destination charge to the tutor's account when it is active; else the funds wait
+        # on the platform and payouts.transfer moves them once it is (server/payouts/money.py).
+        terms = await money.charge_terms(session, settings, booking.tutor_id, booking.price_cents)
         intent = await stripe_client.create_payment_intent(settings, str(booking.id), booking.price_cents,
-                                                           booking.currency)
+                                                           booking.currency, fee_cents=terms.fee_cents,
+                                                           destination=terms.destination)
     booking = await _own_held(session, student_id, booking_id, now)
     booking.payment_provider = PaymentProvider.STRIPE
     booking.payment_intent_id = intent["id"]

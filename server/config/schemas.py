@@ -16,6 +16,9 @@ class ConfigOut(BaseModel):
     video_meetings: bool = Field(description="Confirmed lessons get a Zoom meeting.")
     email: bool = Field(description="Transactional e-mail is sent.")
     uploads: bool = Field(description="Avatars and lesson materials can be uploaded.")
+    payouts: bool = Field(description="Tutors can be paid through Stripe Connect (Stripe is configured).")
+    platform_fee_bps: int = Field(description="The platform's share of each lesson in basis points "
+                                                    "(1500 = 15 %), shown to tutors where they set their rate.")
 
     @classmethod
     def from_settings(cls, s: Settings) -> ConfigOut:
@@ -23,4 +26,5 @@ class ConfigOut(BaseModel):
         publishable = (s.stripe_publishable_key or None) if s.payments_provider == "stripe" else None
         return cls(stripe_publishable_key=publishable,
                    google_sign_in=s.google_configured, google_calendar=s.google_configured,
-                   video_meetings=s.zoom_configured, email=s.brevo_configured, uploads=s.storage_configured)
+                   video_meetings=s.zoom_configured, email=s.brevo_configured, uploads=s.storage_configured,
+                   payouts=s.payments_provider == "stripe", platform_fee_bps=s.platform_fee_bps)

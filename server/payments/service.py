@@ -6,7 +6,13 @@ any transaction).
   :func:`server.bookings.settlement.settle_payment`: confirmed, re-claimed after a lapse, or
   (the time was taken meanwhile) ``refund_pending`` with a refund task enqueued.
 * ``payment_intent.payment_failed`` marks ``payment_status = failed`` while the hold lasts.
-* ``charge.refunded`` marks the refund done.
+* ``charge.refunded`` marks the refund done (and posts its ledger entries, once).
+* ``account.updated`` moves a tutor's payout account (server/payouts/service.py);
+  ``payout.paid`` / ``payout.failed`` record a connected account's payout to the bank.
+
+A successful payment also records the tutor's earnings line and the charge, fee and (for a
+destination charge) transfer entries in the ledger (server/payouts/money.py), in the same
+transaction as the booking's change.
 """
 
 from __future__ import annotations
@@ -28,6 +34,8 @@ from server.errors import Conflict
 from server.jobs import enqueue
 from server.observability import metrics
 from server.payments import repository
+from server.payouts import money
+from server.payouts import service as payouts
 from server.settings import Settings
 
 log = logging.getLogger("edustream.payments")
@@ -41,6 +49,10 @@ async def handle_event(session: Session, settings: Settings, event: dict[str, An
     if not await repository.record_webhook_event(session, event_id, kind):
         return "duplicate"
     obj: dict[str, Any] = (event.get("data") or {}).get("object") or {}
+    if kind == "account.updated":
+        return await payouts.apply_account_update(session, settings, obj, int(event.get("created") or 0))
+    if kind in ("payout.paid", "payout.failed"):
+        return await payouts.apply_payout(session, settings, event.get("account"), obj, kind == "payout.paid", now)
     if kind.startswith("payment_intent."):
         booking = await repository.booking_for_intent(session, (obj.get("metadata") or {}).get("booking_id"),
                                                       obj.get("id"))
@@ -59,6 +71,7 @@ async def handle_event(session: Session, settings: Settings, event: dict[str, An
         booking.payment_provider = PaymentProvider.STRIPE
         _, outcome = await settle_payment(session, booking.id, now, {
             "provider": "stripe", "payment_intent": obj.get("id"), "amount": obj.get("amount_received")})
+        await _record_charge(session, settings, booking, obj)
         if outcome == Settlement.REFUND:
             enqueue(session, settings, "payments.refund", str(booking.id))
         return outcome.value
@@ -73,9 +86,26 @@ async def handle_event(session: Session, settings: Settings, event: dict[str, An
     if kind == "charge.refunded":
         booking.payment_status = PaymentStatus.REFUNDED
         booking.refund_cents = int(obj.get("amount_refunded") or booking.refund_cents or 0)
+        await money.record_refund(session, settings, booking.id, booking.refund_cents, None)
         await events.tell_parties(session, booking, now)
         return "refunded"
     return "ignored"
+
+
+async def _record_charge(session: Session, settings: Settings, booking: Booking, obj: dict[str, Any]) -> None:
+    """The tutor's earnings line and the charge's ledger entries, as checkout set the intent up."""
+    gross = int(obj.get("amount_received") or obj.get("amount") or booking.price_cents)
+    metadata = obj.get("metadata") or {}
+    destination = (obj.get("transfer_data") or {}).get("destination")
+    if destination:
+        fee = int(obj.get("application_fee_amount") or 0)
+    elif str(metadata.get("platform_fee_cents", "")).isdigit():
+        fee = int(metadata["platform_fee_cents"])
+    else:
+        fee = money.platform_fee(settings, gross)
+    await money.record_charge(session, settings, booking_id=booking.id, tutor_id=booking.tutor_id, gross=gross,
+                              currency=str(obj.get("currency") or booking.currency), fee=fee,
+                              destination=destination, intent_id=obj.get("id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +113,7 @@ class RefundDue:
     provider: PaymentProvider | None
     intent_id: str | None
     amount: int
+    plan: money.RefundPlan = money.NO_TRANSFER
 
 
 class NotRefundable(Conflict):
@@ -120,16 +151,25 @@ async def start_refund_attempt(session: Session, settings: Settings, booking_id:
     booking = await bookings.get_for_update(session, booking_id)
     if booking is None or booking.payment_status != PaymentStatus.REFUND_PENDING or not booking.refund_cents:
         return None
+    # Raises TransferInFlight (the task retries) while the tutor's share is being transferred.
+    plan = await money.refund_plan(session, booking.id, booking.refund_cents)
     booking.refund_attempts += 1
     if booking.refund_attempts > settings.refund_max_attempts:
         await _refund_failed(session, booking, f"still failing after {settings.refund_max_attempts} attempts", now)
         return None
-    return RefundDue(booking.payment_provider, booking.payment_intent_id, booking.refund_cents)
+    return RefundDue(booking.payment_provider, booking.payment_intent_id, booking.refund_cents, plan)
 
 
-async def mark_refunded(session: Session, booking_id: uuid.UUID, now: datetime) -> None:
+async def mark_refunded(session: Session, settings: Settings, booking_id: uuid.UUID, refund_id: str | None,
+                        now: datetime) -> None:
+    """The refund went through: the booking says so, and the ledger has its entries (once,
+    whichever of this and the ``charge.refunded`` webhook comes first)."""
     booking = await bookings.get_for_update(session, booking_id)
-    if booking is not None and booking.payment_status == PaymentStatus.REFUND_PENDING:
+    if booking is None:
+        return
+    if booking.refund_cents:
+        await money.record_refund(session, settings, booking.id, booking.refund_cents, refund_id)
+    if booking.payment_status == PaymentStatus.REFUND_PENDING:
         booking.payment_status = PaymentStatus.REFUNDED
         await events.tell_parties(session, booking, now)
 
@@ -171,3 +211,8 @@ async def waiting(session: Session, limit: int) -> tuple[list[uuid.UUID], list[u
     """Refunds and intent cancellations whose task has waited more than a minute."""
     return (await repository.refunds_waiting(session, limit),
             await repository.intents_to_cancel_waiting(session, limit))
+
+
+async def transfers_waiting(session: Session, limit: int) -> list[uuid.UUID]:
+    """Tutor shares still on the platform though the tutor's account is active."""
+    return await money.transfers_waiting(session, limit)

@@ -58,11 +58,21 @@ def client(settings: Settings) -> stripe.StripeClient:
     return _client(settings.stripe_secret_key, settings.stripe_api_base.rstrip("/"))
 
 
-async def create_payment_intent(settings: Settings, booking_id: str, amount: int, currency: str) -> dict[str, Any]:
-    """Create (once per booking) the PaymentIntent a held booking is paid through."""
+async def create_payment_intent(settings: Settings, booking_id: str, amount: int, currency: str, *,
+                                fee_cents: int = 0, destination: str | None = None) -> dict[str, Any]:
+    """Create (once per booking) the PaymentIntent a held booking is paid through: a
+    destination charge to the tutor's connected account (``application_fee_amount`` the
+    platform's share) when ``destination`` is given, else a charge kept on the platform.
+    The metadata carries the fee either way, so the webhook records what checkout decided."""
+    params: dict[str, Any] = {
+        "amount": amount, "currency": currency.lower(), "automatic_payment_methods": {"enabled": True},
+        "metadata": {"booking_id": booking_id, "platform_fee_cents": str(fee_cents)},
+        "description": f"EduStream lesson {booking_id}", "transfer_group": booking_id}
+    if destination:
+        params["transfer_data"] = {"destination": destination}
+        params["application_fee_amount"] = fee_cents
     intent = await _for_client("create payment intent", lambda: client(settings).v1.payment_intents.create_async(
-        params={"amount": amount, "currency": currency.lower(), "metadata": {"booking_id": booking_id},
-                "automatic_payment_methods": {"enabled": True}, "description": f"EduStream lesson {booking_id}"},
+        params=params,  # type: ignore[arg-type]
         options={"idempotency_key": f"booking-{booking_id}-payment-intent"}))
     return {"id": intent.id, "client_secret": intent.client_secret, "status": intent.status}
 
@@ -85,12 +95,62 @@ async def cancel_payment_intent(settings: Settings, booking_id: str, intent_id: 
     return str(intent.status)
 
 
-async def refund(settings: Settings, booking_id: str, intent_id: str, amount: int) -> dict[str, Any]:
-    """Refund ``amount`` of the booking's payment (idempotent per booking)."""
+async def refund(settings: Settings, booking_id: str, intent_id: str, amount: int, *,
+                 destination: bool = False) -> dict[str, Any]:
+    """Refund ``amount`` of the booking's payment (idempotent per booking and amount). A
+    destination charge's refund takes the tutor's share back (``reverse_transfer``) and gives
+    back the platform fee in proportion (``refund_application_fee``)."""
+    params: dict[str, Any] = {"payment_intent": intent_id, "amount": amount, "metadata": {"booking_id": booking_id}}
+    if destination:
+        params.update(reverse_transfer=True, refund_application_fee=True)
     result = await client(settings).v1.refunds.create_async(
-        params={"payment_intent": intent_id, "amount": amount, "metadata": {"booking_id": booking_id}},
+        params=params,  # type: ignore[arg-type]
         options={"idempotency_key": f"booking-{booking_id}-refund-{amount}"})
     return {"id": result.id, "status": result.status, "amount": result.amount}
+
+
+async def create_connect_account(settings: Settings, tutor_id: str, email: str) -> str:
+    """Create (once per tutor) the tutor's Stripe Connect Express account; returns its id."""
+    account = await _for_client("create connect account", lambda: client(settings).v1.accounts.create_async(
+        params={"type": "express", "email": email, "metadata": {"tutor_id": tutor_id},
+                "capabilities": {"card_payments": {"requested": True}, "transfers": {"requested": True}}},
+        options={"idempotency_key": f"tutor-{tutor_id}-connect-account"}))
+    return str(account.id)
+
+
+async def create_account_link(settings: Settings, account_id: str, refresh_url: str, return_url: str) -> str:
+    """A short-lived onboarding link for a connected account (a new one every time)."""
+    link = await _for_client("create account link", lambda: client(settings).v1.account_links.create_async(
+        params={"account": account_id, "refresh_url": refresh_url, "return_url": return_url,
+                "type": "account_onboarding"}))
+    return str(link.url)
+
+
+async def create_transfer(settings: Settings, booking_id: str, account_id: str, amount: int, currency: str,
+                          charge_id: str | None) -> dict[str, Any]:
+    """Move a booking's tutor share from the platform to the tutor's account (once per booking)."""
+    params: dict[str, Any] = {"amount": amount, "currency": currency.lower(), "destination": account_id,
+                              "transfer_group": booking_id, "metadata": {"booking_id": booking_id}}
+    if charge_id:
+        params["source_transaction"] = charge_id
+    result = await client(settings).v1.transfers.create_async(
+        params=params,  # type: ignore[arg-type]
+        options={"idempotency_key": f"booking-{booking_id}-transfer"})
+    return {"id": result.id, "amount": result.amount}
+
+
+async def reverse_transfer(settings: Settings, booking_id: str, transfer_id: str, amount: int) -> dict[str, Any]:
+    """Take ``amount`` of a separate Transfer back from the tutor (once per booking and amount)."""
+    result = await client(settings).v1.transfers.reversals.create_async(
+        transfer_id, params={"amount": amount, "metadata": {"booking_id": booking_id}},
+        options={"idempotency_key": f"booking-{booking_id}-reversal-{amount}"})
+    return {"id": result.id, "amount": result.amount}
+
+
+async def retrieve_transfer(settings: Settings, transfer_id: str) -> dict[str, Any]:
+    """A Transfer as Stripe has it (amount, amount reversed), for ``edustream ledger check``."""
+    result = await client(settings).v1.transfers.retrieve_async(transfer_id)
+    return {"id": result.id, "amount": result.amount, "amount_reversed": result.amount_reversed}
 
 
 def verify_webhook(settings: Settings, payload: bytes, signature: str | None) -> None:

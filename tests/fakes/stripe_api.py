@@ -3,6 +3,13 @@
 The real ``stripe`` library talks to it (``STRIPE_API_BASE`` points here). It checks the
 secret key, honours ``Idempotency-Key`` like Stripe does (same key → same object), and can be
 told to fail the next N calls of a path (``fail_next``, from :class:`FakeServer`).
+
+Connect: Express accounts, account links, destination charges (``transfer_data``,
+``application_fee_amount``), transfers and their reversals, refunds with
+``reverse_transfer`` / ``refund_application_fee``, and payouts of a connected balance. It keeps
+the balances money moves between (``balances["platform"]``, ``balances[<acct_id>]``, per
+currency) so tests can hold the ledger to "Stripe's records" to the cent. A refund's
+application-fee part is the fee in proportion rounded up, as the ledger books it.
 """
 
 from __future__ import annotations
@@ -39,6 +46,12 @@ def _error(status: int, message: str, code: str | None = None, kind: str = "inva
 class FakeStripe(FakeServer):
     intents: dict[str, dict[str, Any]] = field(default_factory=dict)
     refunds: dict[str, dict[str, Any]] = field(default_factory=dict)
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    links: list[dict[str, Any]] = field(default_factory=list)
+    transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reversals: dict[str, dict[str, Any]] = field(default_factory=dict)
+    payouts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    balances: dict[str, dict[str, int]] = field(default_factory=dict)
     _by_key: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def fail_next(self, path_prefix: str, status: int, times: int = 1, *, method: str | None = None,
@@ -48,8 +61,64 @@ class FakeStripe(FakeServer):
         super().fail_next(path_prefix, status, times, method=method,
                           body=body or {"error": {"type": kind, "message": f"injected {status}"}})
 
+    def _move(self, holder: str, currency: str, amount: int) -> None:
+        wallet = self.balances.setdefault(holder, {})
+        wallet[currency.upper()] = wallet.get(currency.upper(), 0) + amount
+
+    def balance(self, holder: str, currency: str = "USD") -> int:
+        return self.balances.get(holder, {}).get(currency.upper(), 0)
+
+    def succeed(self, intent_id: str) -> dict[str, Any]:
+        """The student paid: the money lands (a destination charge's share on the connected account)."""
+        intent = self.intents[intent_id]
+        if intent["status"] != "succeeded":
+            intent["status"], intent["amount_received"] = "succeeded", intent["amount"]
+            self._move("platform", intent["currency"], intent["amount"])
+            if destination := (intent.get("transfer_data") or {}).get("destination"):
+                share = intent["amount"] - int(intent.get("application_fee_amount") or 0)
+                self._move("platform", intent["currency"], -share)
+                self._move(destination, intent["currency"], share)
+        return intent
+
+    def update_account(self, account_id: str, **fields: Any) -> dict[str, Any]:
+        """Stripe changed the account (onboarding finished, requirements due...)."""
+        account = self.accounts[account_id]
+        account.update(fields)
+        return account
+
+    def pay_out(self, account_id: str, amount: int, currency: str = "usd") -> dict[str, Any]:
+        """Stripe pays a connected balance out to the tutor's bank."""
+        pid = "po_" + secrets.token_hex(8)
+        payout = {"id": pid, "object": "payout", "amount": amount, "currency": currency, "status": "paid"}
+        self.payouts[pid] = payout
+        self._move(account_id, currency, -amount)
+        return payout
+
     def routes(self, app: web.Application) -> None:
+        # Stripe's hosted onboarding, as a browser sees it (no API key): one button that
+        # finishes onboarding and sends the tutor back to the link's return_url.
+        app.router.add_get("/connect/onboarding/{account}", self._onboarding_page)
+        app.router.add_get("/connect/onboarding/{account}/submit", self._onboarding_submit)
         app.router.add_route("*", "/{tail:.*}", self._handle)
+
+    def _link_for(self, account_id: str) -> dict[str, Any] | None:
+        return next((link for link in reversed(self.links) if link["account"] == account_id), None)
+
+    async def _onboarding_page(self, request: web.Request) -> web.Response:
+        account_id = request.match_info["account"]
+        if account_id not in self.accounts or self._link_for(account_id) is None:
+            return web.Response(status=404, text="This onboarding link is not valid.")
+        return web.Response(content_type="text/html", text=(
+            "<!doctype html><title>Stripe Express (fake)</title><h1>Set up payouts</h1>"
+            f'<a id="submit" href="/connect/onboarding/{account_id}/submit">Agree and submit</a>'))
+
+    async def _onboarding_submit(self, request: web.Request) -> web.Response:
+        account_id = request.match_info["account"]
+        link = self._link_for(account_id)
+        if account_id not in self.accounts or link is None:
+            return web.Response(status=404, text="This onboarding link is not valid.")
+        self.update_account(account_id, details_submitted=True, charges_enabled=True, payouts_enabled=True)
+        raise web.HTTPFound(link["return_url"])
 
     def params(self, recorded: Recorded) -> dict[str, str]:
         return recorded.form() if recorded.body else recorded.query
@@ -75,8 +144,19 @@ class FakeStripe(FakeServer):
             intent = {"id": pid, "object": "payment_intent", "amount": int(params["amount"]),
                       "currency": params["currency"], "metadata": params.get("metadata", {}),
                       "client_secret": f"{pid}_secret_{secrets.token_hex(6)}", "status": "requires_payment_method"}
+            if "transfer_group" in params:
+                intent["transfer_group"] = params["transfer_group"]
+            if "transfer_data" in params:
+                destination = params["transfer_data"].get("destination")
+                if destination not in self.accounts:
+                    return _error(400, f"No such destination: '{destination}'", "resource_missing")
+                intent["transfer_data"] = {"destination": destination}
+                intent["application_fee_amount"] = int(params.get("application_fee_amount") or 0)
             self.intents[pid] = intent
             return intent
+        connect = self._connect(method, parts, params)
+        if connect is not None:
+            return connect
         if len(parts) >= 3 and parts[:2] == ["v1", "payment_intents"] and parts[2] in self.intents:
             intent = self.intents[parts[2]]
             if method == "GET" and len(parts) == 3:
@@ -88,9 +168,90 @@ class FakeStripe(FakeServer):
                 return intent
         if method == "POST" and parts == ["v1", "refunds"]:
             rid = "re_" + secrets.token_hex(8)
-            refund = {"id": rid, "object": "refund", "amount": int(params["amount"]),
+            amount = int(params["amount"])
+            refund = {"id": rid, "object": "refund", "amount": amount,
                       "payment_intent": params["payment_intent"], "status": "succeeded",
                       "metadata": params.get("metadata", {})}
+            intent = self.intents.get(params["payment_intent"])
+            if intent is not None and intent["status"] == "succeeded":
+                refunded = sum(r["amount"] for r in self.refunds.values()
+                               if r["payment_intent"] == intent["id"])
+                if refunded + amount > intent["amount"]:
+                    return _error(400, "Refund exceeds the charge", "charge_already_refunded")
+                self._move("platform", intent["currency"], -amount)
+                destination = (intent.get("transfer_data") or {}).get("destination")
+                if destination and params.get("reverse_transfer") == "true":
+                    # Stripe reverses the destination transfer (the whole amount) in proportion...
+                    self._move(destination, intent["currency"], -amount)
+                    self._move("platform", intent["currency"], amount)
+                    refund["transfer_reversal"] = amount
+                    if params.get("refund_application_fee") == "true":
+                        # ... and gives the application fee back to the account in proportion.
+                        fee = int(intent.get("application_fee_amount") or 0)
+                        fee_back = -(-fee * amount // intent["amount"])
+                        self._move("platform", intent["currency"], -fee_back)
+                        self._move(destination, intent["currency"], fee_back)
+                        refund["application_fee_refund"] = fee_back
             self.refunds[rid] = refund
             return refund
         return _error(404, f"no route {path}")
+
+    def _connect(self, method: str, parts: list[str], params: dict[str, Any]) -> dict[str, Any] | web.Response | None:
+        if method == "POST" and parts == ["v1", "accounts"]:
+            if params.get("type") != "express":
+                return _error(400, "only express accounts in this fake")
+            aid = "acct_" + secrets.token_hex(8)
+            account = {"id": aid, "object": "account", "type": "express", "email": params.get("email"),
+                       "metadata": params.get("metadata", {}), "charges_enabled": False, "payouts_enabled": False,
+                       "details_submitted": False, "requirements": {"disabled_reason": None, "past_due": []}}
+            self.accounts[aid] = account
+            return account
+        if method == "GET" and parts[:2] == ["v1", "accounts"] and len(parts) == 3:
+            return self.accounts.get(parts[2]) or _error(404, "No such account", "resource_missing")
+        if method == "POST" and parts == ["v1", "account_links"]:
+            if params.get("account") not in self.accounts:
+                return _error(400, "No such account", "resource_missing")
+            link = {"object": "account_link", "url": f"{self.url}/connect/onboarding/{params['account']}"
+                                                     f"?n={len(self.links)}",
+                    "expires_at": 0, "created": 0, "account": params["account"],
+                    "return_url": params.get("return_url"), "refresh_url": params.get("refresh_url")}
+            self.links.append(link)
+            return link
+        if method == "POST" and parts == ["v1", "transfers"]:
+            destination = params.get("destination", "")
+            account = self.accounts.get(destination)
+            if account is None:
+                return _error(400, "No such destination", "resource_missing")
+            if not account.get("payouts_enabled") and not account.get("charges_enabled"):
+                return _error(400, "The destination account cannot receive transfers", "account_invalid")
+            amount, currency = int(params["amount"]), params["currency"]
+            if self.balance("platform", currency) < amount:
+                return _error(400, "Insufficient funds in the platform balance", "balance_insufficient")
+            tid = "tr_" + secrets.token_hex(8)
+            transfer = {"id": tid, "object": "transfer", "amount": amount, "currency": currency,
+                        "destination": destination, "transfer_group": params.get("transfer_group"),
+                        "metadata": params.get("metadata", {}), "amount_reversed": 0, "reversed": False}
+            self._move("platform", currency, -amount)
+            self._move(destination, currency, amount)
+            self.transfers[tid] = transfer
+            return transfer
+        if parts[:2] == ["v1", "transfers"] and len(parts) >= 3:
+            transfer = self.transfers.get(parts[2])
+            if transfer is None:
+                return _error(404, "No such transfer", "resource_missing")
+            if method == "GET" and len(parts) == 3:
+                return transfer
+            if method == "POST" and parts[3:] == ["reversals"]:
+                amount = int(params.get("amount") or transfer["amount"] - transfer["amount_reversed"])
+                if transfer["amount_reversed"] + amount > transfer["amount"]:
+                    return _error(400, "Reversal exceeds the transfer", "transfer_reversal_too_large")
+                rid = "trr_" + secrets.token_hex(8)
+                reversal = {"id": rid, "object": "transfer_reversal", "amount": amount, "currency": transfer["currency"],
+                            "transfer": transfer["id"], "metadata": params.get("metadata", {})}
+                transfer["amount_reversed"] += amount
+                transfer["reversed"] = transfer["amount_reversed"] == transfer["amount"]
+                self._move(transfer["destination"], transfer["currency"], -amount)
+                self._move("platform", transfer["currency"], amount)
+                self.reversals[rid] = reversal
+                return reversal
+        return None

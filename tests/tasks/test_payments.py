@@ -92,3 +92,36 @@ async def test_refund_failing_past_its_attempts_becomes_refund_failed(
     await until(failed, within=45, what="the refund to be given up")
     assert len(fake_stripe.calls("POST", "/v1/refunds")) == 2, "two attempts, then no more calls"
     assert await db.fetchval("SELECT refund_attempts FROM bookings WHERE id = $1", booking_id) == 3
+
+
+async def test_deferred_transfer_after_a_stripe_500_is_retried_and_transfers_once(
+        jobs, db: asyncpg.Pool, settings: Settings, fake_stripe: FakeStripe) -> None:
+    group: Jobs = await jobs(STRIPE_SECRET_KEY="sk_test_fake", STRIPE_API_BASE=fake_stripe.url,
+                             STRIPE_WEBHOOK_SECRET="whsec_x", TASK_RETRY_BASE_SECONDS="1", scheduler=True)
+    booking_id = await _refund_pending_booking(db, settings, "pi_test_transfer")
+    tutor_id = await db.fetchval("UPDATE bookings SET payment_status = 'paid', refund_cents = NULL WHERE id = $1 "
+                                 "RETURNING tutor_id", booking_id)
+    # The tutor finished onboarding after the lesson was paid: the share waits on the platform.
+    fake_stripe.accounts["acct_ready"] = {"id": "acct_ready", "object": "account", "charges_enabled": True,
+                                          "payouts_enabled": True}
+    fake_stripe.balances["platform"] = {"USD": 6000}
+    await db.execute("INSERT INTO payout_accounts (tutor_id, stripe_account_id, state, charges_enabled, "
+                     "payouts_enabled) VALUES ($1, 'acct_ready', 'active', true, true)", tutor_id)
+    await db.execute("INSERT INTO tutor_earnings (booking_id, tutor_id, currency, gross_cents, fee_cents, "
+                     "transfer_state) VALUES ($1, $2, 'USD', 6000, 900, 'due')", booking_id, tutor_id)
+    fake_stripe.fail_next("/v1/transfers", 500)
+    async with group.client() as client:
+        await client.kick("payouts.transfer", str(booking_id))
+
+    async def transferred() -> bool:
+        return await db.fetchval("SELECT transfer_state FROM tutor_earnings WHERE booking_id = $1", booking_id) == "done"
+
+    await until(transferred, within=45, what="the retried transfer")
+    calls = fake_stripe.calls("POST", "/v1/transfers")
+    assert len(calls) == 2, "one 500, then one success"
+    assert {c.headers.get("Idempotency-Key") for c in calls} == {f"booking-{booking_id}-transfer"}
+    [transfer] = fake_stripe.transfers.values()
+    assert transfer["amount"] == 5100 and fake_stripe.balance("acct_ready") == 5100
+    assert await db.fetchval("SELECT count(*) FROM ledger_entries WHERE kind = 'transfer' AND booking_id = $1",
+                             booking_id) == 1
+    assert await db.fetchval("SELECT count(*) FROM dead_letters") == 0

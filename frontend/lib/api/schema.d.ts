@@ -555,9 +555,74 @@ export interface paths {
         /**
          * Stripe webhook (signed events)
          * @description Verifies `Stripe-Signature` over the raw body (400 `invalid_signature` otherwise), records
-         *     the event id once (duplicates and replays are no-ops) and applies it.
+         *     the event id once (duplicates and replays are no-ops) and applies it. 409 `transfer_in_flight`
+         *     (nothing recorded: Stripe delivers the event again) for a refund that arrives while the
+         *     tutor's share of that booking is being transferred.
          */
         post: operations["stripe_webhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tutors/me/payouts/onboarding": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Start or finish Stripe onboarding
+         * @description Creates your Stripe Connect Express account the first time (never a second one, however
+         *     often this is called) and returns a fresh single-use link to Stripe's hosted onboarding.
+         *     404 `feature_disabled` when Stripe is not configured.
+         */
+        post: operations["start_onboarding"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tutors/me/payouts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your payout account's state
+         * @description Follows Stripe's `account.updated` events; the live `payout.updated` event carries the same fields.
+         */
+        get: operations["get_payouts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tutors/me/earnings": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your earnings per lesson
+         * @description One line per paid lesson (filtered by the lesson's start with `from`/`to`), newest first,
+         *     cursor-paginated; `totals` per currency cover every line.
+         */
+        get: operations["get_earnings"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1696,6 +1761,119 @@ export interface components {
             /** Outcome */
             outcome: string;
         };
+        /**
+         * PayoutState
+         * @description Where a tutor's connected account is (``not_started``: there is none yet).
+         * @enum {string}
+         */
+        PayoutState: "not_started" | "pending" | "active" | "restricted";
+        /** OnboardingOut */
+        OnboardingOut: {
+            /**
+             * Url
+             * @description Stripe's hosted onboarding page (an Account Link); valid for a few minutes, single use: ask again for a fresh one.
+             */
+            url: string;
+            status: components["schemas"]["PayoutState"];
+        };
+        /** PayoutStatusOut */
+        PayoutStatusOut: {
+            /** @description `not_started` (no account yet) → `pending` (onboarding or review) → `active` (paid directly) | `restricted` (Stripe needs more). */
+            status: components["schemas"]["PayoutState"];
+            /** Charges Enabled */
+            charges_enabled: boolean;
+            /** Payouts Enabled */
+            payouts_enabled: boolean;
+            /**
+             * Platform Fee Bps
+             * @description The platform's share of each lesson in basis points (1500 = 15 %).
+             */
+            platform_fee_bps: number;
+        };
+        /** EarningOut */
+        EarningOut: {
+            /**
+             * Booking Id
+             * Format: uuid
+             */
+            booking_id: string;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /**
+             * Gross Cents
+             * @description What the student paid.
+             */
+            gross_cents: number;
+            /**
+             * Fee Cents
+             * @description The platform's share (PLATFORM_FEE_BPS of the price, rounded down).
+             */
+            fee_cents: number;
+            /**
+             * Net Cents
+             * @description gross − fee − the tutor's part of any refund.
+             */
+            net_cents: number;
+            /** Refunded Cents */
+            refunded_cents: number;
+            /** Currency */
+            currency: string;
+            /** @description `pending` until the lesson is over and the refund window (PAYOUT_REFUND_WINDOW_HOURS) passed, then `available`; `paid` once Stripe paid it out; `reversed` when refunded in full. */
+            status: components["schemas"]["EarningStatus"];
+            /**
+             * Payout Id
+             * @default null
+             */
+            payout_id?: string | null;
+        };
+        /**
+         * EarningStatus
+         * @description An earnings line as the tutor sees it (derived: see server/payouts/repository.py).
+         * @enum {string}
+         */
+        EarningStatus: "pending" | "available" | "paid" | "reversed";
+        /** EarningsTotal */
+        EarningsTotal: {
+            /** Currency */
+            currency: string;
+            /** Gross Cents */
+            gross_cents: number;
+            /** Fee Cents */
+            fee_cents: number;
+            /** Refunded Cents */
+            refunded_cents: number;
+            /** Net Cents */
+            net_cents: number;
+            /** Pending Cents */
+            pending_cents: number;
+            /** Available Cents */
+            available_cents: number;
+            /** Paid Cents */
+            paid_cents: number;
+        };
+        /** EarningsPage */
+        EarningsPage: {
+            /** Items */
+            items: components["schemas"]["EarningOut"][];
+            /**
+             * Next Cursor
+             * @default null
+             */
+            next_cursor?: string | null;
+            /**
+             * Totals
+             * @description Per currency, over every line (not only this page).
+             */
+            totals: components["schemas"]["EarningsTotal"][];
+        };
         /** DeadLetterOut */
         DeadLetterOut: {
             /** Id */
@@ -1848,6 +2026,16 @@ export interface components {
              * @description Avatars and lesson materials can be uploaded.
              */
             uploads: boolean;
+            /**
+             * Payouts
+             * @description Tutors can be paid through Stripe Connect (Stripe is configured).
+             */
+            payouts: boolean;
+            /**
+             * Platform Fee Bps
+             * @description The platform's share of each lesson in basis points (1500 = 15 %), shown to tutors where they set their rate.
+             */
+            platform_fee_bps: number;
         };
         /** CalendarStatusOut */
         CalendarStatusOut: {
@@ -3908,6 +4096,193 @@ export interface operations {
             };
             /** @description Error codes: `invalid_signature` */
             400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `transfer_in_flight` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    start_onboarding: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OnboardingOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `feature_disabled` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `payment_provider_error` */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_payouts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PayoutStatusOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_earnings: {
+        parameters: {
+            query?: {
+                /** @description Lessons starting at or after. */
+                from?: string | null;
+                /** @description Lessons starting before. */
+                to?: string | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EarningsPage"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_cursor`, `invalid_request` */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -7,7 +7,6 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,56 +19,13 @@ from starlette.applications import Starlette
 
 from server.settings import Settings
 from tasks.payments import cancel_booking_intent, refund_booking
-from tests.conftest import make_settings, start_app
 from tests.fakes.stripe_api import FakeStripe
 from tests.fixtures.bookings import hold, next_day_at
-
-WEBHOOK_SECRET = "whsec_test_secret"
-
-
-@pytest.fixture
-async def fake_stripe() -> AsyncIterator[FakeStripe]:
-    fake = await FakeStripe().start()
-    yield fake
-    await fake.stop()
-
-
-@pytest.fixture
-async def stripe_settings(fake_stripe: FakeStripe, database_url: str) -> Settings:
-    return make_settings(stripe_secret_key="sk_test_fake", stripe_publishable_key="pk_test_fake",
-                         stripe_webhook_secret=WEBHOOK_SECRET, stripe_api_base=fake_stripe.url)
-
-
-@pytest.fixture
-async def stripe_app(stripe_settings: Settings, app: Starlette) -> AsyncIterator[Starlette]:
-    application, ctx = await start_app(stripe_settings)
-    yield application
-    await ctx.__aexit__(None, None, None)
-
-
-@pytest.fixture
-async def sclient(stripe_app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=stripe_app), base_url="http://testserver") as c:
-        yield c
-
-
-def signed(event: dict[str, Any], secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> tuple[str, dict]:
-    payload = json.dumps(event)
-    header = stripe.WebhookSignature.generate_signature_header(payload, secret, timestamp=timestamp or int(time.time()))
-    return payload, {"Stripe-Signature": header, "Content-Type": "application/json"}
-
-
-def intent_event(kind: str, intent: dict[str, Any], event_id: str | None = None) -> dict[str, Any]:
-    obj = {**intent, "amount_received": intent["amount"] if kind.endswith("succeeded") else 0}
-    if kind.endswith("payment_failed"):
-        obj["last_payment_error"] = {"message": "Your card was declined."}
-    return {"id": event_id or f"evt_{uuid.uuid4().hex[:16]}", "object": "event", "type": kind,
-            "data": {"object": obj}}
+from tests.fixtures.stripe import WEBHOOK_SECRET, intent_event, post_event, signed
 
 
 async def _post_event(client: httpx.AsyncClient, event: dict[str, Any]) -> httpx.Response:
-    payload, headers = signed(event)
-    return await client.post("/api/v1/webhooks/stripe", content=payload, headers=headers)
+    return await post_event(client, event)
 
 
 async def _held_with_intent(sclient: httpx.AsyncClient, student: dict, tutor_id: str, start: datetime,
@@ -92,7 +48,9 @@ async def test_checkout_creates_one_payment_intent_however_often_called(
     assert len(secrets) == 1 and len(fake_stripe.intents) == 1
     [intent] = fake_stripe.intents.values()
     assert intent["amount"] == 6000 and intent["currency"] == "usd"
-    assert intent["metadata"] == {"booking_id": held["id"]}
+    # Not onboarded: a charge kept on the platform (no transfer_data), the fee recorded for the ledger.
+    assert intent["metadata"] == {"booking_id": held["id"], "platform_fee_cents": "900"}
+    assert "transfer_data" not in intent and intent["transfer_group"] == held["id"]
     keys = {r.headers.get("Idempotency-Key") for r in fake_stripe.calls("POST", "/v1/payment_intents")}
     assert keys == {f"booking-{held['id']}-payment-intent"}
     assert responses[0].json()["payment"] == {"provider": "stripe", "client_secret": intent["client_secret"],
