@@ -49,6 +49,10 @@ class RecordingServer:
                 encoding = (self.headers.get("content-encoding") or "").lower()
                 if encoding == "gzip":
                     body = gzip.decompress(body)
+                elif encoding == "br":  # sentry-sdk prefers brotli whenever the module is importable
+                    import brotli  # type: ignore[import-not-found,import-untyped,unused-ignore]
+
+                    body = brotli.decompress(body)
                 elif encoding == "deflate":
                     body = zlib.decompress(body)
                 recorder.requests.append(Received(self.command, self.path,
