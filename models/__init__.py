@@ -4,6 +4,7 @@ from models.base import Base
 from models.booking import Booking, BookingEvent
 from models.integrations import CalendarBusy, CalendarEvent, IntegrationDispatch, OAuthConnection, VideoMeeting
 from models.outbox import DeadLetter, IdempotencyKey, OutboxMessage, WebhookEvent
+from models.review import Review
 from models.tutor import AvailabilityOverride, AvailabilityRule, Subject, TutorProfile, TutorSubject, TutorVersion
 from models.upload import Upload, UploadKind, UploadState
 from models.user import EmailVerification, RefreshToken, Role, User
@@ -11,6 +12,6 @@ from models.user import EmailVerification, RefreshToken, Role, User
 __all__ = [
     "AvailabilityOverride", "AvailabilityRule", "Base", "Booking", "BookingEvent", "CalendarBusy",
     "CalendarEvent", "DeadLetter", "EmailVerification", "IdempotencyKey", "IntegrationDispatch", "OAuthConnection",
-    "OutboxMessage", "RefreshToken", "Role", "Subject", "TutorProfile", "TutorSubject", "TutorVersion", "Upload",
+    "OutboxMessage", "RefreshToken", "Review", "Role", "Subject", "TutorProfile", "TutorSubject", "TutorVersion", "Upload",
     "UploadKind", "UploadState", "User", "VideoMeeting", "WebhookEvent",
 ]

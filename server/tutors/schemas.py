@@ -167,8 +167,9 @@ class TutorOut(BaseModel):
     min_notice_minutes: int
     buffer_minutes: int
     max_advance_days: int
-    rating: float = Field(description="Average rating 0–5 (0 when unrated).")
-    rating_count: int
+    rating: float = Field(description="The mean of the tutor's reviews, 1–5 (0 while unreviewed); computed from "
+                                      "reviews, never set by hand.")
+    rating_count: int = Field(description="How many (visible) reviews the rating is computed from.")
 
 
 class TutorPage(BaseModel):
@@ -190,7 +191,9 @@ class TutorQuery(BaseModel):
         default=None, description="ISO 4217 code: only tutors charging in this currency are listed and "
         "compared with `max_rate_cents`; rates are never converted between currencies.")
     sort: TutorSort = Field(default=TutorSort.RATING,
-                            description="`rating` (best first) or `price` (cheapest first).")
+                            description="`rating` (best first, by a Bayesian average: every tutor counts 5 "
+                                        "imaginary reviews of 4.0, so a few reviews move a tutor less than many) "
+                                        "or `price` (cheapest first).")
     cursor: str | None = Field(default=None, max_length=500)
     limit: int = Field(default=20, ge=1, le=100)
 
