@@ -10,6 +10,7 @@ import { isLapsedHold, StatusBadge } from "./booking-bits";
 import { CancelDialog, RescheduleDialog } from "./booking-dialogs";
 import { useLiveEvent, useOnReconnect } from "./live";
 import { RequireAuth } from "./require-auth";
+import { BookingReview } from "./reviews";
 import { usePublicConfig } from "./session";
 import { Alert, Button, buttonClass, Card, EmptyState, PageHeader, Skeleton } from "./ui";
 
@@ -239,6 +240,8 @@ function BookingDetail({ bookingId, user }: { bookingId: string; user: User }) {
           </ol>
         )}
       </Card>
+
+      {b.status === "completed" && <BookingReview booking={b} viewerId={user.id} />}
 
       {config?.uploads && (
         <Card className="mt-6" data-testid="booking-materials">

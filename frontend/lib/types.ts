@@ -49,6 +49,11 @@ export type BookingEventPage = Schemas["BookingEventPage"];
 export type BookingHistoryEntry = Schemas["BookingEventOut"];
 export type CancelQuote = Schemas["CancelQuoteOut"];
 
+export type Review = Schemas["ReviewOut"];
+export type ReviewPage = Schemas["ReviewPage"];
+export type ReviewInput = Schemas["ReviewIn"];
+export type Trial = Schemas["TrialOut"];
+
 export type Availability = Schemas["AvailabilityOut"];
 export type AvailabilityInput = Schemas["AvailabilityIn"];
 export type AvailabilityRule = Schemas["RuleIn"];
