@@ -14,6 +14,8 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
+from server.bookings.settlement import Settlement, settle_payment
+from server.db import unit_of_work
 from tests.fixtures.bookings import StudentFactory, TutorFactory, hold, next_day_at
 from tests.server.reviews.support import complete, confirmed_booking
 
@@ -164,3 +166,18 @@ async def test_trials_with_different_tutors_are_independent(client: httpx.AsyncC
     [student] = await make_students(1)
     assert (await _trial_hold(client, student, trial_tutor["id"], next_day_at(10))).status_code == 201
     assert (await _trial_hold(client, student, other["id"], next_day_at(10))).status_code == 201
+
+
+async def test_late_payment_for_a_lapsed_trial_is_refunded_when_the_trial_was_taken_again(
+        client: httpx.AsyncClient, app: Starlette, trial_tutor: dict, db: asyncpg.Pool,
+        make_students: StudentFactory) -> None:
+    [student] = await make_students(1)
+    first = (await _trial_hold(client, student, trial_tutor["id"], next_day_at(10))).json()
+    await db.execute("UPDATE bookings SET expires_at = now() - interval '1 second' WHERE id = $1",
+                     uuid.UUID(first["id"]))
+    assert (await _trial_hold(client, student, trial_tutor["id"], next_day_at(12))).status_code == 201
+    async with unit_of_work(app.state.sessionmaker) as session:
+        booking, outcome = await settle_payment(session, uuid.UUID(first["id"]), datetime.now(UTC),
+                                                {"provider": "test"})
+    assert outcome == Settlement.REFUND and booking.payment_status == "refund_pending"
+    assert await db.fetchval("SELECT count(*) FROM bookings WHERE is_trial AND status IN ('held', 'confirmed')") == 1
