@@ -8,7 +8,8 @@ advisory lock.
 
 Ratings are real: each new tutor gets a few completed lessons in the past with the demo
 students, each reviewed (``DemoTutor.reviews``), and the tutor's rating and count are
-computed from those reviews exactly as a submitted review updates them.
+computed from those reviews exactly as a submitted review updates them. Two tutors offer a
+trial lesson (one free).
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class DemoTutor:
     buffer_minutes: int = 0
     max_advance_days: int = 60
     reviews: tuple[int, ...] = ()  # ratings of past completed lessons, alternating between the demo students
+    trial: tuple[int, int] | None = None  # (minutes, price_cents) of the trial lesson offered
 
     @property
     def email(self) -> str:
@@ -110,14 +112,15 @@ TUTORS: tuple[DemoTutor, ...] = (
         "what you already know and end with a short set of practice problems.",
         ("mathematics", "physics"), 4500, "GBP", "Europe/London", (30, 60),
         (Hours((MON, TUE, WED, THU), "16:00", "20:00"), Hours((SAT,), "09:00", "13:00")),
-        overrides=(Override(SAT),), buffer_minutes=10, reviews=(5, 5, 4, 5, 5, 5)),
+        overrides=(Override(SAT),), buffer_minutes=10, reviews=(5, 5, 4, 5, 5, 5), trial=(30, 0)),
     DemoTutor(
         "Daniel Okafor", "Chemistry PhD who makes organic reactions make sense",
         "Former lab instructor at NYU. I help high-school and college students with general and organic "
         "chemistry, AP Chemistry and MCAT preparation.",
         ("chemistry", "biology"), 5500, "USD", "America/New_York", (45, 60, 90),
         (Hours((MON, WED, FRI), "09:00", "12:00"), Hours((TUE, THU), "18:00", "21:00")),
-        overrides=(Override(WED, "13:00", "17:00"),), buffer_minutes=15, reviews=(5, 4, 5, 5)),
+        overrides=(Override(WED, "13:00", "17:00"),), buffer_minutes=15, reviews=(5, 4, 5, 5),
+        trial=(45, 1500)),
     DemoTutor(
         "Sofía Martínez", "Native Spanish speaker: conversation-first lessons from A1 to C1",
         "Born in Seville, teaching Spanish online since 2016. We talk from the first lesson; grammar comes in "
@@ -257,7 +260,8 @@ async def _add_tutor(session: Session, tutor: DemoTutor, subject_ids: dict[str, 
         user_id=user_id, headline=tutor.headline, bio=tutor.bio, hourly_rate_cents=tutor.hourly_rate_cents,
         currency=tutor.currency, timezone=tutor.timezone, lesson_minutes=list(tutor.lesson_minutes),
         min_notice_minutes=tutor.min_notice_minutes, buffer_minutes=tutor.buffer_minutes,
-        max_advance_days=tutor.max_advance_days))
+        max_advance_days=tutor.max_advance_days, trial_minutes=tutor.trial[0] if tutor.trial else None,
+        trial_price_cents=tutor.trial[1] if tutor.trial else None))
     await session.flush()
     session.add_all(TutorSubject(tutor_id=user_id, subject_id=subject_ids[s]) for s in tutor.subjects)
     session.add_all(AvailabilityRule(tutor_id=user_id, weekday=day, start_minute=_minutes(h.start),

@@ -86,3 +86,13 @@ async def test_demo_ratings_come_from_real_reviews_of_completed_lessons(
         assert row["rating_count"] == row["reviews"] > 0
         assert abs(row["rating_avg"] - float(row["mean"])) < 1e-9
         assert row["real"]
+
+
+async def test_some_demo_tutors_offer_a_trial(sessionmaker: async_sessionmaker[AsyncSession],
+                                              db: asyncpg.Pool) -> None:
+    await seed_demo(sessionmaker)
+    rows = await db.fetch("SELECT trial_minutes, trial_price_cents, lesson_minutes FROM tutor_profiles "
+                          "WHERE trial_minutes IS NOT NULL")
+    assert len(rows) == sum(1 for t in TUTORS if t.trial) >= 2
+    assert any(r["trial_price_cents"] == 0 for r in rows)
+    assert all(r["trial_minutes"] in r["lesson_minutes"] for r in rows)
