@@ -78,7 +78,7 @@ def downgrade() -> None:
                     postgresql_where=sa.text(OLD_SWEPT))
     op.drop_index("ix_tutor_profiles_rating", table_name="tutor_profiles")
     op.create_index("ix_tutor_profiles_rating", "tutor_profiles", ["rating_avg"])
-    op.drop_constraint("ck_tutor_profiles_rating_totals_valid", "tutor_profiles", type_="check")
+    op.drop_constraint(op.f("ck_tutor_profiles_rating_totals_valid"), "tutor_profiles", type_="check")
     op.drop_column("tutor_profiles", "rating_score")
     op.drop_column("tutor_profiles", "rating_sum")
     op.drop_table("reviews")

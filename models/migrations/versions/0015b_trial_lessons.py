@@ -34,8 +34,8 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("uq_bookings_one_trial", table_name="bookings")
     op.drop_column("bookings", "is_trial")
-    op.drop_constraint("ck_tutor_profiles_trial_price_non_negative", "tutor_profiles", type_="check")
-    op.drop_constraint("ck_tutor_profiles_trial_minutes_positive", "tutor_profiles", type_="check")
-    op.drop_constraint("ck_tutor_profiles_trial_complete", "tutor_profiles", type_="check")
+    op.drop_constraint(op.f("ck_tutor_profiles_trial_price_non_negative"), "tutor_profiles", type_="check")
+    op.drop_constraint(op.f("ck_tutor_profiles_trial_minutes_positive"), "tutor_profiles", type_="check")
+    op.drop_constraint(op.f("ck_tutor_profiles_trial_complete"), "tutor_profiles", type_="check")
     op.drop_column("tutor_profiles", "trial_price_cents")
     op.drop_column("tutor_profiles", "trial_minutes")
