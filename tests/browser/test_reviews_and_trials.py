@@ -22,6 +22,8 @@ from tests.helpers import register, unique_email
 
 pytestmark = pytest.mark.xdist_group("browser")
 
+HEADLINE = "Reviews and trials (browser test)"
+
 
 async def _account(api: httpx.AsyncClient, role: str, name: str) -> dict[str, Any]:
     account = await register(api, role=role, email=unique_email(name.split()[0].lower()), name=name,
@@ -32,7 +34,7 @@ async def _account(api: httpx.AsyncClient, role: str, name: str) -> dict[str, An
 async def _tutor(api: httpx.AsyncClient, name: str, **profile: Any) -> dict[str, Any]:
     tutor = await _account(api, "tutor", name)
     r = await api.put("/api/v1/tutors/me", headers=tutor["headers"], json={
-        "headline": "Reviews and trials", "bio": "", "subjects": ["History"], "hourly_rate_cents": 4000,
+        "headline": HEADLINE, "bio": "", "subjects": ["History"], "hourly_rate_cents": 4000,
         "currency": "GBP", "timezone": "Europe/London", "lesson_minutes": [60], "min_notice_minutes": 60,
         "buffer_minutes": 0, "max_advance_days": 60, **profile})
     assert r.status_code == 200, r.text
@@ -40,6 +42,18 @@ async def _tutor(api: httpx.AsyncClient, name: str, **profile: Any) -> dict[str,
         "rules": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)], "overrides": []})
     assert r.status_code == 200, r.text
     return tutor
+
+
+@pytest.fixture(autouse=True)
+async def _unlist_our_tutors(settings: Settings) -> AsyncIterator[None]:
+    """The platform's database is shared by the package's tests, and the search tests count the
+    cast's tutors: the tutors made here leave the listing when the test ends."""
+    yield
+    conn = await asyncpg.connect(libpq_url(settings.database_url))
+    try:
+        await conn.execute("UPDATE tutor_profiles SET is_active = false WHERE headline = $1", HEADLINE)
+    finally:
+        await conn.close()
 
 
 @pytest.fixture
