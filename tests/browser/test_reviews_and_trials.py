@@ -47,10 +47,14 @@ async def _tutor(api: httpx.AsyncClient, name: str, **profile: Any) -> dict[str,
 @pytest.fixture(autouse=True)
 async def _unlist_our_tutors(settings: Settings) -> AsyncIterator[None]:
     """The platform's database is shared by the package's tests, and the search tests count the
-    cast's tutors: the tutors made here leave the listing when the test ends."""
+    cast's tutors: the tutors made here leave the listing when the test ends. Their holds are
+    released first: the worker's expiry sweep cannot expire a hold of a deactivated tutor (its
+    policy no longer loads) and would stop at it."""
     yield
     conn = await asyncpg.connect(libpq_url(settings.database_url))
     try:
+        await conn.execute("UPDATE bookings SET status = 'released', expires_at = NULL WHERE status = 'held' AND "
+                           "tutor_id IN (SELECT user_id FROM tutor_profiles WHERE headline = $1)", HEADLINE)
         await conn.execute("UPDATE tutor_profiles SET is_active = false WHERE headline = $1", HEADLINE)
     finally:
         await conn.close()
