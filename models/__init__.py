@@ -6,6 +6,7 @@ from models.integrations import CalendarBusy, CalendarEvent, IntegrationDispatch
 from models.ledger import Account, EntryKind, LedgerEntry, LedgerLine
 from models.outbox import DeadLetter, IdempotencyKey, OutboxMessage, WebhookEvent
 from models.payout import Earning, EarningStatus, PayoutAccount, PayoutState, TransferState
+from models.review import Review
 from models.tutor import AvailabilityOverride, AvailabilityRule, Subject, TutorProfile, TutorSubject, TutorVersion
 from models.upload import Upload, UploadKind, UploadState
 from models.user import EmailVerification, RefreshToken, Role, User
@@ -14,6 +15,6 @@ __all__ = [
     "Account", "AvailabilityOverride", "AvailabilityRule", "Base", "Booking", "BookingEvent", "CalendarBusy",
     "CalendarEvent", "DeadLetter", "Earning", "EarningStatus", "EmailVerification", "EntryKind", "IdempotencyKey",
     "IntegrationDispatch", "LedgerEntry", "LedgerLine", "OAuthConnection", "OutboxMessage", "PayoutAccount",
-    "PayoutState", "RefreshToken", "Role", "Subject", "TransferState", "TutorProfile", "TutorSubject",
+    "PayoutState", "RefreshToken", "Review", "Role", "Subject", "TransferState", "TutorProfile", "TutorSubject",
     "TutorVersion", "Upload", "UploadKind", "UploadState", "User", "VideoMeeting", "WebhookEvent",
 ]

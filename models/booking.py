@@ -10,6 +10,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     ColumnElement,
     DateTime,
@@ -65,6 +66,8 @@ PAID_STATUSES = frozenset({PaymentStatus.PAID, PaymentStatus.REFUND_PENDING, Pay
 # Rows in these statuses are guarded by the exclusion constraint (a lapsed ``held`` row too,
 # until something moves it to ``expired``: see LIVE_SQL for what blocks at a given time).
 LIVE_STATUSES = (BookingStatus.HELD, BookingStatus.CONFIRMED)
+# A trial booking in these statuses uses up the student's trial with that tutor.
+TRIAL_USED_STATUSES = (BookingStatus.HELD, BookingStatus.CONFIRMED, BookingStatus.COMPLETED)
 
 # held -> confirmed -> completed; held -> expired | released; confirmed -> cancelled.
 # expired -> confirmed is the late-payment re-claim (payment landed after the hold lapsed
@@ -121,6 +124,12 @@ class Booking(Base):
         Index("ix_bookings_student_held", "student_id", "expires_at", postgresql_where=text("status = 'held'")),
         # The per-tutor hold limit (migration 0006's hold_hoarding_refusal()).
         Index("ix_bookings_tutor_held", "tutor_id", "expires_at", postgresql_where=text("status = 'held'")),
+        # A student's trial with a tutor is used once: at most one trial booking per pair that
+        # is held, confirmed or completed (a released, expired or cancelled one gives it back).
+        # A lapsed trial hold still counts until it is marked expired (server/bookings/trials.py
+        # does that first, under the student's lock).
+        Index("uq_bookings_one_trial", "student_id", "tutor_id", unique=True,
+              postgresql_where=text(f"is_trial AND status IN ({_sql_list(TRIAL_USED_STATUSES)})")),
         Index("ix_bookings_refund_failed", "updated_at", postgresql_where=text("payment_status = 'refund_failed'")),
     )
 
@@ -143,6 +152,7 @@ class Booking(Base):
     # before start_at). Rescheduling may move it earlier, never later (migration 0005).
     refund_deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     refund_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0", default=0)
+    is_trial: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="false")
     payment_provider: Mapped[PaymentProvider | None] = mapped_column(String(16))
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     payment_status: Mapped[PaymentStatus | None] = mapped_column(String(32))

@@ -53,6 +53,7 @@ class DispatchedEventKind(StrEnum):
     RESCHEDULED = "rescheduled"
     CANCELLED = "cancelled"
     HOLD_EXPIRING = "hold_expiring"
+    COMPLETED = "completed"  # the review request to the student
 
 
 class DispatchKind(StrEnum):

@@ -23,6 +23,24 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, created_at, updated_at
 
+# Search sorts by a Bayesian average: every tutor starts with RATING_PRIOR_WEIGHT imaginary
+# reviews of RATING_PRIOR_MEAN, so one 5-star review does not outrank fifty 4.8s, and an
+# unrated tutor sits at the prior mean. Stored in ``rating_score`` (maintained with the
+# review counts in the review's transaction); changing these needs a migration recomputing it.
+RATING_PRIOR_MEAN = 4.0
+RATING_PRIOR_WEIGHT = 5
+
+
+def rating_score_sql(rating_sum: str, rating_count: str) -> str:
+    """The Bayesian average as SQL over the given sum and count expressions."""
+    return (f"(({RATING_PRIOR_WEIGHT} * {RATING_PRIOR_MEAN} + ({rating_sum}))::float8"
+            f" / ({RATING_PRIOR_WEIGHT} + ({rating_count})))")
+
+
+def rating_score(rating_sum: int, rating_count: int) -> float:
+    """:func:`rating_score_sql` for values in hand."""
+    return (RATING_PRIOR_WEIGHT * RATING_PRIOR_MEAN + rating_sum) / (RATING_PRIOR_WEIGHT + rating_count)
+
 
 class Subject(Base):
     __tablename__ = "subjects"
@@ -51,7 +69,12 @@ class TutorProfile(Base):
         CheckConstraint("max_advance_days >= 1", name="max_advance_positive"),
         CheckConstraint("cardinality(lesson_minutes) >= 1", name="lesson_minutes_present"),
         Index("ix_tutor_profiles_rate", "hourly_rate_cents"),
-        Index("ix_tutor_profiles_rating", "rating_avg"),
+        Index("ix_tutor_profiles_rating", "rating_score"),
+        CheckConstraint("rating_count >= 0 AND rating_sum >= rating_count AND rating_sum <= 5 * rating_count",
+                        name="rating_totals_valid"),
+        CheckConstraint("(trial_minutes IS NULL) = (trial_price_cents IS NULL)", name="trial_complete"),
+        CheckConstraint("trial_minutes IS NULL OR trial_minutes > 0", name="trial_minutes_positive"),
+        CheckConstraint("trial_price_cents IS NULL OR trial_price_cents >= 0", name="trial_price_non_negative"),
     )
 
     user_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id", ondelete="CASCADE"),
@@ -65,8 +88,16 @@ class TutorProfile(Base):
     min_notice_minutes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     buffer_minutes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     max_advance_days: Mapped[int] = mapped_column(Integer, nullable=False, default=60)
+    # Computed from visible reviews only (server/reviews keeps them in step in the review's
+    # transaction): the mean, the count, their sum, and the Bayesian score search sorts by.
     rating_avg: Mapped[float] = mapped_column(Float, nullable=False, default=0.0, server_default="0")
     rating_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    rating_sum: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    rating_score: Mapped[float] = mapped_column(Float, nullable=False, default=RATING_PRIOR_MEAN,
+                                                server_default=str(RATING_PRIOR_MEAN))
+    # The one trial lesson the tutor offers (both null: none); see bookings.is_trial.
+    trial_minutes: Mapped[int | None] = mapped_column(Integer)
+    trial_price_cents: Mapped[int | None] = mapped_column(Integer)
     avatar_key: Mapped[str | None] = mapped_column(String(255))
     is_active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True, server_default="true")
     created_at: Mapped[datetime] = created_at()

@@ -18,6 +18,7 @@ from server.health.routes import router as health_router
 from server.http import Endpoint, Router
 from server.payments.routes import router as payments_router
 from server.payouts.routes import router as payouts_router
+from server.reviews.routes import router as reviews_router
 from server.tutors.avatars.routes import router as avatars_router
 from server.tutors.routes import router as tutors_router
 
@@ -26,8 +27,8 @@ API_PREFIX = "/api/v1"
 # The integration routers last and in this order: the OpenAPI document lists paths in
 # registration order.
 ROUTERS: tuple[Router, ...] = (
-    health_router, auth_router, tutors_router, availability_router, bookings_router, payments_router, payouts_router,
-    admin_router,
+    health_router, auth_router, tutors_router, availability_router, bookings_router, reviews_router, payments_router,
+    payouts_router, admin_router,
     config_router, google_sign_in_router, calendar_router, avatars_router, materials_router,
 )
 

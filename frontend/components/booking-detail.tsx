@@ -10,8 +10,9 @@ import { isLapsedHold, StatusBadge } from "./booking-bits";
 import { CancelDialog, RescheduleDialog } from "./booking-dialogs";
 import { useLiveEvent, useOnReconnect } from "./live";
 import { RequireAuth } from "./require-auth";
+import { BookingReview } from "./reviews";
 import { usePublicConfig } from "./session";
-import { Alert, Button, buttonClass, Card, EmptyState, PageHeader, Skeleton } from "./ui";
+import { Alert, Badge, Button, buttonClass, Card, EmptyState, PageHeader, Skeleton } from "./ui";
 
 const JOIN_OPENS_MS = 15 * 60_000;
 
@@ -132,7 +133,8 @@ function BookingDetail({ bookingId, user }: { bookingId: string; user: User }) {
         title={`Lesson with ${other}`}
         subtitle={
           <span className="inline-flex flex-wrap items-center gap-2">
-            <StatusBadge status={b.status} booking={b} now={now} /> {b.minutes} minutes · {fmtMoney(b.price_cents, b.currency)}
+            <StatusBadge status={b.status} booking={b} now={now} /> {b.trial && <Badge color="green">Trial lesson</Badge>}{" "}
+            {b.minutes} minutes · {fmtMoney(b.price_cents, b.currency)}
           </span>
         }
         actions={
@@ -239,6 +241,8 @@ function BookingDetail({ bookingId, user }: { bookingId: string; user: User }) {
           </ol>
         )}
       </Card>
+
+      {b.status === "completed" && <BookingReview booking={b} viewerId={user.id} />}
 
       {config?.uploads && (
         <Card className="mt-6" data-testid="booking-materials">

@@ -8,6 +8,7 @@ import { slotKey } from "@/lib/slots";
 import { fmtMoney } from "@/lib/time";
 import { ratingOf, subjectLabel, type Booking, type Slot, type Tutor } from "@/lib/types";
 import { HoldPanel } from "./hold-panel";
+import { TrialBadge, trialLabel, TutorReviews } from "./reviews";
 import { useSession } from "./session";
 import { useToast } from "./toast";
 import { Stars } from "./tutor-search";
@@ -23,6 +24,7 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
   const [minutes, setMinutes] = useState<number | undefined>(undefined);
   const [hold, setHold] = useState<Booking | null>(null);
   const [holding, setHolding] = useState<string | null>(null);
+  const [trialMode, setTrialMode] = useState(false);
   const panelRef = useRef<HTMLDivElement>(null);
 
   useEffect(() => {
@@ -83,20 +85,29 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
       setHolding(key);
       try {
         const lessonMinutes = minutes ?? Math.round((Date.parse(slot.end) - Date.parse(slot.start)) / 60_000);
-        const h = await api.holds.create({ tutor_id: tutorId, start: slot.start, minutes: lessonMinutes }, uuid());
+        const h = await api.holds.create(
+          { tutor_id: tutorId, start: slot.start, minutes: lessonMinutes, ...(trialMode ? { trial: true } : {}) },
+          uuid(),
+        );
         setHold(h);
+        setTrialMode(false);
         requestAnimationFrame(() => panelRef.current?.scrollIntoView({ behavior: "smooth", block: "nearest" }));
       } catch (err) {
         toast.push({
           kind: "error",
-          title: err instanceof ApiError && err.code === "slot_unavailable" ? "That time was just taken" : "Couldn't hold that time",
+          title:
+            err instanceof ApiError && err.code === "slot_unavailable"
+              ? "That time was just taken"
+              : err instanceof ApiError && err.code === "trial_used"
+                ? "Trial already used"
+                : "Couldn't hold that time",
           body: errorMessage(err),
         });
       } finally {
         setHolding(null);
       }
     },
-    [user, activeHold, minutes, tutorId, toast, router],
+    [user, activeHold, minutes, tutorId, toast, router, trialMode],
   );
 
   if (loadError) {
@@ -146,6 +157,7 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
             </div>
             <div className="mt-3 flex flex-wrap items-center gap-3">
               <Stars rating={ratingOf(tutor)} count={tutor.rating_count} />
+              <TrialBadge trial={tutor.trial} currency={tutor.currency} />
               {(tutor.subjects ?? []).map((s) => (
                 <Badge key={s} color="indigo">
                   {subjectLabel(s)}
@@ -160,8 +172,26 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
       <div className="grid gap-6 lg:grid-cols-[minmax(0,1fr)_320px]">
         <Card>
           <div className="mb-4 flex flex-wrap items-center justify-between gap-3">
-            <h2 className="text-lg font-semibold text-slate-900">Book a lesson</h2>
-            {lengths.length > 1 && (
+            <h2 className="text-lg font-semibold text-slate-900">{trialMode ? "Book your trial lesson" : "Book a lesson"}</h2>
+            {tutor.trial && user?.role !== "tutor" && (
+              <button
+                type="button"
+                data-testid="book-trial"
+                aria-pressed={trialMode}
+                onClick={() => {
+                  const next = !trialMode;
+                  setTrialMode(next);
+                  setMinutes(next && tutor.trial ? tutor.trial.minutes : lengths[0]);
+                }}
+                className={cx(
+                  "rounded-xl px-3 py-1.5 text-sm font-medium ring-1",
+                  trialMode ? "bg-emerald-600 text-white ring-emerald-600" : "text-emerald-700 ring-emerald-200 hover:bg-emerald-50",
+                )}
+              >
+                {trialMode ? "Back to regular lessons" : `Book a trial (${trialLabel(tutor.trial, tutor.currency)})`}
+              </button>
+            )}
+            {lengths.length > 1 && !trialMode && (
               <div role="radiogroup" aria-label="Lesson length" className="flex rounded-xl bg-slate-100 p-1">
                 {lengths.map((m) => (
                   <button
@@ -182,6 +212,13 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
               </div>
             )}
           </div>
+          {trialMode && tutor.trial && (
+            <p className="mb-3 rounded-xl bg-emerald-50 p-3 text-sm text-emerald-800" data-testid="trial-mode">
+              Pick a time for your {tutor.trial.minutes}-minute trial lesson (
+              {tutor.trial.price_cents === 0 ? "free" : fmtMoney(tutor.trial.price_cents, tutor.currency)}). A trial is for
+              your first lesson with {name}, once.
+            </p>
+          )}
           <WeekView
             tutorId={tutorId}
             minutes={minutes}
@@ -208,6 +245,8 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
           )}
         </div>
       </div>
+
+      <TutorReviews tutorId={tutorId} count={tutor.rating_count} />
     </div>
   );
 }

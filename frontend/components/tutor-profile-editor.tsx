@@ -25,6 +25,9 @@ interface Draft {
   min_notice_minutes: string;
   buffer_minutes: string;
   max_advance_days: string;
+  trial_on: boolean;
+  trial_minutes: number;
+  trial_price: string;
 }
 
 function draftFrom(t: TutorProfileIn | null): Draft {
@@ -39,6 +42,9 @@ function draftFrom(t: TutorProfileIn | null): Draft {
     min_notice_minutes: String(t?.min_notice_minutes ?? 120),
     buffer_minutes: String(t?.buffer_minutes ?? 0),
     max_advance_days: String(t?.max_advance_days ?? 60),
+    trial_on: Boolean(t?.trial),
+    trial_minutes: t?.trial?.minutes ?? t?.lesson_minutes?.[0] ?? 30,
+    trial_price: t?.trial ? String(t.trial.price_cents / 100) : "0",
   };
 }
 
@@ -128,6 +134,11 @@ function Editor({ user }: { user: User }) {
     const local: Record<string, string> = {};
     if (!draft.rate.trim() || !Number.isFinite(rate) || rate < 0) local.hourly_rate_cents = "Enter your hourly rate, e.g. 35.";
     if (!draft.lesson_minutes.length) local.lesson_minutes = "Offer at least one lesson length.";
+    const trialPrice = Number(draft.trial_price);
+    if (draft.trial_on && (!draft.trial_price.trim() || !Number.isFinite(trialPrice) || trialPrice < 0))
+      local.trial = "Enter the trial's price (0 for a free trial).";
+    if (draft.trial_on && !draft.lesson_minutes.includes(draft.trial_minutes))
+      local.trial = "The trial's length must be one of your lesson lengths.";
     if (Object.keys(local).length) {
       setFieldErrors(local);
       setError("Please fix the highlighted fields.");
@@ -144,6 +155,7 @@ function Editor({ user }: { user: User }) {
       min_notice_minutes: Number(draft.min_notice_minutes) || 0,
       buffer_minutes: Number(draft.buffer_minutes) || 0,
       max_advance_days: Number(draft.max_advance_days) || 1,
+      trial: draft.trial_on ? { minutes: draft.trial_minutes, price_cents: Math.round(trialPrice * 100) } : null,
     };
     setBusy(true);
     setError(null);
@@ -292,6 +304,48 @@ function Editor({ user }: { user: User }) {
                 .
               </p>
             )}
+          </Card>
+          <Card className="space-y-4" data-testid="trial-editor">
+            <h2 className="text-base font-semibold text-slate-900">Trial lesson</h2>
+            <label className="flex items-center gap-2 text-sm text-slate-800">
+              <input
+                type="checkbox"
+                checked={draft.trial_on}
+                onChange={(e) => set("trial_on", e.target.checked)}
+                data-testid="trial-on"
+                name="trial_on"
+              />
+              Offer new students one trial lesson
+            </label>
+            {draft.trial_on && (
+              <div className="grid grid-cols-2 gap-3">
+                <Select
+                  label="Length"
+                  value={String(draft.trial_minutes)}
+                  onChange={(e) => set("trial_minutes", Number(e.target.value))}
+                  data-testid="trial-minutes"
+                >
+                  {draft.lesson_minutes.map((m) => (
+                    <option key={m} value={m}>
+                      {m} min
+                    </option>
+                  ))}
+                </Select>
+                <TextInput
+                  label={`Price (${draft.currency})`}
+                  type="number"
+                  inputMode="decimal"
+                  min={0}
+                  step="0.01"
+                  value={draft.trial_price}
+                  onChange={(e) => set("trial_price", e.target.value)}
+                  data-testid="trial-price"
+                  name="trial_price"
+                />
+              </div>
+            )}
+            {fieldErrors.trial && <p className="text-xs font-medium text-rose-600">{fieldErrors.trial}</p>}
+            <p className="text-xs text-slate-500">A student&apos;s first lesson with you may be the trial, once. 0 makes it free.</p>
           </Card>
           <Card className="space-y-5">
             <h2 className="text-base font-semibold text-slate-900">Scheduling</h2>

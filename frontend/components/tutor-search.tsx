@@ -6,6 +6,7 @@ import { useCallback, useEffect, useState, type FormEvent } from "react";
 import { api, errorMessage } from "@/lib/api";
 import { fmtMoney } from "@/lib/time";
 import { ratingOf, subjectLabel, type Subject, type Tutor, type TutorQuery } from "@/lib/types";
+import { TrialBadge } from "./reviews";
 import { Alert, Avatar, Badge, Button, Card, EmptyState, inputClass, Skeleton } from "./ui";
 
 /** Suggestions for tutors naming their subjects (the search lists the subjects that exist). */
@@ -356,6 +357,11 @@ function TutorCard({ tutor }: { tutor: Tutor }) {
             </Badge>
           ))}
           {subjects.length > 4 && <Badge>+{subjects.length - 4}</Badge>}
+        </div>
+      )}
+      {tutor.trial && (
+        <div className="mt-3">
+          <TrialBadge trial={tutor.trial} currency={tutor.currency} />
         </div>
       )}
       <div className="mt-auto flex items-center justify-between pt-5">

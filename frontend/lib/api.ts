@@ -32,6 +32,9 @@ import type {
   PasswordChange,
   PublicConfig,
   RegisterInput,
+  Review,
+  ReviewInput,
+  ReviewPage,
   SlotsQuery,
   SlotsResponse,
   Tutor,
@@ -330,6 +333,21 @@ export const api = {
     avatarUrl: (id: string) => `${apiUrl()}/api/v1/tutors/${encodeURIComponent(id)}/avatar`,
     avatarUpload: (body: AvatarUploadIn) => request<Upload>("POST", "/tutors/me/avatar/upload", { body }),
     putAvatar: (key: string) => request<AvatarOut>("PUT", "/tutors/me/avatar", { body: { key } }),
+    reviews: (id: string, cursor?: string | null, signal?: AbortSignal) =>
+      request<ReviewPage>("GET", `/tutors/${encodeURIComponent(id)}/reviews`, {
+        query: cursor ? { cursor } : {},
+        signal,
+      }),
+  },
+
+  reviews: {
+    /** The booking's review (404 `review_not_found` while there is none). */
+    forBooking: (bookingId: string, signal?: AbortSignal) =>
+      request<Review>("GET", `/bookings/${encodeURIComponent(bookingId)}/review`, { signal }),
+    create: (bookingId: string, body: ReviewInput) =>
+      request<Review>("POST", `/bookings/${encodeURIComponent(bookingId)}/review`, { body }),
+    reply: (reviewId: string, body: string) =>
+      request<Review>("POST", `/reviews/${encodeURIComponent(reviewId)}/reply`, { body: { body } }),
   },
 
   holds: {

@@ -23,6 +23,12 @@ const BY_CODE: Record<string, string> = {
   storage_not_configured: "File uploads are not available on this server.",
   storage_unavailable: "File storage is not reachable right now. Please try again shortly.",
   calendar_not_connected: "Your Google Calendar is not connected.",
+  not_reviewable: "You can review a lesson once it has taken place.",
+  review_exists: "You have already reviewed this lesson.",
+  reply_exists: "You have already replied to this review.",
+  review_not_found: "This review does not exist, or it was removed.",
+  trial_used: "You have already used your trial lesson with this tutor.",
+  trial_not_offered: "This tutor does not offer a trial lesson.",
   network_error: "Can't reach EduStream right now. Check your connection and try again.",
 };
 

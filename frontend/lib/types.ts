@@ -56,6 +56,10 @@ export type Earning = Schemas["EarningOut"];
 export type EarningStatus = Earning["status"];
 export type EarningsPage = Schemas["EarningsPage"];
 export type EarningsTotal = Schemas["EarningsTotal"];
+export type Review = Schemas["ReviewOut"];
+export type ReviewPage = Schemas["ReviewPage"];
+export type ReviewInput = Schemas["ReviewIn"];
+export type Trial = Schemas["TrialOut"];
 
 export type Availability = Schemas["AvailabilityOut"];
 export type AvailabilityInput = Schemas["AvailabilityIn"];

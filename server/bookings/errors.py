@@ -58,3 +58,13 @@ class BookingNotFound(NotFound):
 class TestProviderDisabled(NotFound):
     code = "test_provider_disabled"
     message = "The test payment provider is not enabled here."
+
+
+class TrialUsed(Conflict):
+    code = "trial_used"
+    message = "You have already had (or hold) your trial lesson with this tutor."
+
+
+class TrialNotOffered(Conflict):
+    code = "trial_not_offered"
+    message = "This tutor does not offer a trial lesson."

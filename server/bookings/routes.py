@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 
 from server.bookings import checkout as checkout_service
-from server.bookings import holds, lifecycle, service
+from server.bookings import holds, lifecycle, service, trials
 from server.bookings.errors import (
     BookingNotFound,
     FreeBookingLimitReached,
@@ -17,6 +17,8 @@ from server.bookings.errors import (
     NotCancellable,
     NotReschedulable,
     SlotUnavailable,
+    TrialNotOffered,
+    TrialUsed,
 )
 from server.bookings.schemas import (
     BookingEventPage,
@@ -42,16 +44,21 @@ def _now() -> datetime:
 
 
 @router.post("/holds", auth=STUDENT, status=201, summary="Hold a slot for HOLD_TTL_SECONDS",
-             errors=[SlotUnavailable, HoldLimitReached, HoldCooldown, IdempotencyKeyReused])
+             errors=[SlotUnavailable, HoldLimitReached, HoldCooldown, TrialUsed, TrialNotOffered,
+                     IdempotencyKeyReused])
 async def place_hold(ctx: Ctx, session: Session, body: HoldCreate) -> BookingOut:
     """Places a hold (a booking in status `held`). 409 `slot_unavailable` when any live booking
     overlaps (buffers included); 409 `hold_limit_reached` past MAX_ACTIVE_HOLDS; 422
-    `slot_not_offered` outside the tutor's availability, lesson lengths, notice or advance window."""
+    `slot_not_offered` outside the tutor's availability, lesson lengths, notice or advance window.
+    With `trial: true`, the student's first lesson with the tutor at the tutor's trial terms
+    (length and price): 409 `trial_used` when their trial is taken (or they have had a lesson
+    with the tutor), 409 `trial_not_offered` when the tutor offers none."""
     now = _now()
+    place = trials.place_trial_hold if body.trial else holds.place_hold
 
     async def action() -> BookingOut:
-        placed = await holds.place_hold(session, ctx.settings, ctx.user.id, body.tutor_id,
-                                        body.start.astimezone(UTC), body.minutes, now)
+        placed = await place(session, ctx.settings, ctx.user.id, body.tutor_id, body.start.astimezone(UTC),
+                             body.minutes, now)
         return placed.out(now)
 
     return await run_idempotent(session, Replayable.of(ctx, body, 201), action)  # type: ignore[return-value]

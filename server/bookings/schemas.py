@@ -17,7 +17,11 @@ class HoldCreate(BaseModel):
 
     tutor_id: uuid.UUID
     start: AwareDatetime = Field(description="Lesson start, ISO 8601 with offset.")
-    minutes: int = Field(ge=5, le=480, description="Lesson length; one of the tutor's lesson_minutes.")
+    minutes: int = Field(ge=5, le=480, description="Lesson length; one of the tutor's lesson_minutes "
+                                                  "(for a trial: the trial's length).")
+    trial: bool = Field(default=False, description="Use the tutor's trial offer (`trial` on the profile): the "
+                                                   "student's first lesson with the tutor, once, at the trial's "
+                                                   "length and price; 409 `trial_used` afterwards.")
 
 
 class BookingOut(BaseModel):
@@ -38,6 +42,7 @@ class BookingOut(BaseModel):
     cancel_reason: str | None = None
     refund_cents: int | None = None
     payment_status: PaymentStatus | None = None
+    trial: bool = Field(default=False, description="A trial lesson (at the tutor's trial terms).")
     created_at: datetime
 
     @classmethod
@@ -53,7 +58,7 @@ class BookingOut(BaseModel):
                    price_cents=booking.price_cents, currency=booking.currency, join_url=booking.join_url,
                    cancelled_by=booking.cancelled_by, cancel_reason=booking.cancel_reason,
                    refund_cents=booking.refund_cents, payment_status=booking.payment_status,
-                   created_at=booking.created_at)
+                   trial=bool(booking.is_trial), created_at=booking.created_at)
 
 
 class BookingPage(BaseModel):

@@ -43,7 +43,11 @@ async def settle_payment(session: Session, booking_id: uuid.UUID, now: datetime,
         if others:
             names = await repository.names(session, others)
             await emit(session, [m for b in others for m in events.messages(b, now, names)])
-        if not await repository.live_conflict(session, booking.tutor_id, booking.guarded, now, exclude=booking.id):
+        # A lapsed trial whose trial was taken again meanwhile cannot come back (uq_bookings_one_trial).
+        trial_taken = booking.is_trial and await repository.trial_refusal(
+            session, booking.student_id, booking.tutor_id, now) == "trial_used"
+        if not trial_taken and not await repository.live_conflict(session, booking.tutor_id, booking.guarded, now,
+                                                                  exclude=booking.id):
             booking.payment_status = PaymentStatus.PAID
             await change_status(session, booking, BookingStatus.CONFIRMED, "confirmed", None, now,
                                 {**payment, "late": True}, new=True)

@@ -91,7 +91,7 @@ SELECT id, student_id FROM candidates WHERE '{DispatchKind.REFUND}:' || id IN (S
 
 async def claim_booking_events(session: Session, since: datetime, batch: int) -> Sequence[Row[Any]]:
     """Booking events worth telling someone about (confirmed, rescheduled, cancelled,
-    hold_expiring) since ``since``, with the booking's parties."""
+    hold_expiring, completed) since ``since``, with the booking's parties."""
     return (await session.execute(_BOOKING_EVENTS, {"since": since, "batch": batch})).all()
 
 

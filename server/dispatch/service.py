@@ -11,6 +11,7 @@ booking_events ``confirmed``        e-mail ``booking_confirmed`` to both parties
 booking_events ``rescheduled``      ``booking_rescheduled`` to both, calendar, video
 booking_events ``cancelled``        ``booking_cancelled`` to both, calendar, video
 booking_events ``hold_expiring``    ``hold_expiring`` to the student
+booking_events ``completed``        ``review_request`` to the student
 a confirmed lesson within           ``session_reminder`` to both (not when it was booked or
 ``EMAIL_REMINDER_MINUTES``          moved inside that lead: the confirmation just went out)
 a new account                       ``welcome``
@@ -60,6 +61,10 @@ async def _booking_events(session: Session, settings: Settings, since: datetime,
         if kind == DispatchedEventKind.HOLD_EXPIRING:
             if settings.brevo_configured:
                 await kick("email.send", str(row.student_id), EmailTemplate.HOLD_EXPIRING, {"booking_id": booking_id})
+            continue
+        if kind == DispatchedEventKind.COMPLETED:
+            if settings.brevo_configured:
+                await kick("email.send", str(row.student_id), EmailTemplate.REVIEW_REQUEST, {"booking_id": booking_id})
             continue
         if settings.brevo_configured:
             context: dict[str, Any] = {"booking_id": booking_id}

@@ -29,6 +29,7 @@ class EmailTemplate(StrEnum):
     BOOKING_RESCHEDULED = "booking_rescheduled"
     BOOKING_CANCELLED = "booking_cancelled"
     REFUND_ISSUED = "refund_issued"
+    REVIEW_REQUEST = "review_request"
 
 
 # template -> what it is for (also the order of the preview index).
@@ -41,6 +42,7 @@ TEMPLATES: dict[EmailTemplate, str] = {
     EmailTemplate.BOOKING_RESCHEDULED: "a lesson moved; to both parties, with the updated .ics",
     EmailTemplate.BOOKING_CANCELLED: "a lesson was cancelled; to both parties, with a cancelling .ics",
     EmailTemplate.REFUND_ISSUED: "the student's refund went through",
+    EmailTemplate.REVIEW_REQUEST: "a lesson was completed: the student is asked to review it (not once reviewed)",
 }
 
 

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import func, select
 
 from models.booking import Booking, BookingEvent
+from models.review import Review
 from models.tutor import TutorProfile
 from models.user import User
 from server.db import Session
@@ -32,3 +33,8 @@ async def count_reschedules(session: Session, booking_id: uuid.UUID) -> int:
     count = await session.scalar(select(func.count()).select_from(BookingEvent).where(
         BookingEvent.booking_id == booking_id, BookingEvent.kind == "rescheduled"))
     return int(count or 0)
+
+
+async def has_review(session: Session, booking_id: uuid.UUID) -> bool:
+    """Whether the booking's student has reviewed it (a review request is then moot)."""
+    return await session.scalar(select(Review.id).where(Review.booking_id == booking_id)) is not None

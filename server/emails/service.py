@@ -90,6 +90,7 @@ def _lesson(settings: Settings, booking: Booking, tz: ZoneInfo) -> dict[str, Any
         "join_url": booking.join_url or "",
         "url": f"{settings.frontend_url.rstrip('/')}/bookings/{booking.id}",
         "timezone": tz.key,
+        "review_url": f"{settings.frontend_url.rstrip('/')}/bookings/{booking.id}#review",
     }
 
 
@@ -104,6 +105,8 @@ def _check_moment(template: str, booking: Booking, context: dict[str, Any], now:
             raise EmailNotApplicable("the lesson moved since the reminder was due")
     if template == EmailTemplate.BOOKING_CONFIRMED and booking.status not in (BookingStatus.CONFIRMED, BookingStatus.COMPLETED):
         raise EmailNotApplicable(f"the booking is {booking.status} now")
+    if template == EmailTemplate.REVIEW_REQUEST and booking.status != BookingStatus.COMPLETED:
+        raise EmailNotApplicable(f"the booking is {booking.status}, not completed")
     if template == EmailTemplate.REFUND_ISSUED and booking.payment_status != PaymentStatus.REFUNDED:
         raise EmailNotApplicable("no refund was issued")
 
@@ -170,6 +173,11 @@ async def compose(session: Session, settings: Settings, to: str, template: str, 
         if recipient.id is not None and recipient.id not in (booking.student_id, booking.tutor_id):
             raise EmailNotApplicable("the recipient is not a party to the booking")
         _check_moment(template, booking, context, now)
+        if template == EmailTemplate.REVIEW_REQUEST:
+            if recipient.id != booking.student_id:
+                raise EmailNotApplicable("only the booking's student reviews it")
+            if await repository.has_review(session, booking.id):
+                raise EmailNotApplicable("the lesson has been reviewed already")
         values.update(await booking_context(session, settings, recipient, booking, context))
         if template in ICS_TEMPLATES:
             lesson = values["lesson"]

@@ -34,7 +34,7 @@ class TutorFilter:
 
 def sort_key(profile: TutorProfile, sort: TutorSort) -> float | int:
     """The value a listing in ``sort`` order is keyed on."""
-    return profile.rating_avg if sort == TutorSort.RATING else profile.hourly_rate_cents
+    return profile.rating_score if sort == TutorSort.RATING else profile.hourly_rate_cents
 
 
 async def subjects_of(session: Session, tutor_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[str]]:
@@ -144,7 +144,7 @@ async def list_profiles(session: Session, wanted: TutorFilter) -> Sequence[Row[T
         stmt = stmt.where(TutorProfile.hourly_rate_cents <= wanted.max_rate_cents)
 
     after = wanted.after
-    key_col: Any = TutorProfile.rating_avg if wanted.sort == TutorSort.RATING else TutorProfile.hourly_rate_cents
+    key_col: Any = TutorProfile.rating_score if wanted.sort == TutorSort.RATING else TutorProfile.hourly_rate_cents
     if wanted.sort == TutorSort.RATING:
         stmt = stmt.order_by(key_col.desc(), TutorProfile.user_id.asc())
         if after is not None:

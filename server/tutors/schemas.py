@@ -67,6 +67,22 @@ def clean_subject_name(name: str) -> str:
     return " ".join(name.split())
 
 
+class TrialIn(BaseModel):
+    """The one trial lesson a tutor offers: a student's first lesson with them, once."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    minutes: StrictInt = Field(description="The trial's length: one of the profile's `lesson_minutes`.")
+    price_cents: StrictInt = Field(ge=0, le=MAX_RATE_CENTS,
+                                   description="0 (free), or at least the payment provider's minimum charge "
+                                               "in the profile's currency.")
+
+
+class TrialOut(BaseModel):
+    minutes: int
+    price_cents: int
+
+
 class TutorProfileIn(BaseModel):
     """A tutor's own profile; ``PUT`` replaces it whole (omitted optional fields take defaults)."""
 
@@ -92,6 +108,23 @@ class TutorProfileIn(BaseModel):
     buffer_minutes: StrictInt = Field(default=0, ge=0, le=240, description="Kept free after every lesson.")
     max_advance_days: StrictInt = Field(default=60, ge=1, le=365,
                                         description="No slot starts later than this many days after now.")
+    # After lesson_minutes and currency: its check reads both.
+    trial: TrialIn | None = Field(default=None, description="The trial lesson you offer, or null for none "
+                                                            "(omitting it withdraws the offer).")
+
+    @field_validator("trial")
+    @classmethod
+    def _trial(cls, value: TrialIn | None, info: ValidationInfo) -> TrialIn | None:
+        lengths, currency = info.data.get("lesson_minutes"), info.data.get("currency")
+        if value is None or not lengths or not currency:
+            return value
+        if value.minutes not in lengths:
+            raise ValueError(f"the trial's length must be one of your lesson lengths ({lengths})")
+        minimum = MIN_CHARGE_MINOR_UNITS.get(currency, DEFAULT_MIN_CHARGE_MINOR_UNITS)
+        if 0 < value.price_cents < minimum:
+            raise ValueError(f"a paid trial must cost at least the minimum charge of {minimum} {currency} "
+                             f"minor units; use 0 for a free trial")
+        return value
 
     @field_validator("subjects")
     @classmethod
@@ -167,8 +200,11 @@ class TutorOut(BaseModel):
     min_notice_minutes: int
     buffer_minutes: int
     max_advance_days: int
-    rating: float = Field(description="Average rating 0–5 (0 when unrated).")
-    rating_count: int
+    rating: float = Field(description="The mean of the tutor's reviews, 1–5 (0 while unreviewed); computed from "
+                                      "reviews, never set by hand.")
+    rating_count: int = Field(description="How many (visible) reviews the rating is computed from.")
+    trial: TrialOut | None = Field(default=None, description="The trial lesson offered (book it with "
+                                                             "`POST /holds` `trial: true`), or null.")
 
 
 class TutorPage(BaseModel):
@@ -190,7 +226,9 @@ class TutorQuery(BaseModel):
         default=None, description="ISO 4217 code: only tutors charging in this currency are listed and "
         "compared with `max_rate_cents`; rates are never converted between currencies.")
     sort: TutorSort = Field(default=TutorSort.RATING,
-                            description="`rating` (best first) or `price` (cheapest first).")
+                            description="`rating` (best first, by a Bayesian average: every tutor counts 5 "
+                                        "imaginary reviews of 4.0, so a few reviews move a tutor less than many) "
+                                        "or `price` (cheapest first).")
     cursor: str | None = Field(default=None, max_length=500)
     limit: int = Field(default=20, ge=1, le=100)
 

@@ -18,6 +18,7 @@ from server.tutors.repository import SLOT_FIELDS, TutorFilter
 from server.tutors.schemas import (
     SubjectList,
     SubjectOut,
+    TrialOut,
     TutorOut,
     TutorPage,
     TutorProfileIn,
@@ -36,7 +37,9 @@ def _out(profile: TutorProfile, name: str, subjects: Sequence[str]) -> TutorOut:
         hourly_rate_cents=profile.hourly_rate_cents, currency=profile.currency, timezone=profile.timezone,
         lesson_minutes=sorted(profile.lesson_minutes), min_notice_minutes=profile.min_notice_minutes,
         buffer_minutes=profile.buffer_minutes, max_advance_days=profile.max_advance_days,
-        rating=round(profile.rating_avg, 2), rating_count=profile.rating_count)
+        rating=round(profile.rating_avg, 2), rating_count=profile.rating_count,
+        trial=(TrialOut(minutes=profile.trial_minutes, price_cents=profile.trial_price_cents)
+               if profile.trial_minutes is not None and profile.trial_price_cents is not None else None))
 
 
 async def get_profile(session: Session, tutor_id: uuid.UUID, *, own: bool = False) -> TutorOut:
@@ -64,6 +67,8 @@ async def upsert_profile(session: Session, tutor_id: uuid.UUID, body: TutorProfi
         "currency": body.currency, "timezone": body.timezone, "lesson_minutes": body.lesson_minutes,
         "min_notice_minutes": body.min_notice_minutes, "buffer_minutes": body.buffer_minutes,
         "max_advance_days": body.max_advance_days,
+        "trial_minutes": body.trial.minutes if body.trial else None,
+        "trial_price_cents": body.trial.price_cents if body.trial else None,
     }
     await repository.upsert_profile(session, tutor_id, values)
     await repository.replace_subjects(session, tutor_id, body.subject_slugs)

@@ -69,3 +69,30 @@ async def test_printed_passwords_match_the_stored_hashes(
         assert verify_password(hashes[login.email], login.password), login.email
     table = format_logins(report.logins)
     assert "student1@demo.edustream.test" in table and "demo-password-1" in table
+
+
+async def test_demo_ratings_come_from_real_reviews_of_completed_lessons(
+        sessionmaker: async_sessionmaker[AsyncSession], db: asyncpg.Pool) -> None:
+    await seed_demo(sessionmaker)
+    await seed_demo(sessionmaker)  # idempotent: no second set of reviews
+    rows = await db.fetch(
+        "SELECT p.rating_avg, p.rating_count, count(r.id) AS reviews, coalesce(avg(r.rating), 0) AS mean, "
+        "bool_and(b.status = 'completed' AND b.end_at < now() AND b.student_id = r.student_id) AS real "
+        "FROM tutor_profiles p LEFT JOIN reviews r ON r.tutor_id = p.user_id "
+        "LEFT JOIN bookings b ON b.id = r.booking_id GROUP BY p.user_id")
+    assert len(rows) == len(TUTORS)
+    assert sum(r["reviews"] for r in rows) == sum(len(t.reviews) for t in TUTORS)
+    for row in rows:
+        assert row["rating_count"] == row["reviews"] > 0
+        assert abs(row["rating_avg"] - float(row["mean"])) < 1e-9
+        assert row["real"]
+
+
+async def test_some_demo_tutors_offer_a_trial(sessionmaker: async_sessionmaker[AsyncSession],
+                                              db: asyncpg.Pool) -> None:
+    await seed_demo(sessionmaker)
+    rows = await db.fetch("SELECT trial_minutes, trial_price_cents, lesson_minutes FROM tutor_profiles "
+                          "WHERE trial_minutes IS NOT NULL")
+    assert len(rows) == sum(1 for t in TUTORS if t.trial) >= 2
+    assert any(r["trial_price_cents"] == 0 for r in rows)
+    assert all(r["trial_minutes"] in r["lesson_minutes"] for r in rows)

@@ -347,6 +347,9 @@ export interface paths {
          * @description Places a hold (a booking in status `held`). 409 `slot_unavailable` when any live booking
          *     overlaps (buffers included); 409 `hold_limit_reached` past MAX_ACTIVE_HOLDS; 422
          *     `slot_not_offered` outside the tutor's availability, lesson lengths, notice or advance window.
+         *     With `trial: true`, the student's first lesson with the tutor at the tutor's trial terms
+         *     (length and price): 409 `trial_used` when their trial is taken (or they have had a lesson
+         *     with the tutor), 409 `trial_not_offered` when the tutor offers none.
          */
         post: operations["place_hold"];
         delete?: never;
@@ -538,6 +541,95 @@ export interface paths {
          */
         post: operations["test_payment_confirm"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/bookings/{booking_id}/review": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A booking's review
+         * @description For the booking's student and tutor: 404 `review_not_found` while it has none.
+         */
+        get: operations["get_booking_review"];
+        put?: never;
+        /**
+         * Review a completed lesson
+         * @description The booking's student, once it is `completed`, rates it 1–5 with an optional comment:
+         *     409 `not_reviewable` before completion, 409 `review_exists` the second time (one review per
+         *     booking, enforced by the database). The tutor's rating and count include it at once, and the
+         *     tutor gets the live event `review.new` `{review}`.
+         */
+        post: operations["create_review"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tutors/{tutor_id}/reviews": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A tutor's reviews, newest first
+         * @description Visible reviews (removed ones are not listed), each with the tutor's reply when given;
+         *     keyset-paginated: pass `next_cursor` back as `cursor`.
+         */
+        get: operations["list_tutor_reviews"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/reviews/{review_id}/reply": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reply to a review of you (once)
+         * @description Only the reviewed tutor (404 `review_not_found` for anyone else); 409 `reply_exists` the second time.
+         */
+        post: operations["reply_to_review"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/reviews/{review_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove a review (admin)
+         * @description 204. The review is hidden from listings and leaves the tutor's rating; who removed it,
+         *     when and the optional `reason` are kept. Removing it again changes nothing.
+         */
+        delete: operations["remove_review"];
         options?: never;
         head?: never;
         patch?: never;
@@ -1229,6 +1321,22 @@ export interface components {
             token: string;
         };
         /**
+         * TrialIn
+         * @description The one trial lesson a tutor offers: a student's first lesson with them, once.
+         */
+        TrialIn: {
+            /**
+             * Minutes
+             * @description The trial's length: one of the profile's `lesson_minutes`.
+             */
+            minutes: number;
+            /**
+             * Price Cents
+             * @description 0 (free), or at least the payment provider's minimum charge in the profile's currency.
+             */
+            price_cents: number;
+        };
+        /**
          * TutorProfileIn
          * @description A tutor's own profile; ``PUT`` replaces it whole (omitted optional fields take defaults).
          */
@@ -1287,6 +1395,18 @@ export interface components {
              * @default 60
              */
             max_advance_days?: number;
+            /**
+             * @description The trial lesson you offer, or null for none (omitting it withdraws the offer).
+             * @default null
+             */
+            trial?: components["schemas"]["TrialIn"] | null;
+        };
+        /** TrialOut */
+        TrialOut: {
+            /** Minutes */
+            minutes: number;
+            /** Price Cents */
+            price_cents: number;
         };
         /**
          * TutorOut
@@ -1326,11 +1446,19 @@ export interface components {
             max_advance_days: number;
             /**
              * Rating
-             * @description Average rating 0–5 (0 when unrated).
+             * @description The mean of the tutor's reviews, 1–5 (0 while unreviewed); computed from reviews, never set by hand.
              */
             rating: number;
-            /** Rating Count */
+            /**
+             * Rating Count
+             * @description How many (visible) reviews the rating is computed from.
+             */
             rating_count: number;
+            /**
+             * @description The trial lesson offered (book it with `POST /holds` `trial: true`), or null.
+             * @default null
+             */
+            trial?: components["schemas"]["TrialOut"] | null;
         };
         /**
          * TutorSort
@@ -1529,9 +1657,15 @@ export interface components {
             start: string;
             /**
              * Minutes
-             * @description Lesson length; one of the tutor's lesson_minutes.
+             * @description Lesson length; one of the tutor's lesson_minutes (for a trial: the trial's length).
              */
             minutes: number;
+            /**
+             * Trial
+             * @description Use the tutor's trial offer (`trial` on the profile): the student's first lesson with the tutor, once, at the trial's length and price; 409 `trial_used` afterwards.
+             * @default false
+             */
+            trial?: boolean;
         };
         /**
          * BookingStatus
@@ -1617,6 +1751,12 @@ export interface components {
             refund_cents?: number | null;
             /** @default null */
             payment_status?: components["schemas"]["PaymentStatus"] | null;
+            /**
+             * Trial
+             * @description A trial lesson (at the tutor's trial terms).
+             * @default false
+             */
+            trial?: boolean;
             /**
              * Created At
              * Format: date-time
@@ -1753,6 +1893,105 @@ export interface components {
              * Format: uuid
              */
             booking_id: string;
+        };
+        /** ReviewIn */
+        ReviewIn: {
+            /**
+             * Rating
+             * @description 1 (poor) to 5 (excellent).
+             */
+            rating: number;
+            /**
+             * Comment
+             * @description Optional words for the tutor and future students.
+             * @default null
+             */
+            comment?: string | null;
+        };
+        /** ReplyOut */
+        ReplyOut: {
+            /** Body */
+            body: string;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /**
+         * ReviewOut
+         * @description A review of one completed lesson (the booking's student wrote it).
+         */
+        ReviewOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Booking Id
+             * Format: uuid
+             */
+            booking_id: string;
+            /**
+             * Tutor Id
+             * Format: uuid
+             */
+            tutor_id: string;
+            /**
+             * Student Name
+             * @description The reviewer's first name.
+             * @default null
+             */
+            student_name?: string | null;
+            /** Rating */
+            rating: number;
+            /**
+             * Comment
+             * @default null
+             */
+            comment?: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * @description The tutor's reply, once given.
+             * @default null
+             */
+            reply?: components["schemas"]["ReplyOut"] | null;
+        };
+        /** ReviewPage */
+        ReviewPage: {
+            /**
+             * Items
+             * @description Newest first; removed reviews are not listed.
+             */
+            items: components["schemas"]["ReviewOut"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` for the next page; null at the end.
+             * @default null
+             */
+            next_cursor?: string | null;
+        };
+        /** ReplyIn */
+        ReplyIn: {
+            /**
+             * Body
+             * @description The tutor's one public reply.
+             */
+            body: string;
+        };
+        /** RemoveReviewIn */
+        RemoveReviewIn: {
+            /**
+             * Reason
+             * @description Why it was removed (kept on record).
+             * @default null
+             */
+            reason?: string | null;
         };
         /** WebhookAck */
         WebhookAck: {
@@ -3062,7 +3301,7 @@ export interface operations {
                 max_rate_cents?: number | null;
                 /** @description ISO 4217 code: only tutors charging in this currency are listed and compared with `max_rate_cents`; rates are never converted between currencies. */
                 currency?: string | null;
-                /** @description `rating` (best first) or `price` (cheapest first). */
+                /** @description `rating` (best first, by a Bayesian average: every tutor counts 5 imaginary reviews of 4.0, so a few reviews move a tutor less than many) or `price` (cheapest first). */
                 sort?: components["schemas"]["TutorSort"];
                 cursor?: string | null;
                 limit?: number;
@@ -3395,7 +3634,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `slot_unavailable`, `hold_limit_reached`, `hold_cooldown` */
+            /** @description Error codes: `slot_unavailable`, `hold_limit_reached`, `hold_cooldown`, `trial_used`, `trial_not_offered` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -4040,6 +4279,378 @@ export interface operations {
             };
             /** @description Error codes: `hold_expired` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_booking_review: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                booking_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_found`, `review_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_review: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                booking_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReviewIn"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_reviewable`, `review_exists` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `idempotency_key_reused`, `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_tutor_reviews: {
+        parameters: {
+            query?: {
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                tutor_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewPage"];
+                };
+            };
+            /** @description Error codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_cursor`, `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    reply_to_review: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                review_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReplyIn"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReviewOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `review_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `reply_exists` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    remove_review: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                review_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["RemoveReviewIn"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `review_not_found` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

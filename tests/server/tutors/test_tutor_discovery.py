@@ -10,6 +10,7 @@ import asyncpg
 import httpx
 import pytest
 
+from models.tutor import rating_score
 from server.settings import Settings
 from tests.server.tutors.support import make_tutor
 
@@ -37,8 +38,11 @@ async def walk(client: httpx.AsyncClient, **params: Any) -> list[dict[str, Any]]
 
 
 async def set_rating(db: asyncpg.Pool, tutor: dict[str, Any], rating: float, count: int = 10) -> None:
-    await db.execute("UPDATE tutor_profiles SET rating_avg = $2, rating_count = $3 WHERE user_id = $1",
-                     tutor["uuid"], rating, count)
+    """Totals as if ``count`` reviews averaged ``rating`` (the sum rounded; the score from it)."""
+    total = min(max(round(rating * count), count), 5 * count)
+    await db.execute("UPDATE tutor_profiles SET rating_avg = $2, rating_count = $3, rating_sum = $4, "
+                     "rating_score = $5 WHERE user_id = $1", tutor["uuid"], rating, count, total,
+                     rating_score(total, count))
 
 
 @pytest.fixture
@@ -65,9 +69,7 @@ async def test_sort_by_rating_walks_every_page_without_duplicates_or_gaps(
     items = await walk(client, sort="rating", limit=4)
     ids = [t["id"] for t in items]
     assert len(ids) == len(set(ids)) == 17
-    assert ids == await expected_ids(db, "rating_avg DESC, user_id ASC")
-    ratings = [t["rating"] for t in items]
-    assert ratings == sorted(ratings, reverse=True)
+    assert ids == await expected_ids(db, "rating_score DESC, user_id ASC")
 
 
 async def test_sort_by_price_walks_every_page_without_duplicates_or_gaps(
@@ -92,7 +94,7 @@ async def test_default_sort_is_rating_and_default_limit_is_20(client: httpx.Asyn
         await make_tutor(client, db, settings, name=f"Extra {i}")
     page = await listing(client)
     assert len(page["items"]) == 20 and page["next_cursor"] is not None
-    assert [t["id"] for t in page["items"]] == (await expected_ids(db, "rating_avg DESC, user_id ASC"))[:20]
+    assert [t["id"] for t in page["items"]] == (await expected_ids(db, "rating_score DESC, user_id ASC"))[:20]
     rest = await listing(client, cursor=page["next_cursor"])
     assert len(rest["items"]) == 2 and rest["next_cursor"] is None
 
@@ -165,7 +167,7 @@ async def test_filters_combine_and_paginate(client: httpx.AsyncClient, db: async
                                             catalogue: list[dict[str, Any]]) -> None:
     items = await walk(client, subject="mathematics", max_rate_cents=4500, currency="USD", sort="rating", limit=2)
     expected = await expected_ids(
-        db, "rating_avg DESC, user_id ASC",
+        db, "rating_score DESC, user_id ASC",
         "hourly_rate_cents <= 4500 AND user_id IN (SELECT tutor_id FROM tutor_subjects ts "
         "JOIN subjects s ON s.id = ts.subject_id WHERE s.slug = 'mathematics')")
     assert [t["id"] for t in items] == expected and expected

@@ -1,0 +1,103 @@
+"""Trial lessons: a student's first lesson with a tutor at the tutor's trial terms, once.
+
+``POST /holds`` with ``trial: true`` comes here instead of the one-statement hold path
+(:mod:`server.bookings.holds`): a trial is rare, so it takes the general few-statement path,
+under the same locks (student, then tutor) and the same hold limits, and adds the trial rules:
+
+* the tutor offers a trial (``tutor_profiles.trial_minutes``/``trial_price_cents``), and the
+  lesson has its length and price;
+* it is the student's first lesson with the tutor (no confirmed or completed lesson yet) and
+  their trial is not taken: ``uq_bookings_one_trial`` (one ``is_trial`` booking per student and
+  tutor that is held, confirmed or completed) makes "once" a database fact, whatever path or
+  race inserts the row. A released, expired or cancelled trial gives the trial back; a lapsed
+  trial hold is marked ``expired`` here first (it would still count in the index).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from sqlalchemy.dialects.postgresql import Range
+from sqlalchemy.exc import IntegrityError
+
+from models.booking import Booking, BookingStatus
+from server.availability import policies
+from server.availability.slots import check_bookable
+from server.bookings import events, repository
+from server.bookings.changes import slot_changes
+from server.bookings.errors import (
+    HoldCooldown,
+    HoldLimitReached,
+    SlotUnavailable,
+    TrialNotOffered,
+    TrialUsed,
+    TutorHoldLimitReached,
+)
+from server.bookings.holds import Placed, end_hold, hoarding_limits
+from server.db import Session
+from server.observability import metrics
+from server.outbox import slots_changed
+from server.settings import Settings
+
+
+async def place_trial_hold(session: Session, settings: Settings, student_id: uuid.UUID, tutor_id: uuid.UUID,
+                           start: datetime, minutes: int, now: datetime) -> Placed:
+    """Hold ``[start, start + minutes)`` as the student's trial with the tutor: 409
+    ``trial_not_offered`` when the tutor offers none, 409 ``trial_used`` when the student's
+    trial is taken or they have had a lesson with the tutor, 422 ``slot_not_offered`` for a
+    length other than the trial's, and the ordinary hold errors otherwise."""
+    tp = await policies.fresh_policy(session, tutor_id)
+    terms = await repository.trial_terms(session, tutor_id)
+    if terms is None:
+        raise TrialNotOffered()
+    check_bookable(tp.policy, tp.rules, tp.overrides, start, minutes, now, lesson_lengths=[terms.minutes])
+    end = start + timedelta(minutes=minutes)
+    booking = Booking(id=uuid.uuid4(), tutor_id=tutor_id, student_id=student_id, status=BookingStatus.HELD,
+                      start_at=start, end_at=end,
+                      guarded=Range(start, end + timedelta(minutes=tp.policy.buffer_minutes), bounds="[)"),
+                      expires_at=now + timedelta(seconds=settings.hold_ttl_seconds), price_cents=terms.price_cents,
+                      currency=terms.currency, is_trial=True, created_at=now)
+
+    await repository.lock_student_then_tutor(session, student_id, tutor_id)
+    for lapsed_trial in await repository.lock_lapsed_trials(session, student_id, tutor_id, now):
+        await end_hold(session, settings, lapsed_trial, BookingStatus.EXPIRED, None, now)
+    refusal = await repository.trial_refusal(session, student_id, tutor_id, now)
+    if refusal is not None:
+        raise TrialUsed(details={"reason": refusal})
+
+    limits = hoarding_limits(settings)
+    checks = await repository.hold_checks(session, student_id, tutor_id, booking.guarded, now, limits)
+    if checks.holds >= settings.max_active_holds:
+        raise HoldLimitReached(details={"scope": "student", "limit": settings.max_active_holds})
+    if checks.refusal == "tutor_hold_limit":
+        raise TutorHoldLimitReached(details={"scope": "tutor", "limit": settings.hold_limit_per_tutor})
+    if checks.refusal is not None:
+        raise HoldCooldown(details={"cooldown_seconds": settings.hold_rehold_cooldown_seconds})
+    if checks.conflict:
+        metrics.hold_conflicted()
+        raise SlotUnavailable()
+    try:
+        await repository.insert_trial_hold(session, booking)
+    except IntegrityError as exc:
+        if repository.is_exclusion_violation(exc):
+            metrics.hold_conflicted()
+            raise SlotUnavailable() from exc
+        if repository.is_trial_violation(exc):
+            raise TrialUsed(details={"reason": "trial_used"}) from exc
+        raise
+    metrics.count_transition(session, None, BookingStatus.HELD)
+
+    names = {student_id: checks.student_name, tutor_id: checks.tutor_name}
+    messages = events.messages(booking, now, names, new=True)
+    ranges = [booking.guarded]
+    if checks.lapsed:
+        lapsed = await repository.by_ids(session, checks.lapsed)
+        names = await repository.names(session, lapsed, names)
+        for old in lapsed:
+            events.record(session, old, "expired", None, BookingStatus.HELD, {"reason": "lapsed; slot taken over"})
+            messages.extend(events.messages(old, now, names))
+            ranges.append(old.guarded)
+    changes = await slot_changes(session, tp.policy, tp.rules, tp.overrides, tutor_id, ranges, now)
+    await slots_changed(session, tutor_id, changes, messages)
+    return Placed(booking, names)
