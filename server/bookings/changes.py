@@ -16,9 +16,11 @@ from typing import Any
 
 from sqlalchemy.dialects.postgresql import Range
 
+from server.availability import policies
 from server.availability.service import load_busy
 from server.availability.slots import DateOverride, Slot, SlotPolicy, WeeklyRule, compute_slots
 from server.db import Session
+from server.tutors.errors import TutorNotFound
 
 
 def _iso(value: datetime) -> str:
@@ -61,3 +63,16 @@ async def slot_changes(session: Session, policy: SlotPolicy, rules: Sequence[Wee
                 entry["held_until"] = _iso(slot.held_until)
             changes[cand.start] = entry
     return [changes[k] for k in sorted(changes)]
+
+
+async def changes_after_transition(session: Session, tutor_id: uuid.UUID, ranges: Sequence[Range[datetime]],
+                                   now: datetime) -> list[dict[str, Any]]:
+    """The slot changes a booking's transition makes, under the tutor's current policy; none
+    when the tutor is no longer listed (nobody can watch or book their slots). A transition
+    (expiry, completion, cancellation) must never fail because the tutor left: sweeps would
+    stop at that booking and every later one would wait behind it."""
+    try:
+        tp = await policies.fresh_policy(session, tutor_id)
+    except TutorNotFound:
+        return []
+    return await slot_changes(session, tp.policy, tp.rules, tp.overrides, tutor_id, ranges, now)

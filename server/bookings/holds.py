@@ -29,7 +29,7 @@ from server.availability import policies
 from server.availability.repository import TutorPolicy
 from server.availability.slots import SlotNotOffered, check_bookable
 from server.bookings import events, repository
-from server.bookings.changes import slot_changes, touching
+from server.bookings.changes import changes_after_transition, slot_changes, touching
 from server.bookings.errors import (
     BookingNotFound,
     HoldCooldown,
@@ -205,9 +205,7 @@ async def change_status(session: Session, booking: Booking, to_status: BookingSt
     parties' messages, in the caller's transaction."""
     events.transition(session, booking, to_status, kind, actor_id, dict(data) if data else None)
     await repository.flush(session)
-    tp = await policies.fresh_policy(session, booking.tutor_id)
-    changes = await slot_changes(session, tp.policy, tp.rules, tp.overrides, booking.tutor_id, [booking.guarded],
-                                 now)
+    changes = await changes_after_transition(session, booking.tutor_id, [booking.guarded], now)
     await slots_changed(session, booking.tutor_id, changes, await events.messages_for(session, booking, now, new=new))
 
 

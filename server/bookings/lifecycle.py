@@ -18,7 +18,7 @@ from models.booking import Booking, BookingStatus, PaymentProvider, PaymentStatu
 from server.availability import policies
 from server.availability.slots import check_bookable
 from server.bookings import events, repository
-from server.bookings.changes import slot_changes
+from server.bookings.changes import changes_after_transition, slot_changes
 from server.bookings.errors import (
     BookingNotFound,
     HoldLapsed,
@@ -70,9 +70,7 @@ async def complete(session: Session, booking_id: uuid.UUID, now: datetime) -> Bo
     await repository.flush(session)
     # The lesson is over, but the buffer after it may reach into the future: watchers hear
     # about slots that it no longer blocks (and no version bump when there are none).
-    tp = await policies.fresh_policy(session, booking.tutor_id)
-    changes = await slot_changes(session, tp.policy, tp.rules, tp.overrides, booking.tutor_id, [booking.guarded],
-                                 now)
+    changes = await changes_after_transition(session, booking.tutor_id, [booking.guarded], now)
     messages = await events.messages_for(session, booking, now)
     if changes:
         await slots_changed(session, booking.tutor_id, changes, messages)

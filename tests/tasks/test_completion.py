@@ -45,3 +45,30 @@ async def test_ended_confirmed_booking_is_completed_once_and_both_parties_told(
     rooms = await db.fetch("SELECT room FROM outbox WHERE event = 'booking.updated' "
                            "AND payload->'booking'->>'status' = 'completed'")
     assert sorted(r["room"] for r in rooms) == sorted([f"user:{student['id']}", f"user:{tutor['id']}"])
+
+
+async def test_sweeps_go_on_past_bookings_of_a_tutor_who_left(
+        client: httpx.AsyncClient, app: Starlette, db: asyncpg.Pool, make_tutor: TutorFactory,
+        make_students: StudentFactory) -> None:
+    """A tutor unlisted after being booked: their ended lesson still completes and their
+    lapsed hold still expires, and the sweeps reach the other tutors' bookings behind them."""
+    from tasks.bookings import expire_lapsed_holds
+
+    gone, staying = await make_tutor(rate=0), await make_tutor(rate=0)
+    [student] = await make_students(1)
+    ended = [await _book(client, student, t["id"], next_day_at(10)) for t in (gone, staying)]
+    for booking_id in ended:
+        await _move_to_past(db, booking_id, timedelta(minutes=5))
+    held = []
+    for t in (gone, staying):
+        r = await hold(client, student, t["id"], next_day_at(14))
+        assert r.status_code == 201, r.text
+        held.append(r.json()["id"])
+    await db.execute("UPDATE bookings SET expires_at = now() - interval '1 minute' WHERE id = ANY($1::uuid[])", held)
+    await db.execute("UPDATE tutor_profiles SET is_active = false WHERE user_id = $1::uuid", gone["id"])
+
+    assert await complete_finished_bookings(app.state.sessionmaker, datetime.now(UTC)) == 2
+    assert await expire_lapsed_holds(app.state.sessionmaker, app.state.settings, datetime.now(UTC)) == 2
+    statuses = {r["id"]: r["status"] for r in await db.fetch(
+        "SELECT id::text, status::text FROM bookings WHERE id = ANY($1::uuid[])", ended + held)}
+    assert statuses == {**dict.fromkeys(ended, "completed"), **dict.fromkeys(held, "expired")}
