@@ -42,8 +42,9 @@ CREATE OR REPLACE FUNCTION hold_hoarding_refusal(p_student uuid, p_tutor uuid, p
                                                  p_max_tutor_holds integer, p_rehold_cooldown interval)
 RETURNS text LANGUAGE plpgsql STABLE SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
-    IF p_max_tutor_holds > 0 AND (SELECT count(*) FROM bookings b WHERE b.tutor_id = p_tutor
-                                  AND b.status = 'held' AND b.expires_at > p_now) >= p_max_tutor_holds THEN
+    -- (tutor_id, expires_at) > (...) pins the generic plan to ix_bookings_tutor_held, as in place_hold().
+    IF p_max_tutor_holds > 0 AND (SELECT count(*) FROM bookings b WHERE b.tutor_id = p_tutor AND b.status = 'held'
+                                  AND (b.tutor_id, b.expires_at) > (p_tutor, p_now)) >= p_max_tutor_holds THEN
         RETURN 'tutor_hold_limit';
     END IF;
     IF p_rehold_cooldown > interval '0' AND EXISTS (
@@ -86,8 +87,12 @@ BEGIN
     PERFORM pg_advisory_xact_lock(booking_lock_key(p_student) # (1::bigint << 62)),
             pg_advisory_xact_lock(booking_lock_key(p_tutor));
     SELECT (SELECT p.policy_version FROM tutor_profiles p WHERE p.user_id = p_tutor AND p.is_active),
+           -- The row comparison pins the plan to ix_bookings_student_held (student_id, expires_at):
+           -- planned generically, the plain form read the student's every held row, lapsed ones
+           -- included, through ix_bookings_student_status (half the statement's throughput).
            (SELECT count(*) FROM bookings b
-             WHERE b.student_id = p_student AND b.status = 'held' AND b.expires_at > p_now),
+             WHERE b.student_id = p_student AND b.status = 'held'
+               AND (b.student_id, b.expires_at) > (p_student, p_now)),
            EXISTS (SELECT 1 FROM bookings b WHERE b.tutor_id = p_tutor AND b.guarded && p_guarded
                    AND b.status = 'held' AND b.expires_at <= p_now),
            EXISTS (SELECT 1 FROM bookings b WHERE b.tutor_id = p_tutor AND b.guarded && p_guarded
