@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     max_upcoming_free_bookings: int = 5
     slot_window_max_days: int = 31
     # How long the shared default slot listing of a tutor may be reused at one version.
-    slots_snapshot_ttl_seconds: float = 1.0
+    slots_snapshot_ttl_seconds: float = 60.0
     cancel_full_refund_hours: int = 24
     # A refund still failing after this many attempts (task runs, retries and reconcile re-queues)
     # becomes ``refund_failed``: an alert (log, metric, admin list) instead of endless retries.

@@ -4,6 +4,8 @@ and serving slots. The arithmetic lives in :mod:`server.availability.slots`."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from server.availability import policies, repository, snapshots
@@ -17,7 +19,7 @@ from server.availability.schemas import (
     SlotsOut,
     format_hhmm,
 )
-from server.availability.slots import BusyRange, DateOverride, SlotPolicy, WeeklyRule, compute_slots
+from server.availability.slots import BusyRange, DateOverride, Slot, SlotPolicy, WeeklyRule, compute_slots
 from server.db import Session
 from server.errors import Conflict, InvalidRequest
 from server.outbox import bump_version, slots_changed
@@ -82,20 +84,39 @@ async def get_slots(session: Session, settings: Settings, tutor_id: uuid.UUID, n
         if current is None:
             policies.forget(tutor_id)
             raise TutorNotFound()
-        return await snapshots.shared(
-            tutor_id, minutes, *current, now, timedelta(seconds=settings.slots_snapshot_ttl_seconds),
-            lambda: _compute_slots(session, settings, tutor_id, now, None, None, minutes))
-    return await _compute_slots(session, settings, tutor_id, now, window_from, window_to, minutes)
+
+        async def compute() -> snapshots.Computed:
+            computed = await _compute_slots(session, settings, tutor_id, now, None, None, minutes, look_ahead=True)
+            return snapshots.Computed(computed.listing, computed.exact_until)
+
+        return await snapshots.shared(tutor_id, minutes, *current, now,
+                                      timedelta(seconds=settings.slots_snapshot_ttl_seconds), compute)
+    return (await _compute_slots(session, settings, tutor_id, now, window_from, window_to, minutes)).listing
+
+
+# Beyond the default window: the next slot that will enter it as the clock moves (a day of
+# look-ahead is enough; without one in it, the listing is recomputed within a day anyway).
+LOOK_AHEAD = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    listing: SlotsOut
+    # Until when ``listing`` stays exactly what a computation at a later ``now`` would give,
+    # barring a version change (None: only at ``now`` itself).
+    exact_until: datetime | None
 
 
 async def _compute_slots(session: Session, settings: Settings, tutor_id: uuid.UUID, now: datetime,
-                         window_from: datetime | None, window_to: datetime | None, minutes: int | None) -> SlotsOut:
+                         window_from: datetime | None, window_to: datetime | None, minutes: int | None,
+                         *, look_ahead: bool = False) -> _Listing:
     tp = await policies.cached_policy(session, tutor_id)
     row = None
+    ahead = LOOK_AHEAD if look_ahead else timedelta(0)
     for _attempt in range(2):
         start, end, length = _window(settings, tp.policy, now, window_from, window_to, minutes)
         reach = timedelta(minutes=length + tp.policy.buffer_minutes)
-        row = await repository.slots_state(session, tutor_id, start, end + reach, now)
+        row = await repository.slots_state(session, tutor_id, start, end + ahead + reach, now)
         if row is None:
             policies.forget(tutor_id)
             raise TutorNotFound()
@@ -106,12 +127,34 @@ async def _compute_slots(session: Session, settings: Settings, tutor_id: uuid.UU
     busy = [BusyRange(lo, hi, status, expires)  # type: ignore[arg-type]
             for lo, hi, status, expires in zip(row["starts"] or [], row["ends"] or [], row["statuses"] or [],
                                                row["expiries"] or [], strict=True)]
-    slots = compute_slots(tp.policy, tp.rules, tp.overrides, busy, start, end, length, now)
+    computed = compute_slots(tp.policy, tp.rules, tp.overrides, busy, start, end + ahead, length, now)
+    slots = [s for s in computed if s.start < end]
     # Built from values computed here, not parsed: skip validation (a week is ~340 slots).
-    return SlotsOut.model_construct(
+    listing = SlotsOut.model_construct(
         tutor_id=tutor_id, version=int(row["version"]), timezone=tp.policy.timezone, minutes=length,
         slots=[SlotOut.model_construct(start=s.start, end=s.end, status=s.status, held_until=s.held_until)
                for s in slots])
+    exact_until = None
+    if look_ahead and end - now + ahead <= timedelta(days=tp.policy.max_advance_days):
+        entering = next((s.start for s in computed if s.start >= end), None)
+        exact_until = exact_listing_until(slots, entering, now, end - now, tp.policy.min_notice_minutes, ahead)
+    return _Listing(listing, exact_until)
+
+
+def exact_listing_until(slots: Sequence[Slot], entering: datetime | None, now: datetime, window: timedelta,
+                        notice_minutes: int, ahead: timedelta) -> datetime:
+    """Until when the default listing computed at ``now`` stays exact as the clock moves,
+    barring a version change (any booking or policy change bumps it): until the first listed
+    slot falls inside the tutor's notice, the next slot after the window (``entering``)
+    comes into it, or the first ``held_until`` passes (that slot reopens), whichever comes
+    first; without a slot entering in the look-ahead, no later than ``ahead`` from now."""
+    until = now + ahead
+    if slots:
+        until = min(until, slots[0].start - timedelta(minutes=notice_minutes))
+    if entering is not None:
+        until = min(until, entering - window)
+    expiries = [s.held_until for s in slots if s.held_until is not None]
+    return min([until, *expiries])
 
 
 async def get_availability(session: Session, tutor_id: uuid.UUID) -> AvailabilityOut:

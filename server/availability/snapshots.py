@@ -4,11 +4,12 @@ Every page view and every live ``watch`` asks for the same thing: the tutor's sl
 next seven days at the current version. A storm of 5,000 watchers would compute it 5,000
 times. Here the first request at a version computes it; requests arriving meanwhile await
 that computation (one flight per tutor and lesson length); later ones at the same version
-reuse it while it is still exact: until ``SLOTS_SNAPSHOT_TTL_SECONDS`` have passed (the
-window's edges move with the clock: a slot's notice runs out, a new day comes into reach)
-or the earliest ``held_until`` in it passes (that slot reopens without a version change).
-Any change to the tutor's bookings or policy bumps the version, so a snapshot never hides
-one: the version is read on every request (one small statement).
+reuse it for as long as it is exact (``Computed.exact_until``: until the first listed slot
+falls inside the tutor's notice, the next slot beyond the window enters it, or the first
+``held_until`` passes and that slot reopens), at most ``SLOTS_SNAPSHOT_TTL_SECONDS``. Any
+change to the tutor's bookings or policy bumps the version, so a snapshot never hides one:
+the version is read on every request (one small statement). A listing whose exactness is
+not known (a tutor taking bookings less than eight days ahead) is reused for one second.
 """
 
 from __future__ import annotations
@@ -22,7 +23,21 @@ from datetime import datetime, timedelta
 
 from server.availability.schemas import SlotsOut
 
-MAX_ENTRIES = 10_000
+# A week of slots renders to ~37 KB: 2,000 tutors' listings stay under ~80 MB.
+MAX_ENTRIES = 2_000
+
+
+# A listing whose exact validity is unknown is shared this long (the window's edges move
+# with the clock: a slot's notice runs out, a new slot comes into reach).
+FALLBACK_TTL = timedelta(seconds=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Computed:
+    """A computed listing and until when it stays exact as the clock moves (None: unknown)."""
+
+    listing: SlotsOut
+    exact_until: datetime | None
 
 
 @dataclass(slots=True)
@@ -33,16 +48,21 @@ class _Entry:
     result: asyncio.Future[SlotsOut]
 
 
+# How many listings this process has computed (tests count storms with it).
+computations = 0
+
 _cache: OrderedDict[tuple[uuid.UUID, int | None], _Entry] = OrderedDict()
 
 
-def _valid_until(snapshot: SlotsOut, computed_at: datetime, ttl: timedelta) -> datetime:
-    expiries = [s.held_until for s in snapshot.slots if s.held_until is not None]
-    return min([computed_at + ttl, *expiries])
+def _valid_until(computed: Computed, computed_at: datetime, max_age: timedelta) -> datetime:
+    if computed.exact_until is not None:
+        return min(computed.exact_until, computed_at + max_age)
+    expiries = [s.held_until for s in computed.listing.slots if s.held_until is not None]
+    return min([computed_at + min(FALLBACK_TTL, max_age), *expiries])
 
 
 async def shared(tutor_id: uuid.UUID, minutes: int | None, version: int, policy_version: int, now: datetime,
-                 ttl: timedelta, compute: Callable[[], Awaitable[SlotsOut]]) -> SlotsOut:
+                 max_age: timedelta, compute: Callable[[], Awaitable[Computed]]) -> SlotsOut:
     """The snapshot at ``version``: reused, awaited from a computation in flight, or computed."""
     key = (tutor_id, minutes)
     entry = _cache.get(key)
@@ -51,19 +71,22 @@ async def shared(tutor_id: uuid.UUID, minutes: int | None, version: int, policy_
         _cache.move_to_end(key)
         return await asyncio.shield(entry.result)
     future: asyncio.Future[SlotsOut] = asyncio.get_running_loop().create_future()
-    entry = _Entry(version, policy_version, now + ttl, future)
+    entry = _Entry(version, policy_version, now + max_age, future)
     _cache[key] = entry
     if len(_cache) > MAX_ENTRIES:
         _cache.popitem(last=False)
+    global computations
+    computations += 1
     try:
-        snapshot = await compute()
+        computed = await compute()
     except BaseException as exc:
         future.set_exception(exc)
         future.exception()  # retrieved: awaiting readers get it; nobody else must log it
         if _cache.get(key) is entry:
             del _cache[key]
         raise
-    entry.valid_until = _valid_until(snapshot, now, ttl)
+    snapshot = computed.listing
+    entry.valid_until = _valid_until(computed, now, max_age)
     entry.version = snapshot.version  # what was actually read (it may be newer than asked)
     future.set_result(snapshot)
     return snapshot
