@@ -151,7 +151,8 @@ def _has_work(session: Session) -> bool:
 async def unit_of_work(sessionmaker: Sessionmaker) -> AsyncIterator[Session]:
     """Open a session and transaction; commit on success, roll back on error (unless the
     error keeps its changes), then run the session's after-commit work."""
-    async with sessionmaker() as session:
+    session = sessionmaker()
+    try:
         try:
             yield session
             if _has_work(session):
@@ -167,5 +168,10 @@ async def unit_of_work(sessionmaker: Sessionmaker) -> AsyncIterator[Session]:
                 await callback()
             raise
         callbacks = session.take_after_commit()
+    finally:
+        # Closing releases connections and detaches objects; a session that never held
+        # either (the hot paths run on the statement pool) has nothing to close.
+        if session.in_transaction() or session.identity_map or session.new or session.deleted:
+            await session.close()
     for callback in callbacks:
         await callback()
