@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per aggregate; importing this registers them all."""
 
+from models.audit import AdminAction, AdminActionKind, AuditTarget
 from models.base import Base
 from models.booking import Booking, BookingEvent
 from models.integrations import CalendarBusy, CalendarEvent, IntegrationDispatch, OAuthConnection, VideoMeeting
@@ -9,7 +10,7 @@ from models.upload import Upload, UploadKind, UploadState
 from models.user import EmailVerification, RefreshToken, Role, User
 
 __all__ = [
-    "AvailabilityOverride", "AvailabilityRule", "Base", "Booking", "BookingEvent", "CalendarBusy",
+    "AdminAction", "AdminActionKind", "AuditTarget", "AvailabilityOverride", "AvailabilityRule", "Base", "Booking", "BookingEvent", "CalendarBusy",
     "CalendarEvent", "DeadLetter", "EmailVerification", "IdempotencyKey", "IntegrationDispatch", "OAuthConnection",
     "OutboxMessage", "RefreshToken", "Role", "Subject", "TutorProfile", "TutorSubject", "TutorVersion", "Upload",
     "UploadKind", "UploadState", "User", "VideoMeeting", "WebhookEvent",

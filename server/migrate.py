@@ -17,8 +17,11 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    """Bring the database to ``revision`` (idempotent; safe to run from several processes)."""
+def upgrade(database_url: str, revision: str = "heads") -> None:
+    """Bring the database to ``revision`` (idempotent; safe to run from several processes).
+
+    ``heads``: every branch, so migrations written side by side on one parent (each branch's
+    revision names the same ``down_revision`` until it is re-chained) all apply."""
     command.upgrade(alembic_config(database_url), revision)
 
 
