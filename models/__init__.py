@@ -1,5 +1,6 @@
 """SQLAlchemy models, one module per aggregate; importing this registers them all."""
 
+from models.audit import AdminAction, AdminActionKind, AuditTarget
 from models.base import Base
 from models.booking import Booking, BookingEvent
 from models.integrations import CalendarBusy, CalendarEvent, IntegrationDispatch, OAuthConnection, VideoMeeting
@@ -12,9 +13,10 @@ from models.upload import Upload, UploadKind, UploadState
 from models.user import EmailVerification, RefreshToken, Role, User
 
 __all__ = [
-    "Account", "AvailabilityOverride", "AvailabilityRule", "Base", "Booking", "BookingEvent", "CalendarBusy",
-    "CalendarEvent", "DeadLetter", "Earning", "EarningStatus", "EmailVerification", "EntryKind", "IdempotencyKey",
-    "IntegrationDispatch", "LedgerEntry", "LedgerLine", "OAuthConnection", "OutboxMessage", "PayoutAccount",
-    "PayoutState", "RefreshToken", "Review", "Role", "Subject", "TransferState", "TutorProfile", "TutorSubject",
-    "TutorVersion", "Upload", "UploadKind", "UploadState", "User", "VideoMeeting", "WebhookEvent",
+    "Account", "AdminAction", "AdminActionKind", "AuditTarget", "AvailabilityOverride", "AvailabilityRule", "Base",
+    "Booking", "BookingEvent", "CalendarBusy", "CalendarEvent", "DeadLetter", "Earning", "EarningStatus",
+    "EmailVerification", "EntryKind", "IdempotencyKey", "IntegrationDispatch", "LedgerEntry", "LedgerLine",
+    "OAuthConnection", "OutboxMessage", "PayoutAccount", "PayoutState", "RefreshToken", "Review", "Role", "Subject",
+    "TransferState", "TutorProfile", "TutorSubject", "TutorVersion", "Upload", "UploadKind", "UploadState", "User",
+    "VideoMeeting", "WebhookEvent",
 ]

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from models.audit import AdminAction, AdminActionKind, AuditTarget
 from models.booking import BookingStatus, PaymentStatus
 from models.outbox import DeadLetter
 from models.user import Role, User
@@ -82,6 +83,12 @@ class SuspendIn(BaseModel):
     reason: str = Field(min_length=1, max_length=500, description="Why (kept with the account, for the record).")
 
 
+class ReasonIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500, description="Why (recorded in the audit log).")
+
+
 class AdminBookingQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -100,3 +107,65 @@ class AdminRefundIn(BaseModel):
     amount_cents: int | None = Field(default=None, ge=1, le=2**31 - 1,
                                      description="Less than the price for a partial refund; default: in full.")
     reason: str = Field(min_length=1, max_length=500, description="Why (recorded in the booking's history).")
+
+
+class AdminCancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str = Field(min_length=1, max_length=500,
+                        description="Why (recorded in the booking's history and the audit log).")
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    admin_id: uuid.UUID
+    admin_email: str
+    admin_name: str
+    action: AdminActionKind
+    target_type: AuditTarget
+    target_id: str = Field(description="The user's or booking's id, or the dead letter's number.")
+    reason: str | None = Field(default=None, description="Why, as the admin wrote it (none for a dead-letter retry).")
+    details: dict[str, Any] = Field(description="What changed, e.g. `{refund_cents: 2500}`.")
+    created_at: datetime
+
+    @classmethod
+    def of(cls, row: AdminAction, email: str, name: str) -> AuditEntryOut:
+        return cls(id=row.id, admin_id=row.admin_id, admin_email=email, admin_name=name, action=row.action,
+                   target_type=row.target_type, target_id=row.target_id, reason=row.reason,
+                   details=row.details, created_at=row.created_at)
+
+
+class AuditPage(BaseModel):
+    items: list[AuditEntryOut]
+    next_cursor: str | None = None
+
+
+class AuditQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    admin_id: uuid.UUID | None = None
+    action: AdminActionKind | None = None
+    target_id: str | None = Field(default=None, max_length=64, description="Only actions on this user, booking or dead letter.")
+    cursor: str | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+
+
+class MinuteCount(BaseModel):
+    minute: datetime
+    count: int
+
+
+class OverviewOut(BaseModel):
+    """What is happening now. Database figures are for the whole platform; `process` figures
+    are this API process's own (sum them across processes in Prometheus)."""
+
+    generated_at: datetime
+    holds_per_minute: list[MinuteCount] = Field(
+        description="Holds placed in each of the last 15 minutes, oldest first (the current minute last).")
+    active_holds: int = Field(description="Holds live now (placed, not yet paid, released or lapsed).")
+    refunds_failed: int = Field(description="Bookings whose refund was given up (`refund_failed`).")
+    dead_letters_waiting: int = Field(description="Dead letters not yet re-queued.")
+    suspended_users: int
+    holds_conflicted_total: int = Field(description="This process: hold attempts refused (slot taken) since it started.")
+    holds_placed_total: int = Field(description="This process: holds placed since it started.")
+    live_connections: int = Field(description="This process: connected Socket.IO clients (watchers) now.")

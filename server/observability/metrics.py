@@ -175,6 +175,20 @@ def count_transition(session: AfterCommit, from_status: str | None, to_status: s
     session.after_commit(increment)
 
 
+# --- reading this process's numbers ---------------------------------------------------------
+
+
+def live_counts() -> dict[str, int]:
+    """This process's hold conflicts, holds placed (both since it started) and open Socket.IO
+    connections, for the admin overview (Prometheus sums them across processes)."""
+    def value(name: str) -> int:
+        return int(REGISTRY.get_sample_value(name) or 0)
+
+    return {"holds_conflicted_total": value(f"{NAMESPACE}_holds_conflicted_total"),
+            "holds_placed_total": value(f"{NAMESPACE}_holds_placed_total"),
+            "live_connections": value(f"{NAMESPACE}_live_connections")}
+
+
 # --- exposition ---------------------------------------------------------------------------
 
 

@@ -816,7 +816,7 @@ export interface paths {
         put?: never;
         /**
          * Lift a suspension
-         * @description reinstate_user
+         * @description The account may sign in again; the reason goes to the audit log.
          */
         post: operations["reinstate_user"];
         delete?: never;
@@ -864,6 +864,71 @@ export interface paths {
          *     it lands).
          */
         post: operations["refund_booking"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/bookings/{booking_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a booking, refunding it in full
+         * @description A confirmed booking that has not started; paid ones are refunded in full whatever the
+         *     student's refund deadline (`refund_pending` until a Stripe refund lands). Both parties
+         *     are told as for any cancellation; 409 `not_cancellable` otherwise.
+         */
+        post: operations["cancel_booking"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The audit log of admin actions (who, what, why)
+         * @description Newest first: suspensions, reinstatements, refunds, cancellations and dead-letter retries,
+         *     each with the admin, the target and the reason given.
+         */
+        get: operations["list_audit"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/admin/overview": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live overview: holds per minute, conflicts, watchers
+         * @description Holds per minute and the counts that need an admin come from the database (the whole
+         *     platform); `holds_conflicted_total`, `holds_placed_total` and `live_connections` are this
+         *     API process's own (Prometheus `/metrics` sums them across processes).
+         */
+        get: operations["overview"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -2215,6 +2280,14 @@ export interface components {
              */
             reason: string;
         };
+        /** ReasonIn */
+        ReasonIn: {
+            /**
+             * Reason
+             * @description Why (recorded in the audit log).
+             */
+            reason: string;
+        };
         /** AdminRefundIn */
         AdminRefundIn: {
             /**
@@ -2228,6 +2301,134 @@ export interface components {
              * @description Why (recorded in the booking's history).
              */
             reason: string;
+        };
+        /** AdminCancelIn */
+        AdminCancelIn: {
+            /**
+             * Reason
+             * @description Why (recorded in the booking's history and the audit log).
+             */
+            reason: string;
+        };
+        /**
+         * AdminActionKind
+         * @description What an admin did (one row of :class:`AdminAction` each).
+         * @enum {string}
+         */
+        AdminActionKind: "user_suspended" | "user_reinstated" | "booking_refunded" | "booking_cancelled" | "dead_letter_retried";
+        /** AuditEntryOut */
+        AuditEntryOut: {
+            /** Id */
+            id: number;
+            /**
+             * Admin Id
+             * Format: uuid
+             */
+            admin_id: string;
+            /** Admin Email */
+            admin_email: string;
+            /** Admin Name */
+            admin_name: string;
+            action: components["schemas"]["AdminActionKind"];
+            target_type: components["schemas"]["AuditTarget"];
+            /**
+             * Target Id
+             * @description The user's or booking's id, or the dead letter's number.
+             */
+            target_id: string;
+            /**
+             * Reason
+             * @description Why, as the admin wrote it (none for a dead-letter retry).
+             * @default null
+             */
+            reason?: string | null;
+            /**
+             * Details
+             * @description What changed, e.g. `{refund_cents: 2500}`.
+             */
+            details: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /**
+         * AuditTarget
+         * @description What kind of thing an admin action was taken on.
+         * @enum {string}
+         */
+        AuditTarget: "user" | "booking" | "dead_letter";
+        /** AuditPage */
+        AuditPage: {
+            /** Items */
+            items: components["schemas"]["AuditEntryOut"][];
+            /**
+             * Next Cursor
+             * @default null
+             */
+            next_cursor?: string | null;
+        };
+        /** MinuteCount */
+        MinuteCount: {
+            /**
+             * Minute
+             * Format: date-time
+             */
+            minute: string;
+            /** Count */
+            count: number;
+        };
+        /**
+         * OverviewOut
+         * @description What is happening now. Database figures are for the whole platform; `process` figures
+         *     are this API process's own (sum them across processes in Prometheus).
+         */
+        OverviewOut: {
+            /**
+             * Generated At
+             * Format: date-time
+             */
+            generated_at: string;
+            /**
+             * Holds Per Minute
+             * @description Holds placed in each of the last 15 minutes, oldest first (the current minute last).
+             */
+            holds_per_minute: components["schemas"]["MinuteCount"][];
+            /**
+             * Active Holds
+             * @description Holds live now (placed, not yet paid, released or lapsed).
+             */
+            active_holds: number;
+            /**
+             * Refunds Failed
+             * @description Bookings whose refund was given up (`refund_failed`).
+             */
+            refunds_failed: number;
+            /**
+             * Dead Letters Waiting
+             * @description Dead letters not yet re-queued.
+             */
+            dead_letters_waiting: number;
+            /** Suspended Users */
+            suspended_users: number;
+            /**
+             * Holds Conflicted Total
+             * @description This process: hold attempts refused (slot taken) since it started.
+             */
+            holds_conflicted_total: number;
+            /**
+             * Holds Placed Total
+             * @description This process: holds placed since it started.
+             */
+            holds_placed_total: number;
+            /**
+             * Live Connections
+             * @description This process: connected Socket.IO clients (watchers) now.
+             */
+            live_connections: number;
         };
         /**
          * ConfigOut
@@ -5199,7 +5400,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ReasonIn"];
+            };
+        };
         responses: {
             /** @description Success */
             200: {
@@ -5230,6 +5435,24 @@ export interface operations {
             };
             /** @description Error codes: `account_not_found` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -5386,6 +5609,208 @@ export interface operations {
             };
             /** @description Error codes: `invalid_request` */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    cancel_booking: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                booking_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AdminCancelIn"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["BookingOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_cancellable`, `invalid_transition` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_audit: {
+        parameters: {
+            query?: {
+                admin_id?: string | null;
+                action?: components["schemas"]["AdminActionKind"] | null;
+                /** @description Only actions on this user, booking or dead letter. */
+                target_id?: string | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_cursor`, `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    overview: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["OverviewOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

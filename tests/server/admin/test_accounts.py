@@ -58,7 +58,8 @@ async def test_a_suspended_account_loses_its_tokens_and_cannot_sign_in_until_rei
     refresh = await client.post("/api/v1/auth/refresh", json={"refresh_token": user["refresh_token"]})
     assert refresh.status_code == 401  # revoked with the suspension
 
-    r = await client.post(f"/api/v1/admin/users/{user['user']['id']}/reinstate", headers=admin)
+    r = await client.post(f"/api/v1/admin/users/{user['user']['id']}/reinstate", headers=admin,
+                          json={"reason": "appeal accepted"})
     assert r.status_code == 200 and r.json()["suspended_at"] is None
     client.cookies.clear()
     login = await client.post("/api/v1/auth/login", json={"email": email, "password": DEFAULT_PASSWORD})
