@@ -30,7 +30,7 @@ export function RequireAuth({ role, children }: { role?: Role; children: (user: 
     return (
       <EmptyState
         icon="lock"
-        title={role === "tutor" ? "This page is for tutors" : "This page is for students"}
+        title={role === "tutor" ? "This page is for tutors" : role === "admin" ? "This page is for admins" : "This page is for students"}
         action={
           <Link href={user.role === "tutor" ? "/tutor/dashboard" : "/"} className={buttonClass("primary")}>
             Go to my home page

@@ -23,6 +23,12 @@ function navFor(role: string | undefined): NavItem[] {
       { href: "/", label: "Browse tutors" },
     ];
   }
+  if (role === "admin") {
+    return [
+      { href: "/admin", label: "Admin console" },
+      { href: "/", label: "Find a tutor" },
+    ];
+  }
   if (role === "student") {
     return [
       { href: "/", label: "Find a tutor" },

@@ -10,6 +10,13 @@ import { markLocalAction, rememberBookings } from "./booking-memory";
 import { apiUrl } from "./config";
 import { friendlyFieldMessage, messageForCode } from "./messages";
 import type {
+  AdminOverview,
+  AdminUser,
+  AdminUserPage,
+  AuditPage,
+  BookingStatus,
+  DeadLetterPage,
+  PaymentStatus,
   Availability,
   AvailabilityInput,
   AvatarOut,
@@ -391,6 +398,29 @@ export const api = {
       markLocalAction(id);
       return request<Booking | undefined>("POST", `/bookings/${encodeURIComponent(id)}/reschedule`, { body: { start } });
     },
+  },
+
+  admin: {
+    overview: (signal?: AbortSignal) => request<AdminOverview>("GET", "/admin/overview", { signal }),
+    users: (q: { q?: string; cursor?: string; limit?: number }, signal?: AbortSignal) =>
+      request<AdminUserPage>("GET", "/admin/users", { query: { ...q }, signal }),
+    suspend: (id: string, reason: string) =>
+      request<AdminUser>("POST", `/admin/users/${encodeURIComponent(id)}/suspend`, { body: { reason } }),
+    reinstate: (id: string, reason: string) =>
+      request<AdminUser>("POST", `/admin/users/${encodeURIComponent(id)}/reinstate`, { body: { reason } }),
+    bookings: (
+      q: { status?: BookingStatus; payment_status?: PaymentStatus; cursor?: string; limit?: number },
+      signal?: AbortSignal,
+    ) => request<BookingPage>("GET", "/admin/bookings", { query: { ...q }, signal }),
+    refund: (id: string, body: { amount_cents?: number | null; reason: string }) =>
+      request<Booking>("POST", `/admin/bookings/${encodeURIComponent(id)}/refund`, { body }),
+    cancel: (id: string, reason: string) =>
+      request<Booking>("POST", `/admin/bookings/${encodeURIComponent(id)}/cancel`, { body: { reason } }),
+    deadLetters: (q: { retried?: boolean; cursor?: string }, signal?: AbortSignal) =>
+      request<DeadLetterPage>("GET", "/admin/dead-letters", { query: { ...q }, signal }),
+    retry: (id: number) => request<void>("POST", `/admin/dead-letters/${id}/retry`),
+    audit: (q: { cursor?: string; limit?: number }, signal?: AbortSignal) =>
+      request<AuditPage>("GET", "/admin/audit", { query: { ...q }, signal }),
   },
 
   payments: {

@@ -119,3 +119,13 @@ export function subjectLabel(s: string): string {
   const words = s.replace(/[-_]+/g, " ").trim();
   return words.charAt(0).toUpperCase() + words.slice(1);
 }
+
+export type AdminUser = Schemas["AdminUserOut"];
+export type AdminUserPage = Schemas["AdminUserPage"];
+export type AuditEntry = Schemas["AuditEntryOut"];
+export type AuditPage = Schemas["AuditPage"];
+export type AdminActionKind = Schemas["AdminActionKind"];
+export type AdminOverview = Schemas["OverviewOut"];
+export type DeadLetter = Schemas["DeadLetterOut"];
+export type DeadLetterPage = Schemas["DeadLetterPage"];
+export type PaymentStatus = Schemas["PaymentStatus"];
