@@ -52,11 +52,11 @@ async def calendar_connect(ctx: Ctx, query: NextQuery) -> Response:
             include_granted_scopes="true")
         return response
     except AppError as exc:
-        return message_page(settings, "Google Calendar is unavailable", exc.message, exc.status, back="/")
+        return message_page(settings, "Google Calendar is unavailable", exc.message, exc.status, back="/settings")
     except (ProviderError, httpx.HTTPError, OSError, ValueError) as exc:
         log.warning("calendar connect could not start: %s", exc)
         return message_page(settings, "Google Calendar is unavailable", "We could not reach Google; try again shortly.",
-                            502, back="/")
+                            502, back="/settings")
 
 
 @router.get("/integrations/google-calendar/callback", auth=PUBLIC,
@@ -73,26 +73,26 @@ async def calendar_callback(ctx: Ctx, session: Session, query: CallbackQuery) ->
         token, claims = await google.authorized(settings, ctx.request)
         if not flow.get("user_id"):
             return message_page(settings, "Google Calendar was not connected",
-                                "This link has expired; start again from your account page.", 400, back="/")
+                                "This link has expired; start again from your account settings.", 400, back="/settings")
         await service.connect(session, settings, uuid.UUID(flow["user_id"]), token, claims.get("email"))
     except OAuthError as exc:
         reason = "You did not allow access to your calendar." if exc.error == "access_denied" else (
-            "This link has expired or was already used; start again from your account page."
+            "This link has expired or was already used; start again from your account settings."
             if exc.error == "mismatching_state" else "Google could not connect your calendar; try again.")
         if exc.error not in ("access_denied", "mismatching_state"):
             # The description arrives in the redirect's query string: log it, never show it.
             log.warning("calendar connect failed: %s (%s)", exc.error, exc.description)
-        return message_page(settings, "Google Calendar was not connected", reason, 400, back="/")
+        return message_page(settings, "Google Calendar was not connected", reason, 400, back="/settings")
     except ProviderError as exc:
         log.warning("calendar connect failed: %s", exc)
         return message_page(settings, "Google Calendar was not connected",
                             "Google did not grant offline access to your calendar; try again and allow it."
                             if exc.status == 0 or 400 <= exc.status < 500 else "We could not reach Google; try again.",
-                            502 if exc.status >= 500 else 400, back="/")
+                            502 if exc.status >= 500 else 400, back="/settings")
     except (AppError, httpx.HTTPError, OSError, ValueError) as exc:
         log.warning("calendar connect failed: %s", exc)
         return message_page(settings, "Google Calendar was not connected", "Something went wrong; try again.", 400,
-                            back="/")
+                            back="/settings")
     return RedirectResponse(frontend_url(settings, flow.get("next", "/"), google_calendar="connected"), status_code=302)
 
 

@@ -261,6 +261,9 @@ async def test_refusing_access_at_google_is_explained_on_a_page(ic: httpx.AsyncC
     r = await ic.get("/api/v1/integrations/google-calendar/callback", params={"state": "s", "error": "access_denied"})
     assert r.status_code == 400
     assert r.headers["content-type"].startswith("text/html")
+    assert "You did not allow access to your calendar." in r.text
+    # Back to the account settings, where calendar connect lives (there is no "account page").
+    assert "/settings\">Back to EduStream</a>" in r.text
 
 
 async def test_the_callback_on_a_server_without_google_is_a_typed_4xx(client: httpx.AsyncClient) -> None:
@@ -269,3 +272,4 @@ async def test_the_callback_on_a_server_without_google_is_a_typed_4xx(client: ht
     assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_request")
     r = await client.get(url, params={"state": "s", "code": "c"})
     assert (r.status_code, r.json()["error"]["code"]) == (404, "google_not_configured")
+
