@@ -141,7 +141,7 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
 
       <Card>
         <div className="flex flex-col gap-5 sm:flex-row sm:items-start">
-          <Avatar name={name} size="lg" />
+          <Avatar name={name} size="lg" src={tutor.has_avatar ? api.tutors.avatarUrl(tutor.id) : null} />
           <div className="min-w-0 flex-1">
             <div className="flex flex-wrap items-start justify-between gap-3">
               <div>

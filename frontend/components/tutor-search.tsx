@@ -343,7 +343,7 @@ function TutorCard({ tutor }: { tutor: Tutor }) {
       className="group flex h-full flex-col rounded-2xl bg-white p-5 shadow-sm ring-1 ring-slate-200/80 transition hover:-translate-y-0.5 hover:shadow-md hover:ring-indigo-200"
     >
       <div className="flex items-start gap-4">
-        <Avatar name={tutor.name} />
+        <Avatar name={tutor.name} src={tutor.has_avatar ? api.tutors.avatarUrl(id) : null} />
         <div className="min-w-0 flex-1">
           <h2 className="truncate text-base font-semibold text-slate-900 group-hover:text-indigo-700">{tutor.name ?? "Tutor"}</h2>
           <p className="mt-0.5 line-clamp-2 text-sm text-slate-600">{tutor.headline || "Friendly tutor on EduStream"}</p>

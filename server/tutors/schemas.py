@@ -205,6 +205,8 @@ class TutorOut(BaseModel):
     rating_count: int = Field(description="How many (visible) reviews the rating is computed from.")
     trial: TrialOut | None = Field(default=None, description="The trial lesson offered (book it with "
                                                              "`POST /holds` `trial: true`), or null.")
+    has_avatar: bool = Field(default=False, description="Whether `GET /tutors/{id}/avatar` has an image to show "
+                                                        "(otherwise show initials).")
 
 
 class TutorPage(BaseModel):

@@ -39,7 +39,8 @@ def _out(profile: TutorProfile, name: str, subjects: Sequence[str]) -> TutorOut:
         buffer_minutes=profile.buffer_minutes, max_advance_days=profile.max_advance_days,
         rating=round(profile.rating_avg, 2), rating_count=profile.rating_count,
         trial=(TrialOut(minutes=profile.trial_minutes, price_cents=profile.trial_price_cents)
-               if profile.trial_minutes is not None and profile.trial_price_cents is not None else None))
+               if profile.trial_minutes is not None and profile.trial_price_cents is not None else None),
+        has_avatar=profile.avatar_key is not None)
 
 
 async def get_profile(session: Session, tutor_id: uuid.UUID, *, own: bool = False) -> TutorOut:

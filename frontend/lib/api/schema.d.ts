@@ -1524,6 +1524,12 @@ export interface components {
              * @default null
              */
             trial?: components["schemas"]["TrialOut"] | null;
+            /**
+             * Has Avatar
+             * @description Whether `GET /tutors/{id}/avatar` has an image to show (otherwise show initials).
+             * @default false
+             */
+            has_avatar?: boolean;
         };
         /**
          * TutorSort

@@ -30,7 +30,7 @@ async def test_tutor_creates_profile_and_gets_the_public_profile(client: httpx.A
         "bio": "Ten years of teaching algebra and calculus.", "subjects": ["computer-science", "mathematics"],
         "hourly_rate_cents": 6000, "currency": "EUR", "timezone": "Europe/Berlin", "lesson_minutes": [30, 60, 90],
         "min_notice_minutes": 120, "buffer_minutes": 10, "max_advance_days": 30, "rating": 0.0, "rating_count": 0,
-        "trial": None}
+        "trial": None, "has_avatar": False}
     assert (await client.get(ME, headers=tutor["headers"])).json() == r.json()
     assert (await client.get(f"/api/v1/tutors/{tutor['id']}")).json() == r.json()
 

@@ -21,6 +21,7 @@ from tests.fixtures.storage import BUCKET, PNG, objects, upload
 
 async def test_an_avatar_is_uploaded_with_the_presigned_form_and_served_to_anyone(sc: httpx.AsyncClient) -> None:
     tutor = await tutor_with_profile(sc)
+    assert (await sc.get(f"/api/v1/tutors/{tutor['id']}")).json()["has_avatar"] is False
     r = await sc.post("/api/v1/tutors/me/avatar/upload", headers=tutor["headers"],
                       json={"content_type": "image/png", "size": len(PNG)})
     assert r.status_code == 200, r.text
@@ -31,6 +32,8 @@ async def test_an_avatar_is_uploaded_with_the_presigned_form_and_served_to_anyon
     r = await sc.put("/api/v1/tutors/me/avatar", headers=tutor["headers"], json={"key": form["key"]})
     assert r.status_code == 200, r.text
     assert r.json()["url"] == f"http://testserver/api/v1/tutors/{tutor['id']}/avatar"
+    # Search cards and the tutor page show the image only for tutors who have one.
+    assert (await sc.get(f"/api/v1/tutors/{tutor['id']}")).json()["has_avatar"] is True
     r = await sc.get(f"/api/v1/tutors/{tutor['id']}/avatar")
     assert r.status_code == 302 and "X-Amz-Expires=300" in r.headers["location"]
     async with httpx.AsyncClient() as browser:
