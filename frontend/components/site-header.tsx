@@ -61,7 +61,7 @@ export function SiteHeader() {
   return (
     <header className="border-b border-slate-200/80 bg-white/85 backdrop-blur">
       <div className="mx-auto flex h-16 max-w-6xl items-center gap-4 px-4 sm:px-6 lg:px-8">
-        <Link href="/" className="flex items-center gap-2 rounded-lg font-bold text-slate-900" aria-label="EduStream home">
+        <Link href="/" className="flex items-center gap-2 rounded-lg font-bold text-slate-900">
           <span aria-hidden="true" className="flex h-8 w-8 items-center justify-center rounded-xl bg-gradient-to-br from-indigo-500 to-violet-600 text-white shadow-sm">
             E
           </span>

@@ -152,7 +152,7 @@ function WeekViewInner({
               <div
                 key={key}
                 // Past days keep the calendar shape on wide screens; phones skip them.
-                className={cx("min-w-0 rounded-xl bg-slate-50/80 p-2 ring-1 ring-slate-100", isPast && "hidden opacity-60 sm:block")}
+                className={cx("min-w-0 rounded-xl bg-slate-50/80 p-2 ring-1 ring-slate-100", isPast && "hidden sm:block")}
                 role="group" aria-label={fmtDate(d)}>
                 <div className={cx("mb-2 text-center", isToday ? "text-indigo-700" : "text-slate-700")}>
                   <div className="text-xs font-medium uppercase tracking-wide">{fmtDayShort(d)}</div>
@@ -166,7 +166,7 @@ function WeekViewInner({
                       <Skeleton className="h-9 opacity-60" />
                     </>
                   ) : daySlots.length === 0 ? (
-                    <p className="py-3 text-center text-xs text-slate-400">{isPast ? "Past" : "No times"}</p>
+                    <p className="py-3 text-center text-xs text-slate-600">{isPast ? "Past" : "No times"}</p>
                   ) : (
                     daySlots.map((s) => (
                       <SlotButton

@@ -19,6 +19,7 @@ import contextlib
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -396,3 +397,11 @@ async def screenshot(page: Page, name: str, *, full_page: bool = True) -> Path:
     await page.screenshot(path=path, full_page=full_page, animations="disabled")
     return path
 
+
+def create_admin(database_url: str, email: str, name: str = "Ada Admin") -> None:
+    """The documented way to make an admin: ``edustream admin create``, the password on stdin."""
+    edustream = str(Path(sys.executable).parent / "edustream")
+    done = subprocess.run([edustream, "admin", "create", "--email", email, "--name", name, "--password-stdin"],
+                          input=PASSWORD + "\n", text=True, capture_output=True, timeout=120,
+                          env={**os.environ, "DATABASE_URL": database_url})
+    assert done.returncode == 0, done.stderr

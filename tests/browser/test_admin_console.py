@@ -4,31 +4,21 @@ reason in the audit log."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import asyncio
+import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.browser.conftest import PASSWORD, Cast, Platform, new_page, problems_of, screenshot, sign_in
+from tests.browser.conftest import PASSWORD, Cast, Platform, create_admin, new_page, problems_of, screenshot, sign_in
 from tests.browser.pages import SLOW_UI_TIMEOUT_MS, UI_TIMEOUT_MS
 from tests.helpers import register, unique_email
 
 pytestmark = pytest.mark.xdist_group("browser")
 
-
-def _create_admin(database_url: str, email: str) -> None:
-    """The documented way to make the first admin: the CLI, password on stdin."""
-    edustream = str(Path(sys.executable).parent / "edustream")
-    done = subprocess.run([edustream, "admin", "create", "--email", email, "--name", "Ada Admin", "--password-stdin"],
-                          input=PASSWORD + "\n", text=True, capture_output=True, timeout=120,
-                          env={**os.environ, "DATABASE_URL": database_url})
-    assert done.returncode == 0, done.stderr
 
 
 async def _paid_lesson(api: httpx.AsyncClient, headers: dict[str, str], tutor_id: str) -> dict[str, Any]:
@@ -50,7 +40,7 @@ async def _paid_lesson(api: httpx.AsyncClient, headers: dict[str, str], tutor_id
 async def test_an_admin_suspends_reinstates_refunds_and_reads_the_audit_log(
         browser: Browser, platform: Platform, cast: Cast, database_url: str) -> None:
     admin_email = unique_email("ada")
-    _create_admin(database_url, admin_email)
+    create_admin(database_url, admin_email)
     async with httpx.AsyncClient(base_url=platform.api_url, timeout=30) as api:
         student = await register(api, role="student", email=unique_email("rhea"), name="Rhea Refund")
         lesson = await _paid_lesson(api, student["headers"], cast.tutor.id)
@@ -72,9 +62,13 @@ async def test_an_admin_suspends_reinstates_refunds_and_reads_the_audit_log(
     await dialog.get_by_label("Reason").fill("Chargeback investigation")
     await dialog.get_by_test_id("admin-confirm").click()
     await expect(row.get_by_text("suspended", exact=True)).to_be_visible(timeout=UI_TIMEOUT_MS)
+    # Every API process refuses the account within SUSPENSION_REFRESH_SECONDS.
     async with httpx.AsyncClient(base_url=platform.api_url, timeout=30) as api:
-        r = await api.get("/api/v1/bookings", headers=student["headers"])
-        assert r.status_code == 403 and r.json()["error"]["code"] == "account_suspended", r.text
+        deadline = time.monotonic() + 60
+        while (r := await api.get("/api/v1/bookings", headers=student["headers"])).status_code != 403:
+            assert time.monotonic() < deadline, f"the suspended student still gets {r.status_code}"
+            await asyncio.sleep(0.2)
+        assert r.json()["error"]["code"] == "account_suspended", r.text
     await row.get_by_role("button", name="Reinstate").click()
     await dialog.get_by_label("Reason").fill("Cleared by the bank")
     await dialog.get_by_test_id("admin-confirm").click()
@@ -95,8 +89,11 @@ async def test_an_admin_suspends_reinstates_refunds_and_reads_the_audit_log(
                            ("booking_refunded", "Lesson started late")):
         entry = audit.locator(f'[data-testid="admin-audit-row"][data-action="{action}"]').filter(has_text=reason)
         await expect(entry).to_contain_text("Ada Admin", timeout=UI_TIMEOUT_MS)
-    async with httpx.AsyncClient(base_url=platform.api_url, timeout=30) as api:
-        r = await api.get(f"/api/v1/bookings/{lesson['id']}", headers=student["headers"])
+    async with httpx.AsyncClient(base_url=platform.api_url, timeout=30) as api:  # reinstated: let in again
+        deadline = time.monotonic() + 60
+        while (r := await api.get(f"/api/v1/bookings/{lesson['id']}", headers=student["headers"])).status_code == 403:
+            assert time.monotonic() < deadline, "the reinstated student is still refused"
+            await asyncio.sleep(0.2)
         assert r.status_code == 200 and r.json()["payment_status"] in {"refund_pending", "refunded"}, r.text
     await screenshot(page, "admin-console")
     assert not problems_of(page).errors, problems_of(page).errors
