@@ -1,6 +1,7 @@
 "use client";
 
 import type { ReactNode } from "react";
+import { ErrorReporting } from "./error-reporting";
 import { LiveProvider } from "./live";
 import { SessionProvider } from "./session";
 import { ToastProvider } from "./toast";
@@ -8,6 +9,7 @@ import { ToastProvider } from "./toast";
 export function Providers({ children }: { children: ReactNode }) {
   return (
     <ToastProvider>
+      <ErrorReporting />
       <SessionProvider>
         <LiveProvider>{children}</LiveProvider>
       </SessionProvider>

@@ -9,7 +9,7 @@
 
 declare global {
   interface Window {
-    __EDUSTREAM__?: { apiUrl?: string };
+    __EDUSTREAM__?: { apiUrl?: string; sentryDsn?: string };
   }
 }
 

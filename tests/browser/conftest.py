@@ -76,13 +76,15 @@ class NextServer:
     log_path: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        env = {**node_env(), "EDUSTREAM_API_URL": self.api_url, "PORT": str(self.port), "NODE_ENV": "production"}
+        env = {**node_env(), "EDUSTREAM_API_URL": self.api_url, "PORT": str(self.port), "NODE_ENV": "production",
+               **self.extra_env}
         with open(self.log_path, "ab") as log:  # noqa: ASYNC230  (spawning only)
             self.proc = subprocess.Popen(  # noqa: ASYNC220
                 ["node", "node_modules/next/dist/bin/next", "start", "-p", str(self.port), "-H", "127.0.0.1"],

@@ -5,7 +5,11 @@ export const dynamic = "force-dynamic";
 
 export function GET(): Response {
   const apiUrl = runtimeApiUrl();
-  const body = `window.__EDUSTREAM__=${JSON.stringify(apiUrl ? { apiUrl } : {}).replace(/</g, "\\u003c")};`;
+  // Frontend error reporting (off unless set). EDUSTREAM_SENTRY_DSN is read per request (one build
+  // can turn it on); NEXT_PUBLIC_SENTRY_DSN is inlined when the frontend is built.
+  const sentryDsn = process.env.EDUSTREAM_SENTRY_DSN || process.env.NEXT_PUBLIC_SENTRY_DSN || undefined;
+  const config = { ...(apiUrl ? { apiUrl } : {}), ...(sentryDsn ? { sentryDsn } : {}) };
+  const body = `window.__EDUSTREAM__=${JSON.stringify(config).replace(/</g, "\\u003c")};`;
   return new Response(body, {
     headers: { "Content-Type": "text/javascript; charset=utf-8", "Cache-Control": "no-store" },
   });
