@@ -151,8 +151,55 @@ export function BookingReview({ booking, viewerId }: { booking: Booking; viewerI
   );
 }
 
-/** The tutor page's reviews, newest first, with "Show more". */
-export function TutorReviews({ tutorId, count }: { tutorId: string; count: number }) {
+/** An admin takes a review down, saying why (kept on record); the rating is recomputed without it. */
+function RemoveReview({ review, onRemoved }: { review: Review; onRemoved: () => void }) {
+  const toast = useToast();
+  const [open, setOpen] = useState(false);
+  const [reason, setReason] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  if (!open) {
+    return (
+      <Button size="sm" variant="ghost" className="mt-2" onClick={() => setOpen(true)} data-testid="review-remove">
+        Remove review
+      </Button>
+    );
+  }
+  const remove = async () => {
+    if (!reason.trim()) {
+      setError("Say why the review is removed: the reason is kept on record.");
+      return;
+    }
+    setBusy(true);
+    try {
+      await api.admin.removeReview(review.id, reason.trim());
+      toast.push({ kind: "success", title: "Review removed", body: reason.trim() });
+      onRemoved();
+    } catch (err) {
+      setError(errorMessage(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <div className="mt-2 space-y-2">
+      <TextArea label="Why remove this review?" value={reason} maxLength={500} rows={2}
+        onChange={(e) => setReason(e.target.value)} data-testid="review-remove-reason" />
+      {error && <Alert>{error}</Alert>}
+      <div className="flex gap-2">
+        <Button size="sm" variant="danger" loading={busy} onClick={() => void remove()} data-testid="review-remove-confirm">
+          Remove
+        </Button>
+        <Button size="sm" variant="ghost" onClick={() => setOpen(false)}>
+          Keep it
+        </Button>
+      </div>
+    </div>
+  );
+}
+
+/** The tutor page's reviews, newest first, with "Show more"; admins may remove one. */
+export function TutorReviews({ tutorId, count, canRemove = false }: { tutorId: string; count: number; canRemove?: boolean }) {
   const [items, setItems] = useState<Review[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -196,6 +243,9 @@ export function TutorReviews({ tutorId, count }: { tutorId: string; count: numbe
           {items.map((r) => (
             <li key={r.id} className="py-3">
               <ReviewBody review={r} />
+              {canRemove && (
+                <RemoveReview review={r} onRemoved={() => setItems((prev) => (prev ?? []).filter((x) => x.id !== r.id))} />
+              )}
             </li>
           ))}
         </ul>

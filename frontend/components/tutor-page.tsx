@@ -246,7 +246,7 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
         </div>
       </div>
 
-      <TutorReviews tutorId={tutorId} count={tutor.rating_count} />
+      <TutorReviews tutorId={tutorId} count={tutor.rating_count} canRemove={user?.role === "admin"} />
     </div>
   );
 }

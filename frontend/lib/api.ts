@@ -421,6 +421,8 @@ export const api = {
     retry: (id: number) => request<void>("POST", `/admin/dead-letters/${id}/retry`),
     audit: (q: { cursor?: string; limit?: number }, signal?: AbortSignal) =>
       request<AuditPage>("GET", "/admin/audit", { query: { ...q }, signal }),
+    removeReview: (id: string, reason: string) =>
+      request<void>("DELETE", `/admin/reviews/${encodeURIComponent(id)}`, { body: { reason } }),
   },
 
   payments: {

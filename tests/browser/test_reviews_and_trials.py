@@ -16,7 +16,7 @@ from playwright.async_api import Browser, Page, expect
 from server.db import libpq_url, make_engine, make_sessionmaker
 from server.settings import Settings
 from tasks.bookings import complete_finished_bookings
-from tests.browser.conftest import PASSWORD, Platform, new_page, problems_of, sign_in
+from tests.browser.conftest import PASSWORD, Platform, create_admin, new_page, problems_of, sign_in
 from tests.browser.pages import OPEN_SLOT, SLOW_UI_TIMEOUT_MS, open_tutor_page
 from tests.helpers import register, unique_email
 
@@ -86,7 +86,7 @@ async def _complete(settings: Settings, booking_id: str) -> None:
 
 
 async def test_student_reviews_a_completed_lesson_and_the_tutor_replies(
-        platform: Platform, settings: Settings, pages: list[Page]) -> None:
+        browser: Browser, platform: Platform, settings: Settings, pages: list[Page]) -> None:
     student_page, tutor_page = pages
     async with httpx.AsyncClient(base_url=platform.api_url, timeout=30) as api:
         tutor = await _tutor(api, "Rosa Lindqvist")
@@ -122,6 +122,23 @@ async def test_student_reviews_a_completed_lesson_and_the_tutor_replies(
     await expect(reviews).to_contain_text("Reviews (1)", timeout=SLOW_UI_TIMEOUT_MS)
     await expect(reviews.get_by_test_id("review")).to_contain_text("Made the Tudors come alive.")
     await expect(reviews.get_by_test_id("review-reply")).to_contain_text("Thank you, Iris!")
+    await expect(reviews.get_by_test_id("review-remove")).to_have_count(0)  # only admins may remove
+
+    # An admin takes the review down, saying why; the tutor's rating no longer counts it.
+    admin = unique_email("mod")
+    create_admin(settings.database_url, admin, "Mo Moderator")
+    admin_page = await new_page(browser)
+    await sign_in(admin_page, platform.web_url, admin, PASSWORD)
+    await admin_page.goto(f"{platform.web_url}/tutors/{tutor['user']['id']}")
+    admin_view = admin_page.get_by_test_id("tutor-reviews")
+    await admin_view.get_by_test_id("review-remove").click()
+    await admin_view.get_by_test_id("review-remove-reason").fill("Names another student")
+    await admin_view.get_by_test_id("review-remove-confirm").click()
+    await expect(admin_view.get_by_test_id("review")).to_have_count(0, timeout=SLOW_UI_TIMEOUT_MS)
+    async with httpx.AsyncClient(base_url=platform.api_url, timeout=30) as api:
+        r = await api.get(f"/api/v1/tutors/{tutor['user']['id']}")
+        assert r.json()["rating_count"] == 0, r.text
+    await admin_page.context.close()
 
 
 async def test_tutor_offers_a_free_trial_and_a_student_books_it(platform: Platform, pages: list[Page]) -> None:

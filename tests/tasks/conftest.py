@@ -82,6 +82,16 @@ class JobProcess:
         self.proc.wait()
         return code
 
+    async def exited(self, within: float) -> int | None:
+        """The exit code once the process has exited by itself (None after ``within`` seconds)."""
+        assert self.proc is not None
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            await asyncio.sleep(0.05)
+        return self.proc.poll()
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")
 
