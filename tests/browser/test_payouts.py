@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
 import stripe
 from playwright.async_api import Browser, expect
 from redis.asyncio import Redis
 
+from server.db import libpq_url
 from server.settings import Settings
 from tests.browser.conftest import PASSWORD, NextServer, new_page, screenshot, sign_in
 from tests.browser.pages import SLOW_UI_TIMEOUT_MS
@@ -72,6 +74,23 @@ async def stripe_platform(frontend_build: Path, settings: Settings, redis: Redis
         await fake.stop()
 
 
+HEADLINE = "Statistics, calmly"
+
+
+@pytest.fixture(autouse=True)
+async def _unlist_our_tutor(settings: Settings) -> AsyncIterator[None]:
+    """The database is shared with the package's other browser tests, whose search tests list
+    the cast's tutors only: the tutor made here leaves the listing when the test ends."""
+    yield
+    conn = await asyncpg.connect(libpq_url(settings.database_url))
+    try:
+        await conn.execute("UPDATE bookings SET status = 'released', expires_at = NULL WHERE status = 'held' AND "
+                           "tutor_id IN (SELECT user_id FROM tutor_profiles WHERE headline = $1)", HEADLINE)
+        await conn.execute("UPDATE tutor_profiles SET is_active = false WHERE headline = $1", HEADLINE)
+    finally:
+        await conn.close()
+
+
 async def test_a_tutor_onboards_with_stripe_and_sees_a_paid_lesson_as_a_balance(
         browser: Browser, stripe_platform: StripePlatform) -> None:
     sp = stripe_platform
@@ -79,7 +98,7 @@ async def test_a_tutor_onboards_with_stripe_and_sees_a_paid_lesson_as_a_balance(
         tutor = await register(api, role="tutor", email=unique_email("payee"), name="Priya Payee", password=PASSWORD)
         student = await register(api, role="student", email=unique_email("payer"), name="Sam Payer")
         r = await api.put("/api/v1/tutors/me", headers=tutor["headers"], json={
-            "headline": "Statistics, calmly", "bio": "", "subjects": ["mathematics"], "hourly_rate_cents": 6000,
+            "headline": HEADLINE, "bio": "", "subjects": ["mathematics"], "hourly_rate_cents": 6000,
             "currency": "USD", "timezone": "UTC", "lesson_minutes": [60], "min_notice_minutes": 0,
             "buffer_minutes": 0, "max_advance_days": 30})
         assert r.status_code == 200, r.text
