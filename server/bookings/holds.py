@@ -17,6 +17,7 @@ the general path below or reload the policy.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -168,17 +169,24 @@ async def _place_hold_general(session: Session, settings: Settings, tp: TutorPol
             raise SlotUnavailable() from exc
         raise
     metrics.count_transition(session, None, BookingStatus.HELD)
+    return await announce_hold(session, tp, booking, checks.lapsed, names, now)
+
+
+async def announce_hold(session: Session, tp: TutorPolicy, booking: Booking, lapsed_ids: Sequence[uuid.UUID],
+                        names: dict[uuid.UUID, str], now: datetime) -> Placed:
+    """After a hold was inserted by the general path: the lapsed holds it moved aside recorded
+    as expired, and the slot changes and both parties' messages of all of them."""
     messages = events.messages(booking, now, names, new=True)
     ranges = [booking.guarded]
-    if checks.lapsed:
-        lapsed = await repository.by_ids(session, checks.lapsed)
+    if lapsed_ids:
+        lapsed = await repository.by_ids(session, lapsed_ids)
         names = await repository.names(session, lapsed, names)
         for old in lapsed:
             events.record(session, old, "expired", None, BookingStatus.HELD, {"reason": "lapsed; slot taken over"})
             messages.extend(events.messages(old, now, names))
             ranges.append(old.guarded)
-    changes = await slot_changes(session, tp.policy, tp.rules, tp.overrides, tutor_id, ranges, now)
-    await slots_changed(session, tutor_id, changes, messages)
+    changes = await slot_changes(session, tp.policy, tp.rules, tp.overrides, booking.tutor_id, ranges, now)
+    await slots_changed(session, booking.tutor_id, changes, messages)
     return Placed(booking, names)
 
 

@@ -24,8 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from models.booking import Booking, BookingStatus
 from server.availability import policies
 from server.availability.slots import check_bookable
-from server.bookings import events, repository
-from server.bookings.changes import slot_changes
+from server.bookings import repository
 from server.bookings.errors import (
     HoldCooldown,
     HoldLimitReached,
@@ -34,10 +33,9 @@ from server.bookings.errors import (
     TrialUsed,
     TutorHoldLimitReached,
 )
-from server.bookings.holds import Placed, end_hold, hoarding_limits
+from server.bookings.holds import Placed, announce_hold, end_hold, hoarding_limits
 from server.db import Session
 from server.observability import metrics
-from server.outbox import slots_changed
 from server.settings import Settings
 
 
@@ -87,17 +85,5 @@ async def place_trial_hold(session: Session, settings: Settings, student_id: uui
             raise TrialUsed(details={"reason": "trial_used"}) from exc
         raise
     metrics.count_transition(session, None, BookingStatus.HELD)
-
     names = {student_id: checks.student_name, tutor_id: checks.tutor_name}
-    messages = events.messages(booking, now, names, new=True)
-    ranges = [booking.guarded]
-    if checks.lapsed:
-        lapsed = await repository.by_ids(session, checks.lapsed)
-        names = await repository.names(session, lapsed, names)
-        for old in lapsed:
-            events.record(session, old, "expired", None, BookingStatus.HELD, {"reason": "lapsed; slot taken over"})
-            messages.extend(events.messages(old, now, names))
-            ranges.append(old.guarded)
-    changes = await slot_changes(session, tp.policy, tp.rules, tp.overrides, tutor_id, ranges, now)
-    await slots_changed(session, tutor_id, changes, messages)
-    return Placed(booking, names)
+    return await announce_hold(session, tp, booking, checks.lapsed, names, now)
