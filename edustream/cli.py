@@ -159,6 +159,14 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+#: How every API process serves WebSockets (also for ``uvicorn edustream.asgi:app_factory``: pass
+#: ``--ws-per-message-deflate false``). Browsers and socket.io-client offer permessage-deflate;
+#: accepting it gives each connection a zlib compressor and decompressor (about 47 KB) that the
+#: live layer never uses (it sends its frames uncompressed: realtime/internals.py) — more than the
+#: rest of an idle connection together (docs/benchmarks.md, "Memory per connection").
+LIVE_UVICORN_OPTIONS: dict[str, Any] = {"ws_per_message_deflate": False}
+
+
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
     settings = prepare_services(settings)
     if not args.no_migrate:
@@ -171,6 +179,7 @@ def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
         proxy_headers=True, forwarded_allow_ips=args.forwarded_allow_ips, timeout_graceful_shutdown=10,
         # One access line per request: ours (edustream.access, with route and duration), not uvicorn's too.
         access_log=False,
+        **LIVE_UVICORN_OPTIONS,
     )
     return 0
 
