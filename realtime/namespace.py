@@ -22,13 +22,15 @@ from socketio.exceptions import ConnectionRefusedError
 from realtime import service
 from realtime.auth import Identity, authenticate_handshake, verify_token
 from realtime.limits import ConnectionState, IpBudgets, LiveRateLimited, TokenBucket, check_event, reserve_watch
-from realtime.schemas import AuthIn, AuthOut, UnwatchIn, UnwatchOut, WatchChanges, WatchIn
+from realtime.schemas import AuthIn, AuthOut, UnwatchIn, UnwatchOut, WatchIn
+from server.availability.schemas import SlotsOut
 from server.db import unit_of_work
 from server.errors import AppError, InvalidRequest, validation_details
 from server.identity import InvalidToken
 from server.observability import metrics
 from server.observability.tracing import traced_dispatch
 from server.outbox import sign_in_room, tutor_room, user_room
+from server.rendered import Rendered
 from server.settings import Settings
 
 log = logging.getLogger("edustream.live")
@@ -206,7 +208,7 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         await self.emit(SESSION_EXPIRED, {"reason": "token_expired", "message": message}, to=sid, ignore_queue=True)
         await self.disconnect(sid)
 
-    async def on_watch(self, sid: str, state: ConnectionState, data: Any) -> dict[str, Any]:
+    async def on_watch(self, sid: str, state: ConnectionState, data: Any) -> Rendered[SlotsOut] | dict[str, Any]:
         """Join the tutor's room, then answer the snapshot (or the missed changes).
 
         Joining first means no change can fall between the snapshot and the first event;
@@ -224,7 +226,9 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 state.watching.discard(room)
                 await self.leave_room(sid, room)
             raise
-        return result.model_dump(mode="json", exclude_none=isinstance(result, WatchChanges))
+        if isinstance(result, Rendered):
+            return result  # the shared listing's JSON, spliced into the ack as is (realtime/wire.py)
+        return result.model_dump(mode="json", exclude_none=True)
 
     async def on_unwatch(self, sid: str, state: ConnectionState, data: Any) -> dict[str, Any]:
         """Leave the tutor's room (a no-op when not watching)."""

@@ -17,6 +17,7 @@ from typing import Any
 import socketio
 from starlette.applications import Starlette
 
+from realtime import wire
 from realtime.internals import DirectAsyncServer, close_redis, start_manager, stop_listener
 from realtime.manager import Broadcast, LiveRedisManager, StockRedisManager, redis_options
 from realtime.namespace import LiveNamespace
@@ -52,7 +53,7 @@ def create_sio(settings: Settings) -> socketio.AsyncServer:
         cors_credentials=True, transports=transports,
         max_http_buffer_size=max(TRANSPORT_MAX_BYTES, settings.live_max_payload_bytes),
         ping_interval=settings.live_ping_interval_seconds, ping_timeout=settings.live_ping_timeout_seconds,
-        logger=False, engineio_logger=False)
+        logger=False, engineio_logger=False, json=wire)
 
 
 def publisher_for(manager: socketio.AsyncRedisManager) -> Publish:

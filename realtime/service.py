@@ -18,6 +18,7 @@ from realtime.schemas import SlotChange, WatchChanges
 from server.availability.schemas import SlotsOut
 from server.availability.service import get_slots, tutor_version
 from server.db import Session
+from server.rendered import Rendered
 from server.settings import Settings
 from server.tutors.service import TutorNotFound
 
@@ -27,13 +28,13 @@ _MISSED = text(
     "ORDER BY version, id").columns(version=BigInteger, payload=JSONB, created_at=DateTime(timezone=True))
 
 
-async def snapshot(session: Session, settings: Settings, tutor_id: uuid.UUID, now: datetime) -> SlotsOut:
-    """The default window of the tutor's slots with the version it reflects."""
+async def snapshot(session: Session, settings: Settings, tutor_id: uuid.UUID, now: datetime) -> Rendered[SlotsOut]:
+    """The default window of the tutor's slots with the version it reflects (as the JSON REST serves)."""
     return await get_slots(session, settings, tutor_id, now)
 
 
 async def watch(session: Session, settings: Settings, tutor_id: uuid.UUID, since: int | None,
-                now: datetime) -> SlotsOut | WatchChanges:
+                now: datetime) -> Rendered[SlotsOut] | WatchChanges:
     """A snapshot, or with ``since`` the merged changes after it when all of them are still kept.
 
     Snapshots come from the per-tutor, per-version cache the REST listing uses

@@ -37,6 +37,7 @@ from server.errors import (
     validation_details,
 )
 from server.identity import ACCESS_COOKIE, CSRF_COOKIE, CSRF_HEADER, InvalidToken, Principal, decode_access_token
+from server.rendered import Rendered
 from server.settings import Settings
 
 
@@ -203,6 +204,8 @@ def _serialize(endpoint: Endpoint, result: Any) -> Response:
         return result
     if result is None:
         return Response(status_code=endpoint.status if endpoint.status == 204 else 204)
+    if isinstance(result, Rendered):
+        return Response(result.body, status_code=endpoint.status, media_type="application/json")
     if isinstance(result, BaseModel):
         # pydantic's own encoder: one pass to bytes, no intermediate dicts (hot paths return models).
         return Response(result.model_dump_json(), status_code=endpoint.status, media_type="application/json")

@@ -9,6 +9,7 @@ from server.availability import service
 from server.availability.schemas import AvailabilityIn, AvailabilityOut, SlotQuery, SlotsOut
 from server.db import Session
 from server.http import TUTOR, Ctx, Router
+from server.rendered import Rendered
 from server.tutors.errors import TutorNotFound
 
 router = Router("/api/v1", tags=["tutors"])
@@ -32,7 +33,7 @@ async def get_my_availability(ctx: Ctx, session: Session) -> AvailabilityOut:
 
 
 @router.get("/tutors/{tutor_id}/slots", summary="A tutor's bookable slots", errors=[TutorNotFound])
-async def get_slots(ctx: Ctx, session: Session, tutor_id: uuid.UUID, query: SlotQuery) -> SlotsOut:
+async def get_slots(ctx: Ctx, session: Session, tutor_id: uuid.UUID, query: SlotQuery) -> Rendered[SlotsOut]:
     """Slots of `minutes` starting in `[from, to)` (UTC). Weekly hours and overrides are
     read in the tutor's time zone; each availability window offers starts every `minutes`
     from its beginning (60-minute lessons in 09:00–12:00: 09:00, 10:00, 11:00). Starts

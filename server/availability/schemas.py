@@ -8,7 +8,7 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from server.availability.slots import MINUTES_PER_DAY, SlotStatus
 from server.tutors.schemas import MAX_LESSON_MINUTES, MIN_LESSON_MINUTES
@@ -228,15 +228,3 @@ class SlotsOut(BaseModel):
     timezone: str = Field(description="The tutor's time zone (slots themselves are UTC).")
     minutes: int
     slots: list[SlotOut]
-
-    _rendered: str | None = PrivateAttr(default=None)
-
-    def model_dump_json(self, **kwargs: Any) -> str:
-        """The JSON, rendered once: a snapshot is shared by every reader at its version
-        (server/availability/snapshots.py) and never changed after it is built, and encoding
-        a week of slots (~37 KB) costs more than the rest of a cached request."""
-        if kwargs:
-            return super().model_dump_json(**kwargs)
-        if self._rendered is None:
-            self._rendered = super().model_dump_json()
-        return self._rendered

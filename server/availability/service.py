@@ -23,6 +23,7 @@ from server.availability.slots import BusyRange, DateOverride, Slot, SlotPolicy,
 from server.db import Session
 from server.errors import Conflict, InvalidRequest
 from server.outbox import bump_version, slots_changed
+from server.rendered import Rendered
 from server.settings import Settings
 from server.tutors.errors import TutorNotFound
 
@@ -70,8 +71,8 @@ def _window(settings: Settings, policy: SlotPolicy, now: datetime, window_from: 
 
 async def get_slots(session: Session, settings: Settings, tutor_id: uuid.UUID, now: datetime, *,
                     window_from: datetime | None = None, window_to: datetime | None = None,
-                    minutes: int | None = None) -> SlotsOut:
-    """The tutor's slots in ``[window_from, window_to)`` with the version they reflect.
+                    minutes: int | None = None) -> Rendered[SlotsOut]:
+    """The tutor's slots in ``[window_from, window_to)`` with the version they reflect, as JSON.
 
     Defaults: from = now, to = from + 7 days, minutes = the shortest lesson. One statement
     reads the version and the busy ranges (so they agree); the policy comes from the
@@ -91,7 +92,7 @@ async def get_slots(session: Session, settings: Settings, tutor_id: uuid.UUID, n
 
         return await snapshots.shared(tutor_id, minutes, *current, now,
                                       timedelta(seconds=settings.slots_snapshot_ttl_seconds), compute)
-    return (await _compute_slots(session, settings, tutor_id, now, window_from, window_to, minutes)).listing
+    return Rendered.of((await _compute_slots(session, settings, tutor_id, now, window_from, window_to, minutes)).listing)
 
 
 # Beyond the default window: the next slot that will enter it as the clock moves (a day of

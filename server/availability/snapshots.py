@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from server.availability.schemas import SlotsOut
+from server.rendered import Rendered
 
-# A week of slots renders to ~37 KB: 2,000 tutors' listings stay under ~80 MB.
+# A week of slots renders to ~37 KB, kept as that JSON: 2,000 tutors' listings stay under ~80 MB.
 MAX_ENTRIES = 2_000
 
 
@@ -45,7 +46,7 @@ class _Entry:
     version: int
     policy_version: int
     valid_until: datetime
-    result: asyncio.Future[SlotsOut]
+    result: asyncio.Future[Rendered[SlotsOut]]
 
 
 # How many listings this process has computed (tests count storms with it).
@@ -62,15 +63,15 @@ def _valid_until(computed: Computed, computed_at: datetime, max_age: timedelta) 
 
 
 async def shared(tutor_id: uuid.UUID, minutes: int | None, version: int, policy_version: int, now: datetime,
-                 max_age: timedelta, compute: Callable[[], Awaitable[Computed]]) -> SlotsOut:
-    """The snapshot at ``version``: reused, awaited from a computation in flight, or computed."""
+                 max_age: timedelta, compute: Callable[[], Awaitable[Computed]]) -> Rendered[SlotsOut]:
+    """The snapshot at ``version``, as its JSON: reused, awaited from a computation in flight, or computed."""
     key = (tutor_id, minutes)
     entry = _cache.get(key)
     if (entry is not None and entry.version == version and entry.policy_version == policy_version
             and now < entry.valid_until and not (entry.result.done() and entry.result.exception())):
         _cache.move_to_end(key)
         return await asyncio.shield(entry.result)
-    future: asyncio.Future[SlotsOut] = asyncio.get_running_loop().create_future()
+    future: asyncio.Future[Rendered[SlotsOut]] = asyncio.get_running_loop().create_future()
     entry = _Entry(version, policy_version, now + max_age, future)
     _cache[key] = entry
     if len(_cache) > MAX_ENTRIES:
@@ -85,8 +86,8 @@ async def shared(tutor_id: uuid.UUID, minutes: int | None, version: int, policy_
         if _cache.get(key) is entry:
             del _cache[key]
         raise
-    snapshot = computed.listing
     entry.valid_until = _valid_until(computed, now, max_age)
-    entry.version = snapshot.version  # what was actually read (it may be newer than asked)
+    entry.version = computed.listing.version  # what was actually read (it may be newer than asked)
+    snapshot = Rendered.of(computed.listing)  # kept only as JSON (server/rendered.py)
     future.set_result(snapshot)
     return snapshot
