@@ -64,8 +64,10 @@ message uncompressed, and a slot change is a few hundred bytes.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import importlib.metadata
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -73,6 +75,7 @@ import engineio
 import socketio
 from engineio import packet as eio_packet
 from engineio.async_drivers.asgi import WebSocket as AsgiWebSocket
+from engineio.async_socket import AsyncSocket
 from websockets.frames import Frame, Opcode
 
 #: The exact versions this module was verified against (also pinned in pyproject.toml).
@@ -127,6 +130,20 @@ def sansio_protocol(send: Any) -> Any:
 # -- Engine.IO sockets ------------------------------------------------------------------
 
 
+class _Waiters(list[Any]):
+    """The ``deque`` operations ``asyncio.Queue`` uses on its waiters, in a list (usually 0 or 1 long)."""
+
+    __slots__ = ()
+
+    def popleft(self) -> Any:
+        return self.pop(0)
+
+
+#: Shared by every unbounded :class:`DirectQueue`: nothing is ever appended (``put`` on an
+#: unbounded queue never waits), so it stays empty (``maxlen=0`` would drop an append anyway).
+_NO_PUTTERS: collections.deque[Any] = collections.deque(maxlen=0)
+
+
 class DirectQueue(asyncio.Queue[Any]):
     """An Engine.IO socket's send queue that writes through to an idle WebSocket.
 
@@ -141,6 +158,11 @@ class DirectQueue(asyncio.Queue[Any]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # An empty deque reserves a 64-slot block (~600 bytes); an idle connection's queue keeps
+        # two of them for waiters: at most one getter (the writer task) and, unbounded, no putter.
+        self._getters: Any = _Waiters()
+        if self.maxsize <= 0:
+            self._putters: Any = _NO_PUTTERS  # put() never waits on an unbounded queue
         self._ws: DirectWebSocket | None = None
         self._sock: Any = None
         self._in_flight = 0  # taken by the writer task, not yet written
@@ -200,6 +222,93 @@ class DirectQueue(asyncio.Queue[Any]):
             self._in_flight -= 1
 
 
+class DirectSocket(AsyncSocket):  # type: ignore[misc]
+    """An Engine.IO socket on a WebSocket, without the helper tasks an idle connection keeps.
+
+    python-engineio 4.15 keeps, per WebSocket, besides the ASGI task and the writer task: a
+    task per ``asyncio.wait_for(queue.get())`` in ``poll`` and one per read (``wait_task``),
+    each with a timeout handle and a waiter future (Python 3.11's ``wait_for`` wraps a
+    coroutine in a task), and a ping task sleeping ``ping_interval``. Here ``poll`` and the
+    read loop wait under ``asyncio.timeout`` in their own task, and pings are loop timers
+    (:meth:`DirectEngineIOServer.start_background_task`): 2 tasks per connection, not 5.
+    Behaviour is the library's, line for line otherwise (a change proposed upstream:
+    docs/benchmarks.md, "Memory per connection").
+    """
+
+    async def poll(self) -> list[Any]:
+        """Wait for packets to send to the client (the library's ``poll`` without a task per wait)."""
+        try:
+            async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
+                packets = [await self.queue.get()]
+            self.queue.task_done()
+        except (TimeoutError, asyncio.CancelledError):
+            raise engineio.exceptions.QueueEmpty() from None
+        if packets == [None]:
+            return []
+        while True:
+            try:
+                pkt = self.queue.get_nowait()
+                self.queue.task_done()
+                if pkt is None:
+                    self.queue.put_nowait(None)
+                    break
+                packets.append(pkt)
+            except asyncio.QueueEmpty:
+                break
+        return packets
+
+    async def _websocket_handler(self, ws: Any) -> None:
+        """The library's handler for a WebSocket opened directly (not an upgrade from polling)."""
+        server = self.server
+
+        async def websocket_wait() -> Any:
+            async with asyncio.timeout(server.ping_interval + server.ping_timeout):
+                data = await ws.wait()
+            if data and len(data) > server.max_http_buffer_size:
+                raise ValueError("packet is too large")
+            return data
+
+        self.connected = True
+        self.upgraded = True
+
+        async def writer() -> None:
+            while True:
+                packets = None
+                try:
+                    packets = await self.poll()
+                except engineio.exceptions.QueueEmpty:
+                    break
+                if not packets:
+                    break  # empty packet list returned -> connection closed
+                try:
+                    for pkt in packets:
+                        await ws.send(pkt.encode())
+                except Exception:  # noqa: BLE001 - as the library: any send failure ends the writer
+                    break
+            await ws.close()
+
+        writer_task = asyncio.ensure_future(writer())
+        while True:
+            try:
+                p = await websocket_wait()
+            except BaseException:  # noqa: BLE001 - as the library: a cancel, time-out or error ends the loop
+                break
+            if p is None:
+                break  # connection closed by client
+            pkt = eio_packet.Packet(encoded_packet=p)
+            try:
+                await self.receive(pkt)
+            except engineio.exceptions.UnknownPacketError:
+                pass
+            except engineio.exceptions.SocketIsClosedError:
+                break
+            except Exception:
+                server.logger.exception("Unknown receive error")
+        await self.queue.put(None)  # unlock the writer task so it can exit
+        await writer_task
+        await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
+
+
 class DirectWebSocket(AsgiWebSocket):  # type: ignore[misc]
     """engineio's ASGI WebSocket wrapper that lets its socket's queue write frames directly."""
 
@@ -207,17 +316,24 @@ class DirectWebSocket(AsgiWebSocket):  # type: ignore[misc]
     _send_queue: DirectQueue | None = None
 
     async def __call__(self, environ: dict[str, Any]) -> Any:
-        sock = getattr(self.handler, "__self__", None)
+        sock: Any = getattr(self.handler, "__self__", None)
         queue = getattr(sock, "queue", None)
         self.proto = sansio_protocol(environ.get("asgi.send"))
-        if self.proto is not None and isinstance(queue, DirectQueue):
-            self._send_queue = queue
-            queue.attach(self, sock)
-        try:
+        if self.proto is None or sock is None or not isinstance(queue, DirectQueue):
             return await super().__call__(environ)
+        self._send_queue = queue
+        queue.attach(self, sock)
+        try:
+            if sock.connected or type(sock) is not AsyncSocket:
+                return await super().__call__(environ)  # an upgrade from long-polling: the library's way
+            sock.__class__ = DirectSocket  # same layout, fewer tasks (see DirectSocket)
+            self.asgi_receive = environ["asgi.receive"]
+            self.asgi_send = environ["asgi.send"]
+            await self.asgi_send({"type": "websocket.accept"})
+            await sock._websocket_handler(self)
+            return ""  # as the library: nothing more to send
         finally:
-            if self._send_queue is not None:
-                self._send_queue.detach()
+            queue.detach()
 
     async def send(self, message: Any) -> None:
         await super().send(message)
@@ -235,6 +351,59 @@ class DirectEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
 
     def create_queue(self, *args: Any, **kwargs: Any) -> DirectQueue:
         return DirectQueue(*args, **kwargs)
+
+    def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        """A socket's next ping is a loop timer, not a task sleeping ``ping_interval``."""
+        sock = getattr(target, "__self__", None)
+        if getattr(target, "__func__", None) is AsyncSocket._send_ping and isinstance(sock, AsyncSocket):
+            return asyncio.get_running_loop().call_later(self.ping_interval, _ping_due, sock)
+        return super().start_background_task(target, *args, **kwargs)
+
+
+def _ping_due(sock: Any) -> None:
+    """The library's ``_send_ping`` after its sleep: ping unless the socket is closing or closed."""
+    if not sock.closing and not sock.closed:
+        sock.last_ping = time.time()
+        task = asyncio.ensure_future(_send_ping(sock))  # short-lived: the library's send (with its time-out check)
+        _PINGS.add(task)
+        task.add_done_callback(_PINGS.discard)
+
+
+_PINGS: set[asyncio.Future[None]] = set()
+
+
+async def _send_ping(sock: Any) -> None:
+    with contextlib.suppress(engineio.exceptions.SocketIsClosedError):
+        await sock.send(eio_packet.Packet(eio_packet.PING))
+
+
+# -- The handshake, once a namespace is connected ----------------------------------------
+
+#: What stays of a connection's WSGI-style environ after its namespace connected: what
+#: python-engineio reads when the connection ends and what a later namespace connect on the
+#: same connection reads (the cookie, and the client IP as first computed).
+KEPT_ENVIRON = ("asgi.scope", "asgi.receive", "asgi.send", "REQUEST_METHOD", "REMOTE_ADDR", "HTTP_COOKIE")
+
+
+def release_handshake(environ: dict[str, Any], extra: dict[str, Any]) -> None:
+    """Drop what only the handshake needed, in place, once the connection is accepted.
+
+    python-engineio builds a WSGI-style environ per connection (every header as a key, and a
+    ``wsgi.input`` whose class it defines per request) and python-socketio keeps it for the
+    connection's life; uvicorn keeps the handshake's request and response (with their headers)
+    and the scope's header list. For an idle connection that is several KB of its memory.
+    ``extra`` is added to what is kept (what the caller derived from the dropped parts).
+    """
+    kept = {key: environ[key] for key in KEPT_ENVIRON if key in environ}
+    environ.clear()
+    environ.update(kept)
+    environ.update(extra)
+    scope = environ.get("asgi.scope")
+    if isinstance(scope, dict) and scope.get("type") == "websocket":
+        scope["headers"] = []
+    proto = sansio_protocol(environ.get("asgi.send"))
+    if proto is not None and proto.handshake_complete:
+        proto.request = proto.response = None
 
 
 class DirectAsyncServer(socketio.AsyncServer):  # type: ignore[misc]

@@ -109,6 +109,10 @@ def reserve_watch(state: ConnectionState, room: str, *, max_watches: int) -> boo
     return True
 
 
+#: The environ key under which a connection keeps its client IP once its handshake is released.
+CLIENT_IP = "edustream.client_ip"
+
+
 class IpBudgets:
     """Per-IP connection and event budgets in Redis (one per process, shared by its connections)."""
 
@@ -120,6 +124,8 @@ class IpBudgets:
     @staticmethod
     def ip_of(settings: Settings, environ: Mapping[str, Any]) -> str:
         """The client IP as REST sees it (``X-Forwarded-For`` rules included)."""
+        if isinstance(known := environ.get(CLIENT_IP), str):
+            return known  # computed at the first connect, before the handshake was released
         scope = environ.get("asgi.scope")
         if isinstance(scope, MutableMapping):
             return client_ip(scope, settings)

@@ -21,7 +21,16 @@ from socketio.exceptions import ConnectionRefusedError
 
 from realtime import service
 from realtime.auth import Identity, authenticate_handshake, verify_token
-from realtime.limits import ConnectionState, IpBudgets, LiveRateLimited, TokenBucket, check_event, reserve_watch
+from realtime.internals import release_handshake
+from realtime.limits import (
+    CLIENT_IP,
+    ConnectionState,
+    IpBudgets,
+    LiveRateLimited,
+    TokenBucket,
+    check_event,
+    reserve_watch,
+)
 from realtime.schemas import AuthIn, AuthOut, UnwatchIn, UnwatchOut, WatchIn
 from server.availability.schemas import SlotsOut
 from server.db import unit_of_work
@@ -138,6 +147,8 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 await self._sign_in(sid, state, identity)
             except AccountSuspended as exc:
                 raise ConnectionRefusedError(exc.message, exc.to_dict()["error"]) from exc
+        if isinstance(environ, dict):
+            release_handshake(environ, {CLIENT_IP: ip})  # idle connections keep only what they use
         metrics.connection_opened()
 
     async def on_disconnect(self, sid: str, reason: Any = None) -> None:
