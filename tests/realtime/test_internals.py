@@ -8,7 +8,10 @@ fan-out benchmark, then update ``VERIFIED_VERSIONS`` and the pins in pyproject.t
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import inspect
+import threading
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -147,3 +150,86 @@ async def test_the_direct_write_path_engages_under_uvicorn(direct_server: tuple[
         assert await asyncio.wait_for(got.get(), 10) == {"n": 1}
     finally:
         await client.disconnect()
+
+
+@contextlib.asynccontextmanager
+async def clients_in_a_thread(url: str, count: int) -> AsyncIterator[dict[str, Any]]:
+    """``count`` Python Socket.IO clients on their own event loop in another thread, so the
+    tasks of this loop are the server's alone. Yields a box; ``box["connected"]`` is set when
+    the block ends (how many were still connected)."""
+    box: dict[str, Any] = {}
+    ready = threading.Event()
+
+    def run() -> None:
+        async def main() -> None:
+            clients = [socketio.AsyncClient(reconnection=False) for _ in range(count)]
+            for client in clients:
+                await client.connect(url, transports=["websocket"], wait_timeout=20)
+            box["stop"], box["loop"] = asyncio.Event(), asyncio.get_running_loop()
+            ready.set()
+            await box["stop"].wait()
+            box["connected"] = sum(client.connected for client in clients)
+            for client in clients:
+                await client.disconnect()
+
+        try:
+            asyncio.run(main())
+        finally:
+            ready.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert await asyncio.to_thread(ready.wait, 60) and "loop" in box, "the clients did not connect"
+    try:
+        yield box
+    finally:
+        box["loop"].call_soon_threadsafe(box["stop"].set)
+        await asyncio.to_thread(thread.join, 60)
+
+
+async def test_an_idle_websocket_keeps_two_server_tasks_and_is_still_pinged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DirectSocket: the ASGI task and the writer per connection (the library keeps five), and
+    pings (loop timers now) still go out, are answered, and keep every connection open well past
+    ping_interval + ping_timeout."""
+    pings: collections.Counter[str] = collections.Counter()
+    ping_due = internals._ping_due
+
+    def counted(sock: Any) -> None:
+        pings[sock.sid] += 1
+        ping_due(sock)
+
+    monkeypatch.setattr(internals, "_ping_due", counted)
+    sio = DirectAsyncServer(async_mode="asgi", logger=False, engineio_logger=False, ping_interval=1, ping_timeout=2)
+    async with served_in_process(sio) as url:
+        before = asyncio.all_tasks()
+        async with clients_in_a_thread(url, 10) as box:
+            socks = list(sio.eio.sockets.values())
+            assert len(socks) == 10 and all(type(s) is internals.DirectSocket for s in socks), \
+                _fail("DirectWebSocket.__call__ giving a direct WebSocket connection a DirectSocket")
+            # Engine.IO's service task (one per server, with its wait) starts with the first connection.
+            per_connection = sorted(t.get_coro().__qualname__ for t in asyncio.all_tasks() - before
+                                    if t.get_coro().__qualname__ not in ("AsyncServer._service_task", "Event.wait"))
+            assert per_connection == sorted(["WebSocketsSansIOProtocol.run_asgi",
+                                             "DirectSocket._websocket_handler.<locals>.writer"] * 10)
+            # A ping is scheduled only when the previous one was answered (engineio's schedule_ping on
+            # PONG), and an unanswered one closes the socket after ping_timeout: three pings each
+            # means pongs came back.
+            async with asyncio.timeout(60):
+                while min((pings[s.sid] for s in socks), default=0) < 3:  # noqa: ASYNC110 - polling a counter
+                    await asyncio.sleep(0.05)
+            assert all(not s.closed for s in socks) and len(sio.eio.sockets) == 10
+        assert box["connected"] == 10
+
+
+def test_releasing_the_handshake_keeps_only_what_is_read_later() -> None:
+    scope: dict[str, Any] = {"type": "websocket", "headers": [(b"cookie", b"a=b"), (b"user-agent", b"x")]}
+    environ: dict[str, Any] = {"asgi.scope": scope, "asgi.send": object(), "asgi.receive": object(),
+                               "REQUEST_METHOD": "GET", "HTTP_COOKIE": "a=b", "HTTP_USER_AGENT": "x",
+                               "wsgi.input": object(), "QUERY_STRING": "EIO=4&transport=websocket"}
+    internals.release_handshake(environ, {"edustream.client_ip": "10.0.0.1"})
+    assert set(environ) == {"asgi.scope", "asgi.send", "asgi.receive", "REQUEST_METHOD", "HTTP_COOKIE",
+                            "edustream.client_ip"}
+    assert scope["headers"] == [] and environ["asgi.scope"] is scope
+    http_scope: dict[str, Any] = {"type": "http", "headers": [(b"cookie", b"a=b")]}
+    internals.release_handshake({"asgi.scope": http_scope}, {})
+    assert http_scope["headers"] == [(b"cookie", b"a=b")]  # a long-polling request's scope is left alone
