@@ -138,7 +138,7 @@ class Deployment:
         for name in ("api-a", "api-b"):
             port = _free_port()
             proc = Proc(name, [sys.executable, "-m", "uvicorn", "edustream.asgi:app_factory", "--factory", "--host",
-                               "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log", "--ws-per-message-deflate", "false"],
+                               "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log", "--ws-per-message-deflate", "false", "--ws-max-size", "65536"],
                         env, self.log_dir)
             proc.start()
             self.api.append((proc, port))

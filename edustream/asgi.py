@@ -1,6 +1,7 @@
 """The ASGI application that ``edustream api`` serves (uvicorn factory mode).
 
-``uvicorn --factory edustream.asgi:app_factory`` works too. One process serves the REST
+``uvicorn --factory edustream.asgi:app_factory --ws-per-message-deflate false --ws-max-size 65536``
+works too (the options ``edustream api`` applies: docs/live.md). One process serves the REST
 API and the Socket.IO live layer on one port: ``realtime.server.create_asgi`` wraps the
 Starlette app of :func:`server.app.create_app` with Socket.IO.
 """

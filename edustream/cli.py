@@ -159,12 +159,13 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-#: How every API process serves WebSockets (also for ``uvicorn edustream.asgi:app_factory``: pass
-#: ``--ws-per-message-deflate false``). Browsers and socket.io-client offer permessage-deflate;
+#: How every API process serves WebSockets (for ``uvicorn edustream.asgi:app_factory`` pass
+#: ``--ws-per-message-deflate false --ws-max-size 65536``; docs/live.md). A frame is at most
+#: 64 KiB (the live layer's events are far smaller). Browsers and socket.io-client offer permessage-deflate;
 #: accepting it gives each connection a zlib compressor and decompressor (about 47 KB) that the
 #: live layer never uses (it sends its frames uncompressed: realtime/internals.py) — more than the
 #: rest of an idle connection together (docs/benchmarks.md, "Memory per connection").
-LIVE_UVICORN_OPTIONS: dict[str, Any] = {"ws_per_message_deflate": False}
+LIVE_UVICORN_OPTIONS: dict[str, Any] = {"ws_per_message_deflate": False, "ws_max_size": 65536}
 
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:

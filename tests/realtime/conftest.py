@@ -112,7 +112,7 @@ class LiveServer:
         log = open(self.log_dir / f"uvicorn-{self.name}-{self.port}.log", "ab")  # noqa: ASYNC230
         self.proc = subprocess.Popen(  # noqa: ASYNC220
             [sys.executable, "-m", "uvicorn", "edustream.asgi:app_factory", "--factory", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--no-access-log", "--ws-per-message-deflate", "false", "--timeout-graceful-shutdown", "2"],
+             "--port", str(self.port), "--log-level", "warning", "--no-access-log", "--ws-per-message-deflate", "false", "--ws-max-size", "65536", "--timeout-graceful-shutdown", "2"],
             cwd=PROJECT_ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + 60
