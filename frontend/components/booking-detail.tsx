@@ -5,14 +5,15 @@ import { useCallback, useEffect, useState } from "react";
 import { api, ApiError, errorMessage } from "@/lib/api";
 import { useNow } from "@/lib/hooks";
 import { fmtDateTime, fmtInZone, fmtMoney, fmtRangeInZone, relativeFromNow, userTimeZone } from "@/lib/time";
-import type { Booking, BookingHistoryEntry, Material, Tutor, User } from "@/lib/types";
+import type { Booking, BookingHistoryEntry, Tutor, User } from "@/lib/types";
 import { isLapsedHold, StatusBadge } from "./booking-bits";
+import { BookingMaterials } from "./booking-materials";
 import { CancelDialog, RescheduleDialog } from "./booking-dialogs";
 import { useLiveEvent, useOnReconnect } from "./live";
 import { RequireAuth } from "./require-auth";
 import { BookingReview } from "./reviews";
 import { usePublicConfig } from "./session";
-import { Alert, Badge, Button, buttonClass, Card, EmptyState, PageHeader, Skeleton } from "./ui";
+import { Badge, Button, buttonClass, Card, EmptyState, PageHeader, Skeleton } from "./ui";
 
 const JOIN_OPENS_MS = 15 * 60_000;
 
@@ -28,7 +29,6 @@ function BookingDetail({ bookingId, user }: { bookingId: string; user: User }) {
   const [booking, setBooking] = useState<Load<Booking>>({ state: "loading" });
   const [history, setHistory] = useState<BookingHistoryEntry[] | null>(null);
   const [tutor, setTutor] = useState<Tutor | null>(null);
-  const [materials, setMaterials] = useState<Load<Material[]> | null>(null);
   const [cancelling, setCancelling] = useState(false);
   const [rescheduling, setRescheduling] = useState(false);
 
@@ -73,18 +73,6 @@ function BookingDetail({ bookingId, user }: { bookingId: string; user: User }) {
     return () => ac.abort();
   }, [tutorId]);
 
-  useEffect(() => {
-    if (!config?.uploads || booking.state !== "ok") return;
-    const ac = new AbortController();
-    setMaterials((m) => m ?? { state: "loading" });
-    api.bookings
-      .materials(bookingId, ac.signal)
-      .then((r) => setMaterials({ state: "ok", value: r.items }))
-      .catch((err: unknown) => {
-        if (!ac.signal.aborted) setMaterials({ state: "error", message: errorMessage(err) });
-      });
-    return () => ac.abort();
-  }, [config?.uploads, bookingId, booking.state]);
 
   if (booking.state === "loading") {
     return (
@@ -173,12 +161,12 @@ function BookingDetail({ bookingId, user }: { bookingId: string; user: User }) {
                 </dd>
               </div>
             )}
-            {(b.status === "confirmed" || b.status === "completed") && (
-              <div className="text-slate-600">
-                {future ? `Starts ${relativeFromNow(b.start, now)}.` : `Started ${relativeFromNow(b.start, now)}.`}
-              </div>
-            )}
           </dl>
+          {(b.status === "confirmed" || b.status === "completed") && (
+            <p className="mt-3 text-sm text-slate-600">
+              {future ? `Starts ${relativeFromNow(b.start, now)}.` : `Started ${relativeFromNow(b.start, now)}.`}
+            </p>
+          )}
         </Card>
 
         <Card data-testid="booking-join">
@@ -244,31 +232,7 @@ function BookingDetail({ bookingId, user }: { bookingId: string; user: User }) {
 
       {b.status === "completed" && <BookingReview booking={b} viewerId={user.id} />}
 
-      {config?.uploads && (
-        <Card className="mt-6" data-testid="booking-materials">
-          <h2 className="text-base font-semibold text-slate-900">Lesson materials</h2>
-          {materials === null || materials.state === "loading" ? (
-            <Skeleton className="mt-3 h-12 w-full" />
-          ) : materials.state === "error" ? (
-            <Alert kind="warning">{materials.message}</Alert>
-          ) : materials.value.length === 0 ? (
-            <p className="mt-3 text-sm text-slate-600">No materials shared yet.</p>
-          ) : (
-            <ul className="mt-3 divide-y divide-slate-100 text-sm">
-              {materials.value.map((m) => (
-                <li key={m.key} className="flex items-center justify-between gap-3 py-2">
-                  <a href={m.download_url} className="font-medium text-indigo-600 hover:text-indigo-700" target="_blank" rel="noreferrer">
-                    {m.name}
-                  </a>
-                  <span className="text-xs text-slate-500">
-                    {Math.max(1, Math.round(m.size / 1024))} KB · {fmtDateTime(m.uploaded_at)}
-                  </span>
-                </li>
-              ))}
-            </ul>
-          )}
-        </Card>
-      )}
+      {config?.uploads && <BookingMaterials booking={b} viewerId={user.id} />}
 
       <CancelDialog
         booking={cancelling ? b : null}

@@ -33,6 +33,7 @@ import type {
   Integrations,
   EarningsPage,
   Materials,
+  MaterialUploadIn,
   MeUpdate,
   Onboarding,
   PayoutStatus,
@@ -387,6 +388,11 @@ export const api = {
       request<CancelQuote>("GET", `/bookings/${encodeURIComponent(id)}/cancellation`, { signal }),
     materials: (id: string, signal?: AbortSignal) =>
       request<Materials>("GET", `/bookings/${encodeURIComponent(id)}/materials`, { signal }),
+    /** A presigned form for one file (then POST the form and the file to `url`). */
+    materialUpload: (id: string, body: MaterialUploadIn) =>
+      request<Upload>("POST", `/bookings/${encodeURIComponent(id)}/materials/upload`, { body }),
+    deleteMaterial: (id: string, materialId: string) =>
+      request<undefined>("DELETE", `/bookings/${encodeURIComponent(id)}/materials/${encodeURIComponent(materialId)}`),
     checkout: (id: string) => request<Checkout>("POST", `/bookings/${encodeURIComponent(id)}/checkout`),
     cancel: (id: string, reason?: string) => {
       markLocalAction(id);

@@ -25,6 +25,7 @@ export type AvatarOut = Schemas["AvatarOut"];
 export type Upload = Schemas["UploadOut"];
 export type Materials = Schemas["MaterialsOut"];
 export type Material = Schemas["MaterialOut"];
+export type MaterialUploadIn = Schemas["MaterialUploadIn"];
 
 export type TutorProfileIn = Schemas["TutorProfileIn"];
 /** A public tutor profile. */

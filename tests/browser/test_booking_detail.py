@@ -5,37 +5,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
+from tests.browser.bookings import confirmed_booking, hold_somewhere
 from tests.browser.conftest import PASSWORD, Cast, Platform, new_page, problems_of, screenshot, sign_in
 from tests.browser.pages import OPEN_SLOT, SLOW_UI_TIMEOUT_MS, UI_TIMEOUT_MS
 from tests.helpers import login
 
 pytestmark = pytest.mark.xdist_group("browser")
-
-
-async def _hold_somewhere(api: httpx.AsyncClient, headers: dict[str, str], tutor_id: str, days: int) -> dict[str, Any]:
-    """A hold on the tutor's first free hour (London 09:00-18:00) ``days`` from now."""
-    day = (datetime.now(UTC) + timedelta(days=days)).replace(minute=0, second=0, microsecond=0)
-    for hour in range(9, 18):
-        r = await api.post("/api/v1/holds", headers=headers,
-                           json={"tutor_id": tutor_id, "start": day.replace(hour=hour).isoformat(), "minutes": 60})
-        if r.status_code == 201:
-            return dict(r.json())
-    raise AssertionError(f"no free hour {days} days ahead: {r.text}")
-
-
-async def _confirmed(api: httpx.AsyncClient, headers: dict[str, str], tutor_id: str, days: int) -> dict[str, Any]:
-    held = await _hold_somewhere(api, headers, tutor_id, days)
-    r = await api.post(f"/api/v1/bookings/{held['id']}/checkout", headers=headers)
-    assert r.status_code == 200, r.text
-    r = await api.post("/api/v1/payments/test/confirm", headers=headers, json={"booking_id": held["id"]})
-    assert r.status_code == 200 and r.json()["status"] == "confirmed", r.text
-    return dict(r.json())
 
 
 @pytest.fixture
@@ -56,7 +36,7 @@ async def test_booking_detail_shows_both_zones_history_and_the_refund_before_can
         api.cookies.clear()
         tutor = await login(api, cast.tutor.email, PASSWORD)
         api.cookies.clear()
-        booking = await _confirmed(api, student["headers"], cast.tutor.id, days=4)
+        booking = await confirmed_booking(api, student["headers"], cast.tutor.id, days=4)
 
         await page.goto(f"{platform.web_url}/bookings")
         row = page.locator(f'[data-testid="booking-row"][data-booking-id="{booking["id"]}"]')
@@ -126,7 +106,7 @@ async def test_someone_elses_booking_says_not_found(platform: Platform, people: 
     page = people.student_b.p
     async with httpx.AsyncClient(base_url=platform.api_url, timeout=30) as api:
         student = await login(api, people.student_a.email, PASSWORD)
-        held = await _hold_somewhere(api, student["headers"], people.tutor.id, days=6)
+        held = await hold_somewhere(api, student["headers"], people.tutor.id, days=6)
         r = await api.delete(f"/api/v1/holds/{held['id']}", headers=student["headers"])
         assert r.status_code in (200, 204), r.text
     await page.goto(f"{platform.web_url}/bookings/{held['id']}")
@@ -137,7 +117,7 @@ async def test_a_lapsed_hold_for_a_future_time_is_filed_as_hold_lapsed(platform:
     page = people.student_b.p
     async with httpx.AsyncClient(base_url=platform.api_url, timeout=30) as api:
         student = await login(api, people.student_b.email, PASSWORD)
-        held = await _hold_somewhere(api, student["headers"], people.tutor.id, days=5)
+        held = await hold_somewhere(api, student["headers"], people.tutor.id, days=5)
     await page.goto(f"{platform.web_url}/bookings")
     row = page.locator(f'[data-testid="booking-row"][data-booking-id="{held["id"]}"]')
     await expect(row).to_be_visible(timeout=UI_TIMEOUT_MS)
@@ -148,3 +128,53 @@ async def test_a_lapsed_hold_for_a_future_time_is_filed_as_hold_lapsed(platform:
     await screenshot(page, "bookings-hold-lapsed")
     await page.get_by_test_id("tab-past").click()
     await expect(row).to_have_count(0)
+
+
+async def test_a_student_moves_a_lesson_sooner_and_cancelling_shows_then_gives_the_refund_left(
+        platform: Platform, cast: Cast, student_in_new_york: Page) -> None:
+    """Rescheduling through the dialog (to the earliest open time), then cancelling: the refund the
+    dialog shows is the refund the booking gets — none once the move put the lesson inside the
+    full-refund window (moving never extends it), all of it otherwise."""
+    page = student_in_new_york
+    async with httpx.AsyncClient(base_url=platform.api_url, timeout=30) as api:
+        student = await login(api, cast.student_a.email, PASSWORD)
+        booking = await confirmed_booking(api, student["headers"], cast.tutor.id, days=6)
+        full_refund_hours = (await api.get(f"/api/v1/bookings/{booking['id']}/cancellation",
+                                           headers=student["headers"])).json()["full_refund_hours"]
+        await page.goto(f"{platform.web_url}/bookings/{booking['id']}")
+        detail = page.get_by_test_id("booking-detail")
+        await expect(detail).to_have_attribute("data-status", "confirmed", timeout=SLOW_UI_TIMEOUT_MS)
+        entries = page.get_by_test_id("history-entry")
+        await expect(entries).to_have_count(2, timeout=UI_TIMEOUT_MS)
+
+        await page.get_by_test_id("reschedule").click()
+        moving = page.get_by_test_id("reschedule-dialog")
+        await expect(moving.get_by_test_id("week-view")).not_to_have_attribute("data-loading", "true",
+                                                                              timeout=SLOW_UI_TIMEOUT_MS)
+        if await moving.locator(OPEN_SLOT).count() == 0:  # late on a Sunday: this week is over
+            await moving.get_by_test_id("week-next").click()
+        starts = sorted(s for s in await moving.locator(OPEN_SLOT).evaluate_all("els => els.map(e => e.dataset.start)"))
+        earliest = starts[0]
+        await moving.locator(f'{OPEN_SLOT}[data-start="{earliest}"]').click(timeout=SLOW_UI_TIMEOUT_MS)
+        new_start = datetime.fromisoformat(earliest.replace("Z", "+00:00"))
+        inside = new_start - timedelta(hours=full_refund_hours) <= datetime.now(UTC)
+        await expect(moving.get_by_test_id("reschedule-refund-preview")).to_contain_text(
+            "will no longer be refunded" if inside else "full refund until", timeout=UI_TIMEOUT_MS)
+        await moving.get_by_test_id("confirm-reschedule").click()
+        await expect(moving).not_to_be_visible(timeout=UI_TIMEOUT_MS)
+        await expect(entries).to_have_count(3, timeout=SLOW_UI_TIMEOUT_MS)
+        await expect(entries.nth(2)).to_contain_text("Moved by you")
+        moved = (await api.get(f"/api/v1/bookings/{booking['id']}", headers=student["headers"])).json()
+        assert datetime.fromisoformat(moved["start"]) == new_start and moved["status"] == "confirmed"
+
+        await page.get_by_test_id("cancel").click()
+        dialog = page.get_by_test_id("cancel-dialog")
+        shown = dialog.get_by_test_id("refund-preview").locator("[data-refund-cents]")
+        expected = 0 if inside else booking["price_cents"]
+        await expect(shown).to_have_attribute("data-refund-cents", str(expected), timeout=UI_TIMEOUT_MS)
+        await expect(dialog.get_by_test_id("refund-preview")).to_contain_text("No refund" if inside else "full refund")
+        await screenshot(page, "booking-detail-cancel-after-move", full_page=False)
+        await dialog.get_by_test_id("confirm-cancel").click()
+        await expect(detail).to_have_attribute("data-status", "cancelled", timeout=UI_TIMEOUT_MS)
+        cancelled = (await api.get(f"/api/v1/bookings/{booking['id']}", headers=student["headers"])).json()
+        assert cancelled["status"] == "cancelled" and (cancelled["refund_cents"] or 0) == expected

@@ -107,7 +107,7 @@ class LiveServer:
         return env
 
     async def start(self) -> None:
-        self.port = free_port()
+        self.port = self.port or free_port()  # preset when the process must know its own URL
         # Spawning returns at once; the process runs on its own (hence the noqa).
         log = open(self.log_dir / f"uvicorn-{self.name}-{self.port}.log", "ab")  # noqa: ASYNC230
         self.proc = subprocess.Popen(  # noqa: ASYNC220
