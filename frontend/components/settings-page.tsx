@@ -27,7 +27,7 @@ function Settings({ user }: { user: User }) {
         <ProfileSection user={user} />
         <EmailSection user={user} />
         <PasswordSection />
-        <CalendarSection />
+        <CalendarSection user={user} />
       </div>
     </div>
   );
@@ -360,11 +360,12 @@ function PasswordSection() {
 
 // ---- Google Calendar --------------------------------------------------------------
 
-function CalendarSection() {
+function CalendarSection({ user }: { user: User }) {
   const toast = useToast();
   const [status, setStatus] = useState<CalendarStatus | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
+  const [syncing, setSyncing] = useState(false);
 
   const load = useCallback(async (signal?: AbortSignal) => {
     try {
@@ -387,6 +388,24 @@ function CalendarSection() {
     }
     return () => ac.abort();
   }, [load, toast]);
+
+  async function syncNow() {
+    setSyncing(true);
+    try {
+      const r = await api.integrations.calendarSync();
+      if (r.outcome === "revoked") {
+        toast.push({ kind: "error", title: "Google stopped accepting our access", body: "Connect again to resume." });
+      } else {
+        const n = r.busy.length;
+        toast.push({ kind: "success", title: "Calendar synced", body: `${n} busy ${n === 1 ? "time blocks" : "times block"} your slots.` });
+      }
+      await load();
+    } catch (err) {
+      toast.push({ kind: "error", title: "Couldn't sync your calendar", body: errorMessage(err) });
+    } finally {
+      setSyncing(false);
+    }
+  }
 
   async function disconnect() {
     setBusy(true);
@@ -422,9 +441,16 @@ function CalendarSection() {
             {status.last_synced_at && <> · last synced {fmtDateTime(status.last_synced_at)}</>}
           </p>
           {status.last_error && <Alert kind="warning">The last sync failed: {status.last_error}</Alert>}
-          <Button variant="secondary" size="sm" loading={busy} onClick={disconnect} data-testid="calendar-disconnect">
-            Disconnect
-          </Button>
+          <div className="flex flex-wrap gap-2">
+            {user.role === "tutor" && (
+              <Button variant="secondary" size="sm" loading={syncing} onClick={() => void syncNow()} data-testid="calendar-sync">
+                Sync busy times now
+              </Button>
+            )}
+            <Button variant="secondary" size="sm" loading={busy} onClick={disconnect} data-testid="calendar-disconnect">
+              Disconnect
+            </Button>
+          </div>
         </div>
       )}
       {status?.available && !status.connected && (

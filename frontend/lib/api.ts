@@ -22,6 +22,7 @@ import type {
   AvatarOut,
   AvatarUploadIn,
   BookingEventPage,
+  CalendarSync,
   CancelQuote,
   AuthResponse,
   Booking,
@@ -319,6 +320,8 @@ export const api = {
     /** Browser redirect to Google; comes back to `next` with `?google_calendar=connected`. */
     calendarConnectUrl: (next: string) => buildUrl("/integrations/google-calendar/connect", { next }),
     calendarDisconnect: () => request<void>("DELETE", "/integrations/google-calendar"),
+    /** Tutors: pull the calendar's busy times now (they also refresh on a schedule). */
+    calendarSync: () => request<CalendarSync>("POST", "/integrations/google-calendar/sync"),
   },
 
   payouts: {

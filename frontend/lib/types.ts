@@ -20,6 +20,7 @@ export type MeUpdate = Schemas["MeUpdate"];
 export type PasswordChange = Schemas["PasswordChange"];
 export type Integrations = Schemas["IntegrationsOut"];
 export type CalendarStatus = Schemas["CalendarStatusOut"];
+export type CalendarSync = Schemas["CalendarSyncOut"];
 export type AvatarUploadIn = Schemas["AvatarUploadIn"];
 export type AvatarOut = Schemas["AvatarOut"];
 export type Upload = Schemas["UploadOut"];

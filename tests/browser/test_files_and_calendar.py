@@ -14,6 +14,7 @@ import struct
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aioboto3
@@ -36,6 +37,10 @@ from tests.realtime.conftest import LiveServer, free_port
 pytestmark = pytest.mark.xdist_group("browser")
 
 BUCKET = "edustream-browser"
+
+
+def z(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 @dataclass
@@ -151,6 +156,16 @@ async def test_a_tutor_connects_google_calendar_through_consent_and_disconnects(
         r = await api.get("/api/v1/integrations", headers=pair.tutor["headers"])
         assert r.json()["google_calendar"]["connected"] is True
         assert r.json()["google_calendar"]["account_email"] == "priya.calendar@example.com"
+        # Busy time in Google blocks the slots it overlaps once synced ("Sync busy times now").
+        day = (datetime.now(UTC) + timedelta(days=2)).replace(hour=10, minute=0, second=0, microsecond=0)
+        google.busy["priya.calendar@example.com"] = [(z(day), z(day + timedelta(hours=2)))]
+        await section.get_by_test_id("calendar-sync").click()
+        await expect(page.get_by_text("1 busy time blocks your slots.")).to_be_visible(timeout=SLOW_UI_TIMEOUT_MS)
+        r = await api.get(f"/api/v1/tutors/{pair.tutor['user']['id']}/slots",
+                          params={"from": z(day - timedelta(hours=2)), "to": z(day + timedelta(hours=4))})
+        starts = {slot["start"] for slot in r.json()["slots"]}
+        assert z(day) not in starts and z(day + timedelta(hours=1)) not in starts, starts
+        assert {z(day - timedelta(hours=1)), z(day + timedelta(hours=2))} <= starts, starts
         revoked_before = set(google.revoked)
         await section.get_by_test_id("calendar-disconnect").click()
         await expect(state).to_have_attribute("data-state", "disconnected", timeout=SLOW_UI_TIMEOUT_MS)
