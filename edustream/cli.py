@@ -134,13 +134,14 @@ async def _ensure_database(url: str) -> None:
 
 
 def run_migrations(settings: Settings) -> None:
-    asyncio.run(_ensure_database(settings.database_url))
+    # A session connection: migrations serialise on a lock and run DDL (DATABASE_DIRECT_URL).
+    asyncio.run(_ensure_database(settings.session_database_url))
     log.info("migrating the database to the latest revision")
-    upgrade(settings.database_url)
+    upgrade(settings.session_database_url)
 
 
 async def _seed(settings: Settings) -> str:
-    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)
+    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0, pgbouncer=settings.database_pgbouncer)
     try:
         report = await seed_demo(make_sessionmaker(engine))
     finally:

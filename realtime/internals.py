@@ -144,6 +144,23 @@ class _Waiters(list[Any]):
 _NO_PUTTERS: collections.deque[Any] = collections.deque(maxlen=0)
 
 
+def slim_waiters(queue: asyncio.Queue[Any]) -> None:
+    """Give an idle queue list-based waiters instead of three empty deques.
+
+    An empty ``deque`` reserves a 64-slot block (~600 bytes). An ``asyncio.Queue`` holds three
+    for waiters (getters, putters, and its ``join()`` event's) besides the one for items; a
+    connection's queues see at most one getter (the task reading it), no putter when unbounded
+    (``put`` never waits), and ``join()`` rarely. Only while nobody waits (it swaps containers).
+    """
+    q: Any = queue
+    if q._getters or q._putters or q._finished._waiters:
+        return
+    q._getters = _Waiters()
+    if queue.maxsize <= 0:
+        q._putters = _NO_PUTTERS
+    q._finished._waiters = _Waiters()
+
+
 class DirectQueue(asyncio.Queue[Any]):
     """An Engine.IO socket's send queue that writes through to an idle WebSocket.
 
@@ -158,11 +175,7 @@ class DirectQueue(asyncio.Queue[Any]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # An empty deque reserves a 64-slot block (~600 bytes); an idle connection's queue keeps
-        # two of them for waiters: at most one getter (the writer task) and, unbounded, no putter.
-        self._getters: Any = _Waiters()
-        if self.maxsize <= 0:
-            self._putters: Any = _NO_PUTTERS  # put() never waits on an unbounded queue
+        slim_waiters(self)
         self._ws: DirectWebSocket | None = None
         self._sock: Any = None
         self._in_flight = 0  # taken by the writer task, not yet written
@@ -323,6 +336,11 @@ class DirectWebSocket(AsgiWebSocket):  # type: ignore[misc]
             return await super().__call__(environ)
         self._send_queue = queue
         queue.attach(self, sock)
+        # uvicorn's receive queue and write flag, as lean as ours (nobody waits on them yet).
+        slim_waiters(self.proto.queue)
+        writable: Any = self.proto.writable
+        if not writable._waiters:
+            writable._waiters = _Waiters()
         try:
             if sock.connected or type(sock) is not AsyncSocket:
                 return await super().__call__(environ)  # an upgrade from long-polling: the library's way

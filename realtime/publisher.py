@@ -44,7 +44,7 @@ class LivePublisher:
 
     def __init__(self, settings: Settings, *, name: str = "worker") -> None:
         self.manager = write_only_manager(settings)
-        self.relay = OutboxRelay(settings.database_url, self.manager.broadcast,
+        self.relay = OutboxRelay(settings.session_database_url, self.manager.broadcast,  # LISTEN + a session lock
                                  poll_seconds=settings.live_relay_poll_seconds,
                                  batch_size=settings.live_relay_batch_size, name=name)
 

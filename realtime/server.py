@@ -76,7 +76,7 @@ class LiveLayer:
         self.sio = create_sio(settings)
         self.namespace = LiveNamespace(settings, app.state)
         self.sio.register_namespace(self.namespace)
-        self.relay = OutboxRelay(settings.database_url, publisher_for(self.sio.manager),
+        self.relay = OutboxRelay(settings.session_database_url, publisher_for(self.sio.manager),  # LISTEN + session lock
                                  poll_seconds=settings.live_relay_poll_seconds,
                                  batch_size=settings.live_relay_batch_size, name="api")
 

@@ -73,11 +73,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size,
-                             max_overflow=settings.db_max_overflow)
+                             max_overflow=settings.db_max_overflow, pgbouncer=settings.database_pgbouncer)
         redis = Redis.from_url(settings.redis_url, decode_responses=False,
                                socket_timeout=settings.redis_socket_timeout_seconds,
                                socket_connect_timeout=settings.redis_socket_timeout_seconds)
-        statements = StatementPool(settings.database_url, max_size=settings.db_statement_pool_size)
+        statements = StatementPool(settings.database_url, max_size=settings.db_statement_pool_size,
+                                   pgbouncer=settings.database_pgbouncer)
         app.state.engine = engine
         app.state.sessionmaker = make_sessionmaker(engine, statements)
         app.state.redis = redis

@@ -10,6 +10,7 @@ that work runs only once the transaction has committed, so a rollback does nothi
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -36,14 +37,26 @@ def libpq_url(url: str) -> str:
     return "postgresql://" + asyncpg_url(url)[len("postgresql+asyncpg://"):]
 
 
-def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5) -> AsyncEngine:
+SERVER_SETTINGS = {"timezone": "UTC", "application_name": "edustream"}
+
+
+def pgbouncer_connect_args() -> dict[str, Any]:
+    """asyncpg behind PgBouncer in transaction pooling mode (PgBouncer < 1.21 keeps no prepared
+    statements for a client): no statement cache, so asyncpg re-parses instead of relying on a
+    statement that may live on another server connection, and the statements SQLAlchemy's
+    dialect must prepare get names no other client uses (SQLAlchemy's PgBouncer recipe)."""
+    return {"statement_cache_size": 0, "prepared_statement_cache_size": 0,
+            "prepared_statement_name_func": lambda: f"__asyncpg_{uuid.uuid4()}__"}
+
+
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5, pgbouncer: bool = False) -> AsyncEngine:
     engine = create_async_engine(
         asyncpg_url(url),
         pool_size=pool_size,
         max_overflow=max_overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"server_settings": {"timezone": "UTC", "application_name": "edustream"}},
+        connect_args={"server_settings": SERVER_SETTINGS, **(pgbouncer_connect_args() if pgbouncer else {})},
     )
     instrument_engine(engine)  # SQL spans when tracing is on
     return engine
@@ -72,17 +85,19 @@ class StatementPool:
     process that never takes a hot path holds no extra connections.
     """
 
-    def __init__(self, url: str, *, max_size: int) -> None:
+    def __init__(self, url: str, *, max_size: int, pgbouncer: bool = False) -> None:
         self._url = libpq_url(url)
         self._max_size = max_size
+        self._pgbouncer = pgbouncer
         self._pool: asyncpg.Pool | None = None
 
     async def pool(self) -> asyncpg.Pool:
         if self._pool is None:
             self._pool = await asyncpg.create_pool(
                 self._url, min_size=0, max_size=self._max_size, max_inactive_connection_lifetime=300,
-                server_settings={"timezone": "UTC", "application_name": "edustream"}, init=_json_codecs,
-                reset=_keep_as_is)
+                server_settings=SERVER_SETTINGS, init=_json_codecs, reset=_keep_as_is,
+                # Behind PgBouncer: unnamed statements only (one more parse per hold).
+                **({"statement_cache_size": 0} if self._pgbouncer else {}))
         return self._pool
 
     async def close(self) -> None:

@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     db_max_overflow: int = 5
     # Plain asyncpg connections for one-statement units of work (the hold path), opened on demand.
     db_statement_pool_size: int = 10
+    # DATABASE_URL points at PgBouncer in transaction pooling mode: no server-side prepared
+    # statements kept across transactions (docs/operations.md, "PgBouncer").
+    database_pgbouncer: bool = False
+    # A session connection (PostgreSQL itself, or a session-mode pool) for what needs one: the
+    # outbox relay's LISTEN and leadership lock, and migrations. Empty: DATABASE_URL.
+    database_direct_url: str = ""
 
     # HTTP
     public_url: str = "http://localhost:8000"
@@ -295,6 +301,11 @@ class Settings(BaseSettings):
         # Secure cookies are not optional in production.
         object.__setattr__(self, "cookie_secure", True)
         return self
+
+    @property
+    def session_database_url(self) -> str:
+        """Where session state (LISTEN, session advisory locks, migrations) may live."""
+        return self.database_direct_url or self.database_url
 
     @property
     def is_production(self) -> bool:

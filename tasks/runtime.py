@@ -54,7 +54,7 @@ async def start(settings: Settings) -> Runtime:
             raise RuntimeError("DATABASE_URL and REDIS_URL must be set for the task worker "
                                "(`edustream worker` fills them with the embedded services)")
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size,
-                             max_overflow=settings.db_max_overflow)
+                             max_overflow=settings.db_max_overflow, pgbouncer=settings.database_pgbouncer)
         _current = Runtime(settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine),
                            redis=Redis.from_url(settings.redis_url), publisher=await _start_publisher(settings))
         log.info("task runtime started (queue %s)", settings.task_queue_name)
