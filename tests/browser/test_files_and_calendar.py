@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import struct
+import uuid
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -18,11 +19,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aioboto3
+import asyncpg
 import httpx
 import pytest
 from cryptography.fernet import Fernet
 from playwright.async_api import Browser, Page, expect
 
+from server.db import libpq_url
 from server.settings import Settings
 from tests.browser.bookings import confirmed_booking
 from tests.browser.conftest import PASSWORD, NextServer, new_page, problems_of, screenshot, sign_in
@@ -106,8 +109,11 @@ class Pair:
 
 
 @pytest.fixture
-async def pair(files_platform: FilesPlatform, browser: Browser) -> AsyncIterator[Pair]:
-    """A tutor (London, weekly hours) and a student, each signed in in a browser of their own."""
+async def pair(files_platform: FilesPlatform, browser: Browser, settings: Settings) -> AsyncIterator[Pair]:
+    """A tutor (London, weekly hours) and a student, each signed in in a browser of their own.
+
+    The database is shared with the package's other browser tests, whose search tests list the
+    cast's tutors only: the tutor made here leaves the listing when the test ends."""
     async with httpx.AsyncClient(base_url=files_platform.api.url, timeout=30) as api:
         tutor = await register(api, role="tutor", email=unique_email("files-tutor"), name="Priya Raman",
                                password=PASSWORD)
@@ -126,7 +132,15 @@ async def pair(files_platform: FilesPlatform, browser: Browser) -> AsyncIterator
     pages = await asyncio.gather(new_page(browser), new_page(browser))
     for page, person in zip(pages, (tutor, student), strict=True):
         await sign_in(page, files_platform.web.url, person["user"]["email"], PASSWORD)
-    yield Pair(tutor, student, *pages)
+    try:
+        yield Pair(tutor, student, *pages)
+    finally:
+        conn = await asyncpg.connect(libpq_url(settings.database_url))
+        try:
+            await conn.execute("UPDATE tutor_profiles SET is_active = false WHERE user_id = $1",
+                               uuid.UUID(tutor["user"]["id"]))
+        finally:
+            await conn.close()
     for page in pages:
         assert not problems_of(page).errors, problems_of(page).errors
         await page.context.close()
