@@ -29,6 +29,13 @@ python-engineio
   * The writer task's use of the queue (``get`` → ``send`` → ``task_done``; ``None`` ends it):
     :class:`DirectQueue` counts packets taken but not yet written, so a direct write never
     overtakes them, and puts ``None`` to end a dropped connection's writer.
+  * ``AsyncSocket.poll()``, ``_websocket_handler()``, ``_send_ping`` (started through
+    ``server.start_background_task``), ``receive()``, ``connected``, ``last_ping``: a
+    directly opened WebSocket's socket becomes a :class:`DirectSocket` (same layout, ``poll``
+    and the handler rewritten without helper tasks) and its pings become loop timers.
+  * The WSGI-style ``environ`` python-engineio builds and python-socketio keeps, whose
+    ``asgi.scope``/``asgi.send``/``REQUEST_METHOD`` it reads when the connection ends:
+    :func:`release_handshake` keeps only those and what a later connect reads.
 python-socketio
   * ``socketio.AsyncServer._engineio_server_class()``: returns :class:`DirectEngineIOServer`.
   * ``AsyncServer.manager_initialized`` / ``manager.initialize()``: starting the Redis
@@ -45,10 +52,14 @@ uvicorn (``websockets-sansio`` protocol, ``uvicorn.protocols.websockets.websocke
   * the ASGI ``send`` callable is a bound method of ``WebSocketsSansIOProtocol``; its
     ``transport``, ``conn``, ``writable`` (cleared while the transport is paused),
     ``close_sent``, ``disconnected`` and ``handshake_complete`` say whether a frame may be
-    written now; ``transport.write(frame)`` writes it.
+    written now; ``transport.write(frame)`` writes it. Its ``queue`` and ``writable`` get
+    lean waiters (:func:`slim_waiters`); ``request``/``response`` (the handshake) are dropped
+    once the connection is accepted.
 asyncio
   * ``asyncio.Queue._queue`` (the deque) and ``_get()``: an O(1) "anything queued?" check and
-    counting what the writer took.
+    counting what the writer took; ``_getters``/``_putters`` and ``_finished._waiters`` (an
+    ``Event``'s), which only ``append``/``popleft``/``remove`` and iterate: swapped for lists
+    (:func:`slim_waiters`).
 redis-py
   * blocking ``PubSub`` reads (``listen()``) are made without the client's ``socket_timeout``
     (``parse_response`` passes ``math.inf``): the managers' clients get a socket timeout so a

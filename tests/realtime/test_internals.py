@@ -72,6 +72,14 @@ def test_engineio_socket_internals() -> None:
     handler = inspect.getsource(AsyncSocket._websocket_handler)
     for needle in ("await self.poll()", "await ws.send(pkt.encode())"):
         assert needle in handler, _fail(f"engineio AsyncSocket._websocket_handler's writer ({needle!r})")
+    # DirectSocket mirrors the handler for direct WebSockets and turns pings into timers.
+    for needle in ("self.connected = True", "self.upgraded = True", "await self.receive(pkt)",
+                   "await self.queue.put(None)", "reason=self.server.reason.TRANSPORT_CLOSE"):
+        assert needle in handler, _fail(f"engineio AsyncSocket._websocket_handler ({needle!r})")
+    assert "self.server.start_background_task(self._send_ping)" in inspect.getsource(AsyncSocket.schedule_ping), \
+        _fail("engineio AsyncSocket.schedule_ping starting _send_ping as a background task")
+    assert "await self.send(packet.Packet(packet.PING))" in inspect.getsource(AsyncSocket._send_ping), \
+        _fail("engineio AsyncSocket._send_ping")
 
 
 def test_engineio_asgi_websocket_wrapper() -> None:
@@ -112,6 +120,14 @@ def test_redis_subscription_reads_ignore_the_socket_timeout() -> None:
 def test_asyncio_queue_internals() -> None:
     queue = DirectQueue()
     assert hasattr(queue, "_queue") and hasattr(asyncio.Queue, "_get"), _fail("asyncio.Queue._queue / _get()")
+    # Waiters are only appended, popped from the left, removed and iterated (slim_waiters).
+    for name, needles in {"get": ("self._getters.append(", "self._getters.remove("),
+                          "_wakeup_next": ("waiters.popleft()",)}.items():
+        source = inspect.getsource(getattr(asyncio.Queue, name))
+        assert all(n in source for n in needles), _fail(f"asyncio.Queue.{name} use of its waiters")
+    assert isinstance(queue._getters, list) and isinstance(queue._finished, asyncio.Event), \
+        _fail("asyncio.Queue._getters / _finished")
+    assert "self._waiters.append(" in inspect.getsource(asyncio.Event.wait), _fail("asyncio.Event._waiters")
 
 
 def test_uvicorn_sansio_protocol_attributes() -> None:
