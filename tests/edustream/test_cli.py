@@ -202,3 +202,38 @@ def test_admin_create_refuses_a_short_password() -> None:
     result = subprocess.run([EDUSTREAM, "admin", "create", "--email", "x@example.com", "--password-stdin"],
                             input="short\n", capture_output=True, text=True, timeout=60, check=False)
     assert result.returncode == 2 and "8 to" in result.stderr
+
+
+def test_api_refuses_permessage_deflate_and_oversized_frames(settings: Settings) -> None:
+    """What `edustream api` passes to uvicorn (LIVE_UVICORN_OPTIONS): a browser's offer of
+    permessage-deflate is declined (it would cost each live connection ~47 KB of zlib state),
+    and a WebSocket frame over 64 KiB ends the connection (1009)."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
+           "ENVIRONMENT": "test", "RATE_LIMIT_ENABLED": "false"}
+    proc = subprocess.Popen([EDUSTREAM, "api", "--port", str(port), "--no-migrate"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not _port_open(port) and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.2)
+        url = f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket"
+        with connect(url, compression="deflate", open_timeout=30) as ws:
+            assert ws.response.headers.get("Sec-WebSocket-Extensions") is None
+            assert ws.recv(timeout=30).startswith("0{")  # Engine.IO's open packet: the socket works
+        with connect(url, compression=None, open_timeout=30, max_size=None) as ws:
+            ws.recv(timeout=30)
+            ws.send("4" + "x" * 70_000)
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    ws.recv(timeout=30)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
