@@ -122,8 +122,6 @@ class Earning(Base):
     transfer_state: Mapped[TransferState] = mapped_column(String(16), nullable=False)
     stripe_account_id: Mapped[str | None] = mapped_column(String(255))
     transfer_id: Mapped[str | None] = mapped_column(String(255))
-    # The object behind it (``po_`` of a failed payout whose money a ``payout_failure`` brings back).
-    source_id: Mapped[str | None] = mapped_column(String(255))
     transfer_cents: Mapped[int | None] = mapped_column(Integer)
     payout_id: Mapped[str | None] = mapped_column(String(255), index=True)
     paid_out_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -124,7 +124,7 @@ async def _check_payouts_at_stripe(session: Session, settings: Settings) -> list
         except stripe.StripeError as exc:
             out.append(Difference("stripe payout", payout.id, "retrievable", str(exc)))
             continue
-        ours = (payout.amount_cents, payout.currency, payout.status.value)
+        ours = (payout.amount_cents, payout.currency, str(payout.status))
         if (theirs["amount"], theirs["currency"], theirs["status"]) != ours:
             out.append(Difference("stripe payout", payout.id, ours,
                                   (theirs["amount"], theirs["currency"], theirs["status"])))

@@ -150,10 +150,10 @@ async def insert_payout_items(session: Session, payout_id: str, items: list[dict
     if not items:
         return
     await session.execute(
-        text("INSERT INTO payout_items (payout_id, balance_transaction_id, type, amount_cents, booking_id, transfer_id) "
-             "SELECT :p, i.id, i.type, i.amount, i.booking_id, i.transfer_id "
+        text("INSERT INTO payout_items (payout_id, balance_transaction_id, type, amount_cents, booking_id, transfer_id, "
+             "source_id) SELECT :p, i.id, i.type, i.amount, i.booking_id, i.transfer_id, i.source_id "
              "FROM jsonb_to_recordset(CAST(:items AS jsonb)) "
-             "AS i(id text, type text, amount bigint, booking_id uuid, transfer_id text) "
+             "AS i(id text, type text, amount bigint, booking_id uuid, transfer_id text, source_id text) "
              "ON CONFLICT DO NOTHING"),
         {"p": payout_id, "items": json.dumps(items)})
 

@@ -130,7 +130,7 @@ async def _post_payout(session: Session, payout: Payout, *, paid: bool) -> bool:
 
 def _payout_message(settings: Settings, account: PayoutAccount, payout: Payout, lines: int) -> list[Message]:
     return _payout_updated(settings, account, {"payout": {
-        "id": payout.id, "status": payout.status.value, "amount_cents": payout.amount_cents,
+        "id": payout.id, "status": str(payout.status), "amount_cents": payout.amount_cents,
         "currency": payout.currency, "lines": lines}})
 
 
