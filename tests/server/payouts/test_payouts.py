@@ -650,7 +650,7 @@ async def test_lesson_priced_in_a_currency_the_account_is_not_paid_in_stays_on_t
         == "nothing_to_transfer"
     assert fake_stripe.calls("POST", "/v1/transfers") == []
     # A USD lesson booked now is charged on the platform, not as a destination charge, and is confirmed.
-    later, intent = await _paid(sclient, fake_stripe, students[1], tutor["id"], next_day_at(12))
+    _, intent = await _paid(sclient, fake_stripe, students[1], tutor["id"], next_day_at(12))
     assert "transfer_data" not in intent
     states = await db.fetch("SELECT transfer_state FROM tutor_earnings")
     assert [r["transfer_state"] for r in states] == ["due", "due"]
