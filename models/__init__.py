@@ -6,7 +6,16 @@ from models.booking import Booking, BookingEvent
 from models.integrations import CalendarBusy, CalendarEvent, IntegrationDispatch, OAuthConnection, VideoMeeting
 from models.ledger import Account, EntryKind, LedgerEntry, LedgerLine
 from models.outbox import DeadLetter, IdempotencyKey, OutboxMessage, WebhookEvent
-from models.payout import Earning, EarningStatus, PayoutAccount, PayoutState, TransferState
+from models.payout import (
+    Earning,
+    EarningStatus,
+    Payout,
+    PayoutAccount,
+    PayoutItem,
+    PayoutState,
+    PayoutStatus,
+    TransferState,
+)
 from models.review import Review
 from models.tutor import AvailabilityOverride, AvailabilityRule, Subject, TutorProfile, TutorSubject, TutorVersion
 from models.upload import Upload, UploadKind, UploadState
@@ -16,7 +25,7 @@ __all__ = [
     "Account", "AdminAction", "AdminActionKind", "AuditTarget", "AvailabilityOverride", "AvailabilityRule", "Base",
     "Booking", "BookingEvent", "CalendarBusy", "CalendarEvent", "DeadLetter", "Earning", "EarningStatus",
     "EmailVerification", "EntryKind", "IdempotencyKey", "IntegrationDispatch", "LedgerEntry", "LedgerLine",
-    "OAuthConnection", "OutboxMessage", "PayoutAccount", "PayoutState", "RefreshToken", "Review", "Role", "Subject",
+    "OAuthConnection", "OutboxMessage", "Payout", "PayoutAccount", "PayoutItem", "PayoutState", "PayoutStatus", "RefreshToken", "Review", "Role", "Subject",
     "TransferState", "TutorProfile", "TutorSubject", "TutorVersion", "Upload", "UploadKind", "UploadState", "User",
     "VideoMeeting", "WebhookEvent",
 ]

@@ -34,7 +34,7 @@ Kick = Callable[..., Awaitable[Any]]
 # equal to the declarations, and a declaration outside it (a test probe) is added when declared.
 OUTBOUND_TASK_NAMES = frozenset({"email.send", "calendar.sync_booking", "calendar.pull_busy",
                                  "video.create_meeting", "payments.refund", "payments.cancel_intent",
-                                 "payouts.transfer"})
+                                 "payouts.transfer", "payouts.reconcile_payout"})
 _declared_outbound: set[str] = set()
 
 

@@ -1,6 +1,7 @@
-"""Payment tasks: refunds, PaymentIntent cancellation and the deferred Transfer of a tutor's
-share (retried, idempotent), and a reconciliation sweep that re-queues anything whose enqueue was lost (the API enqueues these
-after commit; a crash in between would otherwise leave a refund undone).
+"""Payment tasks: refunds, PaymentIntent cancellation, the deferred Transfer of a tutor's
+share and the reconciliation of a tutor's payout (retried, idempotent), and a sweep that
+re-queues anything whose enqueue was lost (the API enqueues these after commit; a crash in
+between would otherwise leave a refund undone).
 
 Each task reads what is due in one unit of work, calls Stripe outside any transaction (the
 calls are idempotent per booking on Stripe's side), then records the result in another.
@@ -19,6 +20,7 @@ from server.db import Sessionmaker, unit_of_work
 from server.payments import service
 from server.payouts import money
 from server.payouts import reconcile as ledger_check
+from server.payouts import service as payouts
 from server.payouts.errors import TransferInFlight
 from server.providers import stripe as stripe_client
 from server.settings import Settings
@@ -93,6 +95,32 @@ async def transfer_booking(settings: Settings, sessionmaker: Sessionmaker, booki
     return "transferred"
 
 
+class PayoutNotReconciled(RuntimeError):
+    """Stripe has not finished reconciling the payout: its balance transactions are incomplete (retried)."""
+
+
+async def reconcile_payout_lines(settings: Settings, sessionmaker: Sessionmaker, payout_id: str) -> str:
+    """Learn from Stripe which balance transactions a connected account's payout covered (all
+    pages, on the connected account) and mark exactly those bookings' lines paid. A rerun
+    records nothing twice; a Stripe failure is retried by the worker."""
+    async with unit_of_work(sessionmaker) as session:
+        due = await payouts.payout_to_reconcile(session, payout_id)
+    if due is None:
+        return "nothing_to_reconcile"
+    payout = await stripe_client.retrieve_payout(settings, due.account_id, payout_id)
+    if payout["status"] != "paid":
+        return f"stripe_says_{payout['status']}"  # its payout.failed (or paid) webhook decides
+    if payout["reconciliation_status"] not in (None, "completed"):
+        raise PayoutNotReconciled(f"payout {payout_id} is {payout['reconciliation_status']} at Stripe")
+    transactions = await stripe_client.payout_balance_transactions(settings, due.account_id, payout_id)
+    async with unit_of_work(sessionmaker) as session:
+        lines = await payouts.record_payout_items(session, settings, payout_id, transactions, datetime.now(UTC))
+    if lines is None:
+        return "nothing_to_reconcile"
+    log.info("payout %s covered %d balance transaction(s), %d earnings line(s)", payout_id, len(transactions), lines)
+    return "reconciled"
+
+
 @outbound_task("payments.refund")
 async def refund(booking_id: str) -> str:
     """Refund what a booking is owed (Stripe call keyed per booking and amount)."""
@@ -115,6 +143,16 @@ async def transfer(booking_id: str) -> str:
         raise PermanentError(f"stripe refused: {exc}") from exc
 
 
+@outbound_task("payouts.reconcile_payout")
+async def reconcile_payout(payout_id: str) -> str:
+    """Mark the earnings lines a tutor's payout covered, from Stripe's balance transactions."""
+    try:
+        rt = runtime.get()
+        return await reconcile_payout_lines(rt.settings, rt.sessionmaker, payout_id)
+    except _PERMANENT as exc:
+        raise PermanentError(f"stripe refused: {exc}") from exc
+
+
 @outbound_task("payments.cancel_intent")
 async def cancel_intent(booking_id: str) -> str:
     """Cancel the PaymentIntent of a hold that ended unpaid."""
@@ -127,10 +165,14 @@ async def cancel_intent(booking_id: str) -> str:
 
 @broker.task(task_name="payments.reconcile", schedule=[{"cron": "* * * * *", "schedule_id": "payments.reconcile"}])
 async def reconcile() -> int:
-    """Re-queue refunds, intent cancellations and tutor transfers that have waited more than a minute."""
+    """Re-queue refunds, intent cancellations, tutor transfers and payout reconciliations that
+    have waited more than a minute."""
     async with unit_of_work(runtime.get().sessionmaker) as session:
         refunds, cancels = await service.waiting(session, 200)
         transfers = await service.transfers_waiting(session, 200)
+        unreconciled = await payouts.payouts_waiting(session, 200)
+    for payout_id in unreconciled:
+        await reconcile_payout.kiq(payout_id)
     for booking_id in transfers:
         await transfer.kiq(str(booking_id))
     for booking_id in refunds:
@@ -139,7 +181,7 @@ async def reconcile() -> int:
         await cancel_intent.kiq(str(booking_id))
     if refunds or cancels:
         log.info("re-queued %d refunds and %d intent cancellations", len(refunds), len(cancels))
-    return len(refunds) + len(cancels) + len(transfers)
+    return len(refunds) + len(cancels) + len(transfers) + len(unreconciled)
 
 
 @broker.task(task_name="payouts.check_ledger",

@@ -74,7 +74,8 @@ async def checkout(session: Session, settings: Settings, student_id: uuid.UUID, 
     else:
         # A destination charge to the tutor's account when it is active; else the funds wait
         # on the platform and payouts.transfer moves them once it is (server/payouts/money.py).
-        terms = await money.charge_terms(session, settings, booking.tutor_id, booking.price_cents)
+        terms = await money.charge_terms(session, settings, booking.tutor_id, booking.price_cents,
+                                         booking.currency)
         intent = await stripe_client.create_payment_intent(settings, str(booking.id), booking.price_cents,
                                                            booking.currency, fee_cents=terms.fee_cents,
                                                            destination=terms.destination)

@@ -94,3 +94,16 @@ async def account_totals(session: Session, tutor_id: uuid.UUID | None = None) ->
         f"SELECT l.account, l.currency, sum(l.amount) AS total FROM ledger_lines l WHERE {where} "
         "GROUP BY l.account, l.currency"), {"t": tutor_id})
     return {(r.account, r.currency): int(r.total) for r in rows}
+
+
+async def payout_entries(session: Session) -> dict[str, dict[str, int]]:
+    """Per Stripe payout id, the amount its ``payout`` and ``payout_failed`` entries moved to the
+    tutor's bank (the ``tutor_bank`` line)."""
+    rows = await session.execute(text(
+        "SELECT e.stripe_id, e.kind, sum(l.amount) AS total FROM ledger_entries e "
+        "JOIN ledger_lines l ON l.entry_id = e.id AND l.account = 'tutor_bank' "
+        "WHERE e.kind IN ('payout', 'payout_failed') GROUP BY e.stripe_id, e.kind"))
+    out: dict[str, dict[str, int]] = {}
+    for row in rows:
+        out.setdefault(row.stripe_id, {})[row.kind] = int(row.total)
+    return out

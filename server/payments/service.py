@@ -8,7 +8,9 @@ any transaction).
 * ``payment_intent.payment_failed`` marks ``payment_status = failed`` while the hold lasts.
 * ``charge.refunded`` marks the refund done (and posts its ledger entries, once).
 * ``account.updated`` moves a tutor's payout account (server/payouts/service.py);
-  ``payout.paid`` / ``payout.failed`` record a connected account's payout to the bank.
+  ``payout.paid`` / ``payout.failed`` record a connected account's payout to the bank (the
+  lines it covered are learnt from Stripe by the ``payouts.reconcile_payout`` task, kicked
+  again by ``payout.reconciliation_completed``).
 
 A successful payment also records the tutor's earnings line and the charge, fee and (for a
 destination charge) transfer entries in the ledger (server/payouts/money.py), in the same
@@ -52,7 +54,9 @@ async def handle_event(session: Session, settings: Settings, event: dict[str, An
     if kind == "account.updated":
         return await payouts.apply_account_update(session, settings, obj, int(event.get("created") or 0))
     if kind in ("payout.paid", "payout.failed"):
-        return await payouts.apply_payout(session, settings, event.get("account"), obj, kind == "payout.paid", now)
+        return await payouts.apply_payout(session, settings, event.get("account"), obj, kind == "payout.paid")
+    if kind == "payout.reconciliation_completed":
+        return await payouts.payout_reconciliation_ready(session, settings, str(obj.get("id", "")))
     if kind.startswith("payment_intent."):
         booking = await repository.booking_for_intent(session, (obj.get("metadata") or {}).get("booking_id"),
                                                       obj.get("id"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.errors import Conflict, FeatureDisabled
+from server.errors import Conflict, FeatureDisabled, InvalidRequest
 
 
 class PayoutsNotConfigured(FeatureDisabled):
@@ -16,3 +16,10 @@ class TransferInFlight(Conflict):
 
     code = "transfer_in_flight"
     message = "The tutor's share is being transferred; the refund is retried once it is done."
+
+
+class CurrencyNotPayable(InvalidRequest):
+    """The tutor prices in a currency their Stripe account is not paid out in (422)."""
+
+    code = "currency_not_payable"
+    message = "Your payout account is paid in another currency: price your lessons in that currency."

@@ -52,11 +52,15 @@ class ChargeTerms:
     destination: str | None  # the tutor's active connected account: a destination charge
 
 
-async def charge_terms(session: Session, settings: Settings, tutor_id: uuid.UUID, price_cents: int) -> ChargeTerms:
-    """How a booking's PaymentIntent is made: to the tutor's account when it is active."""
+async def charge_terms(session: Session, settings: Settings, tutor_id: uuid.UUID, price_cents: int,
+                       currency: str) -> ChargeTerms:
+    """How a booking's PaymentIntent is made: to the tutor's account when it is active and
+    settles in the lesson's currency. In another currency Stripe would convert the share at
+    its own rate, which the ledger could not follow to the cent: the charge stays on the
+    platform and the share waits there (see docs/payments.md, "Currencies")."""
     account = await repository.get_account(session, tutor_id)
-    active = account is not None and account.state == PayoutState.ACTIVE
-    return ChargeTerms(platform_fee(settings, price_cents), account.stripe_account_id if active and account else None)
+    to_account = account is not None and account.state == PayoutState.ACTIVE and account.receives(currency)
+    return ChargeTerms(platform_fee(settings, price_cents), account.stripe_account_id if to_account and account else None)
 
 
 async def record_charge(session: Session, settings: Settings, *, booking_id: uuid.UUID, tutor_id: uuid.UUID,
@@ -65,6 +69,7 @@ async def record_charge(session: Session, settings: Settings, *, booking_id: uui
     charge, fee (and, for a destination charge, transfer) entries. Once per booking."""
     fee = min(max(fee, 0), gross)
     state = TransferState.DESTINATION if destination else TransferState.DUE
+    await repository.lock_account_shared(session, tutor_id)
     if not await repository.insert_earning(session, booking_id=booking_id, tutor_id=tutor_id, currency=currency,
                                            gross=gross, fee=fee, state=state, account_id=destination):
         return False
@@ -80,6 +85,9 @@ async def record_charge(session: Session, settings: Settings, *, booking_id: uui
                           [Line(Account.TUTOR_STRIPE, gross - fee, tutor_id), Line(Account.PLATFORM_CASH, fee - gross)],
                           booking_id=booking_id, tutor_id=tutor_id, stripe_id=intent_id,
                           data={"destination": destination})
+        # A payout may have covered it before this payment was recorded (webhooks arrive out of order).
+        if payout_id := await repository.assign_line_from_payouts(session, booking_id):
+            log.info("booking %s was already paid out by %s", booking_id, payout_id)
     else:
         await enqueue_due_transfers(session, settings, tutor_id, [booking_id])
     return True
@@ -123,6 +131,10 @@ async def start_transfer(session: Session, booking_id: uuid.UUID) -> TransferDue
         return None
     account = await repository.get_account(session, earning.tutor_id)
     if account is None or account.state != PayoutState.ACTIVE:
+        return None
+    if not account.receives(earning.currency):
+        log.warning("share of booking %s stays on the platform: %s lesson, account settles in %s",
+                    booking_id, earning.currency, account.default_currency)
         return None
     amount = earning.net_cents
     if amount <= 0:

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import or_, select, text
 
 from models.booking import PaymentStatus
-from models.payout import Earning, EarningStatus, PayoutAccount, PayoutState, TransferState
+from models.payout import Earning, EarningStatus, Payout, PayoutAccount, PayoutState, PayoutStatus, TransferState
 from server.db import Session
 
 
@@ -63,9 +64,11 @@ async def lock_booking_payment(session: Session, booking_id: uuid.UUID) -> tuple
 
 
 async def due_transfers(session: Session, tutor_id: uuid.UUID | None = None, limit: int = 500) -> list[uuid.UUID]:
-    """Bookings whose tutor share still waits on the platform while the tutor's account is active."""
+    """Bookings whose tutor share still waits on the platform while the tutor's account is
+    active (and settles in the share's currency; a Transfer already in flight always finishes)."""
     query = (select(Earning.booking_id).join(PayoutAccount, PayoutAccount.tutor_id == Earning.tutor_id)
-             .where(Earning.transfer_state.in_([TransferState.DUE, TransferState.IN_FLIGHT]),
+             .where(or_(Earning.transfer_state == TransferState.IN_FLIGHT,
+                        (Earning.transfer_state == TransferState.DUE) & PayoutAccount.receives_sql(Earning.currency)),
                     PayoutAccount.state == PayoutState.ACTIVE).limit(limit))
     if tutor_id is not None:
         query = query.where(Earning.tutor_id == tutor_id)
@@ -120,22 +123,81 @@ async def earnings_totals(session: Session, tutor_id: uuid.UUID, now: datetime,
     return [{k: (v if k == "currency" else int(v or 0)) for k, v in r._mapping.items()} for r in rows]
 
 
-async def assign_payout(session: Session, tutor_id: uuid.UUID, payout_id: str, amount: int, currency: str,
-                        now: datetime, window: timedelta) -> int:
-    """Mark the oldest available lines (in the payout's currency, already on the tutor's
-    account) paid by ``payout_id``, as many as its amount covers; returns how many."""
+# Balance transactions that bring a booking's share onto the connected account (the account's
+# side of a Transfer, or of a destination charge's automatic Transfer): a payout covering one
+# pays that booking's line. Reversals (``payment_refund``) only lower what a payout carries.
+_COVERING = "i.amount_cents > 0 AND i.type IN ('payment', 'transfer') AND i.booking_id IS NOT NULL"
+# (payout, booking) for every line a payout pays: the shares it covered, and those of a failed
+# payout whose money it carries again (Stripe pays a returned payout out in a later one).
+_COVERED = (f"SELECT i.payout_id, i.booking_id FROM payout_items i WHERE {_COVERING} UNION "
+            "SELECT f.payout_id, i.booking_id FROM payout_items f JOIN payout_items i ON i.payout_id = f.source_id "
+            f"WHERE f.type = 'payout_failure' AND {_COVERING}")
+
+
+async def lock_account_shared(session: Session, tutor_id: uuid.UUID) -> None:
+    """Hold the tutor's account row (shared) while a line is recorded, so a payout being
+    reconciled meanwhile (which holds it exclusively) either sees the line or is seen by it."""
+    await session.execute(text("SELECT 1 FROM payout_accounts WHERE tutor_id = :t FOR SHARE"), {"t": tutor_id})
+
+
+async def payout_for_update(session: Session, payout_id: str) -> Payout | None:
+    return (await session.scalars(select(Payout).where(Payout.id == payout_id).with_for_update()
+                                  .execution_options(populate_existing=True))).first()
+
+
+async def insert_payout_items(session: Session, payout_id: str, items: list[dict[str, Any]]) -> None:
+    """The balance transactions a payout covered, once each (a rerun adds nothing)."""
+    if not items:
+        return
+    await session.execute(
+        text("INSERT INTO payout_items (payout_id, balance_transaction_id, type, amount_cents, booking_id, transfer_id, "
+             "source_id) SELECT :p, i.id, i.type, i.amount, i.booking_id, i.transfer_id, i.source_id "
+             "FROM jsonb_to_recordset(CAST(:items AS jsonb)) "
+             "AS i(id text, type text, amount bigint, booking_id uuid, transfer_id text, source_id text) "
+             "ON CONFLICT DO NOTHING"),
+        {"p": payout_id, "items": json.dumps(items)})
+
+
+async def assign_payout_lines(session: Session, payout_id: str, tutor_id: uuid.UUID, now: datetime) -> int:
+    """Mark paid by ``payout_id`` exactly the tutor's lines whose share it covered."""
     rows = await session.execute(text(
-        "WITH candidates AS ("
-        " SELECT e.booking_id, sum(e.gross_cents - e.fee_cents - e.reversed_cents) "
-        "   OVER (ORDER BY b.end_at, e.booking_id) AS running "
-        " FROM tutor_earnings e JOIN bookings b ON b.id = e.booking_id "
-        " WHERE e.tutor_id = :t AND e.currency = :c AND e.payout_id IS NULL "
-        "   AND e.transfer_state IN ('destination', 'done') "
-        f"  AND {_status_sql(window)} = '{EarningStatus.AVAILABLE}') "
-        "UPDATE tutor_earnings e SET payout_id = :p, paid_out_at = :now, updated_at = now() FROM candidates c "
-        "WHERE e.booking_id = c.booking_id AND c.running <= :amount RETURNING 1"),
-        {"t": tutor_id, "c": currency.upper(), "p": payout_id, "amount": amount, "now": now})
+        "UPDATE tutor_earnings e SET payout_id = c.payout_id, paid_out_at = :now, updated_at = now() "
+        f"FROM ({_COVERED}) c WHERE c.payout_id = :p AND e.booking_id = c.booking_id "
+        "AND e.tutor_id = :t AND e.payout_id IS NULL RETURNING 1"),
+        {"p": payout_id, "t": tutor_id, "now": now})
     return len(rows.all())
+
+
+async def assign_line_from_payouts(session: Session, booking_id: uuid.UUID) -> str | None:
+    """A line recorded after the payout that covered it was reconciled (``payout.paid`` came
+    before ``payment_intent.succeeded``): mark it paid by that payout now."""
+    row = (await session.execute(text(
+        "UPDATE tutor_earnings e SET payout_id = c.payout_id, paid_out_at = p.updated_at, updated_at = now() "
+        f"FROM ({_COVERED}) c JOIN tutor_payouts p ON p.id = c.payout_id WHERE e.booking_id = :b "
+        f"AND c.booking_id = e.booking_id AND p.tutor_id = e.tutor_id AND p.status = '{PayoutStatus.PAID}' "
+        "AND e.payout_id IS NULL RETURNING e.payout_id"), {"b": booking_id})).first()
+    return row.payout_id if row else None
+
+
+async def unreconciled_payouts(session: Session, limit: int) -> list[str]:
+    """Paid payouts whose balance transactions were not fetched within a minute (a lost task)."""
+    rows = await session.execute(
+        select(Payout.id).where(Payout.reconciled_at.is_(None), Payout.status == PayoutStatus.PAID,
+                                Payout.updated_at < text("now() - interval '1 minute'")).limit(limit))
+    return list(rows.scalars().all())
+
+
+async def all_payouts(session: Session) -> list[Payout]:
+    return list((await session.scalars(select(Payout).order_by(Payout.created_at))).all())
+
+
+async def payout_lines(session: Session) -> dict[str, set[uuid.UUID]]:
+    """Per payout, the bookings whose lines it marked paid."""
+    rows = await session.execute(text("SELECT payout_id, booking_id FROM tutor_earnings WHERE payout_id IS NOT NULL"))
+    out: dict[str, set[uuid.UUID]] = {}
+    for row in rows:
+        out.setdefault(row.payout_id, set()).add(row.booking_id)
+    return out
 
 
 async def unassign_payout(session: Session, payout_id: str) -> int:
@@ -153,3 +215,13 @@ async def earnings_with_transfers(session: Session) -> list[Earning]:
 
 async def all_earnings(session: Session) -> list[Earning]:
     return list((await session.scalars(select(Earning))).all())
+
+
+async def payout_item_bookings(session: Session) -> dict[str, set[uuid.UUID]]:
+    """Per payout, the bookings whose share its recorded balance transactions brought in (or
+    carried again after a failed payout)."""
+    rows = await session.execute(text(_COVERED))
+    out: dict[str, set[uuid.UUID]] = {}
+    for row in rows:
+        out.setdefault(row.payout_id, set()).add(row.booking_id)
+    return out

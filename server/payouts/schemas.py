@@ -22,6 +22,9 @@ class PayoutStatusOut(BaseModel):
     charges_enabled: bool
     payouts_enabled: bool
     platform_fee_bps: int = Field(description="The platform's share of each lesson in basis points (1500 = 15 %).")
+    default_currency: str | None = Field(default=None, description="The currency Stripe pays the account out "
+                                                                   "in (known once onboarding started); lessons "
+                                                                   "must be priced in it.")
 
 
 class EarningOut(BaseModel):

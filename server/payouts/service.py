@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from models.ledger import Account, EntryKind
-from models.payout import PayoutAccount, PayoutState
+from models.payout import Payout, PayoutAccount, PayoutState, PayoutStatus
 from server.db import Session
+from server.jobs import enqueue
 from server.ledger import repository as ledger
 from server.ledger.repository import Line
 from server.outbox import Message, emit, user_room
 from server.pagination import decode_cursor, encode_cursor
 from server.payouts import money, repository
-from server.payouts.errors import PayoutsNotConfigured
+from server.payouts.errors import CurrencyNotPayable, PayoutsNotConfigured
 from server.payouts.schemas import (
     EarningOut,
     EarningsPage,
@@ -40,11 +42,20 @@ def _status(settings: Settings, account: PayoutAccount | None) -> PayoutStatusOu
         return PayoutStatusOut(status=PayoutState.NOT_STARTED, charges_enabled=False, payouts_enabled=False,
                                platform_fee_bps=settings.platform_fee_bps)
     return PayoutStatusOut(status=account.state, charges_enabled=account.charges_enabled,
-                           payouts_enabled=account.payouts_enabled, platform_fee_bps=settings.platform_fee_bps)
+                           payouts_enabled=account.payouts_enabled, platform_fee_bps=settings.platform_fee_bps,
+                           default_currency=account.default_currency)
 
 
 async def status(session: Session, settings: Settings, tutor_id: uuid.UUID) -> PayoutStatusOut:
     return _status(settings, await repository.get_account(session, tutor_id))
+
+
+async def check_payable_currency(session: Session, tutor_id: uuid.UUID, currency: str) -> None:
+    """Refuse a price in a currency the tutor's Stripe account is not paid in (Stripe would
+    convert every share at its own rate): :class:`CurrencyNotPayable`."""
+    account = await repository.get_account(session, tutor_id)
+    if account is not None and not account.receives(currency):
+        raise CurrencyNotPayable(details={"currency": currency, "payout_currency": account.default_currency})
 
 
 async def start_onboarding(session: Session, settings: Settings, tutor_id: uuid.UUID) -> OnboardingOut:
@@ -96,6 +107,8 @@ async def apply_account_update(session: Session, settings: Settings, obj: dict[s
     account.charges_enabled = bool(obj.get("charges_enabled"))
     account.payouts_enabled = bool(obj.get("payouts_enabled"))
     account.stripe_event_at = created
+    if isinstance(obj.get("default_currency"), str) and len(obj["default_currency"]) == 3:
+        account.default_currency = obj["default_currency"].upper()
     await emit(session, _payout_updated(settings, account))
     if account.state == PayoutState.ACTIVE and previous != PayoutState.ACTIVE:
         await session.flush()
@@ -103,37 +116,117 @@ async def apply_account_update(session: Session, settings: Settings, obj: dict[s
     return account.state.value
 
 
+async def _post_payout(session: Session, payout: Payout, *, paid: bool) -> bool:
+    """The payout entry (money left the tutor's Stripe balance for their bank) or its reversal
+    (the bank sent it back), once each."""
+    amount, tutor = payout.amount_cents, payout.tutor_id
+    legs = [Line(Account.TUTOR_BANK, amount, tutor), Line(Account.TUTOR_STRIPE, -amount, tutor)]
+    if not paid:
+        legs = [Line(leg.account, -leg.amount, tutor) for leg in legs]
+    return await ledger.post(session, f"payout:{payout.id}:{'paid' if paid else 'failed'}",
+                             EntryKind.PAYOUT if paid else EntryKind.PAYOUT_FAILED, payout.currency, legs,
+                             tutor_id=tutor, stripe_id=payout.id)
+
+
+def _payout_message(settings: Settings, account: PayoutAccount, payout: Payout, lines: int) -> list[Message]:
+    return _payout_updated(settings, account, {"payout": {
+        "id": payout.id, "status": str(payout.status), "amount_cents": payout.amount_cents,
+        "currency": payout.currency, "lines": lines}})
+
+
 async def apply_payout(session: Session, settings: Settings, account_id: str | None, obj: dict[str, Any],
-                       paid: bool, now: datetime) -> str:
-    """``payout.paid`` / ``payout.failed`` from a tutor's connected account: the payout entry
-    (or its reversal), and the earnings lines it covered marked ``paid`` (or available again)."""
+                       paid: bool) -> str:
+    """``payout.paid`` / ``payout.failed`` from a tutor's connected account. Paid: the payout
+    entry, and ``payouts.reconcile_payout`` is queued to learn from Stripe which balance
+    transactions (so which earnings lines) it covered. Failed (final): the entry is reversed
+    and its lines are available again; a ``payout.paid`` arriving after it changes nothing."""
     account = await repository.account_by_stripe_id(session, account_id or "")
     if account is None:
         return "unknown_account"
     payout_id, amount = str(obj.get("id", "")), int(obj.get("amount") or 0)
     currency = str(obj.get("currency") or "").upper()
-    if not payout_id or amount <= 0 or len(currency) != 3:
+    if not payout_id.startswith("po_") or amount <= 0 or len(currency) != 3:
         return "ignored"
-    tutor = account.tutor_id
+    payout = await repository.payout_for_update(session, payout_id)
+    if payout is None:
+        payout = Payout(id=payout_id, tutor_id=account.tutor_id, stripe_account_id=account.stripe_account_id,
+                        amount_cents=amount, currency=currency,
+                        status=PayoutStatus.PAID if paid else PayoutStatus.FAILED)
+        session.add(payout)
+        await session.flush()
+    elif payout.tutor_id != account.tutor_id:
+        return "ignored"
     if paid:
-        posted = await ledger.post(session, f"payout:{payout_id}:paid", EntryKind.PAYOUT, currency,
-                                   [Line(Account.TUTOR_BANK, amount, tutor), Line(Account.TUTOR_STRIPE, -amount, tutor)],
-                                   tutor_id=tutor, stripe_id=payout_id)
+        posted = await _post_payout(session, payout, paid=True)
+        if payout.status == PayoutStatus.FAILED:  # its failure came first: the money is back already
+            await _post_payout(session, payout, paid=False)
+            return "stale"
         if not posted:
             return "duplicate"
-        lines = await repository.assign_payout(session, tutor, payout_id, amount, currency, now, _window(settings))
-    else:
-        if not await ledger.has_entry(session, f"payout:{payout_id}:paid"):
-            return "never_paid"
-        if not await ledger.post(session, f"payout:{payout_id}:failed", EntryKind.PAYOUT_FAILED, currency,
-                                 [Line(Account.TUTOR_STRIPE, amount, tutor), Line(Account.TUTOR_BANK, -amount, tutor)],
-                                 tutor_id=tutor, stripe_id=payout_id):
-            return "duplicate"
-        lines = await repository.unassign_payout(session, payout_id)
-    await emit(session, _payout_updated(settings, account, {"payout": {
-        "id": payout_id, "status": "paid" if paid else "failed", "amount_cents": amount, "currency": currency,
-        "lines": lines}}))
-    return "paid" if paid else "failed"
+        enqueue(session, settings, "payouts.reconcile_payout", payout_id)
+        return "paid"
+    payout.status = PayoutStatus.FAILED
+    if not await ledger.has_entry(session, f"payout:{payout_id}:paid"):
+        return "never_paid"
+    if not await _post_payout(session, payout, paid=False):
+        return "duplicate"
+    lines = await repository.unassign_payout(session, payout_id)
+    await emit(session, _payout_message(settings, account, payout, lines))
+    return "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class PayoutToReconcile:
+    account_id: str
+    payout_id: str
+
+
+async def payout_to_reconcile(session: Session, payout_id: str) -> PayoutToReconcile | None:
+    """A paid payout whose balance transactions are not recorded yet, or None."""
+    payout = await session.get(Payout, payout_id)
+    if payout is None or payout.status != PayoutStatus.PAID or payout.reconciled_at is not None:
+        return None
+    return PayoutToReconcile(payout.stripe_account_id, payout.id)
+
+
+async def record_payout_items(session: Session, settings: Settings, payout_id: str,
+                              transactions: list[dict[str, Any]], now: datetime) -> int | None:
+    """What Stripe listed for a payout: its balance transactions are kept, and exactly the
+    lines whose share they brought to the account are marked paid (a line recorded later is
+    marked when it is: :func:`server.payouts.money.record_charge`). None when there is nothing
+    to do any more (failed meanwhile, or done by an earlier run)."""
+    known = await session.get(Payout, payout_id)
+    account = await repository.account_by_stripe_id(session, known.stripe_account_id) if known else None
+    payout = await repository.payout_for_update(session, payout_id)
+    if account is None or payout is None or payout.status != PayoutStatus.PAID or payout.reconciled_at is not None:
+        return None
+    items = [{**t, "booking_id": _uuid_or_none(t.get("booking_id"))} for t in transactions
+             if t.get("type") != "payout"]
+    await repository.insert_payout_items(session, payout_id, items)
+    lines = await repository.assign_payout_lines(session, payout_id, payout.tutor_id, now)
+    payout.reconciled_at = now
+    await emit(session, _payout_message(settings, account, payout, lines))
+    return lines
+
+
+def _uuid_or_none(value: object) -> str | None:
+    try:
+        return str(uuid.UUID(str(value))) if value else None
+    except ValueError:
+        return None
+
+
+async def payout_reconciliation_ready(session: Session, settings: Settings, payout_id: str) -> str:
+    """``payout.reconciliation_completed``: Stripe can list the payout's balance transactions now."""
+    if await payout_to_reconcile(session, payout_id) is None:
+        return "ignored"
+    enqueue(session, settings, "payouts.reconcile_payout", payout_id)
+    return "queued"
+
+
+async def payouts_waiting(session: Session, limit: int) -> list[str]:
+    """Paid payouts whose reconciliation has waited more than a minute (its task was lost)."""
+    return await repository.unreconciled_payouts(session, limit)
 
 
 def _window(settings: Settings) -> timedelta:

@@ -153,6 +153,50 @@ async def retrieve_transfer(settings: Settings, transfer_id: str) -> dict[str, A
     return {"id": result.id, "amount": result.amount, "amount_reversed": result.amount_reversed}
 
 
+async def retrieve_payout(settings: Settings, account_id: str, payout_id: str) -> dict[str, Any]:
+    """A connected account's payout as Stripe has it (amount, currency, status and whether its
+    balance transactions can be listed yet: ``reconciliation_status``)."""
+    payout = await client(settings).v1.payouts.retrieve_async(payout_id, options={"stripe_account": account_id})
+    return {"id": payout.id, "amount": payout.amount, "currency": str(payout.currency).upper(),
+            "status": payout.status, "reconciliation_status": getattr(payout, "reconciliation_status", None)}
+
+
+def _booking_of(transfer: Any) -> tuple[str | None, str | None]:
+    """(booking id, transfer id) of an expanded Transfer: our Transfers and destination charges
+    carry the booking as ``transfer_group`` (and separate Transfers in their metadata)."""
+    if not isinstance(transfer, dict):
+        return None, transfer if isinstance(transfer, str) else None
+    metadata = transfer.get("metadata") or {}
+    return transfer.get("transfer_group") or metadata.get("booking_id"), transfer.get("id")
+
+
+async def payout_balance_transactions(settings: Settings, account_id: str, payout_id: str) -> list[dict[str, Any]]:
+    """Every balance transaction a connected account's payout covered, all pages, each with the
+    booking and Transfer behind it when there is one: a share that reached the account arrives
+    as a ``payment`` whose source (the account's side of the Transfer) names the Transfer."""
+    out: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"payout": payout_id, "limit": 100, "expand": ["data.source.source_transfer"]}
+    while True:
+        page = await client(settings).v1.balance_transactions.list_async(
+            params=params,  # type: ignore[arg-type]
+            options={"stripe_account": account_id})
+        for txn in (t.to_dict() for t in page.data):
+            source = txn.get("source")
+            booking, transfer = None, None
+            source_id = source.get("id") if isinstance(source, dict) else source
+            if isinstance(source, dict):
+                if source.get("object") == "transfer":
+                    booking, transfer = _booking_of(source)
+                else:
+                    booking, transfer = _booking_of(source.get("source_transfer"))
+            out.append({"id": txn["id"], "type": txn["type"], "amount": int(txn["amount"]),
+                        "currency": str(txn["currency"]).upper(), "booking_id": booking, "transfer_id": transfer,
+                        "source_id": source_id})
+        if not page.has_more or not page.data:
+            return out
+        params = {**params, "starting_after": page.data[-1].id}
+
+
 def verify_webhook(settings: Settings, payload: bytes, signature: str | None) -> None:
     """Check Stripe's signature over the raw body (5-minute tolerance) or raise 400."""
     if not signature or not settings.stripe_webhook_secret:

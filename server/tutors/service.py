@@ -12,6 +12,7 @@ from models.tutor import TutorProfile
 from server.db import Session
 from server.outbox import slots_changed
 from server.pagination import InvalidCursor, decode_cursor, encode_cursor
+from server.payouts import service as payouts
 from server.tutors import repository
 from server.tutors.errors import ProfileNotFound, TutorNotFound
 from server.tutors.repository import SLOT_FIELDS, TutorFilter
@@ -62,6 +63,7 @@ async def upsert_profile(session: Session, tutor_id: uuid.UUID, body: TutorProfi
     """
     if not await repository.is_tutor_account(session, tutor_id):
         raise TutorNotFound("Your account no longer exists or is not a tutor account.")
+    await payouts.check_payable_currency(session, tutor_id, body.currency)
     previous = await repository.lock_slot_fields(session, tutor_id)
     values: dict[str, Any] = {
         "headline": body.headline, "bio": body.bio, "hourly_rate_cents": body.hourly_rate_cents,

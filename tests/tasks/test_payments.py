@@ -125,3 +125,21 @@ async def test_deferred_transfer_after_a_stripe_500_is_retried_and_transfers_onc
     assert await db.fetchval("SELECT count(*) FROM ledger_entries WHERE kind = 'transfer' AND booking_id = $1",
                              booking_id) == 1
     assert await db.fetchval("SELECT count(*) FROM dead_letters") == 0
+
+    # Stripe pays the share out (payout.paid recorded it); the worker learns which lines it
+    # covered from the balance transactions, after a 500 on the listing.
+    payout = fake_stripe.pay_out("acct_ready", 5100)
+    await db.execute("INSERT INTO tutor_payouts (id, tutor_id, stripe_account_id, amount_cents, currency, status) "
+                     "VALUES ($1, $2, 'acct_ready', 5100, 'USD', 'paid')", payout["id"], tutor_id)
+    fake_stripe.fail_next("/v1/balance_transactions", 500)
+    async with group.client() as client:
+        await client.kick("payouts.reconcile_payout", payout["id"])
+
+    async def paid_out() -> bool:
+        return await db.fetchval("SELECT payout_id FROM tutor_earnings WHERE booking_id = $1", booking_id) \
+            == payout["id"]
+
+    await until(paid_out, within=45, what="the retried payout reconciliation")
+    assert len(fake_stripe.calls("GET", "/v1/balance_transactions")) == 2, "one 500, then one success"
+    assert await db.fetchval("SELECT reconciled_at IS NOT NULL FROM tutor_payouts") is True
+    assert await db.fetchval("SELECT count(*) FROM dead_letters") == 0

@@ -2099,6 +2099,12 @@ export interface components {
              * @description The platform's share of each lesson in basis points (1500 = 15 %).
              */
             platform_fee_bps: number;
+            /**
+             * Default Currency
+             * @description The currency Stripe pays the account out in (known once onboarding started); lessons must be priced in it.
+             * @default null
+             */
+            default_currency?: string | null;
         };
         /** EarningOut */
         EarningOut: {

@@ -23,7 +23,7 @@ from server.identity import issue_access_token
 from server.payouts import reconcile
 from server.payouts.money import fee_part, platform_fee
 from server.settings import Settings
-from tasks.payments import refund_booking, transfer_booking
+from tasks.payments import reconcile_payout_lines, refund_booking, transfer_booking
 from tests.conftest import make_settings
 from tests.fakes.stripe_api import FakeStripe
 from tests.fixtures.bookings import hold, next_day_at
@@ -70,12 +70,30 @@ async def _assert_books_agree(db: asyncpg.Pool, fake: FakeStripe, tutor_id: str,
     assert unbalanced == []
     assert await _ledger(db, "platform_cash") == fake.balance("platform")
     assert await _ledger(db, "tutor_stripe", tutor_id) == fake.balance(account_id)
-    assert await _ledger(db, "tutor_bank", tutor_id) == sum(p["amount"] for p in fake.payouts.values())
+    assert await _ledger(db, "tutor_bank", tutor_id) == sum(p["amount"] for p in fake.payouts.values()
+                                                            if p["status"] == "paid"
+                                                            and p["destination_account"] == account_id)
 
 
 async def _check(stripe_app: Starlette, settings: Settings) -> list[str]:
     async with unit_of_work(stripe_app.state.sessionmaker) as session:
         return [str(d) for d in await reconcile.check(session, settings)]
+
+
+async def _pay_out(sclient: httpx.AsyncClient, fake: FakeStripe, account_id: str, stripe_settings: Settings,
+                   stripe_app: Starlette, amount: int | None = None) -> dict[str, Any]:
+    """Stripe pays the account out and says so; the worker's task reconciles the payout."""
+    payout = fake.pay_out(account_id, amount)
+    assert (await post_event(sclient, event("payout.paid", payout, account=account_id))).json()["outcome"] == "paid"
+    assert await reconcile_payout_lines(stripe_settings, stripe_app.state.sessionmaker, payout["id"]) == "reconciled"
+    return payout
+
+
+async def _finish_lesson(db: asyncpg.Pool, booking_id: str) -> None:
+    """The lesson took place and the refund window passed."""
+    await db.execute("UPDATE bookings SET status = 'completed', start_at = start_at - interval '10 days', "
+                     "end_at = end_at - interval '10 days', guarded = tstzrange(start_at - interval '10 days', "
+                     "end_at - interval '10 days') WHERE id = $1", uuid.UUID(booking_id))
 
 
 async def _earnings(sclient: httpx.AsyncClient, tutor: dict[str, Any]) -> dict[str, Any]:
@@ -99,7 +117,7 @@ async def test_onboarding_creates_one_account_however_often_called(
         sclient: httpx.AsyncClient, tutor: dict, fake_stripe: FakeStripe, db: asyncpg.Pool) -> None:
     r = await sclient.get("/api/v1/tutors/me/payouts", headers=tutor["headers"])
     assert r.json() == {"status": "not_started", "charges_enabled": False, "payouts_enabled": False,
-                        "platform_fee_bps": 1500}
+                        "platform_fee_bps": 1500, "default_currency": None}
     responses = await asyncio.gather(*(sclient.post(ONBOARD, headers=tutor["headers"]) for _ in range(4)))
     assert {r.status_code for r in responses} == {200}
     assert len(fake_stripe.accounts) == 1
@@ -128,7 +146,8 @@ async def test_account_state_follows_account_updated_webhooks(
     stale = {**active, "charges_enabled": False, "details_submitted": False}
     assert (await post_event(sclient, event("account.updated", stale, created=now + 5))).json()["outcome"] == "stale"
     status = (await sclient.get("/api/v1/tutors/me/payouts", headers=tutor["headers"])).json()
-    assert status == {"status": "active", "charges_enabled": True, "payouts_enabled": True, "platform_fee_bps": 1500}
+    assert status == {"status": "active", "charges_enabled": True, "payouts_enabled": True, "platform_fee_bps": 1500,
+                      "default_currency": "USD"}
     disabled = fake_stripe.update_account(account_id, charges_enabled=False, payouts_enabled=False,
                                           requirements={"disabled_reason": "requirements.past_due", "past_due": ["x"]})
     assert (await post_event(sclient, event("account.updated", disabled, created=now + 20))).json()["outcome"] \
@@ -162,7 +181,8 @@ async def test_onboarding_without_stripe_is_feature_disabled(client: httpx.Async
 
 
 async def test_paid_lesson_is_a_destination_charge_and_earnings_move_to_paid(
-        sclient: httpx.AsyncClient, tutor: dict, make_students: Any, fake_stripe: FakeStripe, db: asyncpg.Pool) -> None:
+        sclient: httpx.AsyncClient, tutor: dict, make_students: Any, fake_stripe: FakeStripe, db: asyncpg.Pool,
+        stripe_settings: Settings, stripe_app: Starlette) -> None:
     [student] = await make_students(1)
     account_id = await _onboard(sclient, tutor, fake_stripe)
     booking_id, intent = await _paid(sclient, fake_stripe, student, tutor["id"], next_day_at(10))
@@ -180,6 +200,13 @@ async def test_paid_lesson_is_a_destination_charge_and_earnings_move_to_paid(
     assert (await _earnings(sclient, tutor))["items"][0]["status"] == "available"
     payout = fake_stripe.pay_out(account_id, 5100)
     assert (await post_event(sclient, event("payout.paid", payout, account=account_id))).json()["outcome"] == "paid"
+    # The webhook only records the payout: which lines it covered is the task's to learn from Stripe.
+    assert (await _earnings(sclient, tutor))["items"][0]["status"] == "available"
+    sessionmaker = stripe_app.state.sessionmaker
+    assert await reconcile_payout_lines(stripe_settings, sessionmaker, payout["id"]) == "reconciled"
+    assert await reconcile_payout_lines(stripe_settings, sessionmaker, payout["id"]) == "nothing_to_reconcile"
+    [listing] = fake_stripe.calls("GET", "/v1/balance_transactions")
+    assert listing.headers["Stripe-Account"] == account_id and listing.query["payout"] == payout["id"]
     page = await _earnings(sclient, tutor)
     assert page["items"][0]["status"] == "paid" and page["items"][0]["payout_id"] == payout["id"]
     assert page["totals"] == [{"currency": "USD", "gross_cents": 6000, "fee_cents": 900, "refunded_cents": 0,
@@ -188,10 +215,20 @@ async def test_paid_lesson_is_a_destination_charge_and_earnings_move_to_paid(
     # A replayed payout event writes nothing twice; a payout the bank returned makes the line available again.
     assert (await post_event(sclient, event("payout.paid", payout, account=account_id))).json()["outcome"] \
         == "duplicate"
-    r = await post_event(sclient, event("payout.failed", {**payout, "status": "failed"}, account=account_id))
+    assert await _check(stripe_app, stripe_settings) == []
+    failed = fake_stripe.fail_payout(payout["id"])
+    r = await post_event(sclient, event("payout.failed", failed, account=account_id))
     assert r.json()["outcome"] == "failed"
     assert (await _earnings(sclient, tutor))["items"][0]["status"] == "available"
     assert await _ledger(db, "tutor_bank", tutor["id"]) == 0
+    assert await _ledger(db, "tutor_stripe", tutor["id"]) == fake_stripe.balance(account_id) == 5100
+    assert await _check(stripe_app, stripe_settings) == []
+    # Stripe pays the returned money out again: the next payout carries the failure, and the line with it.
+    again = await _pay_out(sclient, fake_stripe, account_id, stripe_settings, stripe_app, 5100)
+    [line] = (await _earnings(sclient, tutor))["items"]
+    assert (line["status"], line["payout_id"]) == ("paid", again["id"])
+    await _assert_books_agree(db, fake_stripe, tutor["id"], account_id)
+    assert await _check(stripe_app, stripe_settings) == []
 
 
 async def test_payout_before_any_charge_and_for_unknown_accounts_leave_the_ledger_balanced(
@@ -226,6 +263,15 @@ async def test_lesson_booked_before_onboarding_is_transferred_once_active_after_
     keys = {c.headers.get("Idempotency-Key") for c in fake_stripe.calls("POST", "/v1/transfers")}
     assert keys == {f"booking-{booking_id}-transfer"}
     await _assert_books_agree(db, fake_stripe, tutor["id"], account_id)
+    # The lesson took place; Stripe pays the Transfer out: the line is paid, and everything agrees.
+    await _finish_lesson(db, booking_id)
+    payout = await _pay_out(sclient, fake_stripe, account_id, stripe_settings, stripe_app, 5100)
+    [line] = (await _earnings(sclient, tutor))["items"]
+    assert (line["status"], line["net_cents"], line["payout_id"]) == ("paid", 5100, payout["id"])
+    assert await db.fetchval("SELECT transfer_id FROM payout_items WHERE booking_id = $1",
+                             uuid.UUID(booking_id)) == transfer["id"]
+    await _assert_books_agree(db, fake_stripe, tutor["id"], account_id)
+    assert await _check(stripe_app, stripe_settings) == []
 
 
 async def test_refund_by_policy_reverses_the_transfer_and_the_fee(
@@ -247,6 +293,8 @@ async def test_refund_by_policy_reverses_the_transfer_and_the_fee(
     await post_event(sclient, event("charge.refunded", {"id": "ch_x", "payment_intent": call.form()["payment_intent"],
                                                         "amount_refunded": 6000}))
     assert await db.fetchval("SELECT count(*) FROM ledger_entries WHERE kind = 'refund'") == 1
+    await _assert_books_agree(db, fake_stripe, tutor["id"], account_id)
+    assert await _check(stripe_app, stripe_settings) == []
 
 
 async def test_partial_admin_refund_of_a_transferred_share_reverses_in_proportion(
@@ -271,6 +319,14 @@ async def test_partial_admin_refund_of_a_transferred_share_reverses_in_proportio
     assert (line["net_cents"], line["refunded_cents"], line["status"]) == (5100 - 2125, 2500, "pending")
     assert await _ledger(db, "platform_fees") == -(900 - 375)
     await _assert_books_agree(db, fake_stripe, tutor["id"], account_id)
+    assert await _check(stripe_app, stripe_settings) == []
+    # The lesson took place; Stripe pays out what is left of the share (the reversal came off it).
+    await _finish_lesson(db, booking_id)
+    payout = await _pay_out(sclient, fake_stripe, account_id, stripe_settings, stripe_app, 5100 - 2125)
+    [line] = (await _earnings(sclient, tutor))["items"]
+    assert (line["status"], line["net_cents"], line["payout_id"]) == ("paid", 2975, payout["id"])
+    await _assert_books_agree(db, fake_stripe, tutor["id"], account_id)
+    assert fake_stripe.balance(account_id) == 0 and await _ledger(db, "tutor_bank", tutor["id"]) == 2975
     assert await _check(stripe_app, stripe_settings) == []
     # Stripe's record of the transfer drifts from ours: the check reports it.
     [transfer] = fake_stripe.transfers.values()
@@ -447,3 +503,166 @@ async def test_refund_webhook_during_a_transfer_is_refused_until_it_is_recorded(
     kinds = await db.fetch("SELECT kind FROM ledger_entries WHERE booking_id = $1 ORDER BY id", uuid.UUID(booking_id))
     assert [k["kind"] for k in kinds] == ["charge", "fee", "transfer", "refund", "reversal"]
     assert await db.fetchval("SELECT count(*) FROM ledger_lines GROUP BY entry_id HAVING sum(amount) <> 0") is None
+
+
+async def test_payout_paid_before_its_charge_is_recorded_marks_the_line_once_it_is(
+        sclient: httpx.AsyncClient, tutor: dict, make_students: Any, fake_stripe: FakeStripe, db: asyncpg.Pool,
+        stripe_settings: Settings, stripe_app: Starlette) -> None:
+    [student] = await make_students(1)
+    account_id = await _onboard(sclient, tutor, fake_stripe)
+    held = (await hold(sclient, student, tutor["id"], next_day_at(10))).json()
+    assert (await sclient.post(f"/api/v1/bookings/{held['id']}/checkout", headers=student["headers"])).status_code \
+        == 200
+    [intent] = fake_stripe.intents.values()
+    fake_stripe.succeed(intent["id"])  # the student paid; our payment_intent.succeeded is late
+    payout = await _pay_out(sclient, fake_stripe, account_id, stripe_settings, stripe_app, 5100)
+    assert await db.fetchval("SELECT count(*) FROM tutor_earnings") == 0
+    assert await db.fetchval("SELECT booking_id FROM payout_items WHERE payout_id = $1 AND type = 'payment'",
+                             payout["id"]) == uuid.UUID(held["id"])
+    r = await post_event(sclient, intent_event("payment_intent.succeeded", intent))
+    assert r.json()["outcome"] == "confirmed"
+    [line] = (await _earnings(sclient, tutor))["items"]
+    assert (line["status"], line["payout_id"]) == ("paid", payout["id"])
+    await _assert_books_agree(db, fake_stripe, tutor["id"], account_id)
+    assert await _check(stripe_app, stripe_settings) == []
+
+
+async def test_payout_reconciliation_reads_every_page_retries_stripe_errors_and_marks_exactly_its_lines(
+        sclient: httpx.AsyncClient, tutor: dict, make_students: Any, fake_stripe: FakeStripe, db: asyncpg.Pool,
+        stripe_settings: Settings, stripe_app: Starlette) -> None:
+    students = await make_students(4)
+    account_id = await _onboard(sclient, tutor, fake_stripe)
+    paid = [(await _paid(sclient, fake_stripe, s, tutor["id"], next_day_at(8 + 2 * i)))[0]
+            for i, s in enumerate(students[:3])]
+    sessionmaker = stripe_app.state.sessionmaker
+    payout = fake_stripe.pay_out(account_id, 3 * 5100)
+    later, _ = await _paid(sclient, fake_stripe, students[3], tutor["id"], next_day_at(16))  # not in the payout
+    paid_event = event("payout.paid", payout, account=account_id)
+    assert (await post_event(sclient, paid_event)).json()["outcome"] == "paid"
+    fake_stripe.page_size = 1
+    # Stripe fails (a 500, then a time-out-like 503 on a later page): nothing is marked, and the retry works.
+    fake_stripe.fail_next("/v1/balance_transactions", 500)
+    with pytest.raises(stripe.APIError):
+        await reconcile_payout_lines(stripe_settings, sessionmaker, payout["id"])
+    fake_stripe.fail_next("/v1/payouts", 503)
+    with pytest.raises(stripe.APIError):
+        await reconcile_payout_lines(stripe_settings, sessionmaker, payout["id"])
+    assert await db.fetchval("SELECT count(*) FROM tutor_earnings WHERE payout_id IS NOT NULL") == 0
+    results = await asyncio.gather(*(reconcile_payout_lines(stripe_settings, sessionmaker, payout["id"])
+                                     for _ in range(3)))
+    assert sorted(results).count("reconciled") == 1 and set(results) <= {"reconciled", "nothing_to_reconcile"}
+    pages = [c for c in fake_stripe.calls("GET", "/v1/balance_transactions") if c.headers["Stripe-Account"]
+             == account_id]
+    assert len(pages) >= 4  # three payments and the payout itself, one a page
+    lines = {i["booking_id"]: i for i in (await _earnings(sclient, tutor))["items"]}
+    assert {b for b, line in lines.items() if line["payout_id"] == payout["id"]} == set(paid)
+    assert lines[later]["payout_id"] is None and lines[later]["status"] == "pending"
+    # Replays of the webhook (a new event id, as a resend) and of the task write nothing twice.
+    assert (await post_event(sclient, event("payout.paid", payout, account=account_id))).json()["outcome"] \
+        == "duplicate"
+    assert (await post_event(sclient, paid_event)).json()["outcome"] == "duplicate"
+    assert await reconcile_payout_lines(stripe_settings, sessionmaker, payout["id"]) == "nothing_to_reconcile"
+    assert await db.fetchval("SELECT count(*) FROM payout_items WHERE payout_id = $1", payout["id"]) == 3
+    assert await db.fetchval("SELECT count(*) FROM ledger_entries WHERE kind = 'payout'") == 1
+    await _assert_books_agree(db, fake_stripe, tutor["id"], account_id)
+    assert await _check(stripe_app, stripe_settings) == []
+
+
+async def test_payout_failed_before_paid_arrives_leaves_nothing_paid(
+        sclient: httpx.AsyncClient, tutor: dict, make_students: Any, fake_stripe: FakeStripe, db: asyncpg.Pool,
+        stripe_settings: Settings, stripe_app: Starlette) -> None:
+    [student] = await make_students(1)
+    account_id = await _onboard(sclient, tutor, fake_stripe)
+    await _paid(sclient, fake_stripe, student, tutor["id"], next_day_at(10))
+    payout = fake_stripe.pay_out(account_id, 5100)
+    failed = dict(fake_stripe.fail_payout(payout["id"]))
+    now = int(time.time())
+    r = await post_event(sclient, event("payout.failed", failed, account=account_id, created=now + 1))
+    assert r.json()["outcome"] == "never_paid"
+    r = await post_event(sclient, event("payout.paid", {**failed, "status": "paid"}, account=account_id, created=now))
+    assert r.json()["outcome"] == "stale"
+    assert await reconcile_payout_lines(stripe_settings, stripe_app.state.sessionmaker, payout["id"]) \
+        == "nothing_to_reconcile"
+    assert (await _earnings(sclient, tutor))["items"][0]["payout_id"] is None
+    await _assert_books_agree(db, fake_stripe, tutor["id"], account_id)
+    assert await _check(stripe_app, stripe_settings) == []
+
+
+async def _ledger_cli_with_stripe(database_url: str, fake: FakeStripe) -> tuple[int, str]:
+    env = {**os.environ, "DATABASE_URL": database_url, "STRIPE_SECRET_KEY": "sk_test_fake",
+           "STRIPE_PUBLISHABLE_KEY": "pk_test_fake", "STRIPE_WEBHOOK_SECRET": "whsec_test_secret",
+           "STRIPE_API_BASE": fake.url, "ENVIRONMENT": "test"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "edustream", "ledger", "check",
+                                                env=env, stdout=asyncio.subprocess.PIPE,
+                                                stderr=asyncio.subprocess.STDOUT)
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    return int(proc.returncode or 0), out.decode()
+
+
+async def test_ledger_check_reconciles_payouts_with_stripe_and_fails_on_a_planted_difference(
+        sclient: httpx.AsyncClient, tutor: dict, make_students: Any, fake_stripe: FakeStripe, db: asyncpg.Pool,
+        stripe_settings: Settings, stripe_app: Starlette, database_url: str) -> None:
+    students = await make_students(2)
+    account_id = await _onboard(sclient, tutor, fake_stripe)
+    first, _ = await _paid(sclient, fake_stripe, students[0], tutor["id"], next_day_at(10))
+    second, _ = await _paid(sclient, fake_stripe, students[1], tutor["id"], next_day_at(12))
+    payout = await _pay_out(sclient, fake_stripe, account_id, stripe_settings, stripe_app, 2 * 5100)
+    code, out = await _ledger_cli_with_stripe(database_url, fake_stripe)
+    assert code == 0 and "0 difference(s)" in out, out
+    # Stripe's payout is not what we recorded.
+    fake_stripe.payouts[payout["id"]]["amount"] = 5000
+    code, out = await _ledger_cli_with_stripe(database_url, fake_stripe)
+    assert code == 1 and (f"stripe payout {payout['id']}: expected (10200, 'USD', 'paid'), "
+                          f"found (5000, 'USD', 'paid')") in out, out
+    fake_stripe.payouts[payout["id"]]["amount"] = 10200
+    # Stripe says the payout carried one lesson only, where we marked two.
+    [intent] = [i for i in fake_stripe.intents.values() if i["metadata"]["booking_id"] == second]
+    [txn] = [t for t in fake_stripe.balance_transactions[account_id] if t["type"] == "payment"
+             and fake_stripe.account_objects[t["source"]]["source_transfer"] == intent["destination_transfer"]]
+    txn["payout"] = None
+    assert await _check(stripe_app, stripe_settings) == [
+        f"stripe payout lines {payout['id']}: expected {[first]}, found {sorted([first, second])}"]
+    code, _ = await _ledger_cli_with_stripe(database_url, fake_stripe)
+    assert code == 1
+    # Our own books say a line was paid by a payout that never covered it.
+    txn["payout"] = payout["id"]
+    await db.execute("DELETE FROM payout_items WHERE payout_id = $1 AND booking_id = $2", payout["id"],
+                     uuid.UUID(second))
+    assert await _check(stripe_app, stripe_settings) == [
+        f"payout lines {payout['id']}: expected {[first]}, found {sorted([first, second])}"]
+
+
+async def test_lesson_priced_in_a_currency_the_account_is_not_paid_in_stays_on_the_platform(
+        sclient: httpx.AsyncClient, tutor: dict, make_students: Any, fake_stripe: FakeStripe, db: asyncpg.Pool,
+        stripe_settings: Settings, stripe_app: Starlette) -> None:
+    students = await make_students(2)
+    booking_id, _ = await _paid(sclient, fake_stripe, students[0], tutor["id"], next_day_at(10))  # USD, no account
+    r = await sclient.post(ONBOARD, headers=tutor["headers"])
+    [account_id] = fake_stripe.accounts
+    # The tutor's account turns out to be paid in euros.
+    active = fake_stripe.update_account(account_id, details_submitted=True, charges_enabled=True,
+                                        payouts_enabled=True, default_currency="eur")
+    assert (await post_event(sclient, event("account.updated", active))).json()["outcome"] == "active"
+    status = (await sclient.get("/api/v1/tutors/me/payouts", headers=tutor["headers"])).json()
+    assert status["default_currency"] == "EUR"
+    # The USD share is never sent to the EUR account (Stripe would convert it at its own rate).
+    assert await transfer_booking(stripe_settings, stripe_app.state.sessionmaker, uuid.UUID(booking_id)) \
+        == "nothing_to_transfer"
+    assert fake_stripe.calls("POST", "/v1/transfers") == []
+    # A USD lesson booked now is charged on the platform, not as a destination charge, and is confirmed.
+    _, intent = await _paid(sclient, fake_stripe, students[1], tutor["id"], next_day_at(12))
+    assert "transfer_data" not in intent
+    states = await db.fetch("SELECT transfer_state FROM tutor_earnings")
+    assert [r["transfer_state"] for r in states] == ["due", "due"]
+    await _assert_books_agree(db, fake_stripe, tutor["id"], account_id)
+    assert fake_stripe.balance("platform") == 12000 and fake_stripe.balance(account_id, "EUR") == 0
+    assert await _check(stripe_app, stripe_settings) == []
+    # And the tutor cannot keep pricing in USD: the profile must be in the account's currency.
+    profile = (await sclient.get(f"/api/v1/tutors/{tutor['id']}")).json()
+    body = {"headline": profile["headline"], "bio": profile["bio"], "subjects": ["mathematics"],
+            "hourly_rate_cents": 6000, "currency": "USD", "timezone": "UTC", "lesson_minutes": [30, 60, 90]}
+    r = await sclient.put("/api/v1/tutors/me", headers=tutor["headers"], json=body)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "currency_not_payable", r.text
+    assert r.json()["error"]["details"] == {"currency": "USD", "payout_currency": "EUR"}
+    r = await sclient.put("/api/v1/tutors/me", headers=tutor["headers"], json={**body, "currency": "EUR"})
+    assert r.status_code == 200, r.text
