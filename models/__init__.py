@@ -6,6 +6,7 @@ from models.booking import Booking, BookingEvent
 from models.integrations import CalendarBusy, CalendarEvent, IntegrationDispatch, OAuthConnection, VideoMeeting
 from models.ledger import Account, EntryKind, LedgerEntry, LedgerLine
 from models.outbox import DeadLetter, IdempotencyKey, OutboxMessage, WebhookEvent
+from models.package import CreditMove, CreditMovement, LessonPackage, PackagePurchase, PurchaseStatus
 from models.payout import Earning, EarningStatus, PayoutAccount, PayoutState, TransferState
 from models.review import Review
 from models.tutor import AvailabilityOverride, AvailabilityRule, Subject, TutorProfile, TutorSubject, TutorVersion
@@ -13,10 +14,47 @@ from models.upload import Upload, UploadKind, UploadState
 from models.user import EmailVerification, RefreshToken, Role, User
 
 __all__ = [
-    "Account", "AdminAction", "AdminActionKind", "AuditTarget", "AvailabilityOverride", "AvailabilityRule", "Base",
-    "Booking", "BookingEvent", "CalendarBusy", "CalendarEvent", "DeadLetter", "Earning", "EarningStatus",
-    "EmailVerification", "EntryKind", "IdempotencyKey", "IntegrationDispatch", "LedgerEntry", "LedgerLine",
-    "OAuthConnection", "OutboxMessage", "PayoutAccount", "PayoutState", "RefreshToken", "Review", "Role", "Subject",
-    "TransferState", "TutorProfile", "TutorSubject", "TutorVersion", "Upload", "UploadKind", "UploadState", "User",
-    "VideoMeeting", "WebhookEvent",
+    "Account",
+    "AdminAction",
+    "AdminActionKind",
+    "AuditTarget",
+    "AvailabilityOverride",
+    "AvailabilityRule",
+    "Base",
+    "Booking",
+    "BookingEvent",
+    "CalendarBusy",
+    "CalendarEvent",
+    "CreditMove",
+    "CreditMovement",
+    "DeadLetter",
+    "Earning",
+    "EarningStatus",
+    "EmailVerification",
+    "EntryKind",
+    "IdempotencyKey",
+    "IntegrationDispatch",
+    "LedgerEntry",
+    "LedgerLine",
+    "LessonPackage",
+    "OAuthConnection",
+    "OutboxMessage",
+    "PackagePurchase",
+    "PayoutAccount",
+    "PayoutState",
+    "PurchaseStatus",
+    "RefreshToken",
+    "Review",
+    "Role",
+    "Subject",
+    "TransferState",
+    "TutorProfile",
+    "TutorSubject",
+    "TutorVersion",
+    "Upload",
+    "UploadKind",
+    "UploadState",
+    "User",
+    "VideoMeeting",
+    "WebhookEvent",
 ]
