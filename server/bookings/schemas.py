@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from models.booking import Booking, BookingEvent, BookingStatus, PaymentProvider, PaymentStatus
 
@@ -98,7 +98,7 @@ class PaymentOut(BaseModel):
 class CheckoutIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    use_credit: bool = Field(default=False, description="Confirm at once by spending one of your package credits "
+    use_credit: StrictBool = Field(default=False, description="Confirm at once by spending one of your package credits "
                                                         "with this tutor for a lesson of this length (the soonest "
                                                         "to expire); 409 `no_credit` when you have none.")
 
