@@ -9,7 +9,7 @@ advisory lock.
 Ratings are real: each new tutor gets a few completed lessons in the past with the demo
 students, each reviewed (``DemoTutor.reviews``), and the tutor's rating and count are
 computed from those reviews exactly as a submitted review updates them. Two tutors offer a
-trial lesson (one free).
+trial lesson (one free), and two sell lesson packages.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from models import (
     AvailabilityOverride,
     AvailabilityRule,
     Booking,
+    LessonPackage,
     Review,
     Subject,
     TutorProfile,
@@ -89,6 +90,7 @@ class DemoTutor:
     max_advance_days: int = 60
     reviews: tuple[int, ...] = ()  # ratings of past completed lessons, alternating between the demo students
     trial: tuple[int, int] | None = None  # (minutes, price_cents) of the trial lesson offered
+    packages: tuple[tuple[int, int, int], ...] = ()  # (lessons, minutes, price_cents) of packages sold
 
     @property
     def email(self) -> str:
@@ -112,7 +114,8 @@ TUTORS: tuple[DemoTutor, ...] = (
         "what you already know and end with a short set of practice problems.",
         ("mathematics", "physics"), 4500, "GBP", "Europe/London", (30, 60),
         (Hours((MON, TUE, WED, THU), "16:00", "20:00"), Hours((SAT,), "09:00", "13:00")),
-        overrides=(Override(SAT),), buffer_minutes=10, reviews=(5, 5, 4, 5, 5, 5), trial=(30, 0)),
+        overrides=(Override(SAT),), buffer_minutes=10, reviews=(5, 5, 4, 5, 5, 5), trial=(30, 0),
+        packages=((5, 60, 20000), (10, 30, 20000))),
     DemoTutor(
         "Daniel Okafor", "Chemistry PhD who makes organic reactions make sense",
         "Former lab instructor at NYU. I help high-school and college students with general and organic "
@@ -127,7 +130,7 @@ TUTORS: tuple[DemoTutor, ...] = (
         "when you need it. DELE exam preparation too.",
         ("spanish",), 3000, "EUR", "Europe/Madrid", (30, 60),
         (Hours((MON, TUE, WED, THU, FRI), "08:00", "11:00"), Hours((TUE, THU), "17:00", "21:00")),
-        min_notice_minutes=60, reviews=(5, 5, 5, 5, 4, 5, 5)),
+        min_notice_minutes=60, reviews=(5, 5, 5, 5, 4, 5, 5), packages=((10, 60, 27000),)),
     DemoTutor(
         "Lukas Becker", "Physics olympiad coach: mechanics to quantum",
         "Physics teacher at a Berlin Gymnasium and coach of the regional olympiad team. I like hard "
@@ -272,6 +275,9 @@ async def _add_tutor(session: Session, tutor: DemoTutor, subject_ids: dict[str, 
         start_minute=_minutes(o.start) if o.start else None, end_minute=_minutes(o.end) if o.end else None)
         for o in tutor.overrides)
     session.add(TutorVersion(tutor_id=user_id, version=0))
+    session.add_all(LessonPackage(tutor_id=user_id, lessons=lessons, minutes=minutes, price_cents=price,
+                                  currency=tutor.currency, active=True)
+                    for lessons, minutes, price in tutor.packages)
     return user_id
 
 

@@ -51,12 +51,14 @@ class PaymentStatus(enum.StrEnum):
     REFUND_PENDING = "refund_pending"
     REFUNDED = "refunded"
     REFUND_FAILED = "refund_failed"  # given up (Stripe refused, or REFUND_MAX_ATTEMPTS): an admin acts
+    CREDIT = "credit"  # paid with a package credit (credit_purchase_id): no money moved for it
 
 
 class PaymentProvider(enum.StrEnum):
     FREE = "free"
     TEST = "test"
     STRIPE = "stripe"
+    CREDIT = "credit"  # a package credit (models/package.py)
 
 
 # Statuses whose money has been received (a failure report after them is stale).
@@ -156,6 +158,9 @@ class Booking(Base):
     payment_provider: Mapped[PaymentProvider | None] = mapped_column(String(16))
     payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     payment_status: Mapped[PaymentStatus | None] = mapped_column(String(32))
+    # The package purchase whose credit paid for the lesson (payment_provider ``credit``).
+    credit_purchase_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True),
+                                                                ForeignKey("package_purchases.id"))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 

@@ -172,6 +172,12 @@ class Settings(BaseSettings):
     # A completed lesson's earnings become ``available`` this long after it ended (refunds by an
     # admin are still possible until then).
     payout_refund_window_hours: int = Field(default=48, ge=0)
+    # Package credits (docs/payments.md): they expire this many months after the package was
+    # paid; the student is reminded (e-mail and live ``credits.expiring``) this many days before,
+    # by the ``credits.remind_expiring`` sweep on this schedule (0 days: no reminder).
+    credit_expiry_months: int = Field(default=12, ge=1, le=120)
+    credit_expiry_reminder_days: int = Field(default=14, ge=0, le=365)
+    credits_reminder_cron: str = "*/30 * * * *"
     # Where Stripe sends the tutor back after onboarding (paths under FRONTEND_URL).
     connect_return_path: str = "/payouts?onboarding=done"
     connect_refresh_path: str = "/payouts?onboarding=retry"

@@ -6,7 +6,7 @@ import { useCallback, useEffect, useState } from "react";
 import { api, ApiError, errorMessage } from "@/lib/api";
 import { useNow } from "@/lib/hooks";
 import { fmtCountdown, fmtDate, fmtMoney, fmtTime, spokenDuration } from "@/lib/time";
-import type { Booking, Checkout } from "@/lib/types";
+import type { Booking, Checkout, Credit } from "@/lib/types";
 import { Icon } from "./icons";
 import { useLiveEvent } from "./live";
 import { usePublicConfig } from "./session";
@@ -47,7 +47,8 @@ export function HoldPanel({
   const config = usePublicConfig();
   const [checkout, setCheckout] = useState<Checkout | null>(null);
   const [phase, setPhase] = useState<Phase>(hold.status === "confirmed" ? "confirmed" : hold.status === "held" ? "held" : "ended");
-  const [busy, setBusy] = useState<"release" | "pay" | "test" | null>(null);
+  const [busy, setBusy] = useState<"release" | "pay" | "test" | "credit" | null>(null);
+  const [credit, setCredit] = useState<Credit | null>(null);
   const [confirmRelease, setConfirmRelease] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
@@ -69,6 +70,19 @@ export function HoldPanel({
   useLiveEvent("booking.updated", ({ booking }) => {
     if (booking.id === hold.id) applyBooking(booking);
   });
+
+  // A package credit with this tutor for this length pays for the lesson at once.
+  const [creditsSeen, setCreditsSeen] = useState(0);
+  useLiveEvent("credits.updated", () => setCreditsSeen((n) => n + 1));
+  useEffect(() => {
+    if (hold.status !== "held" || hold.trial) return;
+    const ctl = new AbortController();
+    api.packages
+      .credits(hold.tutor_id, ctl.signal)
+      .then((list) => setCredit(list.items.find((c) => c.minutes === hold.minutes && c.remaining > 0) ?? null))
+      .catch(() => setCredit(null));
+    return () => ctl.abort();
+  }, [hold.id, hold.status, hold.trial, hold.tutor_id, hold.minutes, creditsSeen]);
 
   // After paying, the confirmation normally arrives live; poll as a fallback.
   useEffect(() => {
@@ -114,6 +128,21 @@ export function HoldPanel({
       else if (c.payment.provider === "free") setPhase("confirming");
       else setPhase("checkout");
     } catch (err) {
+      setError(errorMessage(err));
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  async function payWithCredit() {
+    setBusy("credit");
+    setError(null);
+    try {
+      const c = await api.bookings.payWithCredit(hold.id);
+      applyBooking(c.booking);
+      toast.push({ kind: "success", title: "Paid with a credit", body: `${(credit?.remaining ?? 1) - 1} credit(s) left with ${tutorName}.` });
+    } catch (err) {
+      if (err instanceof ApiError && err.code === "no_credit") setCredit(null);
       setError(errorMessage(err));
     } finally {
       setBusy(null);
@@ -252,6 +281,24 @@ export function HoldPanel({
               </Button>
             </div>
           ) : (
+            <>
+            {credit && phase === "held" && (
+              <div className="mt-4 rounded-xl bg-emerald-50 p-3 ring-1 ring-emerald-200" data-testid="credit-offer">
+                <p className="text-sm text-emerald-900">
+                  You have <strong>{credit.remaining}</strong> lesson credit{credit.remaining === 1 ? "" : "s"} with{" "}
+                  {tutorName} for {credit.minutes}-minute lessons.
+                </p>
+                <Button
+                  variant="success"
+                  className="mt-2 w-full"
+                  onClick={payWithCredit}
+                  loading={busy === "credit"}
+                  data-testid="pay-with-credit"
+                >
+                  Use 1 credit
+                </Button>
+              </div>
+            )}
             <div className="mt-4 grid grid-cols-2 gap-2">
               <Button variant="secondary" onClick={() => setConfirmRelease(true)} loading={busy === "release"} disabled={phase === "confirming"} data-testid="release-hold">
                 Release
@@ -260,6 +307,7 @@ export function HoldPanel({
                 {phase === "confirming" ? "Confirming…" : `Pay ${price}`}
               </Button>
             </div>
+            </>
           )}
           {confirmRelease && (
             <div role="alertdialog" aria-labelledby="release-confirm-title" data-testid="release-confirm"

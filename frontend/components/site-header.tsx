@@ -19,6 +19,7 @@ function navFor(role: string | undefined): NavItem[] {
       { href: "/tutor/dashboard", label: "Dashboard" },
       { href: "/tutor/availability", label: "Availability" },
       { href: "/tutor/profile", label: "Profile" },
+      { href: "/tutor/packages", label: "Packages" },
       { href: "/payouts", label: "Payouts" },
       { href: "/", label: "Browse tutors" },
     ];
@@ -33,6 +34,7 @@ function navFor(role: string | undefined): NavItem[] {
     return [
       { href: "/", label: "Find a tutor" },
       { href: "/bookings", label: "My bookings" },
+      { href: "/credits", label: "My credits" },
     ];
   }
   return [{ href: "/", label: "Find a tutor" }];

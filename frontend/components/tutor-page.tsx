@@ -8,6 +8,7 @@ import { slotKey } from "@/lib/slots";
 import { fmtMoney } from "@/lib/time";
 import { ratingOf, subjectLabel, type Booking, type Slot, type Tutor } from "@/lib/types";
 import { HoldPanel } from "./hold-panel";
+import { TutorPackages } from "./packages";
 import { TrialBadge, trialLabel, TutorReviews } from "./reviews";
 import { useSession } from "./session";
 import { useToast } from "./toast";
@@ -245,6 +246,8 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
           )}
         </div>
       </div>
+
+      <TutorPackages tutor={tutor} user={user} />
 
       <TutorReviews tutorId={tutorId} count={tutor.rating_count} canRemove={user?.role === "admin"} />
     </div>

@@ -24,6 +24,7 @@ import type {
   BookingEventPage,
   CalendarSync,
   CancelQuote,
+  CreditList,
   AuthResponse,
   Booking,
   BookingPage,
@@ -37,6 +38,10 @@ import type {
   MaterialUploadIn,
   MeUpdate,
   Onboarding,
+  PackageInput,
+  PackageList,
+  Purchase,
+  PurchaseCheckout,
   PayoutStatus,
   PasswordChange,
   PublicConfig,
@@ -351,6 +356,25 @@ export const api = {
       }),
   },
 
+  packages: {
+    /** A tutor's packages on sale. */
+    ofTutor: (tutorId: string, signal?: AbortSignal) =>
+      request<PackageList>("GET", `/tutors/${encodeURIComponent(tutorId)}/packages`, { signal }),
+    mine: (signal?: AbortSignal) => request<PackageList>("GET", "/tutors/me/packages", { signal }),
+    putMine: (packages: PackageInput[]) => request<PackageList>("PUT", "/tutors/me/packages", { body: { packages } }),
+    deactivate: (id: string) => request<void>("DELETE", `/tutors/me/packages/${encodeURIComponent(id)}`),
+    /** Start buying a package (Stripe's client secret, or the test provider). */
+    checkout: (id: string, idempotencyKey: string) =>
+      request<PurchaseCheckout>("POST", `/packages/${encodeURIComponent(id)}/checkout`, { idempotencyKey }),
+    purchase: (id: string, signal?: AbortSignal) =>
+      request<Purchase>("GET", `/purchases/${encodeURIComponent(id)}`, { signal }),
+    testConfirm: (purchaseId: string) =>
+      request<Purchase>("POST", "/payments/test/confirm-purchase", { body: { purchase_id: purchaseId } }),
+    /** The student's unexpired credits (optionally with one tutor). */
+    credits: (tutorId?: string, signal?: AbortSignal) =>
+      request<CreditList>("GET", "/me/credits", { query: tutorId ? { tutor_id: tutorId } : {}, signal }),
+  },
+
   reviews: {
     /** The booking's review (404 `review_not_found` while there is none). */
     forBooking: (bookingId: string, signal?: AbortSignal) =>
@@ -397,6 +421,11 @@ export const api = {
     deleteMaterial: (id: string, materialId: string) =>
       request<undefined>("DELETE", `/bookings/${encodeURIComponent(id)}/materials/${encodeURIComponent(materialId)}`),
     checkout: (id: string) => request<Checkout>("POST", `/bookings/${encodeURIComponent(id)}/checkout`),
+    /** Confirm a held booking by spending a package credit (409 `no_credit` without one). */
+    payWithCredit: (id: string) => {
+      markLocalAction(id);
+      return request<Checkout>("POST", `/bookings/${encodeURIComponent(id)}/checkout`, { body: { use_credit: true } });
+    },
     cancel: (id: string, reason?: string) => {
       markLocalAction(id);
       return request<Booking | undefined>("POST", `/bookings/${encodeURIComponent(id)}/cancel`, {

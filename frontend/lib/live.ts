@@ -16,6 +16,7 @@ import { apiUrl } from "./config";
 import { applyChanges, toSlotMap } from "./slots";
 import type {
   BookingEvent,
+  CreditsUpdatedEvent,
   HoldExpiringEvent,
   PayoutUpdatedEvent,
   SessionStartingEvent,
@@ -38,10 +39,18 @@ export interface UserEvents {
   "hold.expiring": HoldExpiringEvent;
   "session.starting": SessionStartingEvent;
   "payout.updated": PayoutUpdatedEvent;
+  "credits.updated": CreditsUpdatedEvent;
 }
 
 type UserEventName = keyof UserEvents;
-const USER_EVENTS: UserEventName[] = ["booking.updated", "booking.new", "hold.expiring", "session.starting", "payout.updated"];
+const USER_EVENTS: UserEventName[] = [
+  "booking.updated",
+  "booking.new",
+  "hold.expiring",
+  "session.starting",
+  "payout.updated",
+  "credits.updated",
+];
 
 interface LogEntry {
   version: number;

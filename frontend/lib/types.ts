@@ -62,6 +62,13 @@ export type Review = Schemas["ReviewOut"];
 export type ReviewPage = Schemas["ReviewPage"];
 export type ReviewInput = Schemas["ReviewIn"];
 export type Trial = Schemas["TrialOut"];
+export type LessonPackage = Schemas["PackageOut"];
+export type PackageList = Schemas["PackageList"];
+export type PackageInput = Schemas["PackageIn"];
+export type Purchase = Schemas["PurchaseOut"];
+export type PurchaseCheckout = Schemas["PurchaseCheckoutOut"];
+export type Credit = Schemas["CreditOut"];
+export type CreditList = Schemas["CreditList"];
 
 export type Availability = Schemas["AvailabilityOut"];
 export type AvailabilityInput = Schemas["AvailabilityIn"];
@@ -97,6 +104,11 @@ export interface PayoutUpdatedEvent extends PayoutStatus {
 
 export interface BookingEvent {
   booking: Booking;
+}
+
+/** `credits.updated`: a package purchase was paid and its credits granted. */
+export interface CreditsUpdatedEvent {
+  purchase: Purchase;
 }
 
 export interface HoldExpiringEvent {

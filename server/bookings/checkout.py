@@ -1,5 +1,9 @@
 """Paying for a held booking: free lessons, the labelled test provider, and Stripe.
 
+A package credit (``use_credit``) confirms at once too: one credit is spent
+(:func:`server.packages.credits.spend`, a conditional UPDATE the database keeps within the
+balance) under the booking's row lock, in the same transaction as the confirmation.
+
 Every provider ends in the one confirmation path (:func:`server.bookings.lifecycle.confirm`
 for free and test payments, :func:`server.bookings.settlement.settle_payment` for Stripe's
 webhook). PaymentIntent creation is idempotent on Stripe's side (keyed on the booking), so
@@ -19,10 +23,13 @@ from server.bookings.errors import (
     FreeBookingLimitReached,
     HoldLapsed,
     InvalidTransition,
+    PaymentInProgress,
     TestProviderDisabled,
 )
 from server.bookings.schemas import BookingOut, CheckoutOut, PaymentOut
 from server.db import Session
+from server.packages import credits
+from server.packages.errors import NoCredit
 from server.payouts import money
 from server.providers import stripe as stripe_client
 from server.settings import Settings
@@ -52,9 +59,33 @@ async def _check_free_booking_limit(session: Session, settings: Settings, studen
         raise FreeBookingLimitReached(details={"limit": settings.max_upcoming_free_bookings})
 
 
+async def pay_with_credit(session: Session, student_id: uuid.UUID, booking_id: uuid.UUID,
+                          now: datetime) -> CheckoutOut:
+    """Confirm a held booking by spending one package credit with its tutor for its length:
+    409 ``no_credit`` without one (or for a trial), 409 ``payment_in_progress`` once a card
+    payment was started for it (that payment would otherwise be taken too)."""
+    booking = await _own_held(session, student_id, booking_id, now)
+    if booking.is_trial:
+        raise NoCredit("A trial lesson is booked at its own terms; a credit cannot pay for it.",
+                       details={"reason": "trial"})
+    if booking.payment_intent_id:
+        raise PaymentInProgress()
+    minutes = int((booking.end_at - booking.start_at).total_seconds() // 60)
+    purchase_id = await credits.spend(session, booking_id=booking.id, student_id=student_id,
+                                      tutor_id=booking.tutor_id, minutes=minutes, now=now)
+    booking.payment_provider = PaymentProvider.CREDIT
+    booking.credit_purchase_id = purchase_id
+    booking = await lifecycle.confirm(session, booking.id, now, actor_id=student_id,
+                                      payment={"provider": "credit", "status": PaymentStatus.CREDIT,
+                                               "purchase_id": str(purchase_id)})
+    return CheckoutOut(booking=BookingOut.of(booking, now), payment=PaymentOut(provider=PaymentProvider.CREDIT))
+
+
 async def checkout(session: Session, settings: Settings, student_id: uuid.UUID, booking_id: uuid.UUID,
-                   now: datetime) -> CheckoutOut:
-    """Start (or resume) payment for a held booking."""
+                   now: datetime, *, use_credit: bool = False) -> CheckoutOut:
+    """Start (or resume) payment for a held booking (or pay it with a package credit)."""
+    if use_credit:
+        return await pay_with_credit(session, student_id, booking_id, now)
     booking = await _own_held(session, student_id, booking_id, now, lock=False)
     if booking.price_cents == 0:
         await _check_free_booking_limit(session, settings, student_id, now)

@@ -68,3 +68,8 @@ class TrialUsed(Conflict):
 class TrialNotOffered(Conflict):
     code = "trial_not_offered"
     message = "This tutor does not offer a trial lesson."
+
+
+class PaymentInProgress(Conflict):
+    code = "payment_in_progress"
+    message = "A card payment for this booking has started; finish it, or release the hold and book again."

@@ -33,6 +33,7 @@ from server.db import Session
 from server.identity import Principal
 from server.jobs import enqueue
 from server.outbox import emit, slots_changed
+from server.packages import credits
 from server.settings import Settings
 
 
@@ -93,12 +94,19 @@ def canceller(principal: Principal, booking: Booking) -> str:
     return "student" if principal.id == booking.student_id else "admin"
 
 
+def refund_due(settings: Settings, booking: Booking, by: str, now: datetime) -> bool:
+    """The cancellation policy: the student gets their payment back (the money, or the package
+    credit that paid) when the tutor or an admin cancels, or they cancel by the booking's
+    refund deadline; nothing after that."""
+    return by != "student" or now <= refund_deadline(settings, booking)
+
+
 def refund_for(settings: Settings, booking: Booking, by: str, now: datetime) -> int:
-    """The cancellation policy: full refund when the tutor or an admin cancels, or the student
-    cancels by the booking's refund deadline; nothing after that."""
-    if by != "student" or now <= refund_deadline(settings, booking):
-        return booking.price_cents
-    return 0
+    """The money a cancellation refunds by the policy (none for a lesson paid with a credit:
+    the credit comes back instead)."""
+    if booking.credit_purchase_id is not None:
+        return 0
+    return booking.price_cents if refund_due(settings, booking, by, now) else 0
 
 
 async def cancel_quote(session: Session, settings: Settings, principal: Principal, booking_id: uuid.UUID,
@@ -114,7 +122,9 @@ async def cancel_quote(session: Session, settings: Settings, principal: Principa
         return quote.model_copy(update={"cancellable": True, "action": "release"})
     if status == BookingStatus.CONFIRMED and booking.start_at > now:
         return quote.model_copy(update={"cancellable": True, "action": "cancel",
-                                        "refund_cents": refund_for(settings, booking, by, now)})
+                                        "refund_cents": refund_for(settings, booking, by, now),
+                                        "credit_returned": booking.credit_purchase_id is not None
+                                        and refund_due(settings, booking, by, now)})
     return quote
 
 
@@ -150,9 +160,12 @@ async def cancel(session: Session, settings: Settings, principal: Principal, boo
     booking.refund_cents = refund_for(settings, booking, by, now)
     if booking.refund_cents and booking.payment_provider in (PaymentProvider.STRIPE, PaymentProvider.TEST):
         booking.payment_status = PaymentStatus.REFUND_PENDING
-    await change_status(session, booking, BookingStatus.CANCELLED, "cancelled", principal.id, now,
-                        {"reason": reason, "by": by,
-                         "refund_cents": booking.refund_cents})
+    details: dict[str, Any] = {"reason": reason, "by": by, "refund_cents": booking.refund_cents}
+    if booking.credit_purchase_id is not None:
+        # Once per booking, whatever retries or races (credit_movements' unique return row).
+        details["credit_returned"] = refund_due(settings, booking, by, now) and await credits.give_back(
+            session, booking_id=booking.id, purchase_id=booking.credit_purchase_id)
+    await change_status(session, booking, BookingStatus.CANCELLED, "cancelled", principal.id, now, details)
     refund_owed(session, settings, booking)
     return booking
 

@@ -16,6 +16,7 @@ from server.bookings.errors import (
     InvalidTransition,
     NotCancellable,
     NotReschedulable,
+    PaymentInProgress,
     SlotUnavailable,
     TrialNotOffered,
     TrialUsed,
@@ -27,6 +28,7 @@ from server.bookings.schemas import (
     BookingQuery,
     CancelIn,
     CancelQuoteOut,
+    CheckoutIn,
     CheckoutOut,
     HoldCreate,
     RescheduleIn,
@@ -35,6 +37,7 @@ from server.bookings.schemas import (
 from server.db import Session
 from server.http import SIGNED_IN, STUDENT, Ctx, Router
 from server.idempotency import IdempotencyKeyReused, Replayable, run_idempotent
+from server.packages.errors import NoCredit
 
 router = Router("/api/v1", tags=["bookings"])
 
@@ -119,12 +122,17 @@ async def reschedule_booking(ctx: Ctx, session: Session, booking_id: uuid.UUID, 
 
 
 @router.post("/bookings/{booking_id}/checkout", auth=STUDENT, summary="Start payment for a held booking",
-             errors=[BookingNotFound, InvalidTransition, HoldLapsed, FreeBookingLimitReached])
-async def checkout(ctx: Ctx, session: Session, booking_id: uuid.UUID) -> CheckoutOut:
-    """Free lessons confirm at once (`provider: free`). Otherwise returns the payment to
-    complete: Stripe (`client_secret` for Stripe Elements) or, without Stripe keys, the
-    clearly labelled test provider (`POST /payments/test/confirm`)."""
-    return await checkout_service.checkout(session, ctx.settings, ctx.user.id, booking_id, _now())
+             errors=[BookingNotFound, InvalidTransition, HoldLapsed, FreeBookingLimitReached, NoCredit,
+                     PaymentInProgress])
+async def checkout(ctx: Ctx, session: Session, booking_id: uuid.UUID, body: CheckoutIn) -> CheckoutOut:
+    """Free lessons confirm at once (`provider: free`). With `use_credit: true` the booking is
+    confirmed at once by spending one of your package credits with the tutor for a lesson of
+    its length (`provider: credit`; 409 `no_credit` without one; when two checkouts race for
+    the last credit exactly one confirms). Otherwise returns the payment to complete: Stripe
+    (`client_secret` for Stripe Elements) or, without Stripe keys, the clearly labelled test
+    provider (`POST /payments/test/confirm`). The body is optional."""
+    return await checkout_service.checkout(session, ctx.settings, ctx.user.id, booking_id, _now(),
+                                           use_credit=body.use_credit)
 
 
 @router.post("/payments/test/confirm", auth=STUDENT, summary="Test provider: pay for a held booking",

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from models.booking import Booking, BookingEvent, BookingStatus, PaymentProvider, PaymentStatus
 
@@ -43,6 +43,8 @@ class BookingOut(BaseModel):
     refund_cents: int | None = None
     payment_status: PaymentStatus | None = None
     trial: bool = Field(default=False, description="A trial lesson (at the tutor's trial terms).")
+    paid_with_credit: bool = Field(default=False, description="Confirmed by spending a package credit "
+                                                              "(`payment_status: credit`): no money moved for it.")
     created_at: datetime
 
     @classmethod
@@ -58,7 +60,8 @@ class BookingOut(BaseModel):
                    price_cents=booking.price_cents, currency=booking.currency, join_url=booking.join_url,
                    cancelled_by=booking.cancelled_by, cancel_reason=booking.cancel_reason,
                    refund_cents=booking.refund_cents, payment_status=booking.payment_status,
-                   trial=bool(booking.is_trial), created_at=booking.created_at)
+                   trial=bool(booking.is_trial), paid_with_credit=booking.credit_purchase_id is not None,
+                   created_at=booking.created_at)
 
 
 class BookingPage(BaseModel):
@@ -90,6 +93,14 @@ class PaymentOut(BaseModel):
     provider: PaymentProvider
     client_secret: str | None = None
     publishable_key: str | None = None
+
+
+class CheckoutIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    use_credit: StrictBool = Field(default=False, description="Confirm at once by spending one of your package credits "
+                                                        "with this tutor for a lesson of this length (the soonest "
+                                                        "to expire); 409 `no_credit` when you have none.")
 
 
 class CheckoutOut(BaseModel):
@@ -143,3 +154,6 @@ class CancelQuoteOut(BaseModel):
                           "whose cancellation always refunds in full).")
     full_refund_hours: int = Field(description="CANCEL_FULL_REFUND_HOURS: full refund up to this long before the "
                                                "start; a reschedule never moves the deadline later.")
+    credit_returned: bool = Field(default=False, description="For a lesson paid with a package credit: whether "
+                                                             "cancelling now would give the credit back (the same "
+                                                             "policy as a refund; `refund_cents` is then 0).")

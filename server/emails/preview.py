@@ -28,6 +28,10 @@ def sample_context(settings: Settings, template: str, timezone: str = "Europe/Lo
         return values
     if template == EmailTemplate.VERIFY_EMAIL:
         return {**values, "verification": {"url": f"{url}/verify-email?token=sample", "hours": 48}}
+    if template == EmailTemplate.CREDITS_EXPIRING:
+        return {**values, "other": {"name": "Amelia Hart"},
+                "credits": {"remaining": 3, "minutes": 60, "expires": format_date(start, tz),
+                            "url": f"{url}/tutors/sample"}}
     values.update({
         "lesson": {"id": "3f0c…", "date": format_date(start, tz), "time": format_time(start, tz),
                    "end_time": format_time(end, tz), "when": format_when(start, end, tz), "minutes": 60,

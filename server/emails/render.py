@@ -30,6 +30,7 @@ class EmailTemplate(StrEnum):
     BOOKING_CANCELLED = "booking_cancelled"
     REFUND_ISSUED = "refund_issued"
     REVIEW_REQUEST = "review_request"
+    CREDITS_EXPIRING = "credits_expiring"
 
 
 # template -> what it is for (also the order of the preview index).
@@ -43,6 +44,7 @@ TEMPLATES: dict[EmailTemplate, str] = {
     EmailTemplate.BOOKING_CANCELLED: "a lesson was cancelled; to both parties, with a cancelling .ics",
     EmailTemplate.REFUND_ISSUED: "the student's refund went through",
     EmailTemplate.REVIEW_REQUEST: "a lesson was completed: the student is asked to review it (not once reviewed)",
+    EmailTemplate.CREDITS_EXPIRING: "the student's unused package credits expire soon (CREDIT_EXPIRY_REMINDER_DAYS)",
 }
 
 

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import func, select
 
 from models.booking import Booking, BookingEvent
+from models.package import PackagePurchase
 from models.review import Review
 from models.tutor import TutorProfile
 from models.user import User
@@ -38,3 +39,8 @@ async def count_reschedules(session: Session, booking_id: uuid.UUID) -> int:
 async def has_review(session: Session, booking_id: uuid.UUID) -> bool:
     """Whether the booking's student has reviewed it (a review request is then moot)."""
     return await session.scalar(select(Review.id).where(Review.booking_id == booking_id)) is not None
+
+
+async def get_purchase(session: Session, purchase_id: uuid.UUID) -> PackagePurchase | None:
+    """The package purchase whose credits an e-mail is about."""
+    return await session.get(PackagePurchase, purchase_id)

@@ -32,7 +32,8 @@ from server.settings import Settings
 log = logging.getLogger("edustream.emails")
 
 ACCOUNT_TEMPLATES = frozenset({EmailTemplate.WELCOME, EmailTemplate.VERIFY_EMAIL})
-BOOKING_TEMPLATES = frozenset(TEMPLATES) - ACCOUNT_TEMPLATES
+CREDIT_TEMPLATES = frozenset({EmailTemplate.CREDITS_EXPIRING})
+BOOKING_TEMPLATES = frozenset(TEMPLATES) - ACCOUNT_TEMPLATES - CREDIT_TEMPLATES
 # The templates with a lesson .ics attached -> whether it cancels the event.
 ICS_TEMPLATES: dict[str, bool] = {EmailTemplate.BOOKING_CONFIRMED: False, EmailTemplate.BOOKING_RESCHEDULED: False,
                                   EmailTemplate.BOOKING_CANCELLED: True}
@@ -147,6 +148,25 @@ async def _verification_context(session: Session, settings: Settings, context: d
     return {"url": url, "hours": max(1, settings.email_verification_ttl_seconds // 3600)}
 
 
+async def _credits_context(session: Session, settings: Settings, recipient: Recipient, context: dict[str, Any],
+                           now: datetime) -> dict[str, Any]:
+    try:
+        purchase_id = uuid.UUID(str(context.get("purchase_id")))
+    except ValueError:
+        raise EmailNotApplicable("no purchase_id in the context") from None
+    purchase = await repository.get_purchase(session, purchase_id)
+    if purchase is None or purchase.student_id != recipient.id:
+        raise EmailNotApplicable("no such purchase of the recipient")
+    if purchase.remaining <= 0 or purchase.expires_at is None or purchase.expires_at <= now:
+        raise EmailNotApplicable("the credits were spent or have expired")
+    tutor = await repository.get_user(session, purchase.tutor_id)
+    tz = zone(recipient.timezone)
+    return {"other": {"name": tutor.name if tutor else ""},
+            "credits": {"remaining": purchase.remaining, "minutes": purchase.minutes,
+                        "expires": format_date(purchase.expires_at, tz),
+                        "url": f"{settings.frontend_url.rstrip('/')}/tutors/{purchase.tutor_id}"}}
+
+
 async def compose(session: Session, settings: Settings, to: str, template: str, context: dict[str, Any],
                   now: datetime | None = None) -> OutgoingEmail:
     """Render ``template`` for ``to``; :class:`EmailNotApplicable` when it should not be sent."""
@@ -162,6 +182,8 @@ async def compose(session: Session, settings: Settings, to: str, template: str, 
     attachments: tuple[Attachment, ...] = ()
     if template == EmailTemplate.VERIFY_EMAIL:
         values["verification"] = await _verification_context(session, settings, context, now)
+    if template in CREDIT_TEMPLATES:
+        values.update(await _credits_context(session, settings, recipient, context, now))
     if template in BOOKING_TEMPLATES:
         try:
             booking_id = uuid.UUID(str(context.get("booking_id")))

@@ -7,6 +7,9 @@ any transaction).
   (the time was taken meanwhile) ``refund_pending`` with a refund task enqueued.
 * ``payment_intent.payment_failed`` marks ``payment_status = failed`` while the hold lasts.
 * ``charge.refunded`` marks the refund done (and posts its ledger entries, once).
+* a PaymentIntent whose metadata names a ``purchase_id`` pays for a lesson package: its
+  success grants the credits (once) and posts the sale's ledger entries
+  (server/packages/service.py).
 * ``account.updated`` moves a tutor's payout account (server/payouts/service.py);
   ``payout.paid`` / ``payout.failed`` record a connected account's payout to the bank (the
   lines it covered are learnt from Stripe by the ``payouts.reconcile_payout`` task, kicked
@@ -35,6 +38,7 @@ from server.db import Session
 from server.errors import Conflict
 from server.jobs import enqueue
 from server.observability import metrics
+from server.packages import service as packages
 from server.payments import repository
 from server.payouts import money
 from server.payouts import service as payouts
@@ -57,6 +61,11 @@ async def handle_event(session: Session, settings: Settings, event: dict[str, An
         return await payouts.apply_payout(session, settings, event.get("account"), obj, kind == "payout.paid")
     if kind == "payout.reconciliation_completed":
         return await payouts.payout_reconciliation_ready(session, settings, str(obj.get("id", "")))
+    if kind.startswith("payment_intent.") and (obj.get("metadata") or {}).get("purchase_id"):
+        # A lesson package's payment (server/packages/service.py): credits granted once.
+        if kind not in ("payment_intent.succeeded", "payment_intent.payment_failed"):
+            return "ignored"
+        return await packages.settle_intent(session, settings, obj, kind == "payment_intent.succeeded", now)
     if kind.startswith("payment_intent."):
         booking = await repository.booking_for_intent(session, (obj.get("metadata") or {}).get("booking_id"),
                                                       obj.get("id"))

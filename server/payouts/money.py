@@ -93,6 +93,29 @@ async def record_charge(session: Session, settings: Settings, *, booking_id: uui
     return True
 
 
+async def record_package_sale(session: Session, *, purchase_id: uuid.UUID, tutor_id: uuid.UUID, gross: int,
+                              currency: str, fee: int, destination: str | None, intent_id: str | None) -> bool:
+    """A lesson package's payment arrived: the charge and fee entries (and, for a destination
+    charge, the transfer), keyed ``purchase:<id>:…`` so a replay posts nothing. No earnings
+    line: those are per booking. Without an active connected account the tutor's share stays
+    on the platform (``tutor_earnings`` holds their claim); ``payouts.transfer`` moves only
+    per-booking shares, so such a share is not transferred automatically (docs/payments.md)."""
+    fee = min(max(fee, 0), gross)
+    key, cur, data = f"purchase:{purchase_id}", currency.upper(), {"purchase_id": str(purchase_id)}
+    if not await ledger.post(session, f"{key}:charge", EntryKind.CHARGE, cur,
+                             [Line(Account.PLATFORM_CASH, gross), Line(Account.TUTOR_EARNINGS, -gross, tutor_id)],
+                             tutor_id=tutor_id, stripe_id=intent_id, data=data):
+        return False
+    await ledger.post(session, f"{key}:fee", EntryKind.FEE, cur,
+                      [Line(Account.TUTOR_EARNINGS, fee, tutor_id), Line(Account.PLATFORM_FEES, -fee)],
+                      tutor_id=tutor_id, stripe_id=intent_id, data=data)
+    if destination:
+        await ledger.post(session, f"{key}:transfer", EntryKind.TRANSFER, cur,
+                          [Line(Account.TUTOR_STRIPE, gross - fee, tutor_id), Line(Account.PLATFORM_CASH, fee - gross)],
+                          tutor_id=tutor_id, stripe_id=intent_id, data={**data, "destination": destination})
+    return True
+
+
 async def enqueue_due_transfers(session: Session, settings: Settings, tutor_id: uuid.UUID,
                                 booking_ids: list[uuid.UUID] | None = None) -> int:
     """Kick ``payouts.transfer`` (after commit) for the tutor's shares still on the platform,

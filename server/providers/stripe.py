@@ -64,16 +64,33 @@ async def create_payment_intent(settings: Settings, booking_id: str, amount: int
     destination charge to the tutor's connected account (``application_fee_amount`` the
     platform's share) when ``destination`` is given, else a charge kept on the platform.
     The metadata carries the fee either way, so the webhook records what checkout decided."""
+    return await _create_intent(settings, f"booking-{booking_id}-payment-intent", amount, currency,
+                                metadata={"booking_id": booking_id}, description=f"EduStream lesson {booking_id}",
+                                group=booking_id, fee_cents=fee_cents, destination=destination)
+
+
+async def create_package_payment_intent(settings: Settings, purchase_id: str, amount: int, currency: str, *,
+                                        fee_cents: int = 0, destination: str | None = None) -> dict[str, Any]:
+    """The PaymentIntent of a lesson package purchase (once per purchase), on the same terms as
+    a lesson's; its metadata names the purchase (``purchase_id``) instead of a booking."""
+    return await _create_intent(settings, f"purchase-{purchase_id}-payment-intent", amount, currency,
+                                metadata={"purchase_id": purchase_id},
+                                description=f"EduStream lesson package {purchase_id}",
+                                group=f"purchase-{purchase_id}", fee_cents=fee_cents, destination=destination)
+
+
+async def _create_intent(settings: Settings, key: str, amount: int, currency: str, *, metadata: dict[str, str],
+                         description: str, group: str, fee_cents: int, destination: str | None) -> dict[str, Any]:
     params: dict[str, Any] = {
         "amount": amount, "currency": currency.lower(), "automatic_payment_methods": {"enabled": True},
-        "metadata": {"booking_id": booking_id, "platform_fee_cents": str(fee_cents)},
-        "description": f"EduStream lesson {booking_id}", "transfer_group": booking_id}
+        "metadata": {**metadata, "platform_fee_cents": str(fee_cents)},
+        "description": description, "transfer_group": group}
     if destination:
         params["transfer_data"] = {"destination": destination}
         params["application_fee_amount"] = fee_cents
     intent = await _for_client("create payment intent", lambda: client(settings).v1.payment_intents.create_async(
         params=params,  # type: ignore[arg-type]
-        options={"idempotency_key": f"booking-{booking_id}-payment-intent"}))
+        options={"idempotency_key": key}))
     return {"id": intent.id, "client_secret": intent.client_secret, "status": intent.status}
 
 

@@ -96,3 +96,14 @@ async def test_some_demo_tutors_offer_a_trial(sessionmaker: async_sessionmaker[A
     assert len(rows) == sum(1 for t in TUTORS if t.trial) >= 2
     assert any(r["trial_price_cents"] == 0 for r in rows)
     assert all(r["trial_minutes"] in r["lesson_minutes"] for r in rows)
+
+
+async def test_some_demo_tutors_sell_packages_of_their_lesson_lengths(
+        sessionmaker: async_sessionmaker[AsyncSession], db: asyncpg.Pool) -> None:
+    await seed_demo(sessionmaker)
+    rows = await db.fetch("SELECT p.minutes, p.currency, t.lesson_minutes, t.currency AS tutor_currency "
+                          "FROM lesson_packages p JOIN tutor_profiles t ON t.user_id = p.tutor_id WHERE p.active")
+    assert len(rows) == sum(len(t.packages) for t in TUTORS) >= 2
+    assert all(r["minutes"] in r["lesson_minutes"] and r["currency"] == r["tutor_currency"] for r in rows)
+    await seed_demo(sessionmaker)
+    assert await db.fetchval("SELECT count(*) FROM lesson_packages") == len(rows)

@@ -515,9 +515,12 @@ export interface paths {
         put?: never;
         /**
          * Start payment for a held booking
-         * @description Free lessons confirm at once (`provider: free`). Otherwise returns the payment to
-         *     complete: Stripe (`client_secret` for Stripe Elements) or, without Stripe keys, the
-         *     clearly labelled test provider (`POST /payments/test/confirm`).
+         * @description Free lessons confirm at once (`provider: free`). With `use_credit: true` the booking is
+         *     confirmed at once by spending one of your package credits with the tutor for a lesson of
+         *     its length (`provider: credit`; 409 `no_credit` without one; when two checkouts race for
+         *     the last credit exactly one confirms). Otherwise returns the payment to complete: Stripe
+         *     (`client_secret` for Stripe Elements) or, without Stripe keys, the clearly labelled test
+         *     provider (`POST /payments/test/confirm`). The body is optional.
          */
         post: operations["checkout"];
         delete?: never;
@@ -630,6 +633,159 @@ export interface paths {
          *     when and the optional `reason` are kept. Removing it again changes nothing.
          */
         delete: operations["remove_review"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tutors/me/packages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The lesson packages you sell
+         * @description get_my_packages
+         */
+        get: operations["get_my_packages"];
+        /**
+         * Replace the lesson packages you sell
+         * @description Each package is `lessons` lessons of `minutes` (one of your lesson lengths) for
+         *     `price_cents` in your profile's currency. Packages left out stop being sold (students keep
+         *     the credits they bought); an unchanged package keeps its id. An empty list sells none.
+         */
+        put: operations["put_my_packages"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tutors/me/packages/{package_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Stop selling a package
+         * @description 204; credits already bought stay valid. 404 `package_not_found` for a package that is
+         *     not yours or no longer sold.
+         */
+        delete: operations["deactivate_package"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tutors/{tutor_id}/packages": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A tutor's lesson packages
+         * @description tutor_packages
+         */
+        get: operations["tutor_packages"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/packages/{package_id}/checkout": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Buy a lesson package
+         * @description Starts a purchase (`pending`) and returns the payment to complete: Stripe (`client_secret`
+         *     for Stripe Elements) or, without Stripe keys, the test provider
+         *     (`POST /payments/test/confirm-purchase`). The credits (`GET /me/credits`) are granted when
+         *     the payment succeeds, once; the live event `credits.updated` `{purchase}` tells the student.
+         */
+        post: operations["checkout_package"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/purchases/{purchase_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One of your package purchases
+         * @description get_purchase
+         */
+        get: operations["get_purchase"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/payments/test/confirm-purchase": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Test provider: pay for a package
+         * @description Only when Stripe is not configured (never in production): completes a test payment of a
+         *     package purchase and grants its credits (once).
+         */
+        post: operations["test_purchase_confirm"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/me/credits": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your unexpired lesson credits
+         * @description One item per paid package with credits left: the tutor, the lesson length they pay for,
+         *     how many remain and when they expire (CREDIT_EXPIRY_MONTHS after the payment). Spend one
+         *     with `POST /bookings/{id}/checkout` `{use_credit: true}`.
+         */
+        get: operations["my_credits"];
+        put?: never;
+        post?: never;
+        delete?: never;
         options?: never;
         head?: never;
         patch?: never;
@@ -1749,7 +1905,7 @@ export interface components {
          * @description Where a booking's payment is (``None`` before checkout).
          * @enum {string}
          */
-        PaymentStatus: "requires_payment" | "paid" | "free" | "failed" | "cancelled" | "refund_pending" | "refunded" | "refund_failed";
+        PaymentStatus: "requires_payment" | "paid" | "free" | "failed" | "cancelled" | "refund_pending" | "refunded" | "refund_failed" | "credit";
         /** BookingOut */
         BookingOut: {
             /**
@@ -1828,6 +1984,12 @@ export interface components {
              * @default false
              */
             trial?: boolean;
+            /**
+             * Paid With Credit
+             * @description Confirmed by spending a package credit (`payment_status: credit`): no money moved for it.
+             * @default false
+             */
+            paid_with_credit?: boolean;
             /**
              * Created At
              * Format: date-time
@@ -1916,6 +2078,12 @@ export interface components {
              * @description CANCEL_FULL_REFUND_HOURS: full refund up to this long before the start; a reschedule never moves the deadline later.
              */
             full_refund_hours: number;
+            /**
+             * Credit Returned
+             * @description For a lesson paid with a package credit: whether cancelling now would give the credit back (the same policy as a refund; `refund_cents` is then 0).
+             * @default false
+             */
+            credit_returned?: boolean;
         };
         /** CancelIn */
         CancelIn: {
@@ -1932,6 +2100,15 @@ export interface components {
              * Format: date-time
              */
             start: string;
+        };
+        /** CheckoutIn */
+        CheckoutIn: {
+            /**
+             * Use Credit
+             * @description Confirm at once by spending one of your package credits with this tutor for a lesson of this length (the soonest to expire); 409 `no_credit` when you have none.
+             * @default false
+             */
+            use_credit?: boolean;
         };
         /** PaymentOut */
         PaymentOut: {
@@ -1951,7 +2128,7 @@ export interface components {
          * PaymentProvider
          * @enum {string}
          */
-        PaymentProvider: "free" | "test" | "stripe";
+        PaymentProvider: "free" | "test" | "stripe" | "credit";
         /** CheckoutOut */
         CheckoutOut: {
             booking: components["schemas"]["BookingOut"];
@@ -2063,6 +2240,204 @@ export interface components {
              * @default null
              */
             reason?: string | null;
+        };
+        /** PackageIn */
+        PackageIn: {
+            /**
+             * Lessons
+             * @description How many lessons the package holds.
+             */
+            lessons: number;
+            /**
+             * Minutes
+             * @description The length of each lesson: one of your `lesson_minutes`.
+             */
+            minutes: number;
+            /**
+             * Price Cents
+             * @description The price of the whole package, in your profile's currency; at least the payment provider's minimum charge (USD/EUR 50, GBP 30, …).
+             */
+            price_cents: number;
+        };
+        /**
+         * PackagesIn
+         * @description The packages you offer from now on: the ones left out are no longer sold (credits bought
+         *     earlier stay valid); an unchanged one keeps its id.
+         */
+        PackagesIn: {
+            /** Packages */
+            packages: components["schemas"]["PackageIn"][];
+        };
+        /** PackageOut */
+        PackageOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Tutor Id
+             * Format: uuid
+             */
+            tutor_id: string;
+            /** Lessons */
+            lessons: number;
+            /** Minutes */
+            minutes: number;
+            /**
+             * Price Cents
+             * @description The price of the whole package.
+             */
+            price_cents: number;
+            /** Currency */
+            currency: string;
+        };
+        /** PackageList */
+        PackageList: {
+            /** Items */
+            items: components["schemas"]["PackageOut"][];
+            /**
+             * Next Cursor
+             * @description Always null: a tutor offers at most 10 packages.
+             * @default null
+             */
+            next_cursor?: string | null;
+        };
+        /** PurchaseOut */
+        PurchaseOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Package Id
+             * Format: uuid
+             */
+            package_id: string;
+            /**
+             * Tutor Id
+             * Format: uuid
+             */
+            tutor_id: string;
+            /**
+             * Student Id
+             * Format: uuid
+             */
+            student_id: string;
+            /** Lessons */
+            lessons: number;
+            /** Minutes */
+            minutes: number;
+            /** Price Cents */
+            price_cents: number;
+            /** Currency */
+            currency: string;
+            /** @description `pending` until the payment succeeds, then `paid` (credits granted, once); `failed` after a failed attempt. */
+            status: components["schemas"]["PurchaseStatus"];
+            /**
+             * Remaining
+             * @description Credits left to spend (0 until paid).
+             */
+            remaining: number;
+            /**
+             * Expires At
+             * @description When the credits expire (CREDIT_EXPIRY_MONTHS after the payment); null until paid.
+             * @default null
+             */
+            expires_at?: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** PurchasePaymentOut */
+        PurchasePaymentOut: {
+            provider: components["schemas"]["PaymentProvider"];
+            /**
+             * Client Secret
+             * @default null
+             */
+            client_secret?: string | null;
+            /**
+             * Publishable Key
+             * @default null
+             */
+            publishable_key?: string | null;
+        };
+        /**
+         * PurchaseStatus
+         * @description Where a package purchase's payment is.
+         * @enum {string}
+         */
+        PurchaseStatus: "pending" | "paid" | "failed";
+        /** PurchaseCheckoutOut */
+        PurchaseCheckoutOut: {
+            /**
+             * Purchase Id
+             * Format: uuid
+             */
+            purchase_id: string;
+            purchase: components["schemas"]["PurchaseOut"];
+            payment: components["schemas"]["PurchasePaymentOut"];
+        };
+        /** TestPurchaseIn */
+        TestPurchaseIn: {
+            /**
+             * Purchase Id
+             * Format: uuid
+             */
+            purchase_id: string;
+        };
+        /**
+         * CreditOut
+         * @description One paid package's unexpired credits.
+         */
+        CreditOut: {
+            /**
+             * Purchase Id
+             * Format: uuid
+             */
+            purchase_id: string;
+            /**
+             * Tutor Id
+             * Format: uuid
+             */
+            tutor_id: string;
+            /** Tutor Name */
+            tutor_name: string;
+            /**
+             * Minutes
+             * @description The lesson length the credits pay for.
+             */
+            minutes: number;
+            /**
+             * Lessons
+             * @description How many lessons the package held.
+             */
+            lessons: number;
+            /** Remaining */
+            remaining: number;
+            /**
+             * Expires At
+             * Format: date-time
+             */
+            expires_at: string;
+        };
+        /** CreditList */
+        CreditList: {
+            /**
+             * Items
+             * @description Soonest to expire first.
+             */
+            items: components["schemas"]["CreditOut"][];
+            /**
+             * Next Cursor
+             * @description Always null: every unexpired credit is listed.
+             * @default null
+             */
+            next_cursor?: string | null;
         };
         /** WebhookAck */
         WebhookAck: {
@@ -4380,7 +4755,11 @@ export interface operations {
             };
             cookie?: never;
         };
-        requestBody?: never;
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["CheckoutIn"];
+            };
+        };
         responses: {
             /** @description Success */
             200: {
@@ -4418,8 +4797,26 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `invalid_transition`, `hold_expired`, `free_booking_limit_reached` */
+            /** @description Error codes: `invalid_transition`, `hold_expired`, `free_booking_limit_reached`, `no_credit`, `payment_in_progress` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -4873,6 +5270,522 @@ export interface operations {
             };
             /** @description Error codes: `unsupported_media_type` */
             415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_my_packages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PackageList"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `profile_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    put_my_packages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PackagesIn"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PackageList"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `profile_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    deactivate_package: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                package_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `package_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    tutor_packages: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                tutor_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PackageList"];
+                };
+            };
+            /** @description Error codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    checkout_package: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                package_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurchaseCheckoutOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `package_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `own_package` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `idempotency_key_reused` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `payment_provider_error` */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_purchase: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                purchase_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurchaseOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `purchase_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    test_purchase_confirm: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TestPurchaseIn"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PurchaseOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `purchase_not_found`, `test_provider_disabled` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    my_credits: {
+        parameters: {
+            query?: {
+                /** @description Only credits with this tutor. */
+                tutor_id?: string | null;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["CreditList"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

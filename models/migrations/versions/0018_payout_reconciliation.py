@@ -13,7 +13,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0018_payout_reconciliation"
-down_revision = "0016"
+down_revision = "0017_lesson_packages"
 branch_labels = None
 depends_on = None
 
