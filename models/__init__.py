@@ -2,7 +2,7 @@
 
 from models.audit import AdminAction, AdminActionKind, AuditTarget
 from models.base import Base
-from models.booking import Booking, BookingEvent
+from models.booking import Booking, BookingEvent, LessonSeries
 from models.integrations import CalendarBusy, CalendarEvent, IntegrationDispatch, OAuthConnection, VideoMeeting
 from models.ledger import Account, EntryKind, LedgerEntry, LedgerLine
 from models.outbox import DeadLetter, IdempotencyKey, OutboxMessage, WebhookEvent
@@ -46,6 +46,7 @@ __all__ = [
     "LedgerEntry",
     "LedgerLine",
     "LessonPackage",
+    "LessonSeries",
     "OAuthConnection",
     "OutboxMessage",
     "PackagePurchase",

@@ -132,6 +132,9 @@ class Booking(Base):
         # does that first, under the student's lock).
         Index("uq_bookings_one_trial", "student_id", "tutor_id", unique=True,
               postgresql_where=text(f"is_trial AND status IN ({_sql_list(TRIAL_USED_STATUSES)})")),
+        Index("uq_bookings_payment_intent_id", "payment_intent_id", unique=True,
+              postgresql_where=text("series_id IS NULL")),
+        Index("ix_bookings_series", "series_id", postgresql_where=text("series_id IS NOT NULL")),
         Index("ix_bookings_refund_failed", "updated_at", postgresql_where=text("payment_status = 'refund_failed'")),
     )
 
@@ -156,11 +159,15 @@ class Booking(Base):
     refund_attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0", default=0)
     is_trial: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False, server_default="false")
     payment_provider: Mapped[PaymentProvider | None] = mapped_column(String(16))
-    payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # One PaymentIntent per booking, except a weekly series' occurrences, which share the
+    # series' one (uq_bookings_payment_intent_id is partial: WHERE series_id IS NULL).
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255))
     payment_status: Mapped[PaymentStatus | None] = mapped_column(String(32))
     # The package purchase whose credit paid for the lesson (payment_provider ``credit``).
     credit_purchase_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True),
                                                                 ForeignKey("package_purchases.id"))
+    # The weekly series the booking is an occurrence of (``lesson_series``), if any.
+    series_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True), ForeignKey("lesson_series.id"))
     created_at: Mapped[datetime] = created_at()
     updated_at: Mapped[datetime] = updated_at()
 
@@ -200,4 +207,29 @@ class BookingEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(16))
     to_status: Mapped[str | None] = mapped_column(String(16))
     data: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False, default=dict, server_default="{}")
+    created_at: Mapped[datetime] = created_at()
+
+
+class LessonSeries(Base):
+    """A student's weekly lessons with a tutor: the same wall-clock time in the tutor's zone
+    every week, held, paid and cancelled together (each occurrence is a booking with
+    ``series_id``). The student's zone is kept to tell which occurrences move on their clock."""
+
+    __tablename__ = "lesson_series"
+    __table_args__ = (
+        CheckConstraint("weeks BETWEEN 2 AND 26", name="weeks_range"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    student_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id"), nullable=False,
+                                                  index=True)
+    tutor_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), ForeignKey("users.id"), nullable=False)
+    # The first occurrence (the others follow at its wall-clock time in the tutor's zone).
+    first_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    minutes: Mapped[int] = mapped_column(Integer, nullable=False)
+    weeks: Mapped[int] = mapped_column(Integer, nullable=False)
+    tutor_timezone: Mapped[str] = mapped_column(String(64), nullable=False)
+    student_timezone: Mapped[str] = mapped_column(String(64), nullable=False)
+    # The one Stripe PaymentIntent that pays every occurrence (set by checkout).
+    payment_intent_id: Mapped[str | None] = mapped_column(String(255), unique=True)
     created_at: Mapped[datetime] = created_at()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.errors import Conflict, NotFound
+from server.errors import Conflict, InvalidRequest, NotFound
 
 
 class SlotUnavailable(Conflict):
@@ -73,3 +73,18 @@ class TrialNotOffered(Conflict):
 class PaymentInProgress(Conflict):
     code = "payment_in_progress"
     message = "A card payment for this booking has started; finish it, or release the hold and book again."
+
+
+class SeriesConflict(Conflict):
+    code = "series_conflict"
+    message = "Some of the weekly lessons cannot be held; nothing was held."
+
+
+class SeriesNotFound(NotFound):
+    code = "not_found"
+    message = "No such series."
+
+
+class InvalidTimezone(InvalidRequest):
+    code = "invalid_timezone"
+    message = "That is not an IANA time zone name (e.g. Europe/London)."

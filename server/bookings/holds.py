@@ -97,7 +97,7 @@ def hoarding_limits(settings: Settings) -> repository.HoardingLimits:
                                      timedelta(seconds=settings.hold_rehold_cooldown_seconds))
 
 
-def _refused(settings: Settings, refusal: str) -> Exception:
+def refused(settings: Settings, refusal: str) -> Exception:
     """The error for a refusal of migration 0006's hold_hoarding_refusal()."""
     if refusal == "tutor_hold_limit":
         return TutorHoldLimitReached(details={"scope": "tutor", "limit": settings.hold_limit_per_tutor})
@@ -133,7 +133,7 @@ async def place_hold(session: Session, settings: Settings, student_id: uuid.UUID
         if placed.outcome == "hold_limit":
             raise HoldLimitReached(details={"scope": "student", "limit": settings.max_active_holds})
         if placed.outcome in ("tutor_hold_limit", "cooldown"):
-            raise _refused(settings, placed.outcome)
+            raise refused(settings, placed.outcome)
         if placed.outcome == "no_tutor":
             policies.forget(tutor_id)
             raise TutorNotFound()
@@ -156,7 +156,7 @@ async def _place_hold_general(session: Session, settings: Settings, tp: TutorPol
     if checks.holds >= settings.max_active_holds:
         raise HoldLimitReached(details={"scope": "student", "limit": settings.max_active_holds})
     if checks.refusal is not None:
-        raise _refused(settings, checks.refusal)
+        raise refused(settings, checks.refusal)
     if checks.conflict:
         metrics.hold_conflicted()
         raise SlotUnavailable()
@@ -231,6 +231,10 @@ async def release_hold(session: Session, settings: Settings, student_id: uuid.UU
                                 details={"from": booking.status, "to": BookingStatus.RELEASED})
     to_status = BookingStatus.RELEASED if booking.is_live(now) else BookingStatus.EXPIRED
     await end_hold(session, settings, booking, to_status, student_id, now)
+    if booking.series_id is not None:  # a series is held all or nothing: its other holds go too
+        for sibling in await repository.occurrences(session, booking.series_id, lock=True):
+            if sibling.status == BookingStatus.HELD:
+                await end_hold(session, settings, sibling, to_status, student_id, now)
     return booking
 
 

@@ -149,7 +149,12 @@ async def cancel(session: Session, settings: Settings, principal: Principal, boo
             to_status = BookingStatus.RELEASED if booking.is_live(now) else BookingStatus.EXPIRED
             await end_hold(session, settings, booking, to_status, principal.id, now)
             return booking
-    booking = await _locked(session, booking_id)
+    return await cancel_locked(session, settings, principal, await _locked(session, booking_id), reason, now)
+
+
+async def cancel_locked(session: Session, settings: Settings, principal: Principal, booking: Booking,
+                        reason: str | None, now: datetime) -> Booking:
+    """:func:`cancel` of a confirmed booking whose tutor's lock and row lock the caller holds."""
     if booking.status != BookingStatus.CONFIRMED or booking.start_at <= now:
         raise NotCancellable(f"A {booking.status} booking that "
                              f"{'has started' if booking.start_at <= now else 'is not confirmed'} cannot be cancelled.",

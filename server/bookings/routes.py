@@ -6,17 +6,20 @@ import uuid
 from datetime import UTC, datetime
 
 from server.bookings import checkout as checkout_service
-from server.bookings import holds, lifecycle, service, trials
+from server.bookings import holds, lifecycle, series, service, trials
 from server.bookings.errors import (
     BookingNotFound,
     FreeBookingLimitReached,
     HoldCooldown,
     HoldLapsed,
     HoldLimitReached,
+    InvalidTimezone,
     InvalidTransition,
     NotCancellable,
     NotReschedulable,
     PaymentInProgress,
+    SeriesConflict,
+    SeriesNotFound,
     SlotUnavailable,
     TrialNotOffered,
     TrialUsed,
@@ -32,6 +35,9 @@ from server.bookings.schemas import (
     CheckoutOut,
     HoldCreate,
     RescheduleIn,
+    SeriesCancelIn,
+    SeriesCreate,
+    SeriesOut,
     TestPaymentIn,
 )
 from server.db import Session
@@ -140,3 +146,40 @@ async def checkout(ctx: Ctx, session: Session, booking_id: uuid.UUID, body: Chec
 async def test_payment_confirm(ctx: Ctx, session: Session, body: TestPaymentIn) -> BookingOut:
     """Only when Stripe is not configured (never in production): completes a test payment."""
     return await checkout_service.confirm_test_payment(session, ctx.settings, ctx.user.id, body.booking_id, _now())
+
+
+@router.post("/series", auth=STUDENT, status=201, summary="Hold a lesson every week for N weeks",
+             errors=[SeriesConflict, HoldLimitReached, HoldCooldown, InvalidTimezone, IdempotencyKeyReused])
+async def place_series(ctx: Ctx, session: Session, body: SeriesCreate) -> SeriesOut:
+    """Holds `weeks` weekly lessons at the first one's wall-clock time **in the tutor's time zone**
+    (so they follow the tutor's clock changes), all or nothing: 409 `series_conflict` lists every
+    start that is taken or not offered (`details.conflicts`, `details.reasons`); 422
+    `slot_not_offered` when the first one is not a slot. `clock_change: true` marks the lessons
+    at another time on your clock than the first (one of the two zones changes its clocks).
+    `POST /bookings/{id}/checkout` on any occurrence pays for all of them; releasing one
+    releases them all. A series counts as one hold toward MAX_ACTIVE_HOLDS when placed."""
+    now = _now()
+
+    async def action() -> SeriesOut:
+        return await series.place_series(session, ctx.settings, ctx.user.id, body.tutor_id, body.start.astimezone(UTC),
+                                         body.minutes, body.weeks, body.timezone, now)
+
+    return await run_idempotent(session, Replayable.of(ctx, body, 201), action)  # type: ignore[return-value]
+
+
+@router.get("/series/{series_id}", auth=SIGNED_IN, summary="A weekly series and its occurrences",
+            errors=[SeriesNotFound])
+async def get_series(ctx: Ctx, session: Session, series_id: uuid.UUID) -> SeriesOut:
+    """For its student, its tutor and admins (404 for anyone else)."""
+    return await series.get_series(session, ctx.user, series_id, _now())
+
+
+@router.post("/series/{series_id}/cancel", auth=SIGNED_IN, summary="Cancel the remaining lessons of a series",
+             errors=[SeriesNotFound])
+async def cancel_series(ctx: Ctx, session: Session, series_id: uuid.UUID, body: SeriesCancelIn) -> SeriesOut:
+    """Cancels every occurrence that has not started (with `from`: those starting at or after it),
+    each by the cancellation policy as if cancelled alone (refund, or the credit back, when due);
+    still-held occurrences are released. Started and earlier ones are left as they are."""
+    now = _now()
+    return await series.cancel_series(session, ctx.settings, ctx.user, series_id,
+                                      body.from_.astimezone(UTC) if body.from_ else None, body.reason, now)

@@ -45,6 +45,8 @@ class BookingOut(BaseModel):
     trial: bool = Field(default=False, description="A trial lesson (at the tutor's trial terms).")
     paid_with_credit: bool = Field(default=False, description="Confirmed by spending a package credit "
                                                               "(`payment_status: credit`): no money moved for it.")
+    series_id: uuid.UUID | None = Field(default=None, description="The weekly series (`POST /series`) this lesson "
+                                                                  "is an occurrence of; its checkout pays them all.")
     created_at: datetime
 
     @classmethod
@@ -61,7 +63,7 @@ class BookingOut(BaseModel):
                    cancelled_by=booking.cancelled_by, cancel_reason=booking.cancel_reason,
                    refund_cents=booking.refund_cents, payment_status=booking.payment_status,
                    trial=bool(booking.is_trial), paid_with_credit=booking.credit_purchase_id is not None,
-                   created_at=booking.created_at)
+                   series_id=booking.series_id, created_at=booking.created_at)
 
 
 class BookingPage(BaseModel):
@@ -157,3 +159,50 @@ class CancelQuoteOut(BaseModel):
     credit_returned: bool = Field(default=False, description="For a lesson paid with a package credit: whether "
                                                              "cancelling now would give the credit back (the same "
                                                              "policy as a refund; `refund_cents` is then 0).")
+
+
+class SeriesCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tutor_id: uuid.UUID
+    start: AwareDatetime = Field(description="The first lesson's start, ISO 8601 with offset: one of the tutor's "
+                                             "slots. The others follow weekly at the same wall-clock time in the "
+                                             "tutor's time zone.")
+    minutes: int = Field(ge=5, le=480, description="Lesson length; one of the tutor's lesson_minutes.")
+    weeks: int = Field(ge=2, le=26, description="How many weekly lessons, the first included.")
+    timezone: str | None = Field(default=None, max_length=64,
+                                 description="Your IANA time zone, to flag lessons that move on your clock "
+                                             "(default: your profile's).")
+
+
+class OccurrenceOut(BaseModel):
+    booking_id: uuid.UUID
+    start: datetime
+    end: datetime
+    status: BookingStatus
+    student_start: datetime = Field(description="The start on the student's clock (their zone's offset).")
+    clock_change: bool = Field(
+        default=False, description="True when this lesson is at another time on the student's clock than the first "
+                                   "(one of the two zones changed its clocks and the other did not).")
+
+
+class SeriesOut(BaseModel):
+    id: uuid.UUID
+    tutor_id: uuid.UUID
+    student_id: uuid.UUID
+    minutes: int
+    weeks: int
+    tutor_timezone: str
+    student_timezone: str
+    price_cents: int = Field(description="What the occurrences still held cost together (what checkout charges).")
+    currency: str
+    occurrences: list[OccurrenceOut]
+
+
+class SeriesCancelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: AwareDatetime | None = Field(default=None, alias="from",
+                                        description="Cancel the occurrences starting at or after this moment "
+                                                    "(default: every one that has not started).")
+    reason: str | None = Field(default=None, max_length=500)

@@ -6,7 +6,7 @@ import uuid
 
 from sqlalchemy import func, select
 
-from models.booking import Booking, BookingEvent
+from models.booking import Booking, BookingEvent, LessonSeries
 from models.package import PackagePurchase
 from models.review import Review
 from models.tutor import TutorProfile
@@ -44,3 +44,11 @@ async def has_review(session: Session, booking_id: uuid.UUID) -> bool:
 async def get_purchase(session: Session, purchase_id: uuid.UUID) -> PackagePurchase | None:
     """The package purchase whose credits an e-mail is about."""
     return await session.get(PackagePurchase, purchase_id)
+
+
+async def series_with_occurrences(session: Session, series_id: uuid.UUID) -> tuple[LessonSeries | None, list[Booking]]:
+    """A weekly series and its occurrences in time order."""
+    series = await session.get(LessonSeries, series_id)
+    rows = await session.scalars(select(Booking).where(Booking.series_id == series_id)
+                                 .order_by(Booking.start_at, Booking.id))
+    return series, list(rows.all())

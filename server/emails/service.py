@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from models.booking import Booking, BookingStatus, PaymentStatus
 from server.auth import verification
+from server.availability.weekly import moved_for_student
 from server.db import Session
 from server.emails import repository
 from server.emails.format import format_date, format_money, format_time, format_when, zone
@@ -136,6 +137,25 @@ async def booking_context(session: Session, settings: Settings, recipient: Recip
     return values
 
 
+async def _series_context(session: Session, recipient: Recipient, booking: Booking) -> dict[str, Any]:
+    """A weekly series is confirmed in one e-mail, sent for its first confirmed lesson (the
+    others' are skipped): every lesson on the recipient's clock, and for the student those
+    that move on their clock because one of the two zones changes its clocks."""
+    assert booking.series_id is not None
+    series, occurrences = await repository.series_with_occurrences(session, booking.series_id)
+    confirmed = [b for b in occurrences if b.status in (BookingStatus.CONFIRMED, BookingStatus.COMPLETED)]
+    if series is None or not confirmed or confirmed[0].id != booking.id:
+        raise EmailNotApplicable("the series' confirmation (sent for its first lesson) covers this lesson")
+    tz = zone(recipient.timezone)
+    student_zone = zone(series.student_timezone)
+    as_student = recipient.id == series.student_id
+    lessons = [{"when": format_when(b.start_at, b.end_at, tz),
+                "clock_change": as_student and moved_for_student(b.start_at, series.first_start, student_zone)}
+               for b in confirmed]
+    return {"lessons": lessons, "count": len(lessons), "moves": sum(1 for lesson in lessons if lesson["clock_change"]),
+            "tutor_timezone": series.tutor_timezone}
+
+
 async def _verification_context(session: Session, settings: Settings, context: dict[str, Any],
                                 now: datetime) -> dict[str, Any]:
     try:
@@ -195,6 +215,8 @@ async def compose(session: Session, settings: Settings, to: str, template: str, 
         if recipient.id is not None and recipient.id not in (booking.student_id, booking.tutor_id):
             raise EmailNotApplicable("the recipient is not a party to the booking")
         _check_moment(template, booking, context, now)
+        if template == EmailTemplate.BOOKING_CONFIRMED and booking.series_id is not None:
+            values["series"] = await _series_context(session, recipient, booking)
         if template == EmailTemplate.REVIEW_REQUEST:
             if recipient.id != booking.student_id:
                 raise EmailNotApplicable("only the booking's student reviews it")

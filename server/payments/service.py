@@ -66,6 +66,14 @@ async def handle_event(session: Session, settings: Settings, event: dict[str, An
         if kind not in ("payment_intent.succeeded", "payment_intent.payment_failed"):
             return "ignored"
         return await packages.settle_intent(session, settings, obj, kind == "payment_intent.succeeded", now)
+    if kind.startswith("payment_intent.") and (obj.get("metadata") or {}).get("series_id"):
+        if kind not in ("payment_intent.succeeded", "payment_intent.payment_failed"):
+            return "ignored"
+        return await _settle_series(session, settings, obj, kind == "payment_intent.succeeded", now)
+    if kind == "charge.refunded" and await bookings.series_of_intent(session, obj.get("payment_intent")):
+        # A weekly series' occurrences share one PaymentIntent: each refund is recorded by the
+        # refund task of its occurrence (mark_refunded), which knows the booking it was for.
+        return "ignored"
     if kind.startswith("payment_intent."):
         booking = await repository.booking_for_intent(session, (obj.get("metadata") or {}).get("booking_id"),
                                                       obj.get("id"))
@@ -103,6 +111,41 @@ async def handle_event(session: Session, settings: Settings, event: dict[str, An
         await events.tell_parties(session, booking, now)
         return "refunded"
     return "ignored"
+
+
+async def _settle_series(session: Session, settings: Settings, obj: dict[str, Any], succeeded: bool,
+                         now: datetime) -> str:
+    """A weekly series' one payment: each occurrence checkout put on this intent is settled
+    as a single lesson's payment would be (confirmed, re-claimed, or refunded when its time
+    was taken meanwhile), with its own earnings line and ledger entries for its share."""
+    series = await bookings.series_of_intent(session, obj.get("id"))
+    if series is None:
+        log.warning("stripe payment %s names no known series", obj.get("id"))
+        return "unknown_booking"
+    outcomes: list[str] = []
+    for booking in await bookings.occurrences(session, series.id):
+        if booking.payment_provider != PaymentProvider.STRIPE or booking.payment_intent_id != obj.get("id"):
+            continue
+        if not succeeded:
+            if booking.payment_status not in PAID_STATUSES and booking.status == BookingStatus.HELD:
+                booking.payment_status = PaymentStatus.FAILED
+                await events.tell_parties(session, booking, now)
+                outcomes.append("failed")
+            continue
+        if booking.payment_status in (PaymentStatus.REFUND_PENDING, PaymentStatus.REFUNDED):
+            continue
+        _, outcome = await settle_payment(session, booking.id, now, {
+            "provider": "stripe", "payment_intent": obj.get("id"), "amount": booking.price_cents})
+        # Checkout's fee for the series is the sum of each occurrence's (money.platform_fee).
+        await money.record_charge(session, settings, booking_id=booking.id, tutor_id=booking.tutor_id,
+                                  gross=booking.price_cents, currency=str(obj.get("currency") or booking.currency),
+                                  fee=money.platform_fee(settings, booking.price_cents),
+                                  destination=(obj.get("transfer_data") or {}).get("destination"),
+                                  intent_id=obj.get("id"))
+        if outcome == Settlement.REFUND:
+            enqueue(session, settings, "payments.refund", str(booking.id))
+        outcomes.append(outcome.value)
+    return ",".join(sorted(set(outcomes))) or "stale"
 
 
 async def _record_charge(session: Session, settings: Settings, booking: Booking, obj: dict[str, Any]) -> None:

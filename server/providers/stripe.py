@@ -79,6 +79,15 @@ async def create_package_payment_intent(settings: Settings, purchase_id: str, am
                                 group=f"purchase-{purchase_id}", fee_cents=fee_cents, destination=destination)
 
 
+async def create_series_payment_intent(settings: Settings, series_id: str, amount: int, currency: str, *,
+                                       fee_cents: int = 0, destination: str | None = None) -> dict[str, Any]:
+    """The one PaymentIntent that pays every held occurrence of a weekly series (once per
+    series); its metadata names the series (``series_id``)."""
+    return await _create_intent(settings, f"series-{series_id}-payment-intent", amount, currency,
+                                metadata={"series_id": series_id}, description=f"EduStream weekly lessons {series_id}",
+                                group=f"series-{series_id}", fee_cents=fee_cents, destination=destination)
+
+
 async def _create_intent(settings: Settings, key: str, amount: int, currency: str, *, metadata: dict[str, str],
                          description: str, group: str, fee_cents: int, destination: str | None) -> dict[str, Any]:
     params: dict[str, Any] = {

@@ -549,6 +549,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/series": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Hold a lesson every week for N weeks
+         * @description Holds `weeks` weekly lessons at the first one's wall-clock time **in the tutor's time zone**
+         *     (so they follow the tutor's clock changes), all or nothing: 409 `series_conflict` lists every
+         *     start that is taken or not offered (`details.conflicts`, `details.reasons`); 422
+         *     `slot_not_offered` when the first one is not a slot. `clock_change: true` marks the lessons
+         *     at another time on your clock than the first (one of the two zones changes its clocks).
+         *     `POST /bookings/{id}/checkout` on any occurrence pays for all of them; releasing one
+         *     releases them all. A series counts as one hold toward MAX_ACTIVE_HOLDS when placed.
+         */
+        post: operations["place_series"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/series/{series_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A weekly series and its occurrences
+         * @description For its student, its tutor and admins (404 for anyone else).
+         */
+        get: operations["get_series"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/series/{series_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel the remaining lessons of a series
+         * @description Cancels every occurrence that has not started (with `from`: those starting at or after it),
+         *     each by the cancellation policy as if cancelled alone (refund, or the credit back, when due);
+         *     still-held occurrences are released. Started and earlier ones are left as they are.
+         */
+        post: operations["cancel_series"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/bookings/{booking_id}/review": {
         parameters: {
             query?: never;
@@ -1991,6 +2059,12 @@ export interface components {
              */
             paid_with_credit?: boolean;
             /**
+             * Series Id
+             * @description The weekly series (`POST /series`) this lesson is an occurrence of; its checkout pays them all.
+             * @default null
+             */
+            series_id?: string | null;
+            /**
              * Created At
              * Format: date-time
              */
@@ -2141,6 +2215,116 @@ export interface components {
              * Format: uuid
              */
             booking_id: string;
+        };
+        /** SeriesCreate */
+        SeriesCreate: {
+            /**
+             * Tutor Id
+             * Format: uuid
+             */
+            tutor_id: string;
+            /**
+             * Start
+             * Format: date-time
+             * @description The first lesson's start, ISO 8601 with offset: one of the tutor's slots. The others follow weekly at the same wall-clock time in the tutor's time zone.
+             */
+            start: string;
+            /**
+             * Minutes
+             * @description Lesson length; one of the tutor's lesson_minutes.
+             */
+            minutes: number;
+            /**
+             * Weeks
+             * @description How many weekly lessons, the first included.
+             */
+            weeks: number;
+            /**
+             * Timezone
+             * @description Your IANA time zone, to flag lessons that move on your clock (default: your profile's).
+             * @default null
+             */
+            timezone?: string | null;
+        };
+        /** OccurrenceOut */
+        OccurrenceOut: {
+            /**
+             * Booking Id
+             * Format: uuid
+             */
+            booking_id: string;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            status: components["schemas"]["BookingStatus"];
+            /**
+             * Student Start
+             * Format: date-time
+             * @description The start on the student's clock (their zone's offset).
+             */
+            student_start: string;
+            /**
+             * Clock Change
+             * @description True when this lesson is at another time on the student's clock than the first (one of the two zones changed its clocks and the other did not).
+             * @default false
+             */
+            clock_change?: boolean;
+        };
+        /** SeriesOut */
+        SeriesOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Tutor Id
+             * Format: uuid
+             */
+            tutor_id: string;
+            /**
+             * Student Id
+             * Format: uuid
+             */
+            student_id: string;
+            /** Minutes */
+            minutes: number;
+            /** Weeks */
+            weeks: number;
+            /** Tutor Timezone */
+            tutor_timezone: string;
+            /** Student Timezone */
+            student_timezone: string;
+            /**
+             * Price Cents
+             * @description What the occurrences still held cost together (what checkout charges).
+             */
+            price_cents: number;
+            /** Currency */
+            currency: string;
+            /** Occurrences */
+            occurrences: components["schemas"]["OccurrenceOut"][];
+        };
+        /** SeriesCancelIn */
+        SeriesCancelIn: {
+            /**
+             * From
+             * @description Cancel the occurrences starting at or after this moment (default: every one that has not started).
+             * @default null
+             */
+            from?: string | null;
+            /**
+             * Reason
+             * @default null
+             */
+            reason?: string | null;
         };
         /** ReviewIn */
         ReviewIn: {
@@ -4889,6 +5073,228 @@ export interface operations {
             };
             /** @description Error codes: `hold_expired` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    place_series: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["SeriesCreate"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `series_conflict`, `hold_limit_reached`, `hold_cooldown` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_timezone`, `idempotency_key_reused`, `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_series: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                series_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    cancel_series: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                series_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["SeriesCancelIn"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["SeriesOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_found` */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
