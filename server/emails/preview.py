@@ -45,8 +45,21 @@ def sample_context(settings: Settings, template: str, timezone: str = "Europe/Lo
         "cancel": {"by_you": False, "by_name": "Amelia Hart", "reason": "I am unwell, sorry!",
                    "refund": format_money(6000, "GBP")},
         "refund": {"amount": format_money(6000, "GBP")},
+        "series": None,
     })
     return values
+
+
+def sample_series(timezone: str = "Europe/London") -> dict[str, Any]:
+    """A weekly series from New York seen from ``timezone``: the US changes its clocks first."""
+    tz = zone(timezone)
+    starts = [datetime(2027, 3, 1, 15, 0, tzinfo=UTC) + timedelta(weeks=k) for k in range(6)]
+    starts = [s - timedelta(hours=1) if s >= datetime(2027, 3, 14, tzinfo=UTC) else s for s in starts]
+    reference = starts[0].astimezone(tz).strftime("%H:%M")
+    lessons = [{"when": format_when(s, s + timedelta(hours=1), tz),
+                "clock_change": s.astimezone(tz).strftime("%H:%M") != reference} for s in starts]
+    return {"lessons": lessons, "count": len(lessons), "moves": sum(1 for x in lessons if x["clock_change"]),
+            "tutor_timezone": "America/New_York"}
 
 
 def write_previews(settings: Settings, out: Path) -> list[Path]:
@@ -61,6 +74,14 @@ def write_previews(settings: Settings, out: Path) -> list[Path]:
         written += [out / f"{name}.html", out / f"{name}.txt"]
         rows.append(f'<li><a href="{name}.html">{name}</a> (<a href="{name}.txt">text</a>): '
                     f"<strong>{html.escape(rendered.subject)}</strong><br><small>{html.escape(purpose)}</small></li>")
+    series = render(EmailTemplate.BOOKING_CONFIRMED,
+                    {**sample_context(settings, EmailTemplate.BOOKING_CONFIRMED), "series": sample_series()})
+    (out / "booking_confirmed-series.html").write_text(series.html)
+    (out / "booking_confirmed-series.txt").write_text(f"Subject: {series.subject}\n\n{series.text}")
+    written += [out / "booking_confirmed-series.html", out / "booking_confirmed-series.txt"]
+    rows.append('<li><a href="booking_confirmed-series.html">booking_confirmed, a weekly series</a> '
+                '(<a href="booking_confirmed-series.txt">text</a>): one e-mail for every lesson, the ones that '
+                'move on the student\'s clock marked</li>')
     index = out / "index.html"
     index.write_text("<!doctype html><meta charset='utf-8'><title>EduStream e-mails</title>"
                      "<h1>EduStream e-mail templates</h1><ul>" + "".join(rows) + "</ul>")

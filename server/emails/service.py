@@ -134,6 +134,7 @@ async def booking_context(session: Session, settings: Settings, recipient: Recip
         "refund": format_money(booking.refund_cents, booking.currency) if booking.refund_cents else "",
     }
     values["refund"] = {"amount": format_money(booking.refund_cents or 0, booking.currency)}
+    values["series"] = None  # a weekly series' confirmation lists its lessons (see _series_context)
     return values
 
 
@@ -215,14 +216,14 @@ async def compose(session: Session, settings: Settings, to: str, template: str, 
         if recipient.id is not None and recipient.id not in (booking.student_id, booking.tutor_id):
             raise EmailNotApplicable("the recipient is not a party to the booking")
         _check_moment(template, booking, context, now)
-        if template == EmailTemplate.BOOKING_CONFIRMED and booking.series_id is not None:
-            values["series"] = await _series_context(session, recipient, booking)
         if template == EmailTemplate.REVIEW_REQUEST:
             if recipient.id != booking.student_id:
                 raise EmailNotApplicable("only the booking's student reviews it")
             if await repository.has_review(session, booking.id):
                 raise EmailNotApplicable("the lesson has been reviewed already")
         values.update(await booking_context(session, settings, recipient, booking, context))
+        if template == EmailTemplate.BOOKING_CONFIRMED and booking.series_id is not None:
+            values["series"] = await _series_context(session, recipient, booking)
         if template in ICS_TEMPLATES:
             lesson = values["lesson"]
             attachments = (Attachment("lesson.ics", lesson_ics(

@@ -9,7 +9,7 @@ import asyncio
 import itertools
 import json
 import uuid
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,27 +17,10 @@ import asyncpg
 import httpx
 import pytest
 
-from tests.fixtures.bookings import StudentFactory, TutorFactory, hold
+from tests.fixtures.bookings import StudentFactory, TutorFactory, hold, next_change, weeks_before
 from tests.server.packages.support import buy, credits, offer, pay_with_credit
 
 NEW_YORK, LONDON, SYDNEY, TOKYO = "America/New_York", "Europe/London", "Australia/Sydney", "Asia/Tokyo"
-
-
-def next_change(zone: str, after: date) -> date:
-    """The first day after ``after`` on which ``zone``'s UTC offset differs from the day before."""
-    tz = ZoneInfo(zone)
-    day = after
-    while True:
-        nxt = day + timedelta(days=1)
-        if datetime.combine(nxt, time(12), tz).utcoffset() != datetime.combine(day, time(12), tz).utcoffset():
-            return nxt
-        day = nxt
-
-
-def weeks_before(day: date, weeks: int, zone: str, hour: int) -> datetime:
-    """``hour`` o'clock in ``zone``, ``weeks`` weeks before the week of ``day`` (same weekday as ``day`` + 1)."""
-    start = day - timedelta(weeks=weeks) + timedelta(days=1)
-    return datetime.combine(start, time(hour), ZoneInfo(zone))
 
 
 async def place(client: httpx.AsyncClient, student: dict[str, Any], tutor_id: str, start: datetime, weeks: int,

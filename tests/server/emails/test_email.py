@@ -15,6 +15,7 @@ import httpx
 from edustream.cli import main as cli_main
 from server.emails.render import TEMPLATES
 from tests.fakes.brevo import FakeBrevo
+from tests.fixtures.bookings import next_change, weeks_before
 from tests.fixtures.integrations import Fakes, InlineTasks, book, quick_user, tutor_with_profile
 from tests.helpers import register
 
@@ -188,3 +189,34 @@ async def test_reserved_domains_such_as_the_demo_accounts_get_no_mail(fakes: Fak
     assert await tasks.run("email.send", "student1@demo.edustream.test", "welcome", {}) == "skipped"
     assert await tasks.run("email.send", "someone@example.com", "welcome", {}) != "skipped"
     assert [m["to"][0]["email"] for m in fakes.brevo.sent] == ["someone@example.com"]
+
+
+async def test_a_series_is_confirmed_in_one_email_that_marks_the_lessons_moving_on_the_students_clock(
+        ic: httpx.AsyncClient, fakes: Fakes, tasks: InlineTasks) -> None:
+    tutor = await tutor_with_profile(ic, timezone="America/New_York", max_advance_days=365)
+    student = await quick_user("student", "Sam Taylor")
+    assert (await ic.put("/api/v1/me", headers=student["headers"], json={"timezone": "Europe/London"})).status_code == 200
+    us = next_change("America/New_York", datetime.now(UTC).date() + timedelta(days=21))
+    uk = next_change("Europe/London", datetime.now(UTC).date() + timedelta(days=21))
+    start = weeks_before(min(us, uk), 1, "America/New_York", 10)
+    weeks = 1 + (max(us, uk) - min(us, uk)).days // 7 + 2
+    r = await ic.post("/api/v1/series", headers=student["headers"],
+                      json={"tutor_id": tutor["id"], "start": start.isoformat(), "minutes": 60, "weeks": weeks})
+    assert r.status_code == 201, r.text
+    series = r.json()
+    moves = sum(o["clock_change"] for o in series["occurrences"])
+    assert moves >= 1
+    first = series["occurrences"][0]["booking_id"]
+    assert (await ic.post(f"/api/v1/bookings/{first}/checkout", headers=student["headers"])).status_code == 200
+    r = await ic.post("/api/v1/payments/test/confirm", headers=student["headers"], json={"booking_id": first})
+    assert r.status_code == 200, r.text
+    await tasks.settle(EMAIL)
+    to_student = only(fakes.brevo, student["user"]["email"], "booking_confirmed")  # one, not one per lesson
+    to_tutor = only(fakes.brevo, tutor["user"]["email"], "booking_confirmed")
+    text = to_student["textContent"]
+    assert f"Your {weeks} weekly lessons are confirmed" in text
+    assert f"CLOCK CHANGE: {moves} of these lessons" in text
+    assert text.count("  * ") == moves and text.count("  - ") == weeks - moves
+    assert "time moves on your clock" in to_student["htmlContent"]
+    assert f"Your {weeks} weekly lessons are confirmed" in to_tutor["textContent"]
+    assert "CLOCK CHANGE" not in to_tutor["textContent"] and to_tutor["textContent"].count("  - ") == weeks
