@@ -88,3 +88,8 @@ class SeriesNotFound(NotFound):
 class InvalidTimezone(InvalidRequest):
     code = "invalid_timezone"
     message = "That is not an IANA time zone name (e.g. Europe/London)."
+
+
+class HoldNotConvertible(Conflict):
+    code = "hold_not_convertible"
+    message = "That is not your live, unpaid hold of the series' first lesson."

@@ -13,6 +13,7 @@ from server.bookings.errors import (
     HoldCooldown,
     HoldLapsed,
     HoldLimitReached,
+    HoldNotConvertible,
     InvalidTimezone,
     InvalidTransition,
     NotCancellable,
@@ -149,7 +150,8 @@ async def test_payment_confirm(ctx: Ctx, session: Session, body: TestPaymentIn) 
 
 
 @router.post("/series", auth=STUDENT, status=201, summary="Hold a lesson every week for N weeks",
-             errors=[SeriesConflict, HoldLimitReached, HoldCooldown, InvalidTimezone, IdempotencyKeyReused])
+             errors=[SeriesConflict, HoldLimitReached, HoldCooldown, HoldNotConvertible, InvalidTimezone,
+                     IdempotencyKeyReused])
 async def place_series(ctx: Ctx, session: Session, body: SeriesCreate) -> SeriesOut:
     """Holds `weeks` weekly lessons at the first one's wall-clock time **in the tutor's time zone**
     (so they follow the tutor's clock changes), all or nothing: 409 `series_conflict` lists every
@@ -157,12 +159,14 @@ async def place_series(ctx: Ctx, session: Session, body: SeriesCreate) -> Series
     `slot_not_offered` when the first one is not a slot. `clock_change: true` marks the lessons
     at another time on your clock than the first (one of the two zones changes its clocks).
     `POST /bookings/{id}/checkout` on any occurrence pays for all of them; releasing one
-    releases them all. A series counts as one hold toward MAX_ACTIVE_HOLDS when placed."""
+    releases them all. A series counts as one hold toward MAX_ACTIVE_HOLDS when placed. With
+    `hold_id`, your live hold of the first lesson becomes the series' first occurrence atomically
+    (409 `hold_not_convertible` when it is not such a hold)."""
     now = _now()
 
     async def action() -> SeriesOut:
         return await series.place_series(session, ctx.settings, ctx.user.id, body.tutor_id, body.start.astimezone(UTC),
-                                         body.minutes, body.weeks, body.timezone, now)
+                                         body.minutes, body.weeks, body.timezone, now, hold_id=body.hold_id)
 
     return await run_idempotent(session, Replayable.of(ctx, body, 201), action)  # type: ignore[return-value]
 

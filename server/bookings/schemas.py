@@ -173,6 +173,10 @@ class SeriesCreate(BaseModel):
     timezone: str | None = Field(default=None, max_length=64,
                                  description="Your IANA time zone, to flag lessons that move on your clock "
                                              "(default: your profile's).")
+    hold_id: uuid.UUID | None = Field(default=None,
+                                      description="Your live hold of the first lesson (same tutor, start and length), "
+                                                  "turned into the series' first occurrence in the same transaction: "
+                                                  "the slot is never free in between.")
 
 
 class OccurrenceOut(BaseModel):

@@ -35,6 +35,7 @@ from server.bookings import events, lifecycle, repository
 from server.bookings.changes import slot_changes
 from server.bookings.errors import (
     HoldLimitReached,
+    HoldNotConvertible,
     InvalidTimezone,
     SeriesConflict,
     SeriesNotFound,
@@ -71,9 +72,11 @@ def series_out(series: LessonSeries, bookings: Sequence[Booking], now: datetime)
 
 
 async def place_series(session: Session, settings: Settings, student_id: uuid.UUID, tutor_id: uuid.UUID,
-                       start: datetime, minutes: int, weeks: int, timezone: str | None, now: datetime) -> SeriesOut:
+                       start: datetime, minutes: int, weeks: int, timezone: str | None, now: datetime,
+                       hold_id: uuid.UUID | None = None) -> SeriesOut:
     """Hold ``weeks`` weekly lessons from ``start`` at its wall-clock time in the tutor's zone,
-    all or nothing."""
+    all or nothing. With ``hold_id``, the student's live hold of that first lesson is released
+    into the series in the same transaction (409 ``hold_not_convertible`` when it is not one)."""
     student_zone = zone_named(timezone or await repository.user_timezone(session, student_id))
     tp = await policies.fresh_policy(session, tutor_id)
     check_bookable(tp.policy, tp.rules, tp.overrides, start, minutes, now)  # the first: 422 like a hold
@@ -96,8 +99,12 @@ async def place_series(session: Session, settings: Settings, student_id: uuid.UU
                         created_at=now) for o in planned]
 
     await repository.lock_student_then_tutor(session, student_id, tutor_id)
+    replaced = await _release_into_series(session, student_id, hold_id, bookings[0], now) if hold_id else None
+    limits = hoarding_limits(settings)
+    if replaced is not None:  # not a let-go: the re-hold cooldown would refuse the slot just released into it
+        limits = repository.HoardingLimits(limits.max_tutor_holds, timedelta(0))
     checks = await repository.series_checks(session, student_id, tutor_id, [b.guarded for b in bookings], now,
-                                            hoarding_limits(settings))
+                                            limits)
     if checks.holds >= settings.max_active_holds:
         raise HoldLimitReached(details={"scope": "student", "limit": settings.max_active_holds})
     if checks.refusal is not None:
@@ -119,6 +126,8 @@ async def place_series(session: Session, settings: Settings, student_id: uuid.UU
     names = {student_id: checks.student_name, tutor_id: checks.tutor_name}
     messages = [m for b in bookings for m in events.messages(b, now, names, new=True)]
     ranges = [b.guarded for b in bookings]
+    if replaced is not None:
+        messages.extend(events.messages(replaced, now, names))
     if checks.lapsed:
         lapsed = await repository.by_ids(session, checks.lapsed)
         names = await repository.names(session, lapsed, names)
@@ -129,6 +138,22 @@ async def place_series(session: Session, settings: Settings, student_id: uuid.UU
     changes = await slot_changes(session, tp.policy, tp.rules, tp.overrides, tutor_id, ranges, now)
     await slots_changed(session, tutor_id, changes, messages)
     return series_out(series, bookings, now)
+
+
+async def _release_into_series(session: Session, student_id: uuid.UUID, hold_id: uuid.UUID, first: Booking,
+                               now: datetime) -> Booking:
+    """Release the student's live hold of the series' first lesson (no slot change of its own:
+    the series' one ``slots.changed`` shows the slot still held). The caller holds the locks."""
+    booking = await repository.get_for_update(session, hold_id)
+    if (booking is None or booking.student_id != student_id or booking.tutor_id != first.tutor_id
+            or booking.status != BookingStatus.HELD or not booking.is_live(now) or booking.series_id is not None
+            or booking.start_at != first.start_at or booking.end_at != first.end_at or booking.is_trial
+            or booking.payment_intent_id):
+        raise HoldNotConvertible(details={"hold_id": str(hold_id)})
+    events.transition(session, booking, BookingStatus.RELEASED, "released", student_id,
+                      {"reason": "became a weekly series", "series_id": str(first.series_id)})
+    await repository.flush(session)
+    return booking
 
 
 async def _visible(session: Session, principal: Principal, series_id: uuid.UUID) -> LessonSeries:

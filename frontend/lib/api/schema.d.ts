@@ -566,7 +566,9 @@ export interface paths {
          *     `slot_not_offered` when the first one is not a slot. `clock_change: true` marks the lessons
          *     at another time on your clock than the first (one of the two zones changes its clocks).
          *     `POST /bookings/{id}/checkout` on any occurrence pays for all of them; releasing one
-         *     releases them all. A series counts as one hold toward MAX_ACTIVE_HOLDS when placed.
+         *     releases them all. A series counts as one hold toward MAX_ACTIVE_HOLDS when placed. With
+         *     `hold_id`, your live hold of the first lesson becomes the series' first occurrence atomically
+         *     (409 `hold_not_convertible` when it is not such a hold).
          */
         post: operations["place_series"];
         delete?: never;
@@ -2245,6 +2247,12 @@ export interface components {
              * @default null
              */
             timezone?: string | null;
+            /**
+             * Hold Id
+             * @description Your live hold of the first lesson (same tutor, start and length), turned into the series' first occurrence in the same transaction: the slot is never free in between.
+             * @default null
+             */
+            hold_id?: string | null;
         };
         /** OccurrenceOut */
         OccurrenceOut: {
@@ -5152,7 +5160,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `series_conflict`, `hold_limit_reached`, `hold_cooldown` */
+            /** @description Error codes: `series_conflict`, `hold_limit_reached`, `hold_cooldown`, `hold_not_convertible` */
             409: {
                 headers: {
                     [name: string]: unknown;

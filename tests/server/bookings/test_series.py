@@ -259,3 +259,36 @@ async def test_credits_pay_a_series_one_each_or_not_at_all(client: httpx.AsyncCl
     r = await client.post(f"/api/v1/series/{three['id']}/cancel", headers=bob["headers"], json={})
     assert [o["status"] for o in r.json()["occurrences"]] == ["cancelled"] * 3
     assert (await credits(client, bob))[0]["remaining"] == 3
+
+
+async def test_a_hold_becomes_the_first_lesson_of_a_series_without_the_slot_ever_opening(
+        client: httpx.AsyncClient, tutor: dict, make_students: StudentFactory, db: asyncpg.Pool) -> None:
+    student, rival = await make_students(2)
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0)
+    single = (await hold(client, student, tutor["id"], start)).json()
+    before = await db.fetchval("SELECT max(id) FROM outbox")
+    # The rival races for the same slot while the hold turns into a series.
+    converted, raced = await asyncio.gather(
+        client.post("/api/v1/series", headers=student["headers"],
+                    json={"tutor_id": tutor["id"], "start": start.isoformat(), "minutes": 60, "weeks": 3,
+                          "hold_id": single["id"]}),
+        hold(client, rival, tutor["id"], start))
+    assert converted.status_code == 201, converted.text
+    assert raced.status_code == 409
+    series = converted.json()
+    assert series["occurrences"][0]["start"] == single["start"]
+    released = (await client.get(f"/api/v1/bookings/{single['id']}", headers=student["headers"])).json()
+    assert released["status"] == "released"
+    # Watchers never saw the first slot open: every slots.changed since then shows it held.
+    rows = await db.fetch("SELECT payload FROM outbox WHERE id > $1 AND tutor_id = $2 AND event = 'slots.changed'",
+                          before, uuid.UUID(tutor["id"]))
+    statuses = [c["status"] for r in rows for c in json.loads(r["payload"])["changes"]
+                if datetime.fromisoformat(c["start"]) == start]
+    assert statuses and set(statuses) == {"held"}
+    # Not the student's live hold of the first lesson (someone else's, or already converted): 409.
+    other = (await hold(client, rival, tutor["id"], start + timedelta(days=1))).json()
+    for hold_id in (other["id"], single["id"]):
+        r = await client.post("/api/v1/series", headers=student["headers"],
+                              json={"tutor_id": tutor["id"], "start": (start + timedelta(days=1)).isoformat(),
+                                    "minutes": 60, "weeks": 2, "hold_id": hold_id})
+        assert r.status_code == 409 and r.json()["error"]["code"] == "hold_not_convertible"
