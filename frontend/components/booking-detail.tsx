@@ -12,6 +12,7 @@ import { CancelDialog, RescheduleDialog } from "./booking-dialogs";
 import { useLiveEvent, useOnReconnect } from "./live";
 import { RequireAuth } from "./require-auth";
 import { BookingReview } from "./reviews";
+import { SeriesBadge, SeriesCard } from "./series";
 import { usePublicConfig } from "./session";
 import { Badge, Button, buttonClass, Card, EmptyState, PageHeader, Skeleton } from "./ui";
 
@@ -122,6 +123,7 @@ function BookingDetail({ bookingId, user }: { bookingId: string; user: User }) {
         subtitle={
           <span className="inline-flex flex-wrap items-center gap-2">
             <StatusBadge status={b.status} booking={b} now={now} /> {b.trial && <Badge color="green">Trial lesson</Badge>}{" "}
+            {b.series_id && <SeriesBadge />}{" "}
             {b.minutes} minutes · {fmtMoney(b.price_cents, b.currency)}
           </span>
         }
@@ -210,6 +212,8 @@ function BookingDetail({ bookingId, user }: { bookingId: string; user: User }) {
           </div>
         </Card>
       </div>
+
+      <SeriesCard booking={b} isStudent={isStudent} onChanged={() => void load()} />
 
       <Card className="mt-6" data-testid="booking-history">
         <h2 className="text-base font-semibold text-slate-900">History</h2>

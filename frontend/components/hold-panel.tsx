@@ -6,9 +6,10 @@ import { useCallback, useEffect, useState } from "react";
 import { api, ApiError, errorMessage } from "@/lib/api";
 import { useNow } from "@/lib/hooks";
 import { fmtCountdown, fmtDate, fmtMoney, fmtTime, spokenDuration } from "@/lib/time";
-import type { Booking, Checkout, Credit } from "@/lib/types";
+import type { Booking, Checkout, Credit, Series } from "@/lib/types";
 import { Icon } from "./icons";
 import { useLiveEvent } from "./live";
+import { RepeatWeekly, SeriesLessons, seriesPrice } from "./series";
 import { usePublicConfig } from "./session";
 import { useToast } from "./toast";
 import { Alert, Button, buttonClass, cx, Skeleton } from "./ui";
@@ -35,11 +36,14 @@ export function HoldPanel({
   hold,
   tutorName,
   onUpdate,
+  onReplace,
   onClose,
 }: {
   hold: Booking;
   tutorName: string;
   onUpdate: (b: Booking) => void;
+  /** The hold became the first lesson of a weekly series (a new booking). */
+  onReplace?: (b: Booking) => void;
   onClose: () => void;
 }) {
   const now = useNow(250);
@@ -51,6 +55,7 @@ export function HoldPanel({
   const [credit, setCredit] = useState<Credit | null>(null);
   const [confirmRelease, setConfirmRelease] = useState(false);
   const [error, setError] = useState<string | null>(null);
+  const [series, setSeries] = useState<Series | null>(null);
 
   const expiresAt = hold.expires_at ? Date.parse(hold.expires_at) : null;
   const remaining = expiresAt !== null && now ? expiresAt - now : null;
@@ -71,6 +76,22 @@ export function HoldPanel({
     if (booking.id === hold.id) applyBooking(booking);
   });
 
+  // A weekly series: its lessons, flags and total (one checkout pays them all).
+  const [seriesSeen, setSeriesSeen] = useState(0);
+  useLiveEvent("booking.updated", ({ booking }) => {
+    if (hold.series_id && booking.series_id === hold.series_id) setSeriesSeen((n) => n + 1);
+  });
+  useEffect(() => {
+    if (!hold.series_id) return;
+    const ctl = new AbortController();
+    api.series
+      .get(hold.series_id, ctl.signal)
+      .then(setSeries)
+      .catch(() => undefined);
+    return () => ctl.abort();
+  }, [hold.series_id, seriesSeen]);
+  const lessons = series ? series.occurrences.filter((o) => o.status === "held").length || series.occurrences.length : 1;
+
   // A package credit with this tutor for this length pays for the lesson at once.
   const [creditsSeen, setCreditsSeen] = useState(0);
   useLiveEvent("credits.updated", () => setCreditsSeen((n) => n + 1));
@@ -79,10 +100,10 @@ export function HoldPanel({
     const ctl = new AbortController();
     api.packages
       .credits(hold.tutor_id, ctl.signal)
-      .then((list) => setCredit(list.items.find((c) => c.minutes === hold.minutes && c.remaining > 0) ?? null))
+      .then((list) => setCredit(list.items.find((c) => c.minutes === hold.minutes && c.remaining >= lessons) ?? null))
       .catch(() => setCredit(null));
     return () => ctl.abort();
-  }, [hold.id, hold.status, hold.trial, hold.tutor_id, hold.minutes, creditsSeen]);
+  }, [hold.id, hold.status, hold.trial, hold.tutor_id, hold.minutes, creditsSeen, lessons]);
 
   // After paying, the confirmation normally arrives live; poll as a fallback.
   useEffect(() => {
@@ -140,7 +161,11 @@ export function HoldPanel({
     try {
       const c = await api.bookings.payWithCredit(hold.id);
       applyBooking(c.booking);
-      toast.push({ kind: "success", title: "Paid with a credit", body: `${(credit?.remaining ?? 1) - 1} credit(s) left with ${tutorName}.` });
+      toast.push({
+        kind: "success",
+        title: lessons > 1 ? `Paid with ${lessons} credits` : "Paid with a credit",
+        body: `${(credit?.remaining ?? lessons) - lessons} credit(s) left with ${tutorName}.`,
+      });
     } catch (err) {
       if (err instanceof ApiError && err.code === "no_credit") setCredit(null);
       setError(errorMessage(err));
@@ -164,7 +189,7 @@ export function HoldPanel({
     }
   }
 
-  const price = fmtMoney(hold.price_cents, hold.currency);
+  const price = hold.series_id ? seriesPrice(series, hold) : fmtMoney(hold.price_cents, hold.currency);
   const stripeKey = checkout?.payment.publishable_key || config?.stripe_publishable_key || null;
 
   return (
@@ -181,11 +206,17 @@ export function HoldPanel({
             <Icon name="check" className="h-7 w-7" />
           </div>
           <h2 id="hold-panel-title" className="mt-3 text-lg font-semibold text-slate-900">
-            You&apos;re booked!
+            {series ? `Your ${series.occurrences.length} weekly lessons are booked!` : "You’re booked!"}
           </h2>
           <p className="mt-1 text-sm text-slate-600">
-            {tutorName} · {fmtDate(hold.start)} at {fmtTime(hold.start)}
+            {tutorName} · {series ? "from " : ""}
+            {fmtDate(hold.start)} at {fmtTime(hold.start)}
           </p>
+          {series && (
+            <div className="mt-3 text-left">
+              <SeriesLessons series={series} asStudent compact />
+            </div>
+          )}
           <div className="mt-4 flex flex-col gap-2">
             <Link href="/bookings" className={buttonClass("primary", "md")}>
               See my bookings
@@ -209,7 +240,9 @@ export function HoldPanel({
         <>
           <div className="flex items-start justify-between gap-3">
             <div>
-              <p className="text-xs font-semibold uppercase tracking-wide text-indigo-600">Slot on hold</p>
+              <p className="text-xs font-semibold uppercase tracking-wide text-indigo-600">
+                {hold.series_id ? `${series?.occurrences.length ?? ""} weekly lessons on hold` : "Slot on hold"}
+              </p>
               <h2 id="hold-panel-title" className="mt-1 text-lg font-semibold text-slate-900">
                 {fmtDate(hold.start)}
               </h2>
@@ -237,6 +270,15 @@ export function HoldPanel({
               {remaining !== null ? fmtCountdown(remaining) : "–:––"}
             </span>
           </div>
+
+          {series && (
+            <div className="mt-3">
+              <SeriesLessons series={series} asStudent compact />
+            </div>
+          )}
+          {!hold.series_id && !hold.trial && phase === "held" && onReplace && (
+            <RepeatWeekly hold={hold} onSeries={(first) => onReplace(first)} />
+          )}
 
           {error && (
             <div className="mt-3">
@@ -286,7 +328,7 @@ export function HoldPanel({
               <div className="mt-4 rounded-xl bg-emerald-50 p-3 ring-1 ring-emerald-200" data-testid="credit-offer">
                 <p className="text-sm text-emerald-900">
                   You have <strong>{credit.remaining}</strong> lesson credit{credit.remaining === 1 ? "" : "s"} with{" "}
-                  {tutorName} for {credit.minutes}-minute lessons.
+                  {tutorName} for {credit.minutes}-minute lessons{lessons > 1 ? `: ${lessons} pay for these lessons` : ""}.
                 </p>
                 <Button
                   variant="success"
@@ -295,7 +337,7 @@ export function HoldPanel({
                   loading={busy === "credit"}
                   data-testid="pay-with-credit"
                 >
-                  Use 1 credit
+                  {lessons > 1 ? `Use ${lessons} credits` : "Use 1 credit"}
                 </Button>
               </div>
             )}
@@ -312,7 +354,7 @@ export function HoldPanel({
           {confirmRelease && (
             <div role="alertdialog" aria-labelledby="release-confirm-title" data-testid="release-confirm"
               className="mt-3 rounded-xl bg-amber-50 p-3 text-sm text-amber-900 ring-1 ring-amber-200">
-              <p id="release-confirm-title" className="font-semibold">Release this slot?</p>
+              <p id="release-confirm-title" className="font-semibold">{hold.series_id ? "Release all these weekly lessons?" : "Release this slot?"}</p>
               <p className="mt-0.5">Another student can take it straight away.</p>
               <div className="mt-3 grid grid-cols-2 gap-2">
                 <Button variant="secondary" onClick={() => setConfirmRelease(false)} data-testid="keep-hold" autoFocus>

@@ -79,12 +79,14 @@ function LiveNotifications() {
     classifyAndRemember(booking);
     if (user?.role !== "tutor") return;
     const held = booking.status === "held";
+    const weekly = booking.series_id ? "Weekly lessons: " : "";
     toast.push({
       kind: held ? "info" : "success",
-      title: held ? "New hold on your calendar" : "New booking",
-      body: `${booking.student_name ?? "A student"} · ${describe(booking)}`,
+      title: held ? `${weekly ? "Weekly lessons held" : "New hold"} on your calendar` : weekly ? "New weekly lessons" : "New booking",
+      body: `${booking.student_name ?? "A student"} · ${weekly ? "every week from " : ""}${describe(booking)}`,
       action: { label: "Open dashboard", href: "/tutor/dashboard" },
-      dedupeKey: `${booking.id}:${booking.status}:${booking.start}`,
+      // A weekly series arrives as one event per lesson: one toast for all of them.
+      dedupeKey: booking.series_id ? `series:${booking.series_id}:${booking.status}` : `${booking.id}:${booking.status}:${booking.start}`,
     });
   });
 
@@ -103,12 +105,14 @@ function LiveNotifications() {
     };
     const m = change === "rescheduled" ? { kind: "info" as const, title: "Lesson rescheduled" } : messages[booking.status];
     if (!m) return;
+    // A weekly series changes lesson by lesson in one go: one toast for the series.
+    const series = booking.series_id && change !== "rescheduled";
     toast.push({
       kind: m.kind,
-      title: m.title,
-      body: `${who}${describe(booking)}`,
+      title: series ? `${m.title} (weekly lessons)` : m.title,
+      body: `${who}${series ? "from " : ""}${describe(booking)}`,
       action: tutor ? undefined : { label: "My bookings", href: "/bookings" },
-      dedupeKey: `${booking.id}:${booking.status}:${booking.start}`,
+      dedupeKey: series ? `series:${booking.series_id}:${booking.status}` : `${booking.id}:${booking.status}:${booking.start}`,
     });
   });
 

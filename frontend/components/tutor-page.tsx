@@ -239,6 +239,7 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
               hold={hold}
               tutorName={name}
               onUpdate={(b) => setHold((h) => (h && h.id === b.id ? { ...h, ...b } : h))}
+              onReplace={(b) => setHold(b)}
               onClose={() => setHold(null)}
             />
           ) : (

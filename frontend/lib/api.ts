@@ -32,6 +32,8 @@ import type {
   Checkout,
   FieldError,
   HoldCreate,
+  Series,
+  SeriesCreate,
   Integrations,
   EarningsPage,
   Materials,
@@ -395,6 +397,16 @@ export const api = {
       markLocalAction(id);
       return request<void>("DELETE", `/holds/${encodeURIComponent(id)}`);
     },
+  },
+
+  /** Weekly lessons: every week at the tutor's wall-clock time, held, paid and cancelled together. */
+  series: {
+    place: (body: SeriesCreate, idempotencyKey: string) =>
+      request<Series>("POST", "/series", { body, idempotencyKey }),
+    get: (id: string, signal?: AbortSignal) => request<Series>("GET", `/series/${encodeURIComponent(id)}`, { signal }),
+    /** Cancel the lessons starting at or after `from` (default: every one not started), by policy. */
+    cancel: (id: string, body: { from?: string; reason?: string }) =>
+      request<Series>("POST", `/series/${encodeURIComponent(id)}/cancel`, { body }),
   },
 
   bookings: {

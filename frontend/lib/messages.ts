@@ -29,6 +29,8 @@ const BY_CODE: Record<string, string> = {
   review_not_found: "This review does not exist, or it was removed.",
   trial_used: "You have already used your trial lesson with this tutor.",
   trial_not_offered: "This tutor does not offer a trial lesson.",
+  series_conflict: "Some of those weeks can't be booked, so nothing was held.",
+  hold_not_convertible: "This hold can no longer become weekly lessons. Pick the time again.",
   network_error: "Can't reach EduStream right now. Check your connection and try again.",
 };
 

@@ -50,6 +50,9 @@ export type Checkout = Schemas["CheckoutOut"];
 export type BookingEventPage = Schemas["BookingEventPage"];
 export type BookingHistoryEntry = Schemas["BookingEventOut"];
 export type CancelQuote = Schemas["CancelQuoteOut"];
+export type Series = Schemas["SeriesOut"];
+export type SeriesCreate = Schemas["SeriesCreate"];
+export type Occurrence = Schemas["OccurrenceOut"];
 
 export type PayoutStatus = Schemas["PayoutStatusOut"];
 export type PayoutState = PayoutStatus["status"];
