@@ -20,6 +20,7 @@ import asyncpg
 from sqlalchemy import Select, bindparam, exists, func, select, text, tuple_
 from sqlalchemy.dialects.postgresql import TSTZRANGE, Range
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import aliased
 
 from models.booking import (
     LAPSED_SQL,
@@ -313,11 +314,16 @@ async def due_ids(session: Session, due: Select[uuid.UUID], limit: int) -> list[
 
 async def expiring_holds(session: Session, kind: str, now: datetime, lead: timedelta,
                          limit: int) -> list[uuid.UUID]:
-    """Live holds lapsing within ``lead`` that have no ``kind`` history row yet."""
+    """Live holds lapsing within ``lead`` that have no ``kind`` history row yet (of a weekly
+    series only its earliest held lesson: the series lapses as one, and is warned once)."""
     warned = exists().where(BookingEvent.booking_id == Booking.id, BookingEvent.kind == kind)
+    sibling = aliased(Booking)
+    earlier_in_series = exists().where(sibling.series_id == Booking.series_id, sibling.status == BookingStatus.HELD,
+                                       sibling.start_at < Booking.start_at)
     return list((await session.scalars(
         select(Booking.id).where(Booking.status == BookingStatus.HELD, Booking.live_at(now),
-                                 Booking.expires_at <= now + lead, ~warned)
+                                 Booking.expires_at <= now + lead, ~warned,
+                                 (Booking.series_id.is_(None)) | ~earlier_in_series)
         .order_by(Booking.expires_at).limit(limit))).all())
 
 

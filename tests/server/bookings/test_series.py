@@ -17,6 +17,7 @@ import asyncpg
 import httpx
 import pytest
 
+from tasks.bookings import warn_expiring_holds
 from tests.fixtures.bookings import StudentFactory, TutorFactory, hold, next_change, weeks_before
 from tests.server.packages.support import buy, credits, offer, pay_with_credit
 
@@ -292,3 +293,21 @@ async def test_a_hold_becomes_the_first_lesson_of_a_series_without_the_slot_ever
                               json={"tutor_id": tutor["id"], "start": (start + timedelta(days=1)).isoformat(),
                                     "minutes": 60, "weeks": 2, "hold_id": hold_id})
         assert r.status_code == 409 and r.json()["error"]["code"] == "hold_not_convertible"
+
+
+async def test_a_held_series_is_warned_once_before_it_lapses(client: httpx.AsyncClient, tutor: dict,
+                                                            make_students: StudentFactory, app: Any,
+                                                            db: asyncpg.Pool) -> None:
+    [student] = await make_students(1)
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0)
+    series = (await place(client, student, tutor["id"], start, 4)).json()
+    settings = app.state.settings
+    expires = datetime.fromisoformat(
+        (await client.get(f"/api/v1/bookings/{series['occurrences'][0]['booking_id']}",
+                          headers=student["headers"])).json()["expires_at"])
+    at = expires - timedelta(seconds=settings.hold_expiring_lead_seconds / 2)
+    assert await warn_expiring_holds(app.state.sessionmaker, settings, at) == 1
+    assert await warn_expiring_holds(app.state.sessionmaker, settings, at) == 0
+    warned = await db.fetch("SELECT booking_id FROM booking_events WHERE kind = 'hold_expiring' AND booking_id = ANY($1)",
+                            [uuid.UUID(o["booking_id"]) for o in series["occurrences"]])
+    assert [r["booking_id"] for r in warned] == [uuid.UUID(series["occurrences"][0]["booking_id"])]
