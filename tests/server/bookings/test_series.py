@@ -149,25 +149,29 @@ async def test_concurrent_series_and_holds_never_double_book_and_each_series_is_
         client: httpx.AsyncClient, make_tutor: TutorFactory, make_students: StudentFactory, db: asyncpg.Pool) -> None:
     tutor = await make_tutor()
     students = await make_students(12)
+    tutor_id = uuid.UUID(tutor["id"])
     start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0)
-    # Six series that overlap each other at different weeks, and six single holds on their weeks.
+    # Six three-week series starting in weeks 0, 1 and 2 all need week 2: exactly one wins.
     racers = [place(client, s, tutor["id"], start + timedelta(weeks=i % 3), 3) for i, s in enumerate(students[:6])]
-    racers += [hold(client, s, tutor["id"], start + timedelta(weeks=i)) for i, s in enumerate(students[6:])]
     responses = await asyncio.gather(*racers)
+    assert sorted(r.status_code for r in responses) == [201] + [409] * 5, [r.text for r in responses]
+    # Series and single holds racing over the same weeks an hour later.
+    later = start + timedelta(hours=1)
+    racers = [place(client, s, tutor["id"], later + timedelta(weeks=i), 3) for i, s in enumerate(students[6:9])]
+    racers += [hold(client, s, tutor["id"], later + timedelta(weeks=2 * i)) for i, s in enumerate(students[9:])]
+    responses += await asyncio.gather(*racers)
     assert {r.status_code for r in responses} <= {201, 409}, [r.text for r in responses]
     overlaps = await db.fetchval(
         "SELECT count(*) FROM bookings a JOIN bookings b ON a.tutor_id = b.tutor_id AND a.id < b.id "
         "AND a.guarded && b.guarded WHERE a.tutor_id = $1 AND a.status IN ('held', 'confirmed') "
-        "AND b.status IN ('held', 'confirmed')", uuid.UUID(tutor["id"]))
+        "AND b.status IN ('held', 'confirmed')", tutor_id)
     assert overlaps == 0
     sizes = await db.fetch("SELECT s.id, count(b.id) AS n FROM lesson_series s LEFT JOIN bookings b ON b.series_id = s.id "
-                           "WHERE s.tutor_id = $1 GROUP BY s.id", uuid.UUID(tutor["id"]))
-    assert all(row["n"] == 3 for row in sizes)
-    placed_series = [r for r in responses[:6] if r.status_code == 201]
-    assert len(sizes) == len(placed_series) >= 1
-    held = await db.fetchval("SELECT count(*) FROM bookings WHERE tutor_id = $1 AND status = 'held'",
-                             uuid.UUID(tutor["id"]))
-    assert held == 3 * len(placed_series) + sum(r.status_code == 201 for r in responses[6:])
+                           "WHERE s.tutor_id = $1 GROUP BY s.id", tutor_id)
+    placed_series = [r for r in responses[:9] if r.status_code == 201]
+    assert len(sizes) == len(placed_series) and all(row["n"] == 3 for row in sizes)
+    held = await db.fetchval("SELECT count(*) FROM bookings WHERE tutor_id = $1 AND status = 'held'", tutor_id)
+    assert held == 3 * len(placed_series) + sum(r.status_code == 201 for r in responses[9:])
 
 
 async def test_one_checkout_pays_every_occurrence(client: httpx.AsyncClient, tutor: dict,
