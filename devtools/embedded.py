@@ -250,7 +250,7 @@ def ensure_services(data_dir: Path, *, redis_port: int = DEFAULT_REDIS_PORT, dat
     services when they are unset, so every child process inherits the same ones."""
     if not os.environ.get("DATABASE_URL"):
         os.environ["DATABASE_URL"] = start_postgres(data_dir, database)
-    if not os.environ.get("REDIS_URL"):
+    if not os.environ.get("REDIS_URL") and not os.environ.get("REDIS_CLUSTER_NODES"):
         os.environ["REDIS_URL"] = start_redis(data_dir, redis_port)
 
 

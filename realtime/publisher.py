@@ -28,12 +28,19 @@ from typing import Any
 from realtime.internals import close_redis
 from realtime.manager import LiveRedisManager
 from realtime.relay import LIVE_NAMESPACE, OutboxRelay
+from realtime.sharded import ShardedLiveManager
 from server import outbox
+from server.redis_client import cluster_nodes, is_cluster
 from server.settings import Settings
 
 
 def write_only_manager(settings: Settings) -> LiveRedisManager:
-    """A Redis manager that only publishes, on the channel the API processes listen to."""
+    """A Redis manager that only publishes, on the channel the API processes listen to (the
+    rooms' sharded channels with a Redis Cluster)."""
+    if is_cluster(settings):
+        return ShardedLiveManager(cluster_nodes(settings), channel=settings.live_channel, write_only=True,
+                                  max_pending=settings.live_max_pending_broadcasts,
+                                  redis_timeout=settings.live_redis_timeout_seconds)
     return LiveRedisManager(settings.redis_url, channel=settings.live_channel, write_only=True,
                             max_pending=settings.live_max_pending_broadcasts,
                             redis_timeout=settings.live_redis_timeout_seconds)

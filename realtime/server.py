@@ -22,8 +22,10 @@ from realtime.internals import DirectAsyncServer, close_redis, start_manager, st
 from realtime.manager import Broadcast, LiveRedisManager, StockRedisManager, redis_options
 from realtime.namespace import LiveNamespace
 from realtime.relay import OutboxRelay, Publish
+from realtime.sharded import ShardedLiveManager
 from server import outbox
 from server.app import create_app
+from server.redis_client import cluster_nodes, is_cluster
 from server.settings import Settings, get_settings
 
 log = logging.getLogger("edustream.live")
@@ -34,7 +36,13 @@ TRANSPORT_MAX_BYTES = 64 * 1024
 
 
 def create_manager(settings: Settings) -> socketio.AsyncRedisManager:
-    """The fast fan-out manager, or the library's stock one when ``LIVE_FAST_FANOUT=false``."""
+    """The fast fan-out manager (over sharded pub/sub with a Redis Cluster), or the library's
+    stock one when ``LIVE_FAST_FANOUT=false`` (one Redis only)."""
+    if is_cluster(settings):
+        return ShardedLiveManager(cluster_nodes(settings), channel=settings.live_channel,
+                                  max_queued_packets=settings.live_max_queued_packets,
+                                  max_pending=settings.live_max_pending_broadcasts,
+                                  redis_timeout=settings.live_redis_timeout_seconds)
     if settings.live_fast_fanout:
         return LiveRedisManager(settings.redis_url, channel=settings.live_channel,
                                 max_queued_packets=settings.live_max_queued_packets,
@@ -47,7 +55,7 @@ def create_manager(settings: Settings) -> socketio.AsyncRedisManager:
 def create_sio(settings: Settings) -> socketio.AsyncServer:
     """The Socket.IO server: Redis-shared rooms, CORS as the REST API, WebSocket (and polling if allowed)."""
     transports = ["polling", "websocket"] if settings.live_allow_polling else ["websocket"]
-    server_class = DirectAsyncServer if settings.live_fast_fanout else socketio.AsyncServer
+    server_class = DirectAsyncServer if settings.live_fast_fanout or is_cluster(settings) else socketio.AsyncServer
     return server_class(
         async_mode="asgi", client_manager=create_manager(settings), cors_allowed_origins=settings.cors_origins,
         cors_credentials=True, transports=transports,
@@ -95,6 +103,8 @@ class LiveLayer:
         await self.relay.stop()
         await stop_listener(self.sio.manager)
         await self.sio.shutdown()
+        if isinstance(self.sio.manager, ShardedLiveManager):
+            await self.sio.manager.close_subscriptions()
         await close_redis(self.sio.manager)
 
 

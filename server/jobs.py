@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
-from redis.asyncio import BlockingConnectionPool
+from redis.asyncio import BlockingConnectionPool, Redis, ResponseError
+from taskiq import AckableMessage, BrokerMessage
 from taskiq.kicker import AsyncKicker
 from taskiq_redis import RedisStreamBroker
 
 from server.db import Session
 from server.observability.taskiq import TracingMiddleware
+from server.redis_client import hash_tag, is_cluster, make_redis
 from server.settings import Settings
 
 log = logging.getLogger("edustream.jobs")
@@ -74,6 +76,10 @@ class QueueBroker(RedisStreamBroker):
             **connection_kwargs,
         )
         self.settings = settings
+        # In a Redis Cluster the stream (one key, so one slot) is reached through a cluster
+        # client: taskiq-redis's own cluster broker has no reclaim of a dead worker's tasks.
+        self.cluster: Redis | None = make_redis(settings, **_cluster_options(connection_kwargs)) \
+            if is_cluster(settings) else None
 
     async def startup(self) -> None:
         """Refuse to run without a configured Redis, then declare the consumer group."""
@@ -82,10 +88,73 @@ class QueueBroker(RedisStreamBroker):
                                "(it starts the embedded services) or set REDIS_URL")
         await super().startup()
 
+    async def _declare_consumer_group(self) -> None:
+        if self.cluster is None:
+            await super()._declare_consumer_group()
+            return
+        try:
+            await self.cluster.xgroup_create(self.queue_name, self.consumer_group_name, id=self.consumer_id,
+                                             mkstream=self.mkstream)
+        except ResponseError as err:  # BUSYGROUP: declared already
+            log.debug("%s", err)
+
+    async def kick(self, message: BrokerMessage) -> None:
+        if self.cluster is None:
+            await super().kick(message)
+            return
+        await self.cluster.xadd(message.labels.get("queue_name") or self.queue_name, {b"data": message.message},
+                                maxlen=self.maxlen, approximate=self.approximate)
+
+    def _ack_generator(self, id: str, queue_name: str) -> Callable[[], Awaitable[None]]:
+        if self.cluster is None:
+            return super()._ack_generator(id, queue_name)
+        cluster = self.cluster
+
+        async def _ack() -> None:
+            await cluster.xack(queue_name, self.consumer_group_name, id)
+
+        return _ack
+
+    async def listen(self) -> AsyncGenerator[AckableMessage, None]:
+        """The stream's new messages, then (as taskiq-redis does) those a dead worker left
+        pending past ``TASK_IDLE_TIMEOUT_SECONDS``, reclaimed under a lock in the stream's slot."""
+        if self.cluster is None:
+            async for message in super().listen():
+                yield message
+            return
+        cluster = self.cluster
+        while True:
+            fetched: Any = await cluster.xreadgroup(self.consumer_group_name, self.consumer_name,
+                                                    {self.queue_name: ">"}, block=self.block, noack=False,
+                                                    count=self.count)
+            for stream, messages in fetched or []:
+                for msg_id, msg in messages:
+                    yield AckableMessage(data=msg[b"data"], ack=self._ack_generator(msg_id, stream))
+            lock = cluster.lock(f"{hash_tag(self.queue_name)}:autoclaim:{self.consumer_group_name}",
+                                timeout=self.unacknowledged_lock_timeout)
+            async with lock:
+                pending: Any = await cluster.xautoclaim(self.queue_name, self.consumer_group_name, self.consumer_name,
+                                                   min_idle_time=self.idle_timeout,
+                                                   count=self.unacknowledged_batch_size)
+            for msg_id, msg in pending[1]:
+                yield AckableMessage(data=msg[b"data"], ack=self._ack_generator(msg_id, self.queue_name))
+
     async def close(self) -> None:
-        """Close the connection pool without running shutdown events (kick-only clients)."""
+        """Close the connections without running shutdown events (kick-only clients)."""
+        if self.cluster is not None:
+            await self.cluster.aclose()
         pool: BlockingConnectionPool = self.connection_pool
         await pool.disconnect()
+
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        if self.cluster is not None:
+            await self.cluster.aclose()
+
+
+def _cluster_options(connection_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The connection options a cluster client takes too (timeouts), not the pool's."""
+    return {k: v for k, v in connection_kwargs.items() if k in ("socket_timeout", "socket_connect_timeout")}
 
 
 class TaskClient:

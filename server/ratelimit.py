@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
@@ -50,6 +51,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.errors import error_response
 from server.identity import ACCESS_COOKIE, InvalidToken, decode_access_token
+from server.redis_client import slot_groups
 from server.settings import Settings
 
 log = logging.getLogger("edustream.ratelimit")
@@ -191,8 +193,11 @@ class RateLimiter:
     async def hit(self, redis: Redis, buckets: list[Bucket]) -> Decision:
         if self._script is None:
             self._script = redis.register_script(_LUA)
-        args = [n for b in buckets for n in (b.limit, b.window_seconds * 1000)]
-        reply = await self._script(keys=[b.key for b in buckets], args=args, client=redis)
+        if isinstance(redis, RedisCluster) and len(buckets) > 1:
+            reply = await self._hit_per_slot(redis, buckets)
+        else:
+            args = [n for b in buckets for n in (b.limit, b.window_seconds * 1000)]
+            reply = await self._script(keys=[b.key for b in buckets], args=args, client=redis)
         allowed = bool(int(reply[0]))
         decisions = [
             Decision(allowed=allowed, limit=bucket.limit, window_seconds=bucket.window_seconds,
@@ -205,6 +210,23 @@ class RateLimiter:
             return min(decisions, key=lambda d: (d.remaining, -d.reset_seconds))
         # Refused: the client must wait until every full bucket has reset.
         return max((d for d in decisions if d.remaining == 0), key=lambda d: d.reset_seconds)
+
+
+    async def _hit_per_slot(self, redis: Redis, buckets: list[Bucket]) -> list[int]:
+        """In a Redis Cluster a request's buckets (per user, per IP) live in different slots: the
+        script runs once per slot, concurrently. Each bucket still never passes its limit (each
+        run is atomic); a request refused by one bucket may still have counted in another's
+        slot, which only makes the limits stricter."""
+        groups = slot_groups([b.key for b in buckets])
+        replies = await asyncio.gather(*(
+            self._script(keys=[buckets[i].key for i in group],
+                         args=[n for i in group for n in (buckets[i].limit, buckets[i].window_seconds * 1000)],
+                         client=redis) for group in groups))
+        merged: list[int] = [min(int(reply[0]) for reply in replies)] + [0] * (2 * len(buckets))
+        for group, reply in zip(groups, replies, strict=True):
+            for position, index in enumerate(group):
+                merged[1 + 2 * index], merged[2 + 2 * index] = int(reply[1 + 2 * position]), int(reply[2 + 2 * position])
+        return merged
 
 
 class RateLimitMiddleware:

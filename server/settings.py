@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # Storage. Empty means "start the embedded default" (see devtools/embedded.py).
     database_url: str = ""
     redis_url: str = ""
+    # A Redis Cluster instead of one Redis: "host:port,host:port" (any reachable nodes; the
+    # client learns the rest). REDIS_URL then defaults to the first node (server/redis_client.py).
+    redis_cluster_nodes: str = ""
     data_dir: Path = PROJECT_ROOT / ".edustream"
     embedded_redis_port: int = 6390
     db_pool_size: int = 10
@@ -281,6 +284,15 @@ class Settings(BaseSettings):
             except ValueError as exc:
                 raise ValueError(f"TRACING_TRUSTED_SOURCES: {item!r} is not an IP address or network") from exc
         return value
+
+    @model_validator(mode="after")
+    def _cluster_url(self) -> Settings:
+        """With ``REDIS_CLUSTER_NODES`` set, ``REDIS_URL`` names its first node (for the checks
+        and the tools that need one URL); a cluster has only database 0."""
+        if self.redis_cluster_nodes and not self.redis_url:
+            first = self.redis_cluster_nodes.split(",")[0].strip()
+            object.__setattr__(self, "redis_url", f"redis://{first}/0")
+        return self
 
     @model_validator(mode="after")
     def _production_checks(self) -> Settings:

@@ -48,6 +48,7 @@ from server.jobs import Kick, declare_outbound_task
 from server.observability import metrics
 from server.providers.http import ProviderRejected
 from server.providers.locks import booking_lock
+from server.redis_client import hash_tag
 from server.settings import Settings
 from server.video import service as video
 from tasks import runtime
@@ -79,7 +80,9 @@ def backoff_seconds(settings: Settings, attempt: int, rand: Callable[[], float] 
 
 
 def delayed_key(settings: Settings) -> str:
-    return f"{settings.task_queue_name}:delayed"
+    """The sorted set of retries waiting for their backoff. Hash-tagged with the queue's name so
+    that, in a Redis Cluster, it shares a slot with the stream the release script writes to."""
+    return f"{hash_tag(settings.task_queue_name)}:delayed"
 
 
 def outbound_task(name: str, *, max_retries: int | None = None,

@@ -21,12 +21,14 @@ import asyncio
 import signal
 
 from taskiq import TaskiqScheduler
+from taskiq.abc.schedule_source import ScheduleSource
 from taskiq.schedule_sources import LabelScheduleSource
-from taskiq_redis import ListRedisScheduleSource
+from taskiq_redis import ListRedisScheduleSource, RedisClusterScheduleSource
 
 import tasks.all  # noqa: F401  (registers every task and its schedule labels)
 from server.observability import setup_process, shutdown_tracing
 from server.observability.tracing import Tracing
+from server.redis_client import is_cluster
 from tasks.broker import broker
 
 
@@ -47,7 +49,11 @@ class EduStreamScheduler(TaskiqScheduler):
         shutdown_tracing(self._tracing)
 
 
-schedule_source = ListRedisScheduleSource(broker.settings.redis_url or "redis://127.0.0.1:6379/0",
-                                          prefix=f"{broker.settings.task_queue_name}:schedule")
+# In a Redis Cluster taskiq-redis's cluster source (one key per schedule) replaces the list source.
+schedule_source: ScheduleSource = (
+    RedisClusterScheduleSource(broker.settings.redis_url, prefix=f"{broker.settings.task_queue_name}:schedule")
+    if is_cluster(broker.settings) else
+    ListRedisScheduleSource(broker.settings.redis_url or "redis://127.0.0.1:6379/0",
+                            prefix=f"{broker.settings.task_queue_name}:schedule"))
 
 scheduler = EduStreamScheduler(broker, sources=[LabelScheduleSource(broker), schedule_source])

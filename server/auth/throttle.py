@@ -32,9 +32,11 @@ import logging
 import math
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from server.errors import RateLimited
+from server.redis_client import hash_tag, slot_groups
 from server.settings import Settings
 
 log = logging.getLogger("edustream.auth.throttle")
@@ -98,18 +100,26 @@ def _retry_after(ms: int) -> dict[str, str]:
 
 
 async def _run(redis: Redis, settings: Settings, script: str, keys: list[str], args: list[int | str]) -> int:
-    """Run ``script``; 0 (go ahead) when Redis fails or is slow."""
+    """Run ``script``; 0 (go ahead) when Redis fails or is slow.
+
+    ``args`` holds one value per key, then the shared ones. In a Redis Cluster keys of
+    different slots (an IP's and an address's counters) go in separate runs, concurrently;
+    the answer is the longest refusal, and each counter still keeps its own limit."""
+    per_key, shared = args[:len(keys)], args[len(keys):]
+    groups = slot_groups(keys) if isinstance(redis, RedisCluster) else [list(range(len(keys)))]
     try:
-        result = await asyncio.wait_for(redis.eval(script, len(keys), *keys, *args),  # type: ignore[misc]
-                                        settings.rate_limit_redis_timeout_seconds)
-        return int(result)
+        results = await asyncio.wait_for(asyncio.gather(*(
+            redis.eval(script, len(group), *(keys[i] for i in group),  # type: ignore[misc]
+                       *(per_key[i] for i in group if i < len(per_key)), *shared)
+            for group in groups)), settings.rate_limit_redis_timeout_seconds)
+        return max(int(result) for result in results)
     except (RedisError, OSError, TimeoutError) as exc:
         log.warning("sign-in throttling skipped, Redis failed: %s", exc)
         return 0
 
 
 def _login_keys(email: str) -> list[str]:
-    address = _address(email)
+    address = hash_tag(_address(email))  # one slot for both: one script uses them together
     return [f"{KEY_PREFIX}login-failures:{address}", f"{KEY_PREFIX}login-lock:{address}"]
 
 
