@@ -223,6 +223,8 @@ class ShardedLiveManager(LiveRedisManager):
         self.control_channel = f"{channel}:ctl".encode()
         self._control: asyncio.Queue[bytes] = asyncio.Queue()
         self._subscriptions: ShardSubscriptions | None = None
+        self._init_lock = asyncio.Lock()
+        self._initialized = False
         self.interruptions = 0  # shard failovers this process recovered from
 
     def room_channel(self, room: str) -> bytes:
@@ -236,6 +238,20 @@ class ShardedLiveManager(LiveRedisManager):
     def _redis_connect(self) -> None:
         self.redis = RedisCluster(startup_nodes=self.nodes, **self.redis_options)
         self.connected = True
+        self._initialized = False
+
+    async def _cluster(self) -> RedisCluster:
+        """The cluster client with its slot map loaded (once; concurrent first commands on a
+        fresh client would race its initialisation)."""
+        if not self.connected:
+            self._redis_connect()
+        if not self._initialized:
+            async with self._init_lock:
+                if not self._initialized:
+                    await self.redis.initialize()
+                    self._initialized = True
+        cluster: RedisCluster = self.redis
+        return cluster
 
     def _subs(self) -> ShardSubscriptions:
         if self._subscriptions is None:
@@ -256,9 +272,7 @@ class ShardedLiveManager(LiveRedisManager):
     async def _spublish(self, channel: bytes, message: bytes) -> None:
         for attempt in range(2):
             try:
-                if not self.connected:
-                    self._redis_connect()
-                await self.redis.spublish(channel, message)
+                await (await self._cluster()).spublish(channel, message)
                 return
             except Exception as exc:  # the cluster client already retried MOVED/failovers
                 if attempt == 1:

@@ -27,7 +27,7 @@ from server.observability import observe_app
 from server.observability.middleware import ObservabilityMiddleware
 from server.openapi import build_openapi, render_docs_page
 from server.ratelimit import RateLimitMiddleware
-from server.redis_client import make_redis
+from server.redis_client import open_redis
 from server.routers import API_PREFIX, ROUTERS, api_endpoints
 from server.settings import Settings, get_settings
 
@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size,
                              max_overflow=settings.db_max_overflow, pgbouncer=settings.database_pgbouncer)
-        redis = make_redis(settings, decode_responses=False, socket_timeout=settings.redis_socket_timeout_seconds,
+        redis = await open_redis(settings, decode_responses=False, socket_timeout=settings.redis_socket_timeout_seconds,
                            socket_connect_timeout=settings.redis_socket_timeout_seconds)
         statements = StatementPool(settings.database_url, max_size=settings.db_statement_pool_size,
                                    pgbouncer=settings.database_pgbouncer)

@@ -44,6 +44,15 @@ def make_redis(settings: Settings, **options: Any) -> Redis:
     return Redis.from_url(settings.redis_url, **options)
 
 
+async def open_redis(settings: Settings, **options: Any) -> Redis:
+    """:func:`make_redis`, with a cluster's slot map loaded before the first command: a fresh
+    cluster client hit by many concurrent first commands races its own initialisation."""
+    client = make_redis(settings, **options)
+    if isinstance(client, RedisCluster):
+        await client.initialize()
+    return client
+
+
 def hash_tag(value: str) -> str:
     """``{value}``: keys sharing a tag share a slot, so one script may use them together."""
     return "{" + value + "}"

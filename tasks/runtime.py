@@ -22,7 +22,7 @@ from taskiq import AsyncBroker, TaskiqEvents, TaskiqState
 from realtime.publisher import LivePublisher
 from server.db import Sessionmaker, make_engine, make_sessionmaker
 from server.observability import setup_process, shutdown_tracing
-from server.redis_client import make_redis
+from server.redis_client import open_redis
 from server.settings import Settings
 
 log = logging.getLogger("edustream.tasks")
@@ -57,7 +57,7 @@ async def start(settings: Settings) -> Runtime:
         engine = make_engine(settings.database_url, pool_size=settings.db_pool_size,
                              max_overflow=settings.db_max_overflow, pgbouncer=settings.database_pgbouncer)
         _current = Runtime(settings=settings, engine=engine, sessionmaker=make_sessionmaker(engine),
-                           redis=make_redis(settings), publisher=await _start_publisher(settings))
+                           redis=await open_redis(settings), publisher=await _start_publisher(settings))
         log.info("task runtime started (queue %s)", settings.task_queue_name)
     return _current
 
