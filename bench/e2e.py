@@ -119,6 +119,7 @@ class Deployment:
     log_dir: Path
     api: list[tuple[Proc, int]] = field(default_factory=list)
     others: list[Proc] = field(default_factory=list)
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. bench/chaos.py's short hold TTL
 
     @property
     def urls(self) -> list[str]:
@@ -131,7 +132,7 @@ class Deployment:
                 "HOLD_LIMIT_PER_TUTOR": "0", "HOLD_REHOLD_COOLDOWN_SECONDS": "0",
                 "LIVE_REDIS_CHANNEL": "edustream-e2e-live", "TASK_QUEUE_NAME": "edustream-e2e:tasks",
                 "MAX_ACTIVE_HOLDS": "100000", "ACCESS_TOKEN_TTL_SECONDS": "14400", "DB_POOL_SIZE": "20",
-                "METRICS_ENABLED": "false", "PYTHONUNBUFFERED": "1"}
+                "METRICS_ENABLED": "false", "PYTHONUNBUFFERED": "1", **self.extra_env}
 
     def start(self) -> None:
         env = self.env()

@@ -37,6 +37,8 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from realtime.internals import room_members
@@ -47,6 +49,7 @@ log = logging.getLogger("edustream.live.sharded")
 # Rooms with a channel of their own; other rooms (a connection's sid) use the control channel.
 SHARDED_ROOM_PREFIXES = ("tutor:", "user:", "signin:")
 SUBSCRIBE_TIMEOUT_SECONDS = 5.0
+HEALTH_CHECK_SECONDS = 5
 _RECOVERY_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0)
 
 
@@ -80,11 +83,21 @@ class ShardSubscriptions:
         return set(self._owner)
 
     async def add(self, channel: bytes) -> None:
-        """Subscribe ``channel`` (no-op when subscribed); returns once Redis confirmed it."""
+        """Subscribe ``channel`` (no-op when subscribed); returns once Redis confirmed it. While
+        the cluster is failing over, the slot map is reloaded and the subscription retried."""
         async with self._lock:
             if channel in self._owner:
                 return
-            await self._subscribe(channel)
+            for delay in (*_RECOVERY_BACKOFF, None):
+                try:
+                    await self._subscribe(channel)
+                    return
+                except (RedisError, OSError, TimeoutError):
+                    if delay is None:
+                        raise
+                await asyncio.sleep(delay)
+                with contextlib.suppress(RedisError, OSError, TimeoutError):
+                    await self._cluster.nodes_manager.initialize()
 
     async def remove(self, channel: bytes, still_wanted: Callable[[], bool] = lambda: False) -> None:
         """Unsubscribe ``channel`` unless ``still_wanted()`` says otherwise (checked under the lock)."""
@@ -113,7 +126,13 @@ class ShardSubscriptions:
         shard = self._shards.get(node.name)
         if shard is None:
             shard = self._shards[node.name] = _Shard(node, self._options, self._on_message, self._failed)
-        await shard.subscribe(channel)
+        try:
+            await shard.subscribe(channel)
+        except (RedisError, OSError, TimeoutError):
+            if not shard.channels and self._shards.get(node.name) is shard:
+                del self._shards[node.name]  # never worked: a dead node, or one that lost the slot
+                await shard.close()
+            raise
         self._owner[channel] = node.name
 
     def _failed(self, shard: _Shard, exc: BaseException) -> None:
@@ -157,9 +176,12 @@ class _Shard:
     def __init__(self, node: ClusterNode, options: dict[str, Any], on_message: Callable[[bytes, bytes], None],
                  on_failed: Callable[[_Shard, BaseException], None]) -> None:
         self.node = node
-        # No socket timeout on a subscriber: an idle channel is normal (keepalive finds a dead peer).
+        # No socket timeout on a subscriber: an idle channel is normal (keepalive and the health
+        # check find a dead peer). No reconnect-and-retry inside redis-py either: a lost shard
+        # must surface at once, so that its channels move to where their slots went.
         self.client = Redis(host=node.host, port=int(node.port), socket_keepalive=True,
-                            socket_connect_timeout=options.get("socket_connect_timeout", 5.0))
+                            socket_connect_timeout=options.get("socket_connect_timeout", 5.0),
+                            retry=Retry(NoBackoff(), 0), health_check_interval=HEALTH_CHECK_SECONDS)
         self.pubsub: PubSub = self.client.pubsub()
         self.channels: set[bytes] = set()
         self._on_message = on_message
@@ -277,6 +299,8 @@ class ShardedLiveManager(LiveRedisManager):
             except Exception as exc:  # the cluster client already retried MOVED/failovers
                 if attempt == 1:
                     raise ConnectionError(f"cannot publish to the Redis Cluster: {exc}") from exc
+                with contextlib.suppress(Exception):  # a failover: learn where the slots went
+                    await self.redis.nodes_manager.initialize()
 
     async def publish_raw(self, message: bytes) -> None:
         await self._spublish(self.control_channel, message)
