@@ -7,7 +7,9 @@ Design (docs/live.md, "Ordering and exactly once"):
   take a session-level advisory lock on it. The holder is the leader and the only process
   that publishes; the others stand by and retry every ``LIVE_RELAY_POLL_SECONDS``. When the
   leader dies its connection closes, PostgreSQL releases the lock, and a stand-by takes
-  over on its next try. A single publisher keeps the global ``id`` order, which within one
+  over on its next try. A leader that is frozen rather than dead (SIGSTOP) keeps its
+  connection open, so the connection carries a lease: ``idle_session_timeout`` (and its
+  in-transaction twin) a little over the publish timeout, which an active relay never reaches. A single publisher keeps the global ``id`` order, which within one
   tutor is the version order: a change bumps the tutor's version (row-locking it until
   commit) before inserting its outbox rows, so a later version always gets a larger id.
 * **Woken after commit, and polling.** :func:`server.outbox.add_listener` calls
@@ -83,6 +85,11 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         # A hung Redis must not hold the claimed rows forever: give up, roll back, retry.
         self._publish_timeout = max(5.0, 10 * poll_seconds)
+        # The leadership lease: a relay works on its connection at least every poll, so a session
+        # idle this long belongs to a frozen process (SIGSTOP, a VM pause). PostgreSQL ends it,
+        # which frees the lock for a stand-by; the frozen one reconnects as a stand-by when it
+        # wakes up (and a batch it published unmarked is delivered once, by key).
+        self.lease_seconds = self._publish_timeout + 5.0
         self.published = 0
 
     @property
@@ -112,8 +119,10 @@ class OutboxRelay:
         while True:
             conn: asyncpg.Connection | None = None
             try:
-                conn = await asyncpg.connect(
-                    self._dsn, server_settings={"application_name": f"edustream-relay:{self._name}:{os.getpid()}"})
+                lease = str(int(self.lease_seconds * 1000))
+                conn = await asyncpg.connect(self._dsn, server_settings={
+                    "application_name": f"edustream-relay:{self._name}:{os.getpid()}",
+                    "idle_session_timeout": lease, "idle_in_transaction_session_timeout": lease})
                 await conn.add_listener(NOTIFY_CHANNEL, self._on_notify)
                 backoff = self._poll
                 await self._serve(conn)

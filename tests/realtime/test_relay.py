@@ -123,3 +123,28 @@ async def test_a_batch_published_twice_is_delivered_once(live, live_client, make
     for conn in conns:
         await conn.wait_for(lambda c: any(e["booking"]["id"] == "last" for e in c.of("booking.updated")))
         assert [e["booking"]["id"] for e in conn.of("booking.updated")] == ["b0", "b1", "b2", "last"]
+
+
+async def test_a_frozen_publisher_loses_the_lead_after_its_lease_and_nothing_is_lost_or_doubled(
+        live, api, live_client, make_students, db: asyncpg.Pool) -> None:
+    tutor = await make_tutor(api)
+    [s1, s2] = await make_students(2)
+    leader = await relay_leader(db, live)
+    survivor = next(s for s in live if s is not leader)
+    watcher = await live_client(survivor.url)
+    v0 = (await watcher.watch(tutor["id"]))["version"]
+    leader.signal(signal.SIGSTOP)  # frozen, its connection (and lock) still open
+    try:
+        await place_hold(survivor.url, s1, tutor["id"], slot_start(hour=9))
+        await place_hold(survivor.url, s2, tutor["id"], slot_start(hour=10))
+        # PostgreSQL ends the frozen relay's idle session after the lease; the survivor publishes.
+        assert await watcher.wait_versions(tutor["id"], v0 + 2, within=40) == [v0 + 1, v0 + 2]
+        assert await relay_leader(db, live) is survivor
+    finally:
+        leader.signal(signal.SIGCONT)
+    # Woken up, the old leader reconnects as a stand-by: later changes still arrive once, in order.
+    [s3] = await make_students(1)
+    await place_hold(leader.url, s3, tutor["id"], slot_start(hour=11))
+    assert await watcher.wait_versions(tutor["id"], v0 + 3, within=20) == [v0 + 1, v0 + 2, v0 + 3]
+    assert await relay_leader(db, live) is survivor
+    assert await unpublished(db) == 0
