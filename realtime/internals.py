@@ -87,6 +87,7 @@ import socketio
 from engineio import packet as eio_packet
 from engineio.async_drivers.asgi import WebSocket as AsgiWebSocket
 from engineio.async_socket import AsyncSocket
+from redis.exceptions import RedisError
 from websockets.frames import Frame, Opcode
 
 #: The exact versions this module was verified against (also pinned in pyproject.toml).
@@ -512,6 +513,33 @@ class RedisManagerBase(socketio.AsyncRedisManager):  # type: ignore[misc]
     def receive_raw(self, message: bytes) -> bool:
         """Handle a message of our own off the channel; False passes it to the library."""
         return False
+
+    def resubscribed(self) -> None:
+        """Called when the subscription is back after Redis failed: what was published in the
+        gap never reached this process."""
+
+    async def _redis_listen_with_retries(self) -> AsyncIterator[Any]:
+        """The library's listener loop (``AsyncRedisManager._redis_listen_with_retries``), with
+        :meth:`resubscribed` after a reconnect and retries capped at 5 s."""
+        retry_sleep, subscribed, first = 0.5, False, True
+        while True:
+            try:
+                if not subscribed:
+                    self._redis_connect()
+                    await self.pubsub.subscribe(self.channel)
+                    subscribed, retry_sleep = True, 0.5
+                    if not first:
+                        self.resubscribed()
+                    first = False
+                async for message in self.pubsub.listen():
+                    yield message
+            except asyncio.CancelledError:
+                raise
+            except (RedisError, OSError) as exc:  # Redis failed or went away: reconnect, subscribe again
+                self._get_logger().error("Cannot receive from redis... retrying in %.1f secs (%s)", retry_sleep, exc)
+                subscribed = False
+                await asyncio.sleep(retry_sleep)
+                retry_sleep = min(retry_sleep * 2, 5.0)
 
     async def _listen(self) -> AsyncIterator[Any]:
         async for message in super()._listen():

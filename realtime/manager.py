@@ -96,6 +96,24 @@ async def disconnect_members(server: Any, namespace: str, sids: Sequence[str]) -
             log.exception("could not disconnect revoked live connection %s", sid)
 
 
+# Rooms whose members must learn that events may have been missed (they re-watch with ``since``).
+LOSSY_ROOM_PREFIXES = ("tutor:", "user:", "signin:")
+
+
+def disconnect_room_members(manager: Any, affected: Any) -> int:
+    """Disconnect this process's members of the rooms ``affected(room)`` selects; returns how many."""
+    total = 0
+    for namespace, rooms in list(manager.rooms.items()):
+        sids = {sid for room, members in list(rooms.items())
+                if isinstance(room, str) and affected(room) for sid in members}
+        if sids:
+            total += len(sids)
+            manager._background.spawn(disconnect_members(manager.server, namespace, sorted(sids)))
+    if total:
+        log.warning("disconnecting %d live connection(s) whose rooms' events may have been lost", total)
+    return total
+
+
 class _Background:
     """Fire-and-forget tasks kept referenced until they finish."""
 
@@ -247,6 +265,11 @@ class LiveRedisManager(RedisManagerBase):
                 log.exception("dropping malformed fan-out message")
             return True
         return False
+
+    def resubscribed(self) -> None:
+        """Redis came back: broadcasts published while this process was not subscribed are lost
+        here, so its watchers and signed-in connections reconnect and re-watch with ``since``."""
+        disconnect_room_members(self, lambda room: room.startswith(LOSSY_ROOM_PREFIXES))
 
     def _deliver(self, batch: Sequence[Sequence[Any]]) -> None:
         """Hand each encoded packet to the local members of its room (synchronously, in order)."""

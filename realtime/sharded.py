@@ -42,12 +42,12 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from realtime.internals import room_members
-from realtime.manager import _BATCH_PREFIX, _MAX_BATCH, LiveRedisManager, disconnect_members
+from realtime.manager import _BATCH_PREFIX, _MAX_BATCH, LOSSY_ROOM_PREFIXES, LiveRedisManager, disconnect_room_members
 
 log = logging.getLogger("edustream.live.sharded")
 
 # Rooms with a channel of their own; other rooms (a connection's sid) use the control channel.
-SHARDED_ROOM_PREFIXES = ("tutor:", "user:", "signin:")
+SHARDED_ROOM_PREFIXES = LOSSY_ROOM_PREFIXES
 SUBSCRIBE_TIMEOUT_SECONDS = 5.0
 HEALTH_CHECK_SECONDS = 5
 _RECOVERY_BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0)
@@ -377,9 +377,5 @@ class ShardedLiveManager(LiveRedisManager):
         and re-watch with ``since``."""
         self.interruptions += 1
         prefix = f"{self.channel}:room:".encode()
-        rooms = [c[len(prefix):].decode() for c in channels if c.startswith(prefix)]
-        for namespace in list(self.rooms):
-            sids = {sid for room in rooms for sid in (room_members(self, namespace, room) or {})}
-            if sids:
-                log.warning("disconnecting %d live connection(s) whose rooms' events may have been lost", len(sids))
-                self._background.spawn(disconnect_members(self.server, namespace, sorted(sids)))
+        rooms = {c[len(prefix):].decode() for c in channels if c.startswith(prefix)}
+        disconnect_room_members(self, rooms.__contains__)
