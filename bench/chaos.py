@@ -277,13 +277,17 @@ async def chaos_run(fault: str, dep: Deployment, pg: PrivatePostgres, redis: Pri
             await asyncio.sleep(args.fault_after)
             log(f"{fault}: injecting")
             started = time.monotonic()
-            box["what"] = await inject(fault, dep, pg, redis)
+            injecting = asyncio.get_running_loop().create_task(inject(fault, dep, pg, redis))
+            await asyncio.sleep(0.2)  # the fault itself is applied first thing
+            # Recovered: the fault's own steps (restarts) are over and a round trip works again.
             while time.monotonic() - started < 120:
-                if await probe.round_trip():
+                ok = await probe.round_trip()
+                if ok and injecting.done():
                     box["recovery"] = time.monotonic() - started
                     log(f"{fault}: recovered after {box['recovery']:.1f} s")
-                    return
+                    break
                 await asyncio.sleep(0.1)
+            box["what"] = await injecting
 
         await asyncio.gather(SCENARIO_FUNCS["churn"](ctx), fault_then_recover())
 
@@ -295,24 +299,24 @@ async def chaos_run(fault: str, dep: Deployment, pg: PrivatePostgres, redis: Pri
         report = await run(cfg, progress=Progress(), fleet=make_fleet(settings, tutors, ids[1][:-1]), scenario=scenario)
     finally:
         await probe.close()
+    (dep.log_dir / "loadtest.json").write_text(json.dumps(report, indent=2, default=str))
     checks = [{"name": c["name"], "passed": c["passed"], "detail": c["detail"]} for c in report.get("checks", [])]
-    requests = (report.get("run") or {}).get("requests") or {}
     return Outcome(fault, box.get("recovery"), bool(report.get("passed")), checks,
-                   int((report.get("run") or {}).get("holds_won", 0) or report.get("holds_won", 0) or 0),
-                   int(requests.get("outage_retries", 0) if isinstance(requests, dict) else 0),
+                   int((report.get("throughput") or {}).get("holds_won", 0)), int(report.get("outage_retries", 0)),
                    [box.get("what", "fault not injected"), *([report["error"]] if report.get("error") else [])])
 
 
 def render(outcomes: list[Outcome], command: str, machine: str) -> str:
     lines = [SECTION, "", f"`{command}` — {machine}.", "",
-             "| fault | what was done | time to recover | verification |", "|---|---|---:|---|"]
+             "| fault | what was done | time to recover | holds won | requests sent again | verification |",
+             "|---|---|---:|---:|---:|---|"]
     for o in outcomes:
         failed = [c["name"] for c in o.checks if not c["passed"]]
         verdict = "**all checks passed**" if o.passed else f"**failed**: {', '.join(failed) or 'see the log'}"
         recovery = f"{o.recovery_seconds:.1f} s" if o.recovery_seconds is not None else "did not recover"
-        lines.append(f"| `{o.fault}` | {o.notes[0]} | {recovery} | {verdict} |")
-    lines += ["", "Time to recover: from the fault until a hold placed through each API process reached a "
-              "watcher on each API process again (a probe every 0.1 s). The checks are the load tester's "
+        lines.append(f"| `{o.fault}` | {o.notes[0]} | {recovery} | {o.holds:,} | {o.outage_retries:,} | {verdict} |")
+    lines += ["", "Time to recover: from the fault until its restarts are done and a hold placed through each "
+              "API process reaches a watcher on each API process again (a probe every 0.1 s). The checks are the load tester's "
               "(`edustream loadtest --help`), run after the load with the fault over."]
     return "\n".join(lines) + "\n"
 
@@ -344,6 +348,7 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown faults: {', '.join(sorted(unknown))}")
     work = Path(tempfile.mkdtemp(prefix="edustream-chaos-"))
+    work.chmod(0o755)  # the private PostgreSQL runs as the postgres user
     pg, redis = PrivatePostgres(work / "pg"), PrivateRedis(work / "redis")
     log(f"private PostgreSQL and Redis under {work}")
     pg.start()

@@ -11,6 +11,7 @@ import asyncio
 import itertools
 import json
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -72,7 +73,8 @@ class Reply:
 class ApiClient:
     """REST calls, round-robin over ``urls``, recorded in ``recorder`` (swap it per phase)."""
 
-    def __init__(self, urls: list[str], *, concurrency: int, timeout: float = 30.0) -> None:
+    def __init__(self, urls: list[str], *, concurrency: int, timeout: float = 30.0, resilient: bool = False,
+                 outage_seconds: float = 90.0) -> None:
         if not urls:
             raise ValueError("at least one API URL is needed")
         self.urls = [u.rstrip("/") for u in urls]
@@ -81,6 +83,8 @@ class ApiClient:
         self._limit = max(10, concurrency * 2)
         self._session: aiohttp.ClientSession | None = None
         self.recorder = Recorder()
+        self.resilient = resilient
+        self.outage_seconds = outage_seconds
 
     async def __aenter__(self) -> ApiClient:
         connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ttl_dns_cache=300)
@@ -101,7 +105,11 @@ class ApiClient:
                       base: str | None = None, headers: dict[str, str] | None = None,
                       record: bool = True) -> Reply:
         """Send one request (``path`` below ``/api/v1`` unless it starts with ``/`` + a non-api root)."""
+        if self.resilient and method == "POST":
+            headers = {"Idempotency-Key": uuid.uuid4().hex, **(headers or {})}
         reply = await self._send(method, path, account, json_body, params, base, headers)
+        if self.resilient:
+            reply = await self._ride_out(reply, method, path, account, json_body, params, base, headers)
         if reply.status == 401 and reply.code == "invalid_token" and account is not None and account.password:
             if await self.sign_in(account):
                 reply = await self._send(method, path, account, json_body, params, base, headers)
@@ -136,6 +144,18 @@ class ApiClient:
             name = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
             return Reply(0, {"error": {"code": f"transport:{name}", "message": str(exc)[:200]}}, sent,
                          time.time(), url)
+
+    async def _ride_out(self, reply: Reply, method: str, path: str, account: Account | None, json_body: Any,
+                        params: dict[str, Any] | None, base: str | None, headers: dict[str, str] | None) -> Reply:
+        """Send again (same Idempotency-Key, the next URL unless one was given) until answered."""
+        deadline = time.monotonic() + self.outage_seconds
+        delay = 0.1
+        while reply.status in (0, 502, 503, 504) and time.monotonic() < deadline:
+            self.recorder.outage_retries += 1
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+            reply = await self._send(method, path, account, json_body, params, base, headers)
+        return reply
 
     async def sign_in(self, account: Account) -> bool:
         """Renew ``account.token`` with its password (``POST /auth/login``)."""

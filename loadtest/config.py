@@ -46,6 +46,11 @@ class LoadConfig:
     request_timeout: float = 30.0
     verify_timeout: float = 30.0
     progress_seconds: float = 2.0
+    # Ride out outages (bench/chaos.py): an unanswered request (no answer, 502/503/504) is sent
+    # again, to the next URL, for up to outage_seconds; POSTs carry an Idempotency-Key so a retry
+    # of one that did commit gets its first answer back.
+    resilient: bool = False
+    outage_seconds: float = 90.0
 
     def public(self) -> dict[str, Any]:
         """The options for the report (no password, no database credentials)."""

@@ -37,6 +37,7 @@ class HoldRecord:
     received_at: float
     expires_at: float
     state: str = "held"  # held | released | lapsed | ended (released or lapsed) | confirmed | cancelled
+    created_at: float = 0.0  # the server's commit time (a reply can arrive long after it: a frozen server)
 
 
 @dataclass
@@ -114,7 +115,9 @@ class RunContext:
         if reply.status == 201:
             body = reply.body
             expires = parse_time(body["expires_at"]).timestamp() if body.get("expires_at") else 0.0
-            record = HoldRecord(str(body["id"]), tutor_id, student, key, reply.sent_at, reply.received_at, expires)
+            created = parse_time(body["created_at"]).timestamp() if body.get("created_at") else reply.sent_at
+            record = HoldRecord(str(body["id"]), tutor_id, student, key, reply.sent_at, reply.received_at, expires,
+                                created_at=created)
             if self.ledger.hold_ttl is None and expires:
                 self.ledger.hold_ttl = expires - reply.received_at
             self.ledger.holds[record.id] = record
@@ -150,6 +153,9 @@ class RunContext:
             return True
         if reply.code == "invalid_transition" and (reply.details or {}).get("from") == "expired":
             record.state = "lapsed"
+        elif reply.code == "invalid_transition" and (reply.details or {}).get("from") == "released":
+            record.state = "released"  # a retried release whose first attempt went through unanswered
+            return True
         return False
 
     async def confirm(self, record: HoldRecord) -> bool:
@@ -163,6 +169,9 @@ class RunContext:
             paid = await self.api.request("confirm", "POST", "/payments/test/confirm", account=record.student,
                                           json_body={"booking_id": record.id})
             confirmed = paid.ok and paid.body.get("status") == "confirmed"
+            # A retried confirmation whose first attempt went through unanswered.
+            confirmed = confirmed or (paid.code == "invalid_transition"
+                                      and (paid.details or {}).get("status") == "confirmed")
         elif provider != "free":
             self.counters["checkout_needs_real_payment"] += 1
         if confirmed:

@@ -149,7 +149,8 @@ async def run(cfg: LoadConfig, *, progress: Progress | None = None,
     report: dict[str, Any] = {"scenario": cfg.scenario, "config": cfg.public(), "machine": machine(),
                               "started_at": started_at.isoformat()}
     async with ApiClient(cfg.urls, concurrency=max(cfg.concurrency, cfg.setup_concurrency),
-                         timeout=cfg.request_timeout) as api:
+                         timeout=cfg.request_timeout, resilient=cfg.resilient,
+                         outage_seconds=cfg.outage_seconds) as api:
         problems = await _check_urls(api)
         if problems:
             return {**report, "passed": False, "exit_code": EXIT_SETUP, "error": "; ".join(problems)}
@@ -214,6 +215,7 @@ async def run(cfg: LoadConfig, *, progress: Progress | None = None,
         "fanout": watcher_result.fanout,
         "watchers": watcher_result.to_dict(),
         "errors_by_code": dict(sorted(run_recorder.errors.items(), key=lambda kv: -kv[1])),
+        "outage_retries": run_recorder.outage_retries,
         "verify_requests": verify_recorder.to_dict(1.0),
         "counters": {**ctx.snapshot(), "hold_ttl_seconds": ctx.ledger.hold_ttl, "hold_limit": ctx.ledger.hold_limit,
                      "races": len(ctx.ledger.races)},

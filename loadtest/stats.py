@@ -125,6 +125,7 @@ class Recorder:
         self.errors: Counter[str] = Counter()
         self.server_errors = 0
         self.transport_errors = 0
+        self.outage_retries = 0  # requests sent again after no answer or a 502/503/504 (resilient mode)
         self.samples: list[dict[str, Any]] = []  # first few 5xx/transport failures, for the report
 
     def record(self, op: str, status: int, code: str | None, seconds: float, detail: str | None = None) -> None:

@@ -126,9 +126,10 @@ def check_races(ctx: RunContext) -> Check:
     for race in ctx.ledger.races:
         attempts = sum(race.outcomes.values())
         contested += attempts > 1
-        winners = sorted(race.winners, key=lambda r: r.received_at)
+        # In the server's order (its commit times): a reply may arrive long after the commit.
+        winners = sorted(race.winners, key=lambda r: r.created_at or r.received_at)
         for before, after in itertools.pairwise(winners):
-            if after.received_at < before.expires_at:
+            if (after.created_at or after.received_at) < before.expires_at:
                 problems.append({"tutor_id": race.tutor_id, "start": _iso(race.key), "problem": "two live winners",
                                  "holds": [before.id, after.id]})
         if not winners and race.outcomes.get("slot_unavailable"):

@@ -101,17 +101,17 @@ LOSSY_ROOM_PREFIXES = ("tutor:", "user:", "signin:")
 
 
 def disconnect_room_members(manager: Any, affected: Any) -> int:
-    """Disconnect this process's members of the rooms ``affected(room)`` selects; returns how many."""
-    total = 0
-    for namespace, rooms in list(manager.rooms.items()):
-        sids = {sid for room, members in list(rooms.items())
-                if isinstance(room, str) and affected(room) for sid in members}
-        if sids:
-            total += len(sids)
-            manager._background.spawn(disconnect_members(manager.server, namespace, sorted(sids)))
-    if total:
-        log.warning("disconnecting %d live connection(s) whose rooms' events may have been lost", total)
-    return total
+    """Drop the connections of this process's members of the rooms ``affected(room)`` selects;
+    returns how many. The transport is aborted (no Socket.IO disconnect packet), so clients see
+    a dropped connection and reconnect by themselves, then re-watch with ``since``: a
+    server-side disconnect would tell socket.io-client not to reconnect."""
+    eio_sids = {eio_sid for rooms in list(manager.rooms.values()) for room, members in list(rooms.items())
+                if isinstance(room, str) and affected(room) for eio_sid in members.values()}
+    for eio_sid in eio_sids:
+        manager._background.spawn(abort_socket(manager.server, eio_sid))
+    if eio_sids:
+        log.warning("dropping %d live connection(s) whose rooms' events may have been lost", len(eio_sids))
+    return len(eio_sids)
 
 
 class _Background:
