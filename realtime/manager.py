@@ -222,10 +222,7 @@ class LiveRedisManager(RedisManagerBase):
                 batch, waiters = self._outgoing, self._waiters
                 self._outgoing, self._waiters = [], []
                 try:
-                    for first in range(0, len(batch), _MAX_BATCH):
-                        body = json.dumps({"h": self.node_id, "m": batch[first:first + _MAX_BATCH]},
-                                          separators=(",", ":")).encode()
-                        await self.publish_raw(_BATCH_PREFIX + body)
+                    await self.publish_round(batch)
                 except ConnectionError as exc:  # every waiter of this round learns it failed
                     for waiter in waiters:
                         if not waiter.done():
@@ -236,6 +233,14 @@ class LiveRedisManager(RedisManagerBase):
                         waiter.set_result(None)
         finally:
             self._flusher = None
+
+    async def publish_round(self, batch: list[list[Any]]) -> None:
+        """Publish one round of queued broadcasts, ``_MAX_BATCH`` per Redis message, in order."""
+        for first in range(0, len(batch), _MAX_BATCH):
+            await self.publish_raw(_BATCH_PREFIX + self.encode_batch(batch[first:first + _MAX_BATCH]))
+
+    def encode_batch(self, items: list[list[Any]]) -> bytes:
+        return json.dumps({"h": self.node_id, "m": items}, separators=(",", ":")).encode()
 
     # -- receiving --------------------------------------------------------------------
 

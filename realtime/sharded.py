@@ -312,34 +312,17 @@ class ShardedLiveManager(LiveRedisManager):
         except ConnectionError as exc:
             log.error("cannot publish a Socket.IO control message: %s", exc)
 
-    async def _flush(self) -> None:
-        """One Redis message per room channel per round (``_MAX_BATCH`` items at most), the
-        rooms' messages published concurrently: a room's items keep their order."""
-        try:
-            while self._waiters:
-                batch, waiters = self._outgoing, self._waiters
-                self._outgoing, self._waiters = [], []
-                by_channel: dict[bytes, list[Any]] = {}
-                for item in batch:
-                    by_channel.setdefault(self.channel_for(item[1]), []).append(item)
-                try:
-                    await asyncio.gather(*(self._publish_items(channel, items)
-                                           for channel, items in by_channel.items()))
-                except ConnectionError as exc:
-                    for waiter in waiters:
-                        if not waiter.done():
-                            waiter.set_exception(exc)
-                    continue
-                for waiter in waiters:
-                    if not waiter.done():
-                        waiter.set_result(None)
-        finally:
-            self._flusher = None
+    async def publish_round(self, batch: list[list[Any]]) -> None:
+        """One Redis message per room channel (``_MAX_BATCH`` items at most), the rooms'
+        messages published concurrently: a room's items keep their order."""
+        by_channel: dict[bytes, list[Any]] = {}
+        for item in batch:
+            by_channel.setdefault(self.channel_for(item[1]), []).append(item)
+        await asyncio.gather(*(self._publish_items(channel, items) for channel, items in by_channel.items()))
 
     async def _publish_items(self, channel: bytes, items: list[Any]) -> None:
         for first in range(0, len(items), _MAX_BATCH):
-            body = json.dumps({"h": self.node_id, "m": items[first:first + _MAX_BATCH]}, separators=(",", ":"))
-            await self._spublish(channel, _BATCH_PREFIX + body.encode())
+            await self._spublish(channel, _BATCH_PREFIX + self.encode_batch(items[first:first + _MAX_BATCH]))
 
     # -- subscribing ------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from models.booking import Booking, BookingStatus, PaymentProvider, PaymentStatus
 from server.bookings import lifecycle, repository
@@ -138,6 +139,11 @@ async def checkout(session: Session, settings: Settings, student_id: uuid.UUID, 
     booking.payment_provider = PaymentProvider.STRIPE
     booking.payment_intent_id = intent["id"]
     booking.payment_status = booking.payment_status or PaymentStatus.REQUIRES_PAYMENT
+    return _stripe_checkout(settings, booking, intent, now)
+
+
+def _stripe_checkout(settings: Settings, booking: Booking, intent: dict[str, Any], now: datetime) -> CheckoutOut:
+    """The answer for a card payment: Stripe Elements completes it with the client secret."""
     return CheckoutOut(booking=BookingOut.of(booking, now),
                        payment=PaymentOut(provider=PaymentProvider.STRIPE, client_secret=intent["client_secret"],
                                           publishable_key=settings.stripe_publishable_key or None))
@@ -179,9 +185,7 @@ async def _checkout_series(session: Session, settings: Settings, student_id: uui
         occurrence.payment_provider = PaymentProvider.STRIPE
         occurrence.payment_intent_id = intent["id"]
         occurrence.payment_status = occurrence.payment_status or PaymentStatus.REQUIRES_PAYMENT
-    return CheckoutOut(booking=BookingOut.of(booking, now),
-                       payment=PaymentOut(provider=PaymentProvider.STRIPE, client_secret=intent["client_secret"],
-                                          publishable_key=settings.stripe_publishable_key or None))
+    return _stripe_checkout(settings, booking, intent, now)
 
 
 async def confirm_test_payment(session: Session, settings: Settings, student_id: uuid.UUID, booking_id: uuid.UUID,

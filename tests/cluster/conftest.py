@@ -15,15 +15,13 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from server.db import libpq_url
-from server.identity import issue_access_token
 from server.migrate import upgrade
 from server.settings import Settings
 from tests.conftest import _recreate_database, _worker_database_url, make_settings
 from tests.fixtures.redis_cluster import LocalCluster
 
 __all__ = ["live_client"]  # the real Socket.IO client fixture of tests/realtime
-from tests.helpers import bearer
-from tests.realtime.conftest import LiveServer, live_client, running_servers
+from tests.realtime.conftest import LiveServer, insert_students, live_client, running_servers
 
 
 @pytest.fixture(scope="package")
@@ -78,14 +76,6 @@ async def capi(servers: list[LiveServer]) -> AsyncIterator[httpx.AsyncClient]:
 def cluster_students(cluster_db: asyncpg.Pool,
                      cluster_settings: Settings) -> Callable[[int], Awaitable[list[dict[str, Any]]]]:
     async def factory(n: int) -> list[dict[str, Any]]:
-        ids = [uuid.uuid4() for _ in range(n)]
-        async with cluster_db.acquire() as conn:
-            await conn.executemany("INSERT INTO users (id, email, name, role) VALUES ($1, $2, 'Student', 'student')",
-                                   [(uid, f"s-{uid.hex[:12]}@example.com") for uid in ids])
-        out = []
-        for uid in ids:
-            token = issue_access_token(cluster_settings, uid, "student")
-            out.append({"id": str(uid), "token": token, "headers": bearer(token)})
-        return out
+        return await insert_students(cluster_db, cluster_settings, n)
 
     return factory

@@ -303,20 +303,25 @@ async def make_tutor(api: httpx.AsyncClient, *, lesson_minutes: list[int] | None
     return tutor
 
 
+async def insert_students(db: asyncpg.Pool, settings: Settings, n: int) -> list[dict[str, Any]]:
+    """``n`` students inserted straight into ``db``, with access tokens minted for ``settings``."""
+    ids = [uuid.uuid4() for _ in range(n)]
+    async with db.acquire() as conn:
+        await conn.executemany("INSERT INTO users (id, email, name, role) VALUES ($1, $2, 'Student', 'student')",
+                               [(uid, f"s-{uid.hex[:12]}@example.com") for uid in ids])
+    out = []
+    for uid in ids:
+        token = issue_access_token(settings, uid, "student")
+        out.append({"id": str(uid), "token": token, "headers": bearer(token)})
+    return out
+
+
 @pytest.fixture
 def make_students(db: asyncpg.Pool, settings: Settings) -> Callable[[int], Awaitable[list[dict[str, Any]]]]:
     """Students inserted straight into the database, with minted access tokens."""
 
     async def factory(n: int) -> list[dict[str, Any]]:
-        ids = [uuid.uuid4() for _ in range(n)]
-        async with db.acquire() as conn:
-            await conn.executemany("INSERT INTO users (id, email, name, role) VALUES ($1, $2, 'Student', 'student')",
-                                   [(uid, f"s-{uid.hex[:12]}@example.com") for uid in ids])
-        out = []
-        for uid in ids:
-            token = issue_access_token(settings, uid, "student")
-            out.append({"id": str(uid), "token": token, "headers": bearer(token)})
-        return out
+        return await insert_students(db, settings, n)
 
     return factory
 
