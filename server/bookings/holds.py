@@ -229,13 +229,21 @@ async def release_hold(session: Session, settings: Settings, student_id: uuid.UU
     if booking.status != BookingStatus.HELD:
         raise InvalidTransition(f"This booking is {booking.status}, not held.",
                                 details={"from": booking.status, "to": BookingStatus.RELEASED})
+    await let_go(session, settings, booking, student_id, now)
+    return booking
+
+
+async def let_go(session: Session, settings: Settings, booking: Booking, student_id: uuid.UUID,
+                 now: datetime) -> None:
+    """The student lets go of a held booking (released, or expired if it had lapsed); a weekly
+    series is held all or nothing, so its other held lessons go too. The caller holds the
+    tutor's lock and the booking's row lock."""
     to_status = BookingStatus.RELEASED if booking.is_live(now) else BookingStatus.EXPIRED
     await end_hold(session, settings, booking, to_status, student_id, now)
-    if booking.series_id is not None:  # a series is held all or nothing: its other holds go too
+    if booking.series_id is not None:
         for sibling in await repository.occurrences(session, booking.series_id, lock=True):
             if sibling.status == BookingStatus.HELD:
                 await end_hold(session, settings, sibling, to_status, student_id, now)
-    return booking
 
 
 async def expire_hold(session: Session, settings: Settings, booking_id: uuid.UUID, now: datetime) -> Booking | None:

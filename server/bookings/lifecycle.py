@@ -26,7 +26,7 @@ from server.bookings.errors import (
     NotReschedulable,
     SlotUnavailable,
 )
-from server.bookings.holds import change_status, end_hold
+from server.bookings.holds import change_status, let_go
 from server.bookings.schemas import CancelQuoteOut
 from server.bookings.service import visible
 from server.db import Session
@@ -146,8 +146,7 @@ async def cancel(session: Session, settings: Settings, principal: Principal, boo
     if booking.status == BookingStatus.HELD and principal.id == booking.student_id:
         booking = await _locked(session, booking_id)
         if booking.status == BookingStatus.HELD:
-            to_status = BookingStatus.RELEASED if booking.is_live(now) else BookingStatus.EXPIRED
-            await end_hold(session, settings, booking, to_status, principal.id, now)
+            await let_go(session, settings, booking, principal.id, now)
             return booking
     return await cancel_locked(session, settings, principal, await _locked(session, booking_id), reason, now)
 

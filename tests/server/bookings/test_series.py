@@ -315,3 +315,15 @@ async def test_a_held_series_is_warned_once_before_it_lapses(client: httpx.Async
     warned = await db.fetch("SELECT booking_id FROM booking_events WHERE kind = 'hold_expiring' AND booking_id = ANY($1)",
                             [uuid.UUID(o["booking_id"]) for o in series["occurrences"]])
     assert [r["booking_id"] for r in warned] == [uuid.UUID(series["occurrences"][0]["booking_id"])]
+
+
+async def test_cancelling_a_held_lesson_of_a_series_releases_the_series(client: httpx.AsyncClient, tutor: dict,
+                                                                        make_students: StudentFactory) -> None:
+    [student] = await make_students(1)
+    start = (datetime.now(UTC) + timedelta(days=2)).replace(hour=9, minute=0, second=0, microsecond=0)
+    series = (await place(client, student, tutor["id"], start, 3)).json()
+    r = await client.post(f"/api/v1/bookings/{series['occurrences'][2]['booking_id']}/cancel",
+                          headers=student["headers"], json={})
+    assert r.status_code == 200 and r.json()["status"] == "released", r.text
+    again = (await client.get(f"/api/v1/series/{series['id']}", headers=student["headers"])).json()
+    assert {o["status"] for o in again["occurrences"]} == {"released"}
