@@ -65,12 +65,17 @@ def _key(value: datetime) -> str:
 
 
 async def _go_to_week_of(page: Page, start: str) -> None:
+    """Click "next week" until the week holding ``start`` is shown (each week fully loaded)."""
+    label = page.get_by_test_id("week-label")
     for _ in range(60):
         if await slot(page, start).count():
             return
+        shown = await label.inner_text()
         await page.get_by_test_id("week-next").click()
+        await expect(label).not_to_have_text(shown, timeout=SLOW_UI_TIMEOUT_MS)
         await expect(page.get_by_test_id("week-view")).not_to_have_attribute("data-loading", "true",
                                                                               timeout=SLOW_UI_TIMEOUT_MS)
+        await expect(page.get_by_test_id("slot").first).to_be_attached(timeout=SLOW_UI_TIMEOUT_MS)
     raise AssertionError(f"the week of {start} never showed its slot")
 
 
