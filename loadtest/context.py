@@ -190,6 +190,12 @@ class RunContext:
     def give_back(self, student: Account) -> None:
         self.free_students.put_nowait(student)
 
+    def lapsed(self, record: HoldRecord) -> None:
+        """The run let ``record`` lapse: it no longer counts against its student's holds."""
+        record.state = "lapsed"
+        if record.id in record.student.holds:
+            record.student.holds.remove(record.id)
+
     async def make_room(self, student: Account) -> None:
         """Release the student's oldest holds until another one fits under the limit."""
         while len(student.holds) >= self.per_student:

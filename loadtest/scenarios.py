@@ -143,7 +143,13 @@ async def _race_for(ctx: RunContext, tutor: Tutor, key: int, racers: int) -> Hol
     race = Race(tutor.id, key)
     ctx.ledger.races.append(race)
     results = await asyncio.gather(*(ctx.hold(s, tutor.id, key, race) for s in students))
-    winner = next((r for r in results if r is not None), None)
+    # Two can win one race in turn: a reply held up (a frozen server) past the first winner's
+    # lapse is a second, later hold. The latest one holds the slot now; the earlier ones lapsed
+    # (``one_winner_per_race`` checks that by their commit times).
+    winners = sorted((r for r in results if r is not None), key=lambda r: r.created_at or r.received_at)
+    winner = winners[-1] if winners else None
+    for earlier in winners[:-1]:
+        ctx.lapsed(earlier)
     for student in students:
         if winner is None or student is not winner.student:
             ctx.give_back(student)
@@ -199,9 +205,7 @@ async def churn(ctx: RunContext) -> None:
                         break
                 else:  # lapse: wait past expires_at, then others take the slot over
                     await asyncio.sleep(max(0.0, holder.expires_at - time.time()) + 0.3)
-                    holder.state = "lapsed"
-                    if holder.id in holder.student.holds:
-                        holder.student.holds.remove(holder.id)
+                    ctx.lapsed(holder)
                     ctx.give_back(holder.student)
                 if not ctx.time_left() or steps >= 4:
                     tutor.open_slots.append(key)
