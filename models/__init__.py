@@ -5,6 +5,7 @@ from models.base import Base
 from models.booking import Booking, BookingEvent, LessonSeries
 from models.integrations import CalendarBusy, CalendarEvent, IntegrationDispatch, OAuthConnection, VideoMeeting
 from models.ledger import Account, EntryKind, LedgerEntry, LedgerLine
+from models.notification import Notification, NotificationKind
 from models.outbox import DeadLetter, IdempotencyKey, OutboxMessage, WebhookEvent
 from models.package import CreditMove, CreditMovement, LessonPackage, PackagePurchase, PurchaseStatus
 from models.payout import (
@@ -47,6 +48,8 @@ __all__ = [
     "LedgerLine",
     "LessonPackage",
     "LessonSeries",
+    "Notification",
+    "NotificationKind",
     "OAuthConnection",
     "OutboxMessage",
     "PackagePurchase",

@@ -32,6 +32,8 @@ class OutboxMessage(Base):
     event: Mapped[str] = mapped_column(String(64), nullable=False)
     room: Mapped[str] = mapped_column(String(128), nullable=False)
     payload: Mapped[dict[str, Any]] = mapped_column(JSONB, nullable=False)
+    # Set by the database when the event is also stored as a notification (models/notification.py).
+    notification_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     created_at: Mapped[datetime] = created_at()
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -45,12 +45,18 @@ log = logging.getLogger("edustream.live.relay")
 
 NOTIFY_CHANNEL = "edustream_outbox"
 LIVE_NAMESPACE = "/live"
+NOTIFICATION_EVENT = "notification.new"
 # A fixed 64-bit advisory-lock key; advisory locks are per database, so every deployment
 # (and every test database) elects its own leader.
 RELAY_LOCK_KEY = int.from_bytes(hashlib.sha256(b"edustream.outbox.relay").digest()[:8], "big", signed=True)
 
+# A row stored as a notification (models/notification.py) is published twice: the event, then
+# ``notification.new`` built from the same row, so the two can never disagree.
 _CLAIM = ("SELECT id, event, room, payload::text AS payload, version, "
           "id::text || '@' || (EXTRACT(EPOCH FROM created_at) * 1000000)::bigint::text AS key, "
+          "CASE WHEN notification_id IS NOT NULL THEN jsonb_build_object('notification', jsonb_build_object("
+          "  'id', notification_id, 'kind', event, 'data', payload, 'read_at', NULL, 'created_at', "
+          "  to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')))::text END AS notification, "
           "EXTRACT(EPOCH FROM clock_timestamp() - created_at)::float8 AS age FROM outbox "
           "WHERE published_at IS NULL ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED")
 _MARK = "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])"
@@ -64,8 +70,14 @@ def to_broadcasts(rows: Sequence[Any], namespace: str = LIVE_NAMESPACE) -> list[
     The key is the id and the insert time: ids alone repeat if the sequence is ever reset
     (a restored database; tests that truncate with RESTART IDENTITY).
     """
-    return [Broadcast(event=r["event"], data_json=r["payload"], room=r["room"], namespace=namespace, key=r["key"])
-            for r in rows]
+    out: list[Broadcast] = []
+    for r in rows:
+        out.append(Broadcast(event=r["event"], data_json=r["payload"], room=r["room"], namespace=namespace,
+                             key=r["key"]))
+        if r.get("notification") is not None:
+            out.append(Broadcast(event=NOTIFICATION_EVENT, data_json=r["notification"], room=r["room"],
+                                 namespace=namespace, key=r["key"] + "/notification"))
+    return out
 
 
 class OutboxRelay:

@@ -161,6 +161,7 @@ class Settings(BaseSettings):
     # Lead times in seconds; when set, they replace session_alert_minutes (tests use seconds).
     session_alert_seconds: Annotated[list[float] | None, NoDecode] = None
     hold_retention_days: int = 30
+    notification_retention_days: int = 90
     housekeeping_cron: str = "*/10 * * * *"
 
     # Payments

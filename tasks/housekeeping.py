@@ -7,7 +7,8 @@
   them; they never blocked anything, see models/booking.py's live rule), unless a payment
   touched them.
 
-* ``deleted`` rows of ``uploads`` older than ``HOLD_RETENTION_DAYS`` (their objects are gone).
+* ``deleted`` rows of ``uploads`` older than ``HOLD_RETENTION_DAYS`` (their objects are gone);
+* notifications older than ``NOTIFICATION_RETENTION_DAYS``, read or not.
 
 Deleting a booking row marks its files ``deleting`` (migration 0008's trigger);
 ``uploads.sweep`` (``UPLOADS_SWEEP_CRON``) then removes every object whose row says it must
@@ -53,6 +54,8 @@ _PURGES = {
                     "AND coalesce(payment_status, 'none') IN ('none', 'requires_payment') LIMIT :batch)",
     "deleted_uploads": "DELETE FROM uploads WHERE id IN ("
                        "SELECT id FROM uploads WHERE state = 'deleted' AND deleted_at < :holds LIMIT :batch)",
+    "notifications": "DELETE FROM notifications WHERE id IN ("
+                     "SELECT id FROM notifications WHERE created_at < :notifications LIMIT :batch)",
 }
 # Objects per sweep transaction (each batch is one DeleteObjects call and row locks held meanwhile).
 SWEEP_BATCH = 200
@@ -77,7 +80,8 @@ async def purge(sessionmaker: Sessionmaker, settings: Settings, now: datetime) -
     """Delete what is past its retention; returns the number of rows deleted per kind."""
     cutoffs = {"idempotency": now - timedelta(seconds=settings.idempotency_ttl_seconds),
                "outbox": now - timedelta(seconds=settings.live_history_seconds),
-               "holds": now - timedelta(days=settings.hold_retention_days)}
+               "holds": now - timedelta(days=settings.hold_retention_days),
+               "notifications": now - timedelta(days=settings.notification_retention_days)}
 
     def purging(statement: str) -> Step:
         async def step(session: Session, batch: int) -> int:
@@ -91,7 +95,7 @@ async def purge(sessionmaker: Sessionmaker, settings: Settings, now: datetime) -
 @broker.task(task_name="housekeeping.purge",
              schedule=[{"cron": broker.settings.housekeeping_cron, "schedule_id": "housekeeping.purge"}])
 async def purge_old_rows() -> dict[str, int]:
-    """Delete old idempotency keys, published outbox rows and lapsed holds."""
+    """Delete old idempotency keys, published outbox rows, lapsed holds and notifications."""
     async with runtime.exclusive("housekeeping.purge", ttl_seconds=600) as mine:
         if not mine:
             return {}

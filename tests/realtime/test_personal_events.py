@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import httpx
 import pytest
 
@@ -46,3 +48,29 @@ async def test_both_parties_hear_a_release(live, api, live_client, make_students
     await tutor_conn.wait_for(released)
     await student_conn.wait_for(released)
     assert [e["booking"]["status"] for e in student_conn.of("booking.updated")] == ["held", "released"]
+
+
+async def test_notification_new_follows_each_stored_event_with_the_stored_notification(
+        live, api, live_client, make_students) -> None:
+    tutor = await make_tutor(api)
+    [student] = await make_students(1)
+    tutor_conn = await live_client(live[0].url, token=tutor["token"])
+    booking = await place_hold(live[1].url, student, tutor["id"], slot_start())
+
+    await tutor_conn.wait_for(lambda c: len(c.of("notification.new")) == 2)
+    live_kinds = [n["notification"]["kind"] for n in tutor_conn.of("notification.new")]
+    # Each notification.new comes right after the event it stores, with the same payload.
+    names = [name for name, _ in tutor_conn.events if name != "slots.changed"]
+    assert names == ["booking.updated", "notification.new", "booking.new", "notification.new"]
+    async with httpx.AsyncClient(base_url=live[0].url) as http:
+        r = await http.get("/api/v1/notifications", headers=tutor["headers"])
+    assert r.status_code == 200, r.text
+    stored = list(reversed(r.json()["items"]))  # oldest first, as they were sent
+    assert [n["kind"] for n in stored] == live_kinds == ["booking.updated", "booking.new"]
+    for pushed, kept in zip(tutor_conn.of("notification.new"), stored, strict=True):
+        assert pushed["notification"]["id"] == kept["id"]
+        assert pushed["notification"]["data"] == kept["data"]
+        assert pushed["notification"]["data"]["booking"]["id"] == booking["id"]
+        assert pushed["notification"]["read_at"] is None
+        assert (datetime.fromisoformat(pushed["notification"]["created_at"])
+                == datetime.fromisoformat(kept["created_at"]))

@@ -57,7 +57,7 @@ async def test_purge_deletes_only_what_is_past_its_retention(
     events = {r["event"] for r in await db.fetch("SELECT event FROM outbox")}
     assert {"fresh.published", "old.unpublished"} <= events and "old.published" not in events
     assert await purge(app.state.sessionmaker, settings, datetime.now(UTC)) == {
-        "idempotency_keys": 0, "outbox": 0, "lapsed_holds": 0, "deleted_uploads": 0}
+        "idempotency_keys": 0, "outbox": 0, "lapsed_holds": 0, "deleted_uploads": 0, "notifications": 0}
 
 
 async def test_a_purged_hold_marks_its_files_for_the_uploads_sweep(

@@ -708,6 +708,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your notifications, newest first
+         * @description Every personal live event sent to you (`booking.new`, `booking.updated`, `hold.expiring`,
+         *     `session.starting`, `waitlist.offer`, `message.new`, `review.new`, `payout.updated`) is also
+         *     stored here, in the transaction that sent it: `kind` is the event's name and `data` its payload.
+         *     `unread=true` lists only unread ones; `unread_count` counts all of them. Live, each one also
+         *     arrives as `notification.new` `{notification}`. Kept for `NOTIFICATION_RETENTION_DAYS`.
+         */
+        get: operations["list_notifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/notifications/read": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Mark notifications read
+         * @description `{ids: [...]}` marks those of yours (other ids are ignored), `{all: true}` every unread one;
+         *     give exactly one of the two. Your other open tabs get `notifications.read` `{ids, unread_count}`.
+         */
+        post: operations["mark_notifications_read"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tutors/me/packages": {
         parameters: {
             query?: never;
@@ -2432,6 +2477,89 @@ export interface components {
              * @default null
              */
             reason?: string | null;
+        };
+        /**
+         * NotificationKind
+         * @description The personal live events that are also stored (the contract's list).
+         * @enum {string}
+         */
+        NotificationKind: "booking.new" | "booking.updated" | "hold.expiring" | "session.starting" | "waitlist.offer" | "message.new" | "review.new" | "payout.updated";
+        /**
+         * NotificationOut
+         * @description A personal live event, as stored for its recipient.
+         */
+        NotificationOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** @description The live event's name. */
+            kind: components["schemas"]["NotificationKind"];
+            /**
+             * Data
+             * @description The live event's payload, exactly as it was sent.
+             */
+            data: {
+                [key: string]: unknown;
+            };
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Read At
+             * @default null
+             */
+            read_at?: string | null;
+        };
+        /** NotificationPage */
+        NotificationPage: {
+            /**
+             * Items
+             * @description Newest first.
+             */
+            items: components["schemas"]["NotificationOut"][];
+            /**
+             * Next Cursor
+             * @description Pass as `cursor` for the next page; null at the end.
+             * @default null
+             */
+            next_cursor?: string | null;
+            /**
+             * Unread Count
+             * @description The user's unread notifications (all of them, not only this page).
+             */
+            unread_count: number;
+        };
+        /** MarkReadIn */
+        MarkReadIn: {
+            /**
+             * Ids
+             * @description These notifications (others' ids are ignored).
+             * @default null
+             */
+            ids?: string[] | null;
+            /**
+             * All
+             * @description `true`: every unread notification.
+             * @default null
+             */
+            all?: boolean | null;
+        };
+        /** MarkReadOut */
+        MarkReadOut: {
+            /**
+             * Marked
+             * @description The notifications this call marked read.
+             */
+            marked: string[];
+            /**
+             * Unread Count
+             * @description The user's unread notifications afterwards.
+             */
+            unread_count: number;
         };
         /** PackageIn */
         PackageIn: {
@@ -5675,6 +5803,139 @@ export interface operations {
             };
             /** @description Error codes: `review_not_found` */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_notifications: {
+        parameters: {
+            query?: {
+                /** @description `true`: only unread ones. */
+                unread?: boolean | null;
+                cursor?: string | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationPage"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_cursor`, `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    mark_notifications_read: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["MarkReadIn"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MarkReadOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
