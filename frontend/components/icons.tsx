@@ -4,7 +4,7 @@
  */
 import type { ReactNode } from "react";
 
-export type IconName = "search" | "calendar" | "inbox" | "lock" | "compass" | "warning" | "check" | "sun" | "sparkles" | "folder";
+export type IconName = "search" | "calendar" | "inbox" | "lock" | "compass" | "warning" | "check" | "sun" | "sparkles" | "folder" | "bell";
 
 const PATHS: Record<IconName, ReactNode> = {
   search: (
@@ -62,6 +62,12 @@ const PATHS: Record<IconName, ReactNode> = {
     </>
   ),
   folder: <path d="M3.5 7a2 2 0 0 1 2-2h4l2 2.5h7a2 2 0 0 1 2 2V17a2 2 0 0 1-2 2h-13a2 2 0 0 1-2-2z" />,
+  bell: (
+    <>
+      <path d="M6 16.5V11a6 6 0 0 1 12 0v5.5l1.5 2h-15z" />
+      <path d="M10 20.5a2 2 0 0 0 4 0" />
+    </>
+  ),
 };
 
 export function Icon({ name, className = "h-6 w-6" }: { name: IconName; className?: string }) {

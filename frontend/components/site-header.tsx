@@ -4,6 +4,7 @@ import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
 import { useState } from "react";
 import { api } from "@/lib/api";
+import { NotificationBell } from "./notifications";
 import { usePublicConfig, useSession } from "./session";
 import { useToast } from "./toast";
 import { Avatar, Badge, buttonClass, cx, Skeleton } from "./ui";
@@ -87,6 +88,7 @@ export function SiteHeader() {
         </nav>
 
         <div className="ml-auto flex items-center gap-2">
+          {user && <NotificationBell />}
           {user === undefined ? (
             <Skeleton className="h-9 w-32" />
           ) : user ? (

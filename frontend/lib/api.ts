@@ -39,6 +39,8 @@ import type {
   Materials,
   MaterialUploadIn,
   MeUpdate,
+  MarkReadOut,
+  NotificationPage,
   Onboarding,
   PackageInput,
   PackageList,
@@ -375,6 +377,20 @@ export const api = {
     /** The student's unexpired credits (optionally with one tutor). */
     credits: (tutorId?: string, signal?: AbortSignal) =>
       request<CreditList>("GET", "/me/credits", { query: tutorId ? { tutor_id: tutorId } : {}, signal }),
+  },
+
+  notifications: {
+    /** Newest first; `unread` lists only unread ones (`unread_count` always counts all). */
+    list: (opts: { unread?: boolean; cursor?: string | null; limit?: number } = {}, signal?: AbortSignal) =>
+      request<NotificationPage>("GET", "/notifications", {
+        query: {
+          ...(opts.unread ? { unread: "true" } : {}),
+          ...(opts.cursor ? { cursor: opts.cursor } : {}),
+          ...(opts.limit ? { limit: String(opts.limit) } : {}),
+        },
+        signal,
+      }),
+    markRead: (body: { ids: string[] } | { all: true }) => request<MarkReadOut>("POST", "/notifications/read", { body }),
   },
 
   reviews: {

@@ -18,6 +18,8 @@ import type {
   BookingEvent,
   CreditsUpdatedEvent,
   HoldExpiringEvent,
+  NotificationNewEvent,
+  NotificationsReadEvent,
   PayoutUpdatedEvent,
   SessionStartingEvent,
   Slot,
@@ -40,6 +42,8 @@ export interface UserEvents {
   "session.starting": SessionStartingEvent;
   "payout.updated": PayoutUpdatedEvent;
   "credits.updated": CreditsUpdatedEvent;
+  "notification.new": NotificationNewEvent;
+  "notifications.read": NotificationsReadEvent;
 }
 
 type UserEventName = keyof UserEvents;
@@ -50,6 +54,8 @@ const USER_EVENTS: UserEventName[] = [
   "session.starting",
   "payout.updated",
   "credits.updated",
+  "notification.new",
+  "notifications.read",
 ];
 
 interface LogEntry {

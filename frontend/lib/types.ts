@@ -114,6 +114,22 @@ export interface CreditsUpdatedEvent {
   purchase: Purchase;
 }
 
+export type Notification = Schemas["NotificationOut"];
+export type NotificationKind = Notification["kind"];
+export type NotificationPage = Schemas["NotificationPage"];
+export type MarkReadOut = Schemas["MarkReadOut"];
+
+/** `notification.new`: a personal event as stored (right after the event itself). */
+export interface NotificationNewEvent {
+  notification: Notification;
+}
+
+/** `notifications.read`: this user marked notifications read (maybe in another tab). */
+export interface NotificationsReadEvent {
+  ids: string[];
+  unread_count: number;
+}
+
 export interface HoldExpiringEvent {
   booking_id: Booking["id"];
   expires_at: string;
