@@ -46,7 +46,8 @@ SELECT p.user_id AS tutor_id, p.hourly_rate_cents, p.currency
 FROM tutor_profiles p
 JOIN instant_availability ia ON ia.tutor_id = p.user_id AND ia.available
 JOIN users u ON u.id = p.user_id
-CROSS JOIN LATERAL (SELECT tstzrange(:now, :now + make_interval(mins => :minutes + p.buffer_minutes), '[)') AS g) w
+CROSS JOIN LATERAL (SELECT tstzrange(CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+                              + make_interval(mins => CAST(:minutes AS int) + p.buffer_minutes), '[)') AS g) w
 WHERE p.user_id = ANY(CAST(:online AS uuid[])) AND p.is_active AND u.suspended_at IS NULL
   AND p.user_id <> :student
   AND CAST(:minutes AS int) = ANY(p.lesson_minutes)
@@ -120,12 +121,11 @@ async def pending_of(session: Session, student_id: uuid.UUID) -> InstantRequest 
         .with_for_update())).first()
 
 
-def add(session: Session, request: InstantRequest, offers: Sequence[InstantOffer]) -> None:
+async def add(session: Session, request: InstantRequest, offers: Sequence[InstantOffer]) -> None:
+    """Insert the request, then its offers (no ORM relationship orders them)."""
     session.add(request)
+    await session.flush()
     session.add_all(offers)
-
-
-async def flush(session: Session) -> None:
     await session.flush()
 
 

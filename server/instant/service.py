@@ -124,8 +124,7 @@ async def create_request(session: Session, redis: Redis, settings: Settings, stu
                              expires_at=now + timedelta(seconds=settings.instant_accept_seconds))
     offers = [InstantOffer(request_id=request.id, tutor_id=c.tutor_id, currency=c.currency,
                            price_cents=holds.price_for(c.hourly_rate_cents, body.minutes)) for c in found]
-    repository.add(session, request, offers)
-    await repository.flush(session)
+    await repository.add(session, request, offers)
     name = await repository.user_name(session, student_id)
     await emit(session, [("instant.request", user_room(o.tutor_id),
                           {"request": InstantOfferOut.of(request, o, name).model_dump(mode="json")})
