@@ -18,6 +18,9 @@ import type {
   BookingEvent,
   CreditsUpdatedEvent,
   HoldExpiringEvent,
+  InstantAcceptedEvent,
+  InstantEndedEvent,
+  InstantRequestEvent,
   PayoutUpdatedEvent,
   SessionStartingEvent,
   Slot,
@@ -40,6 +43,11 @@ export interface UserEvents {
   "session.starting": SessionStartingEvent;
   "payout.updated": PayoutUpdatedEvent;
   "credits.updated": CreditsUpdatedEvent;
+  "instant.request": InstantRequestEvent;
+  "instant.accepted": InstantAcceptedEvent;
+  "instant.taken": InstantEndedEvent;
+  "instant.expired": InstantEndedEvent;
+  "instant.cancelled": InstantEndedEvent;
 }
 
 type UserEventName = keyof UserEvents;
@@ -50,6 +58,11 @@ const USER_EVENTS: UserEventName[] = [
   "session.starting",
   "payout.updated",
   "credits.updated",
+  "instant.request",
+  "instant.accepted",
+  "instant.taken",
+  "instant.expired",
+  "instant.cancelled",
 ];
 
 interface LogEntry {
