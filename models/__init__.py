@@ -3,6 +3,7 @@
 from models.audit import AdminAction, AdminActionKind, AuditTarget
 from models.base import Base
 from models.booking import Booking, BookingEvent, LessonSeries
+from models.instant import InstantAvailability, InstantOffer, InstantRequest, InstantStatus
 from models.integrations import CalendarBusy, CalendarEvent, IntegrationDispatch, OAuthConnection, VideoMeeting
 from models.ledger import Account, EntryKind, LedgerEntry, LedgerLine
 from models.notification import Notification, NotificationKind
@@ -43,6 +44,10 @@ __all__ = [
     "EmailVerification",
     "EntryKind",
     "IdempotencyKey",
+    "InstantAvailability",
+    "InstantOffer",
+    "InstantRequest",
+    "InstantStatus",
     "IntegrationDispatch",
     "LedgerEntry",
     "LedgerLine",

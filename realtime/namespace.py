@@ -19,6 +19,7 @@ import socketio
 from pydantic import BaseModel, ValidationError
 from socketio.exceptions import ConnectionRefusedError
 
+from models.user import Role
 from realtime import service
 from realtime.auth import Identity, authenticate_handshake, verify_token
 from realtime.internals import release_handshake
@@ -31,6 +32,7 @@ from realtime.limits import (
     check_event,
     reserve_watch,
 )
+from realtime.presence import TutorPresence
 from realtime.schemas import AuthIn, AuthOut, UnwatchIn, UnwatchOut, WatchIn
 from server.availability.schemas import SlotsOut
 from server.db import unit_of_work
@@ -100,6 +102,8 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self.app_state = state
         self._tasks: set[asyncio.Task[None]] = set()
         self.budgets = IpBudgets(settings)
+        # A tutor's signed-in connections make them present for instant lessons (docs/instant.md).
+        self.presence = TutorPresence(settings, self._redis)
 
     @traced_dispatch  # a span per event, connect and disconnect included
     async def trigger_event(self, event: str, *args: Any) -> Any:
@@ -157,6 +161,7 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         state = session.get(_SESSION_KEY) if isinstance(session, dict) else None
         if isinstance(state, ConnectionState) and state.expiry is not None:
             state.expiry.cancel()
+        await self.presence.left(sid)
         metrics.connection_closed()
 
     async def on_auth(self, sid: str, state: ConnectionState, data: Any) -> dict[str, Any]:
@@ -191,6 +196,8 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
                 await self.enter_room(sid, sign_in_room(identity.principal.session_id))
         state.principal, state.expires_at = identity.principal, identity.expires_at
         self._schedule_expiry(sid, state)
+        if identity.principal.role == Role.TUTOR:
+            await self.presence.joined(sid, identity.principal.id)
 
     def _schedule_expiry(self, sid: str, state: ConnectionState) -> None:
         if state.expiry is not None:

@@ -96,9 +96,11 @@ class LiveLayer:
                 await manager.wait_ready()
         outbox.add_listener(self.relay.wake)
         await self.relay.start()
+        self.namespace.presence.start()
 
     async def stop(self, app: Any = None) -> None:
         """Stop the relay (handing leadership on), the Redis listener and the Socket.IO server."""
+        await self.namespace.presence.stop()
         outbox.remove_listener(self.relay.wake)
         await self.relay.stop()
         await stop_listener(self.sio.manager)

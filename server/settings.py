@@ -144,6 +144,15 @@ class Settings(BaseSettings):
     live_ping_interval_seconds: float = 25.0
     live_ping_timeout_seconds: float = 20.0
 
+    # Instant lessons (docs/instant.md): how long the offered tutors have to accept a request;
+    # a tutor's /live connection counts as present for INSTANT_PRESENCE_TTL_SECONDS after its
+    # API process last refreshed it (every INSTANT_PRESENCE_HEARTBEAT_SECONDS), so the presence
+    # of a crashed process ends within the TTL; the most tutors one request is offered to.
+    instant_accept_seconds: int = Field(default=30, ge=5, le=600)
+    instant_presence_ttl_seconds: float = Field(default=30.0, gt=0)
+    instant_presence_heartbeat_seconds: float = Field(default=10.0, gt=0)
+    instant_max_offers: int = Field(default=50, ge=1)
+
     # Jobs
     hold_expiring_lead_seconds: int = 60
     session_alert_minutes: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [10, 1])

@@ -1,4 +1,5 @@
 import { Suspense } from "react";
+import { InstantLessonPanel } from "@/components/instant";
 import { TutorSearch, TutorSearchSkeleton } from "@/components/tutor-search";
 
 export default function HomePage() {
@@ -19,6 +20,7 @@ export default function HomePage() {
         </div>
       </section>
       <div className="mt-3 sm:mt-8">
+        <InstantLessonPanel />
         <Suspense fallback={<TutorSearchSkeleton />}>
           <TutorSearch />
         </Suspense>

@@ -2,6 +2,7 @@
 
 import type { ReactNode } from "react";
 import { ErrorReporting } from "./error-reporting";
+import { InstantOffers } from "./instant";
 import { LiveProvider } from "./live";
 import { SessionProvider } from "./session";
 import { ToastProvider } from "./toast";
@@ -11,7 +12,10 @@ export function Providers({ children }: { children: ReactNode }) {
     <ToastProvider>
       <ErrorReporting />
       <SessionProvider>
-        <LiveProvider>{children}</LiveProvider>
+        <LiveProvider>
+          {children}
+          <InstantOffers />
+        </LiveProvider>
       </SessionProvider>
     </ToastProvider>
   );

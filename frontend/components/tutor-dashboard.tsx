@@ -7,6 +7,7 @@ import { useNow } from "@/lib/hooks";
 import { fmtCountdown, fmtMoney, fmtRange, fmtTime, minutesBetween, relativeFromNow } from "@/lib/time";
 import type { Booking, User } from "@/lib/types";
 import { DateBlock, StatusBadge, upsertBooking } from "./booking-bits";
+import { AvailableNowToggle } from "./instant";
 import { useLive, useLiveEvent, useOnReconnect } from "./live";
 import { RequireAuth } from "./require-auth";
 import { Alert, buttonClass, Card, cx, EmptyState, PageHeader, Skeleton } from "./ui";
@@ -138,6 +139,8 @@ function Dashboard({ user }: { user: User }) {
           <Alert title="Couldn't load your sessions">{error}</Alert>
         </div>
       )}
+
+      {!profileMissing && <AvailableNowToggle />}
 
       <div className="mb-6 grid gap-4 sm:grid-cols-3">
         <Stat label="Upcoming sessions" value={upcoming === null ? null : String(upcomingNow.length)} testId="stat-upcoming" />

@@ -32,6 +32,10 @@ import type {
   Checkout,
   FieldError,
   HoldCreate,
+  InstantAccept,
+  InstantRequest,
+  InstantRequestIn,
+  InstantState,
   Series,
   SeriesCreate,
   Integrations,
@@ -358,6 +362,19 @@ export const api = {
         query: cursor ? { cursor } : {},
         signal,
       }),
+  },
+
+  instant: {
+    /** Tutors: the "available now" toggle, presence and the requests still open for you. */
+    state: (signal?: AbortSignal) => request<InstantState>("GET", "/tutors/me/instant", { signal }),
+    setAvailable: (available: boolean) => request<InstantState>("PUT", "/tutors/me/instant", { body: { available } }),
+    /** Students: ask the tutors online now for a lesson. */
+    ask: (body: InstantRequestIn) =>
+      request<InstantRequest>("POST", "/instant-requests", { body, idempotencyKey: uuid() }),
+    get: (id: string, signal?: AbortSignal) =>
+      request<InstantRequest>("GET", `/instant-requests/${encodeURIComponent(id)}`, { signal }),
+    cancel: (id: string) => request<InstantRequest>("POST", `/instant-requests/${encodeURIComponent(id)}/cancel`),
+    accept: (id: string) => request<InstantAccept>("POST", `/instant-requests/${encodeURIComponent(id)}/accept`),
   },
 
   packages: {

@@ -20,6 +20,9 @@ import type {
   HoldExpiringEvent,
   NotificationNewEvent,
   NotificationsReadEvent,
+  InstantAcceptedEvent,
+  InstantEndedEvent,
+  InstantRequestEvent,
   PayoutUpdatedEvent,
   SessionStartingEvent,
   Slot,
@@ -44,6 +47,11 @@ export interface UserEvents {
   "credits.updated": CreditsUpdatedEvent;
   "notification.new": NotificationNewEvent;
   "notifications.read": NotificationsReadEvent;
+  "instant.request": InstantRequestEvent;
+  "instant.accepted": InstantAcceptedEvent;
+  "instant.taken": InstantEndedEvent;
+  "instant.expired": InstantEndedEvent;
+  "instant.cancelled": InstantEndedEvent;
 }
 
 type UserEventName = keyof UserEvents;
@@ -56,6 +64,11 @@ const USER_EVENTS: UserEventName[] = [
   "credits.updated",
   "notification.new",
   "notifications.read",
+  "instant.request",
+  "instant.accepted",
+  "instant.taken",
+  "instant.expired",
+  "instant.cancelled",
 ];
 
 interface LogEntry {

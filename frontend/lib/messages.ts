@@ -31,6 +31,12 @@ const BY_CODE: Record<string, string> = {
   trial_not_offered: "This tutor does not offer a trial lesson.",
   series_conflict: "Some of those weeks can't be booked, so nothing was held.",
   hold_not_convertible: "This hold can no longer become weekly lessons. Pick the time again.",
+  no_tutor_available: "No tutor for that subject and length is online right now. Try again in a little while.",
+  request_pending: "You already have a request waiting for a tutor.",
+  request_taken: "Another tutor accepted this request first.",
+  request_expired: "This request has ended: nobody accepted it in time.",
+  request_cancelled: "The student withdrew this request.",
+  request_not_pending: "This request has already ended.",
   network_error: "Can't reach EduStream right now. Check your connection and try again.",
 };
 

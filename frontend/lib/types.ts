@@ -142,6 +142,35 @@ export interface SessionStartingEvent {
   join_url?: Booking["join_url"];
 }
 
+// ---- instant lessons (docs/instant.md) ----------------------------------------------------
+
+export type InstantState = Schemas["InstantStateOut"];
+export type InstantOffer = Schemas["InstantOfferOut"];
+export type InstantRequest = Schemas["InstantRequestOut"];
+export type InstantRequestIn = Schemas["InstantRequestIn"];
+export type InstantAccept = Schemas["AcceptOut"];
+
+/** `instant.request`: a student asks for a lesson now; accept before `request.expires_at`. */
+export interface InstantRequestEvent {
+  request: InstantOffer;
+}
+
+/** `instant.accepted` (to the student): a tutor took the request; the booking is held until paid. */
+export interface InstantAcceptedEvent {
+  request: InstantRequest;
+  booking: Booking;
+}
+
+/**
+ * `instant.expired` / `instant.cancelled`: the student gets `{request}`, the offered tutors
+ * `{request_id, status}`; `instant.taken` (tutors only): another tutor accepted.
+ */
+export interface InstantEndedEvent {
+  request?: InstantRequest;
+  request_id?: string;
+  status?: string;
+}
+
 /** The average rating, or null for a tutor nobody has rated yet. */
 export function ratingOf(t: Tutor): number | null {
   return t.rating_count === 0 ? null : t.rating;

@@ -145,6 +145,22 @@ async def place_hold(session: Session, settings: Settings, student_id: uuid.UUID
     return await _place_hold_general(session, settings, tp, student_id, tutor_id, start, minutes, now)
 
 
+async def place_hold_now(session: Session, settings: Settings, student_id: uuid.UUID, tutor_id: uuid.UUID,
+                         minutes: int, now: datetime) -> Placed:
+    """An instant lesson (server/instant): hold ``[now, now + minutes)`` with a tutor who said
+    they are available now. It lies off the weekly slot grid and inside the notice period, so
+    only the lesson length is checked against the tutor's policy; everything else is a hold
+    like any other (the general path: locks, the student's hold limit, the hoarding limits,
+    live bookings and calendar time in the way, ``ex_bookings_no_overlap``, ``booking.new``
+    and ``slots.changed``), paid for with ``POST /bookings/{id}/checkout``."""
+    tp = await policies.fresh_policy(session, tutor_id)
+    if minutes not in tp.policy.lesson_minutes:
+        raise SlotNotOffered("The tutor does not teach lessons of that length.",
+                             details={"minutes": minutes, "lesson_minutes": list(tp.policy.lesson_minutes)})
+    return await _place_hold_general(session, settings, tp, student_id, tutor_id, now.replace(microsecond=0),
+                                     minutes, now)
+
+
 async def _place_hold_general(session: Session, settings: Settings, tp: TutorPolicy, student_id: uuid.UUID,
                               tutor_id: uuid.UUID, start: datetime, minutes: int, now: datetime) -> Placed:
     """The hold in a few statements, moving lapsed holds in the way aside (status

@@ -753,6 +753,147 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/tutors/me/instant": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your instant-lesson state
+         * @description The "available now" toggle, whether one of your /live connections is up (`connected`),
+         *     whether new requests reach you (`online` = both), and the requests offered to you that are
+         *     still open (what `instant.request` delivered; read it again after a reconnect).
+         */
+        get: operations["get_instant_state"];
+        /**
+         * Switch "available now" on or off
+         * @description While it is on and at least one of your /live connections is up, students' instant
+         *     requests in your subjects and lesson lengths reach you live (`instant.request`) whenever
+         *     you have no lesson or calendar event from now until the lesson would end. 404
+         *     `profile_not_found` before you have a tutor profile.
+         */
+        put: operations["put_instant_state"];
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/instant/tutors": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Tutors available for an instant lesson now
+         * @description Tutors whose "available now" toggle is on and who are connected, best rated first;
+         *     optionally only those teaching `subject` (name or slug) in lessons of `minutes`.
+         */
+        get: operations["list_available_tutors"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/instant-requests": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Ask for a lesson now
+         * @description Every online tutor who teaches `subject` in lessons of `minutes` and is free from now
+         *     until the lesson would end gets `instant.request` with INSTANT_ACCEPT_SECONDS to accept.
+         *     The first to accept books you (live `instant.accepted` with the booking, held until you pay
+         *     with `POST /bookings/{id}/checkout`); nobody by the deadline: `instant.expired`, nothing
+         *     charged. 409 `no_tutor_available` (nothing stored) when nobody can be asked; 409
+         *     `request_pending` while another request of yours is open; 409 `hold_limit_reached` when
+         *     you hold MAX_ACTIVE_HOLDS slots already.
+         */
+        post: operations["create_instant_request"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/instant-requests/{request_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * One instant request
+         * @description For its student (with the booking once accepted) and the tutors it was offered to; 404 for anyone else.
+         */
+        get: operations["get_instant_request"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/instant-requests/{request_id}/accept": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Accept an instant request
+         * @description The first offered tutor to accept gets a lesson starting now (a `held` booking, with
+         *     `booking.new` and `slots.changed` as for any hold); exactly one wins. 409 `request_taken`
+         *     when another tutor was first, `request_expired` past the deadline, `request_cancelled` when
+         *     the student withdrew it; `slot_unavailable` when you are no longer free (the request stays
+         *     open for the others); 404 when it was not offered to you.
+         */
+        post: operations["accept_instant_request"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/instant-requests/{request_id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Withdraw an instant request
+         * @description Its student only (404 otherwise); the offered tutors get `instant.cancelled`. 409
+         *     `request_not_pending` once it was accepted, expired or cancelled.
+         */
+        post: operations["cancel_instant_request"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tutors/me/packages": {
         parameters: {
             query?: never;
@@ -2560,6 +2701,185 @@ export interface components {
              * @description The user's unread notifications afterwards.
              */
             unread_count: number;
+        };
+        /**
+         * InstantOfferOut
+         * @description A request as an offered tutor sees it (the live `instant.request` payload).
+         */
+        InstantOfferOut: {
+            /**
+             * Id
+             * Format: uuid
+             * @description The request's id (accept it with `POST /instant-requests/{id}/accept`).
+             */
+            id: string;
+            /** Subject */
+            subject: string;
+            /** Minutes */
+            minutes: number;
+            /**
+             * Expires At
+             * Format: date-time
+             * @description The accept deadline (`INSTANT_ACCEPT_SECONDS` after the request).
+             */
+            expires_at: string;
+            /**
+             * Student Name
+             * @description The student's first name.
+             * @default null
+             */
+            student_name?: string | null;
+            /**
+             * Price Cents
+             * @description What the lesson costs at your rate.
+             */
+            price_cents: number;
+            /** Currency */
+            currency: string;
+        };
+        /**
+         * InstantStateOut
+         * @description A tutor's instant-lesson state.
+         */
+        InstantStateOut: {
+            /**
+             * Available
+             * @description The "available now" toggle.
+             */
+            available: boolean;
+            /**
+             * Connected
+             * @description Whether at least one of your /live connections is up (any API process).
+             */
+            connected: boolean;
+            /**
+             * Online
+             * @description `available` and `connected`: whether new instant requests reach you.
+             */
+            online: boolean;
+            /**
+             * Offers
+             * @description Requests offered to you that are still open, soonest deadline first.
+             */
+            offers?: components["schemas"]["InstantOfferOut"][];
+        };
+        /** AvailableTutorOut */
+        AvailableTutorOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** Name */
+            name: string;
+            /** Headline */
+            headline: string;
+            /** Subjects */
+            subjects: string[];
+            /** Hourly Rate Cents */
+            hourly_rate_cents: number;
+            /** Currency */
+            currency: string;
+            /** Lesson Minutes */
+            lesson_minutes: number[];
+            /** Rating */
+            rating: number;
+            /** Rating Count */
+            rating_count: number;
+        };
+        /** AvailableTutorsOut */
+        AvailableTutorsOut: {
+            /**
+             * Items
+             * @description Tutors online for instant lessons now, best rated first.
+             */
+            items: components["schemas"]["AvailableTutorOut"][];
+        };
+        /** InstantRequestIn */
+        InstantRequestIn: {
+            /**
+             * Subject
+             * @description A subject name or slug (`mathematics`).
+             */
+            subject: string;
+            /**
+             * Minutes
+             * @description Lesson length; only tutors who teach lessons of this length are asked.
+             */
+            minutes: number;
+        };
+        /**
+         * InstantStatus
+         * @description Where an instant request is: ``pending`` until a tutor accepts it (``accepted``), its
+         *     deadline passes (``expired``) or its student withdraws it (``cancelled``).
+         * @enum {string}
+         */
+        InstantStatus: "pending" | "accepted" | "expired" | "cancelled";
+        /**
+         * InstantRequestOut
+         * @description A student's request for a lesson now.
+         */
+        InstantRequestOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /** @description `pending` → `accepted` | `expired` | `cancelled`; a pending request past its deadline reads `expired`. */
+            status: components["schemas"]["InstantStatus"];
+            /**
+             * Student Id
+             * Format: uuid
+             */
+            student_id: string;
+            /** Subject */
+            subject: string;
+            /** Minutes */
+            minutes: number;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+            /**
+             * Expires At
+             * Format: date-time
+             * @description The accept deadline.
+             */
+            expires_at: string;
+            /**
+             * Offered To
+             * @description How many tutors were asked.
+             */
+            offered_to: number;
+            /**
+             * Tutor Id
+             * @description The tutor who accepted.
+             * @default null
+             */
+            tutor_id?: string | null;
+            /**
+             * Booking Id
+             * @description The booking made when a tutor accepted.
+             * @default null
+             */
+            booking_id?: string | null;
+            /**
+             * @description That booking (status `held` until paid).
+             * @default null
+             */
+            booking?: components["schemas"]["BookingOut"] | null;
+            /**
+             * Resolved At
+             * @default null
+             */
+            resolved_at?: string | null;
+        };
+        /** AcceptOut */
+        AcceptOut: {
+            request: components["schemas"]["InstantRequestOut"];
+            /** @description Your new lesson, starting now: `held` until the student pays (free lessons and credits confirm at once). */
+            booking: components["schemas"]["BookingOut"];
         };
         /** PackageIn */
         PackageIn: {
@@ -5954,6 +6274,463 @@ export interface operations {
             };
             /** @description Error codes: `invalid_request` */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_instant_state: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstantStateOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    put_instant_state: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AvailabilityIn"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstantStateOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `profile_not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_available_tutors: {
+        parameters: {
+            query?: {
+                /** @description Only tutors teaching this subject. */
+                subject?: string | null;
+                /** @description Only tutors teaching lessons of this length. */
+                minutes?: number | null;
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AvailableTutorsOut"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    create_instant_request: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["InstantRequestIn"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstantRequestOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `no_tutor_available`, `request_pending`, `hold_limit_reached` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `idempotency_key_reused`, `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_instant_request: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstantRequestOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    accept_instant_request: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["AcceptOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `request_taken`, `request_expired`, `request_cancelled`, `slot_unavailable`, `hold_limit_reached`, `hold_cooldown` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `slot_not_offered` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    cancel_instant_request: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstantRequestOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `request_not_pending` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
