@@ -5,16 +5,13 @@ happened while the tutor was away is waiting when they come back."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from server.db import libpq_url
 from server.settings import Settings
-from tests.browser.bookings import hold_somewhere
+from tests.browser.bookings import hold_somewhere, london_tutor, unlist_tutors
 from tests.browser.conftest import PASSWORD, Platform, new_page, problems_of, screenshot, sign_in
 from tests.browser.pages import SLOW_UI_TIMEOUT_MS
 from tests.helpers import register, unique_email
@@ -26,16 +23,8 @@ HEADLINE = "Notifications (browser test)"
 
 @pytest.fixture(autouse=True)
 async def _unlist_our_tutors(settings: Settings) -> AsyncIterator[None]:
-    """Our tutor leaves the listing (and its holds end) when the test ends: other browser
-    tests count the cast's tutors."""
     yield
-    conn = await asyncpg.connect(libpq_url(settings.database_url))
-    try:
-        await conn.execute("UPDATE bookings SET status = 'released', expires_at = NULL WHERE status = 'held' AND "
-                           "tutor_id IN (SELECT user_id FROM tutor_profiles WHERE headline = $1)", HEADLINE)
-        await conn.execute("UPDATE tutor_profiles SET is_active = false WHERE headline = $1", HEADLINE)
-    finally:
-        await conn.close()
+    await unlist_tutors(settings, HEADLINE)
 
 
 @pytest.fixture
@@ -48,24 +37,11 @@ async def tabs(browser: Browser) -> AsyncIterator[list[Page]]:
     await first.context.close()
 
 
-async def _tutor(api: httpx.AsyncClient) -> dict[str, Any]:
-    tutor = await register(api, role="tutor", email=unique_email("nora"), name="Nora Bell", password=PASSWORD)
-    r = await api.put("/api/v1/tutors/me", headers=tutor["headers"], json={
-        "headline": HEADLINE, "bio": "", "subjects": ["Chemistry"], "hourly_rate_cents": 4000,
-        "currency": "GBP", "timezone": "Europe/London", "lesson_minutes": [60], "min_notice_minutes": 60,
-        "buffer_minutes": 0, "max_advance_days": 60})
-    assert r.status_code == 200, r.text
-    r = await api.put("/api/v1/tutors/me/availability", headers=tutor["headers"], json={
-        "rules": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)], "overrides": []})
-    assert r.status_code == 200, r.text
-    return tutor
-
-
 async def test_the_bell_counts_live_clears_in_every_tab_and_keeps_what_happened_offline(
         platform: Platform, tabs: list[Page]) -> None:
     tab, other_tab = tabs
     async with httpx.AsyncClient(base_url=platform.api_url, timeout=30) as api:
-        tutor = await _tutor(api)
+        tutor = await london_tutor(api, "Nora Bell", HEADLINE)
         student = await register(api, role="student", email=unique_email("omar"), name="Omar Quist",
                                  password=PASSWORD)
         await sign_in(tab, platform.web_url, tutor["user"]["email"], PASSWORD)

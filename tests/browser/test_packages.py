@@ -5,15 +5,13 @@ a credit from the hold panel, and finds one credit fewer under "My credits"."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from server.db import libpq_url
 from server.settings import Settings
+from tests.browser.bookings import london_tutor, unlist_tutors
 from tests.browser.conftest import PASSWORD, Platform, new_page, problems_of, sign_in
 from tests.browser.pages import OPEN_SLOT, SLOW_UI_TIMEOUT_MS, open_tutor_page
 from tests.helpers import register, unique_email
@@ -25,16 +23,8 @@ HEADLINE = "Lesson packages (browser test)"
 
 @pytest.fixture(autouse=True)
 async def _unlist_our_tutors(settings: Settings) -> AsyncIterator[None]:
-    """The platform's database is shared by the package's tests (the search tests count the
-    cast's tutors): the tutor made here leaves the listing when the test ends."""
     yield
-    conn = await asyncpg.connect(libpq_url(settings.database_url))
-    try:
-        await conn.execute("UPDATE bookings SET status = 'released', expires_at = NULL WHERE status = 'held' AND "
-                           "tutor_id IN (SELECT user_id FROM tutor_profiles WHERE headline = $1)", HEADLINE)
-        await conn.execute("UPDATE tutor_profiles SET is_active = false WHERE headline = $1", HEADLINE)
-    finally:
-        await conn.close()
+    await unlist_tutors(settings, HEADLINE)
 
 
 @pytest.fixture
@@ -46,24 +36,11 @@ async def pages(browser: Browser) -> AsyncIterator[list[Page]]:
         await page.context.close()
 
 
-async def _tutor(api: httpx.AsyncClient) -> dict[str, Any]:
-    tutor = await register(api, role="tutor", email=unique_email("pia"), name="Pia Kowalski", password=PASSWORD)
-    r = await api.put("/api/v1/tutors/me", headers=tutor["headers"], json={
-        "headline": HEADLINE, "bio": "", "subjects": ["Chemistry"], "hourly_rate_cents": 4000,
-        "currency": "GBP", "timezone": "Europe/London", "lesson_minutes": [60], "min_notice_minutes": 60,
-        "buffer_minutes": 0, "max_advance_days": 60})
-    assert r.status_code == 200, r.text
-    r = await api.put("/api/v1/tutors/me/availability", headers=tutor["headers"], json={
-        "rules": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)], "overrides": []})
-    assert r.status_code == 200, r.text
-    return tutor
-
-
 async def test_student_buys_a_package_and_confirms_a_lesson_with_a_credit(platform: Platform,
                                                                           pages: list[Page]) -> None:
     student_page, tutor_page = pages
     async with httpx.AsyncClient(base_url=platform.api_url, timeout=30) as api:
-        tutor = await _tutor(api)
+        tutor = await london_tutor(api, "Pia Kowalski", HEADLINE)
         tutor_id = tutor["user"]["id"]
         student = await register(api, role="student", email=unique_email("noor"), name="Noor Haddad",
                                  password=PASSWORD)

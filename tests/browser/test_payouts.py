@@ -14,15 +14,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import asyncpg
 import httpx
 import pytest
 import stripe
 from playwright.async_api import Browser, expect
 from redis.asyncio import Redis
 
-from server.db import libpq_url
 from server.settings import Settings
+from tests.browser.bookings import unlist_tutors
 from tests.browser.conftest import PASSWORD, NextServer, new_page, screenshot, sign_in
 from tests.browser.pages import SLOW_UI_TIMEOUT_MS
 from tests.fakes.stripe_api import SECRET_KEY, FakeStripe
@@ -78,17 +77,9 @@ HEADLINE = "Statistics, calmly"
 
 
 @pytest.fixture(autouse=True)
-async def _unlist_our_tutor(settings: Settings) -> AsyncIterator[None]:
-    """The database is shared with the package's other browser tests, whose search tests list
-    the cast's tutors only: the tutor made here leaves the listing when the test ends."""
+async def _unlist_our_tutors(settings: Settings) -> AsyncIterator[None]:
     yield
-    conn = await asyncpg.connect(libpq_url(settings.database_url))
-    try:
-        await conn.execute("UPDATE bookings SET status = 'released', expires_at = NULL WHERE status = 'held' AND "
-                           "tutor_id IN (SELECT user_id FROM tutor_profiles WHERE headline = $1)", HEADLINE)
-        await conn.execute("UPDATE tutor_profiles SET is_active = false WHERE headline = $1", HEADLINE)
-    finally:
-        await conn.close()
+    await unlist_tutors(settings, HEADLINE)
 
 
 async def test_a_tutor_onboards_with_stripe_and_sees_a_paid_lesson_as_a_balance(

@@ -16,6 +16,7 @@ from playwright.async_api import Browser, Page, expect
 from server.db import libpq_url, make_engine, make_sessionmaker
 from server.settings import Settings
 from tasks.bookings import complete_finished_bookings
+from tests.browser.bookings import london_tutor, unlist_tutors
 from tests.browser.conftest import PASSWORD, Platform, create_admin, new_page, problems_of, sign_in
 from tests.browser.pages import OPEN_SLOT, SLOW_UI_TIMEOUT_MS, open_tutor_page
 from tests.helpers import register, unique_email
@@ -25,39 +26,16 @@ pytestmark = pytest.mark.xdist_group("browser")
 HEADLINE = "Reviews and trials (browser test)"
 
 
+@pytest.fixture(autouse=True)
+async def _unlist_our_tutors(settings: Settings) -> AsyncIterator[None]:
+    yield
+    await unlist_tutors(settings, HEADLINE)
+
+
 async def _account(api: httpx.AsyncClient, role: str, name: str) -> dict[str, Any]:
     account = await register(api, role=role, email=unique_email(name.split()[0].lower()), name=name,
                              password=PASSWORD)
     return account
-
-
-async def _tutor(api: httpx.AsyncClient, name: str, **profile: Any) -> dict[str, Any]:
-    tutor = await _account(api, "tutor", name)
-    r = await api.put("/api/v1/tutors/me", headers=tutor["headers"], json={
-        "headline": HEADLINE, "bio": "", "subjects": ["History"], "hourly_rate_cents": 4000,
-        "currency": "GBP", "timezone": "Europe/London", "lesson_minutes": [60], "min_notice_minutes": 60,
-        "buffer_minutes": 0, "max_advance_days": 60, **profile})
-    assert r.status_code == 200, r.text
-    r = await api.put("/api/v1/tutors/me/availability", headers=tutor["headers"], json={
-        "rules": [{"weekday": d, "start": "08:00", "end": "20:00"} for d in range(7)], "overrides": []})
-    assert r.status_code == 200, r.text
-    return tutor
-
-
-@pytest.fixture(autouse=True)
-async def _unlist_our_tutors(settings: Settings) -> AsyncIterator[None]:
-    """The platform's database is shared by the package's tests, and the search tests count the
-    cast's tutors: the tutors made here leave the listing when the test ends. Their holds are
-    released first: the worker's expiry sweep cannot expire a hold of a deactivated tutor (its
-    policy no longer loads) and would stop at it."""
-    yield
-    conn = await asyncpg.connect(libpq_url(settings.database_url))
-    try:
-        await conn.execute("UPDATE bookings SET status = 'released', expires_at = NULL WHERE status = 'held' AND "
-                           "tutor_id IN (SELECT user_id FROM tutor_profiles WHERE headline = $1)", HEADLINE)
-        await conn.execute("UPDATE tutor_profiles SET is_active = false WHERE headline = $1", HEADLINE)
-    finally:
-        await conn.close()
 
 
 @pytest.fixture
@@ -89,7 +67,7 @@ async def test_student_reviews_a_completed_lesson_and_the_tutor_replies(
         browser: Browser, platform: Platform, settings: Settings, pages: list[Page]) -> None:
     student_page, tutor_page = pages
     async with httpx.AsyncClient(base_url=platform.api_url, timeout=30) as api:
-        tutor = await _tutor(api, "Rosa Lindqvist")
+        tutor = await london_tutor(api, "Rosa Lindqvist", HEADLINE, "History")
         student = await _account(api, "student", "Iris Novak")
         start = (datetime.now(UTC) + timedelta(days=3)).replace(hour=10, minute=0, second=0, microsecond=0)
         r = await api.post("/api/v1/holds", headers=student["headers"],
@@ -144,7 +122,7 @@ async def test_student_reviews_a_completed_lesson_and_the_tutor_replies(
 async def test_tutor_offers_a_free_trial_and_a_student_books_it(platform: Platform, pages: list[Page]) -> None:
     student_page, tutor_page = pages
     async with httpx.AsyncClient(base_url=platform.api_url, timeout=30) as api:
-        tutor = await _tutor(api, "Tomas Berg")
+        tutor = await london_tutor(api, "Tomas Berg", HEADLINE, "History")
         student = await _account(api, "student", "Leo Marsh")
         tutor_id = tutor["user"]["id"]
 
