@@ -20,12 +20,14 @@ from models.base import Base, created_at, updated_at, uuid_pk
 
 class InstantStatus(enum.StrEnum):
     """Where an instant request is: ``pending`` until a tutor accepts it (``accepted``), its
-    deadline passes (``expired``) or its student withdraws it (``cancelled``)."""
+    deadline passes (``expired``), its student withdraws it (``cancelled``) or every tutor it
+    was offered to declines it (``declined``)."""
 
     PENDING = "pending"
     ACCEPTED = "accepted"
     EXPIRED = "expired"
     CANCELLED = "cancelled"
+    DECLINED = "declined"
 
 
 def _sql_list(values: type[enum.StrEnum]) -> str:
@@ -89,7 +91,9 @@ class InstantRequest(Base):
 
 
 class InstantOffer(Base):
-    """One tutor a request was offered to (who may accept it, and who hears how it ended)."""
+    """One tutor a request was offered to (who may accept it until they decline it, and who
+    hears how it ended). Offers are made when the request is created and, while it is pending,
+    to each matching tutor who comes online later."""
 
     __tablename__ = "instant_offers"
 
@@ -100,3 +104,4 @@ class InstantOffer(Base):
                                                 primary_key=True, index=True)
     price_cents: Mapped[int] = mapped_column(Integer, nullable=False)
     currency: Mapped[str] = mapped_column(String(3), nullable=False)
+    declined_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -38,6 +39,7 @@ from server.availability.schemas import SlotsOut
 from server.db import unit_of_work
 from server.errors import AppError, InvalidRequest, validation_details
 from server.identity import InvalidToken
+from server.instant import service as instant_service
 from server.observability import metrics
 from server.observability.tracing import traced_dispatch
 from server.outbox import sign_in_room, tutor_room, user_room
@@ -186,7 +188,8 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         """Bind the connection to the token's user until the token expires."""
         if identity.principal.id in getattr(self.app_state, "suspended_ids", ()):
             raise AccountSuspended()
-        if state.principal is None:
+        first = state.principal is None
+        if first:
             await self.enter_room(sid, user_room(identity.principal.id))
         old = state.principal.session_id if state.principal is not None else None
         if identity.principal.session_id != old:
@@ -198,6 +201,22 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         self._schedule_expiry(sid, state)
         if identity.principal.role == Role.TUTOR:
             await self.presence.joined(sid, identity.principal.id)
+            if first:
+                self._spawn(self._offer_waiting(identity.principal.id))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _offer_waiting(self, tutor_id: uuid.UUID) -> None:
+        """A tutor has come online: the instant requests still waiting that they could take
+        reach them too (after the connect, so it never delays it)."""
+        try:
+            async with unit_of_work(self.app_state.sessionmaker) as session:
+                await instant_service.offer_waiting(session, self.settings, tutor_id, datetime.now(UTC))
+        except Exception:  # best effort: the request's other tutors are unaffected
+            log.warning("offering waiting instant requests to tutor %s failed", tutor_id, exc_info=True)
 
     def _schedule_expiry(self, sid: str, state: ConnectionState) -> None:
         if state.expiry is not None:
@@ -214,9 +233,7 @@ class LiveNamespace(socketio.AsyncNamespace):  # type: ignore[misc]
         if time.time() < state.expires_at:
             self._schedule_expiry(sid, state)
             return
-        task = asyncio.get_running_loop().create_task(self._end_expired(sid))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._spawn(self._end_expired(sid))
 
     async def _end_expired(self, sid: str) -> None:
         """Tell the client why, then disconnect it (it refreshes its token and connects again)."""

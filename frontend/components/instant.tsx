@@ -138,6 +138,16 @@ export function InstantOffers() {
   useLiveEvent("instant.taken", (e) => drop(e.request_id));
   useLiveEvent("instant.expired", (e) => drop(e.request_id));
   useLiveEvent("instant.cancelled", (e) => drop(e.request_id));
+  useLiveEvent("instant.declined", (e) => drop(e.request_id));
+
+  const decline = async (offer: InstantOffer) => {
+    drop(offer.id);
+    try {
+      await api.instant.decline(offer.id);
+    } catch {
+      // Already taken, expired or withdrawn: it is gone either way.
+    }
+  };
 
   const accept = async (offer: InstantOffer) => {
     setAccepting(offer.id);
@@ -187,8 +197,13 @@ export function InstantOffers() {
               </span>{" "}
               left
             </span>
-            <button type="button" className="ml-auto text-sm text-slate-500 hover:text-slate-700" onClick={() => drop(o.id)}>
-              Dismiss
+            <button
+              type="button"
+              className="ml-auto text-sm text-slate-500 hover:text-slate-700"
+              data-testid="instant-decline"
+              onClick={() => void decline(o)}
+            >
+              Decline
             </button>
           </div>
         </div>
@@ -237,6 +252,9 @@ export function InstantLessonPanel() {
   useLiveEvent("instant.cancelled", (e) => {
     if (mine(e.request)) setRequest(e.request ?? null);
   });
+  useLiveEvent("instant.declined", (e) => {
+    if (mine(e.request)) setRequest(e.request ?? null);
+  });
   // Missed events while disconnected: read the request again.
   useOnReconnect(() => {
     if (!request) return;
@@ -277,7 +295,7 @@ export function InstantLessonPanel() {
     <Card className="mb-6" data-testid="instant-panel" data-status={status ?? "idle"}>
       <h2 className="text-base font-semibold text-slate-900">Instant lesson</h2>
       <p className="text-sm text-slate-600">Need help right now? We ask every tutor who is online; the first to accept starts with you.</p>
-      {(!request || status === "expired" || status === "cancelled") && (
+      {(!request || status === "expired" || status === "cancelled" || status === "declined") && (
         <form className="mt-4 flex flex-wrap items-end gap-3" onSubmit={(e) => void submit(e)} data-testid="instant-form">
           <Select label="Subject" value={subject} onChange={(e) => setSubject(e.target.value)} data-testid="instant-subject" className="min-w-44">
             {(subjects ?? []).map((s) => (
@@ -301,6 +319,11 @@ export function InstantLessonPanel() {
       {status === "expired" && (
         <p className="mt-3 text-sm text-amber-700" data-testid="instant-expired">
           Nobody could take it this time, and nothing was charged. Try again in a moment.
+        </p>
+      )}
+      {status === "declined" && (
+        <p className="mt-3 text-sm text-amber-700" data-testid="instant-declined">
+          The tutors online right now can&apos;t take it, and nothing was charged. Try again in a moment.
         </p>
       )}
       {status === "cancelled" && <p className="mt-3 text-sm text-slate-600">Request withdrawn.</p>}

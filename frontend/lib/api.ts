@@ -375,6 +375,7 @@ export const api = {
       request<InstantRequest>("GET", `/instant-requests/${encodeURIComponent(id)}`, { signal }),
     cancel: (id: string) => request<InstantRequest>("POST", `/instant-requests/${encodeURIComponent(id)}/cancel`),
     accept: (id: string) => request<InstantAccept>("POST", `/instant-requests/${encodeURIComponent(id)}/accept`),
+    decline: (id: string) => request<InstantRequest>("POST", `/instant-requests/${encodeURIComponent(id)}/decline`),
   },
 
   packages: {

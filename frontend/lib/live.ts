@@ -52,6 +52,7 @@ export interface UserEvents {
   "instant.taken": InstantEndedEvent;
   "instant.expired": InstantEndedEvent;
   "instant.cancelled": InstantEndedEvent;
+  "instant.declined": InstantEndedEvent;
 }
 
 type UserEventName = keyof UserEvents;
@@ -69,6 +70,7 @@ const USER_EVENTS: UserEventName[] = [
   "instant.taken",
   "instant.expired",
   "instant.cancelled",
+  "instant.declined",
 ];
 
 interface LogEntry {

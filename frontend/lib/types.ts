@@ -162,8 +162,9 @@ export interface InstantAcceptedEvent {
 }
 
 /**
- * `instant.expired` / `instant.cancelled`: the student gets `{request}`, the offered tutors
- * `{request_id, status}`; `instant.taken` (tutors only): another tutor accepted.
+ * `instant.expired` / `instant.cancelled` / `instant.declined`: the student gets `{request}`, the
+ * offered tutors `{request_id, status}`; `instant.taken` (tutors only): another tutor accepted;
+ * `instant.declined` also reaches a tutor's other tabs when they decline (status still `pending`).
  */
 export interface InstantEndedEvent {
   request?: InstantRequest;

@@ -30,6 +30,16 @@ class RequestCancelled(Conflict):
     message = "The student withdrew this request."
 
 
+class OfferDeclined(Conflict):
+    code = "offer_declined"
+    message = "You declined this request."
+
+
+class RequestDeclined(Conflict):
+    code = "request_declined"
+    message = "Every tutor asked declined this request."
+
+
 class RequestNotPending(Conflict):
     code = "request_not_pending"
     message = "Only a request that is still waiting for a tutor can be cancelled."

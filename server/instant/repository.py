@@ -146,9 +146,65 @@ async def open_offers(session: Session, tutor_id: uuid.UUID, now: datetime
         select(InstantRequest, InstantOffer, User.name)
         .join(InstantOffer, InstantOffer.request_id == InstantRequest.id)
         .join(User, User.id == InstantRequest.student_id)
-        .where(InstantOffer.tutor_id == tutor_id, InstantRequest.status == InstantStatus.PENDING,
-               InstantRequest.expires_at > now)
+        .where(InstantOffer.tutor_id == tutor_id, InstantOffer.declined_at.is_(None),
+               InstantRequest.status == InstantStatus.PENDING, InstantRequest.expires_at > now)
         .order_by(InstantRequest.expires_at))).all()
+
+
+async def decline(session: Session, request_id: uuid.UUID, tutor_id: uuid.UUID, now: datetime) -> int:
+    """Mark the tutor's offer declined (kept once set); the offers of the request still open."""
+    await session.execute(update(InstantOffer)
+                          .where(InstantOffer.request_id == request_id, InstantOffer.tutor_id == tutor_id,
+                                 InstantOffer.declined_at.is_(None))
+                          .values(declined_at=now).execution_options(synchronize_session=False))
+    return int(await session.scalar(select(func.count()).select_from(InstantOffer).where(
+        InstantOffer.request_id == request_id, InstantOffer.declined_at.is_(None))) or 0)
+
+
+# The pending requests a tutor who has just come online should also be asked: the same rules as
+# _CANDIDATES seen from the tutor's side (online and toggle on are the caller's and the join's;
+# teaches the subject and length, free from now until the lesson would end, not the student),
+# not yet offered to them and still under INSTANT_MAX_OFFERS. Row-locked in id order so an
+# accept or cancel in flight finishes first and the status is re-checked after it (no advisory
+# lock is taken: nothing here waits on one while holding a row, so the lock order stands).
+_WAITING_FOR = text(f"""
+SELECT r.id, p.hourly_rate_cents, p.currency
+FROM instant_requests r
+JOIN tutor_profiles p ON p.user_id = :tutor
+JOIN instant_availability ia ON ia.tutor_id = p.user_id AND ia.available
+JOIN users u ON u.id = p.user_id
+CROSS JOIN LATERAL (SELECT tstzrange(CAST(:now AS timestamptz), CAST(:now AS timestamptz)
+                              + make_interval(mins => r.minutes + p.buffer_minutes), '[)') AS g) w
+WHERE r.status = 'pending' AND r.expires_at > :now AND r.student_id <> p.user_id
+  AND p.is_active AND u.suspended_at IS NULL
+  AND r.minutes = ANY(p.lesson_minutes)
+  AND EXISTS (SELECT 1 FROM tutor_subjects ts JOIN subjects s ON s.id = ts.subject_id
+              WHERE ts.tutor_id = p.user_id AND s.slug = r.subject)
+  AND NOT EXISTS (SELECT 1 FROM instant_offers o WHERE o.request_id = r.id AND o.tutor_id = p.user_id)
+  AND (SELECT count(*) FROM instant_offers o WHERE o.request_id = r.id) < :limit
+  AND NOT EXISTS (SELECT 1 FROM bookings b WHERE b.tutor_id = p.user_id AND b.guarded && w.g AND {LIVE_SQL})
+  AND NOT EXISTS (SELECT 1 FROM calendar_busy c WHERE c.user_id = p.user_id AND c.during && w.g)
+ORDER BY r.id
+FOR UPDATE OF r
+""")
+
+
+async def waiting_for(session: Session, tutor_id: uuid.UUID, now: datetime, limit: int) -> list[tuple[uuid.UUID, Candidate]]:
+    """Pending requests the tutor (just online) can also be offered, row-locked, with the
+    tutor's rate (see ``_WAITING_FOR``)."""
+    rows = await session.execute(_WAITING_FOR, {"tutor": tutor_id, "now": now, "limit": limit})
+    return [(r.id, Candidate(tutor_id, r.hourly_rate_cents, r.currency)) for r in rows]
+
+
+async def add_offers(session: Session, offers: Sequence[InstantOffer]) -> set[uuid.UUID]:
+    """Offers for requests that already exist; the ids of the requests newly offered (two
+    connections of one tutor coming online at once make each offer once)."""
+    if not offers:
+        return set()
+    rows = await session.execute(pg_insert(InstantOffer).values([
+        {"request_id": o.request_id, "tutor_id": o.tutor_id, "price_cents": o.price_cents, "currency": o.currency}
+        for o in offers]).on_conflict_do_nothing().returning(InstantOffer.request_id))
+    return set(rows.scalars())
 
 
 async def user_name(session: Session, user_id: uuid.UUID) -> str | None:

@@ -13,7 +13,9 @@ from server.idempotency import IdempotencyKeyReused, Replayable, run_idempotent
 from server.instant import service
 from server.instant.errors import (
     NoTutorAvailable,
+    OfferDeclined,
     RequestCancelled,
+    RequestDeclined,
     RequestExpired,
     RequestNotFound,
     RequestNotPending,
@@ -89,15 +91,27 @@ async def get_instant_request(ctx: Ctx, session: Session, request_id: uuid.UUID)
 
 
 @router.post("/instant-requests/{request_id}/accept", auth=TUTOR, summary="Accept an instant request",
-             errors=[RequestNotFound, RequestTaken, RequestExpired, RequestCancelled, SlotUnavailable,
-                     SlotNotOffered, HoldLimitReached, HoldCooldown])
+             errors=[RequestNotFound, RequestTaken, RequestExpired, RequestCancelled, RequestDeclined,
+                     OfferDeclined, SlotUnavailable, SlotNotOffered, HoldLimitReached, HoldCooldown])
 async def accept_instant_request(ctx: Ctx, session: Session, request_id: uuid.UUID) -> AcceptOut:
     """The first offered tutor to accept gets a lesson starting now (a `held` booking, with
     `booking.new` and `slots.changed` as for any hold); exactly one wins. 409 `request_taken`
     when another tutor was first, `request_expired` past the deadline, `request_cancelled` when
-    the student withdrew it; `slot_unavailable` when you are no longer free (the request stays
-    open for the others); 404 when it was not offered to you."""
+    the student withdrew it, `request_declined` when every tutor asked declined it,
+    `offer_declined` when you declined it; `slot_unavailable` when you are no longer free (the
+    request stays open for the others); 404 when it was not offered to you."""
     return await service.accept(session, ctx.settings, ctx.user.id, request_id, _now())
+
+
+@router.post("/instant-requests/{request_id}/decline", auth=TUTOR, summary="Decline an instant request",
+             errors=[RequestNotFound, RequestTaken, RequestExpired, RequestCancelled, RequestDeclined])
+async def decline_instant_request(ctx: Ctx, session: Session, request_id: uuid.UUID) -> InstantRequestOut:
+    """An offered tutor says no: the request leaves every tab of yours (live `instant.declined`
+    `{request_id, status}`) and you can no longer accept it; declining again is harmless. When
+    every tutor asked has declined, the request ends `declined` at once and the student gets
+    `instant.declined` `{request}` (nothing charged). 409 as for accepting once the request is
+    no longer open; 404 when it was not offered to you."""
+    return await service.decline(session, ctx.user.id, request_id, _now())
 
 
 @router.post("/instant-requests/{request_id}/cancel", auth=STUDENT, summary="Withdraw an instant request",

@@ -70,14 +70,16 @@ class InstantRequestOut(BaseModel):
     """A student's request for a lesson now."""
 
     id: uuid.UUID
-    status: InstantStatus = Field(description="`pending` → `accepted` | `expired` | `cancelled`; a pending request "
-                                              "past its deadline reads `expired`.")
+    status: InstantStatus = Field(description="`pending` → `accepted` | `expired` | `cancelled` | `declined` "
+                                              "(every tutor asked said no); a pending request past its "
+                                              "deadline reads `expired`.")
     student_id: uuid.UUID
     subject: str
     minutes: int
     created_at: datetime
     expires_at: datetime = Field(description="The accept deadline.")
-    offered_to: int = Field(description="How many tutors were asked.")
+    offered_to: int = Field(description="How many tutors were asked (tutors who come online while it is pending "
+                                        "are asked too).")
     tutor_id: uuid.UUID | None = Field(default=None, description="The tutor who accepted.")
     booking_id: uuid.UUID | None = Field(default=None, description="The booking made when a tutor accepted.")
     booking: BookingOut | None = Field(default=None, description="That booking (status `held` until paid).")

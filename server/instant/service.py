@@ -35,7 +35,9 @@ from server.identity import Principal
 from server.instant import presence, repository
 from server.instant.errors import (
     NoTutorAvailable,
+    OfferDeclined,
     RequestCancelled,
+    RequestDeclined,
     RequestExpired,
     RequestNotFound,
     RequestNotPending,
@@ -72,11 +74,38 @@ async def tutor_state(session: Session, redis: Redis, settings: Settings, tutor_
 
 async def set_availability(session: Session, redis: Redis, settings: Settings, tutor_id: uuid.UUID,
                            available: bool, now: datetime) -> InstantStateOut:
-    """Switch "available now" on or off (404 ``profile_not_found`` before the tutor has a profile)."""
+    """Switch "available now" on or off (404 ``profile_not_found`` before the tutor has a
+    profile). Switched on while connected, the tutor is also offered the requests still waiting
+    that they could take (:func:`offer_waiting`)."""
     if not await repository.has_profile(session, tutor_id):
         raise ProfileNotFound()
     await repository.set_available(session, tutor_id, available)
+    if available and await presence.is_online(redis, settings, tutor_id):
+        await offer_waiting(session, settings, tutor_id, now)
     return await tutor_state(session, redis, settings, tutor_id, now)
+
+
+async def offer_waiting(session: Session, settings: Settings, tutor_id: uuid.UUID, now: datetime) -> int:
+    """A tutor has just come online (connected with the toggle on): offer them the pending
+    requests they could take, as if they had been online when each was made (``instant.request``
+    with the request's own deadline). The number of requests newly offered."""
+    waiting = await repository.waiting_for(session, tutor_id, now, settings.instant_max_offers)
+    if not waiting:
+        return 0
+    requests = {r.id: r for r in [await repository.get(session, request_id) for request_id, _ in waiting] if r}
+    offers = [InstantOffer(request_id=request_id, tutor_id=c.tutor_id, currency=c.currency,
+                           price_cents=holds.price_for(c.hourly_rate_cents, requests[request_id].minutes))
+              for request_id, c in waiting if request_id in requests]
+    made = await repository.add_offers(session, offers)
+    messages: list[Message] = []
+    for offer in offers:
+        if offer.request_id in made:
+            request = requests[offer.request_id]
+            name = await repository.user_name(session, request.student_id)
+            messages.append(("instant.request", user_room(tutor_id),
+                             {"request": InstantOfferOut.of(request, offer, name).model_dump(mode="json")}))
+    await emit(session, messages)
+    return len(messages)
 
 
 async def available_tutors(session: Session, redis: Redis, settings: Settings,
@@ -158,12 +187,15 @@ async def accept(session: Session, settings: Settings, tutor_id: uuid.UUID, requ
     ``request_taken`` and live ``instant.taken``. 409 ``request_expired`` past the deadline,
     409 ``request_cancelled`` once withdrawn; 404 for a tutor it was not offered to."""
     request = await repository.get(session, request_id)
-    if request is None or await repository.offer(session, request_id, tutor_id) is None:
+    offer = await repository.offer(session, request_id, tutor_id) if request is not None else None
+    if request is None or offer is None:
         raise RequestNotFound()
     await bookings_repository.lock_student_then_tutor(session, request.student_id, tutor_id)
     request = await repository.get_for_update(session, request_id)
     assert request is not None  # requests are never deleted while their student exists
     _check_open(request, now)
+    if offer.declined_at is not None:
+        raise OfferDeclined()
     placed = await holds.place_hold_now(session, settings, request.student_id, tutor_id, request.minutes, now)
     await repository.resolve(session, request, InstantStatus.ACCEPTED, now, tutor_id=tutor_id,
                              booking_id=placed.booking.id)
@@ -203,6 +235,27 @@ async def expire(session: Session, request_id: uuid.UUID, student_id: uuid.UUID,
     return await _end(session, request, InstantStatus.EXPIRED, request.expires_at, now)
 
 
+async def decline(session: Session, tutor_id: uuid.UUID, request_id: uuid.UUID, now: datetime) -> InstantRequestOut:
+    """An offered tutor says no: the offer leaves every one of their tabs (``instant.declined``
+    to the tutor) and can no longer be accepted by them. When every tutor asked has declined,
+    the request ends ``declined`` at once (the student hears ``instant.declined``; nothing is
+    charged) instead of waiting for its deadline. Declining twice is harmless; 409 as for
+    accepting once the request is no longer open; 404 for a tutor it was not offered to."""
+    request = await repository.get(session, request_id)
+    if request is None or await repository.offer(session, request_id, tutor_id) is None:
+        raise RequestNotFound()
+    await bookings_repository.lock_student_then_tutor(session, request.student_id, tutor_id)
+    request = await repository.get_for_update(session, request_id)
+    assert request is not None
+    _check_open(request, now)
+    still_open = await repository.decline(session, request_id, tutor_id, now)
+    if still_open == 0:
+        return await _end(session, request, InstantStatus.DECLINED, now, now)
+    await emit(session, [("instant.declined", user_room(tutor_id), _ended(request))])
+    offers = await repository.offers_of(session, request.id)
+    return InstantRequestOut.of(request, now, len(offers))
+
+
 def _check_open(request: InstantRequest, now: datetime) -> None:
     status = request.status_at(now)
     if status == InstantStatus.ACCEPTED:
@@ -211,6 +264,8 @@ def _check_open(request: InstantRequest, now: datetime) -> None:
         raise RequestCancelled()
     if status == InstantStatus.EXPIRED:
         raise RequestExpired()
+    if status == InstantStatus.DECLINED:
+        raise RequestDeclined()
 
 
 def _ended(request: InstantRequest) -> dict[str, Any]:
@@ -220,7 +275,8 @@ def _ended(request: InstantRequest) -> dict[str, Any]:
 
 async def _end(session: Session, request: InstantRequest, status: InstantStatus, at: datetime,
                now: datetime) -> InstantRequestOut:
-    """Close a pending request (row-locked) as ``expired`` or ``cancelled`` and tell everyone."""
+    """Close a pending request (row-locked) as ``expired``, ``cancelled`` or ``declined`` and
+    tell everyone (the student ``{request}``, each tutor asked ``{request_id, status}``)."""
     await repository.resolve(session, request, status, at)
     offers = await repository.offers_of(session, request.id)
     out = InstantRequestOut.of(request, now, len(offers))

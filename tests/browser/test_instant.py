@@ -67,3 +67,38 @@ async def test_student_asks_for_a_lesson_now_and_the_available_tutor_accepts_it(
         assert r.status_code in (204, 409), r.text  # 409: it lapsed already (short HOLD_TTL_SECONDS here)
     await toggle.click()
     await expect(toggle).to_have_attribute("aria-checked", "false", timeout=UI_TIMEOUT_MS)
+
+
+async def test_the_only_tutor_declines_and_the_student_is_told_at_once(platform: Platform, people: Cast) -> None:
+    student, tutor = people.student_b.p, people.tutor.p
+    await tutor.goto(f"{platform.web_url}/tutor/dashboard")
+    await expect(tutor.get_by_test_id("live-status")).to_have_attribute("data-state", "live",
+                                                                        timeout=SLOW_UI_TIMEOUT_MS)
+    toggle = tutor.get_by_test_id("instant-toggle")
+    await expect(toggle).to_be_enabled(timeout=UI_TIMEOUT_MS)
+    if await toggle.get_attribute("aria-checked") == "false":
+        await toggle.click()
+    await expect(tutor.get_by_test_id("instant-online")).to_have_attribute("data-online", "true",
+                                                                          timeout=UI_TIMEOUT_MS)
+    try:
+        await student.goto(platform.web_url)
+        panel = student.get_by_test_id("instant-panel")
+        await expect(student.get_by_test_id("instant-subject").locator('option[value="mathematics"]')).to_be_attached(
+            timeout=SLOW_UI_TIMEOUT_MS)
+        await student.get_by_test_id("instant-subject").select_option("mathematics")
+        await student.get_by_test_id("instant-minutes").select_option("60")
+        await student.get_by_test_id("instant-ask").click()
+        await expect(panel).to_have_attribute("data-status", "pending", timeout=UI_TIMEOUT_MS)
+
+        offer = tutor.get_by_test_id("instant-offer")
+        await expect(offer).to_be_visible(timeout=UI_TIMEOUT_MS)
+        await tutor.get_by_test_id("instant-decline").click()
+        await expect(offer).to_have_count(0)
+        # Nobody else was asked: the request ends now, not at its deadline.
+        await expect(panel).to_have_attribute("data-status", "declined", timeout=UI_TIMEOUT_MS)
+        await expect(student.get_by_test_id("instant-declined")).to_contain_text("nothing was charged")
+        await expect(student.get_by_test_id("instant-form")).to_be_visible()
+        await screenshot(student, "instant-declined-student", full_page=False)
+    finally:
+        await toggle.click()
+        await expect(toggle).to_have_attribute("aria-checked", "false", timeout=UI_TIMEOUT_MS)

@@ -62,3 +62,96 @@ async def test_socket_io_client_from_npm_watches_and_receives_slots_changed(live
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+class NodeListener:
+    """``listen.mjs``: the npm ``socket.io-client`` signed in as one user, printing what it receives."""
+
+    def __init__(self, proc: asyncio.subprocess.Process) -> None:
+        self.proc = proc
+        self.events: list[dict[str, Any]] = []
+
+    @classmethod
+    async def start(cls, cwd: Path, url: str, token: str, events: list[str], count: int) -> NodeListener:
+        proc = await asyncio.create_subprocess_exec(
+            "node", "listen.mjs", url, token, ",".join(events), str(count), cwd=cwd,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        listener = cls(proc)
+        assert proc.stdout is not None
+        assert (await _line(proc.stdout)) == {"connected": True}
+        return listener
+
+    async def _read(self) -> bool:
+        assert self.proc.stdout is not None
+        raw = await asyncio.wait_for(self.proc.stdout.readline(), 30)
+        if not raw:
+            return False
+        line = json.loads(raw)
+        assert "error" not in line, line
+        self.events.append(line)
+        return True
+
+    async def until(self, event: str) -> dict[str, Any]:
+        """The first ``event`` received (reading on until it comes)."""
+        while not any(e["event"] == event for e in self.events):
+            assert await self._read(), f"the node client exited before {event}"
+        return next(e for e in self.events if e["event"] == event)
+
+    async def until_done(self) -> list[dict[str, Any]]:
+        """Every event line until the client exits (after the wanted count)."""
+        while await self._read():
+            pass
+        assert await asyncio.wait_for(self.proc.wait(), 10) == 0
+        return self.events
+
+    async def close(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+
+async def test_socket_io_client_from_npm_receives_personal_events_and_their_notifications(
+        live, api, make_students, node_client_dir: Path) -> None:
+    tutor = await make_tutor(api)
+    [student] = await make_students(1)
+    listener = await NodeListener.start(node_client_dir, live[0].url, tutor["token"], ["notification.new"], 2)
+    try:
+        held = await place_hold(live[1].url, student, tutor["id"], slot_start())
+        events = await listener.until_done()
+    finally:
+        await listener.close()
+    names = [e["event"] for e in events]
+    assert names == ["booking.updated", "notification.new", "booking.new", "notification.new"], names
+    for pushed, stored in ((events[1], events[0]), (events[3], events[2])):
+        notification = pushed["data"]["notification"]
+        assert notification["kind"] == stored["event"] and notification["data"] == stored["data"]
+        assert notification["data"]["booking"]["id"] == held["id"] and notification["read_at"] is None
+
+
+async def test_socket_io_client_from_npm_gets_an_instant_request_on_coming_online_and_declines_it(
+        live, api, make_students, node_client_dir: Path) -> None:
+    """A tutor who connects while a request waits is offered it; declining reaches their tab."""
+    asked, late = await make_tutor(api), await make_tutor(api)
+    [student] = await make_students(1)
+    for tutor in (asked, late):
+        r = await api.put("/api/v1/tutors/me/instant", headers=tutor["headers"], json={"available": True})
+        assert r.status_code == 200, r.text
+    first = await NodeListener.start(node_client_dir, live[0].url, asked["token"], ["instant.request"], 1)
+    try:
+        r = await api.post("/api/v1/instant-requests", headers=student["headers"],
+                           json={"subject": "mathematics", "minutes": 60})
+        assert r.status_code == 201 and r.json()["offered_to"] == 1, r.text
+        request = r.json()
+        assert (await first.until_done())[-1]["data"]["request"]["id"] == request["id"]
+    finally:
+        await first.close()
+    listener = await NodeListener.start(node_client_dir, live[1].url, late["token"], ["instant.declined"], 1)
+    try:
+        offered = (await listener.until("instant.request"))["data"]["request"]
+        assert offered["id"] == request["id"] and offered["expires_at"] == request["expires_at"]
+        r = await api.post(f"/api/v1/instant-requests/{request['id']}/decline", headers=late["headers"])
+        assert r.status_code == 200 and r.json()["status"] == "pending", r.text
+        events = await listener.until_done()
+    finally:
+        await listener.close()
+    assert events[-1]["data"] == {"request_id": request["id"], "status": "pending"}

@@ -863,10 +863,35 @@ export interface paths {
          * @description The first offered tutor to accept gets a lesson starting now (a `held` booking, with
          *     `booking.new` and `slots.changed` as for any hold); exactly one wins. 409 `request_taken`
          *     when another tutor was first, `request_expired` past the deadline, `request_cancelled` when
-         *     the student withdrew it; `slot_unavailable` when you are no longer free (the request stays
-         *     open for the others); 404 when it was not offered to you.
+         *     the student withdrew it, `request_declined` when every tutor asked declined it,
+         *     `offer_declined` when you declined it; `slot_unavailable` when you are no longer free (the
+         *     request stays open for the others); 404 when it was not offered to you.
          */
         post: operations["accept_instant_request"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/instant-requests/{request_id}/decline": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Decline an instant request
+         * @description An offered tutor says no: the request leaves every tab of yours (live `instant.declined`
+         *     `{request_id, status}`) and you can no longer accept it; declining again is harmless. When
+         *     every tutor asked has declined, the request ends `declined` at once and the student gets
+         *     `instant.declined` `{request}` (nothing charged). 409 as for accepting once the request is
+         *     no longer open; 404 when it was not offered to you.
+         */
+        post: operations["decline_instant_request"];
         delete?: never;
         options?: never;
         head?: never;
@@ -2811,10 +2836,11 @@ export interface components {
         /**
          * InstantStatus
          * @description Where an instant request is: ``pending`` until a tutor accepts it (``accepted``), its
-         *     deadline passes (``expired``) or its student withdraws it (``cancelled``).
+         *     deadline passes (``expired``), its student withdraws it (``cancelled``) or every tutor it
+         *     was offered to declines it (``declined``).
          * @enum {string}
          */
-        InstantStatus: "pending" | "accepted" | "expired" | "cancelled";
+        InstantStatus: "pending" | "accepted" | "expired" | "cancelled" | "declined";
         /**
          * InstantRequestOut
          * @description A student's request for a lesson now.
@@ -2825,7 +2851,7 @@ export interface components {
              * Format: uuid
              */
             id: string;
-            /** @description `pending` → `accepted` | `expired` | `cancelled`; a pending request past its deadline reads `expired`. */
+            /** @description `pending` → `accepted` | `expired` | `cancelled` | `declined` (every tutor asked said no); a pending request past its deadline reads `expired`. */
             status: components["schemas"]["InstantStatus"];
             /**
              * Student Id
@@ -2849,7 +2875,7 @@ export interface components {
             expires_at: string;
             /**
              * Offered To
-             * @description How many tutors were asked.
+             * @description How many tutors were asked (tutors who come online while it is pending are asked too).
              */
             offered_to: number;
             /**
@@ -6650,7 +6676,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `request_taken`, `request_expired`, `request_cancelled`, `slot_unavailable`, `hold_limit_reached`, `hold_cooldown` */
+            /** @description Error codes: `request_taken`, `request_expired`, `request_cancelled`, `request_declined`, `offer_declined`, `slot_unavailable`, `hold_limit_reached`, `hold_cooldown` */
             409: {
                 headers: {
                     [name: string]: unknown;
@@ -6661,6 +6687,76 @@ export interface operations {
             };
             /** @description Error codes: `slot_not_offered` */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    decline_instant_request: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path: {
+                request_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InstantRequestOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `request_taken`, `request_expired`, `request_cancelled`, `request_declined` */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };
