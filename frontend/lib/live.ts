@@ -20,6 +20,8 @@ import type {
   HoldExpiringEvent,
   NotificationNewEvent,
   NotificationsReadEvent,
+  MessageNewEvent,
+  MessageReadEvent,
   InstantAcceptedEvent,
   InstantEndedEvent,
   InstantRequestEvent,
@@ -47,6 +49,8 @@ export interface UserEvents {
   "credits.updated": CreditsUpdatedEvent;
   "notification.new": NotificationNewEvent;
   "notifications.read": NotificationsReadEvent;
+  "message.new": MessageNewEvent;
+  "message.read": MessageReadEvent;
   "instant.request": InstantRequestEvent;
   "instant.accepted": InstantAcceptedEvent;
   "instant.taken": InstantEndedEvent;
@@ -64,6 +68,8 @@ const USER_EVENTS: UserEventName[] = [
   "credits.updated",
   "notification.new",
   "notifications.read",
+  "message.new",
+  "message.read",
   "instant.request",
   "instant.accepted",
   "instant.taken",
