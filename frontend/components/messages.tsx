@@ -184,11 +184,14 @@ function Thread({
   me,
   conversationId,
   other,
+  seenFromList,
   onSent,
 }: {
   me: User;
   conversationId: string | null;
   other: { id: string; name: string };
+  /** The receipt as the conversation list last had it (live `message.read` events move it on). */
+  seenFromList: string | null;
   onSent: (m: Message) => void;
 }) {
   const [messages, setMessages] = useState<Message[]>([]);
@@ -273,7 +276,9 @@ function Thread({
     }
   }
 
-  const seenIndex = seenUpTo ? messages.findIndex((m) => m.id === seenUpTo) : -1;
+  const seenIndex = Math.max(
+    ...[seenUpTo, seenFromList].map((id) => (id ? messages.findIndex((m) => m.id === id) : -1)),
+  );
   const lastMine = messages.map((m, i) => (m.from_user_id === me.id ? i : -1)).reduce((a, b) => Math.max(a, b), -1);
 
   return (
@@ -434,7 +439,14 @@ function MessagesView({ me }: { me: User }) {
             )}
           </div>
           {other ? (
-            <Thread key={selected?.id ?? `to:${other.id}`} me={me} conversationId={selected?.id ?? null} other={other} onSent={onSent} />
+            <Thread
+              key={selected?.id ?? `to:${other.id}`}
+              me={me}
+              conversationId={selected?.id ?? null}
+              other={other}
+              seenFromList={selected?.other_read_up_to_message_id ?? null}
+              onSent={onSent}
+            />
           ) : (
             <p className="p-10 text-center text-sm text-slate-500">Pick a conversation.</p>
           )}

@@ -32,6 +32,7 @@ class ConversationRow:
     other_role: str
     last: Message | None
     unread: int
+    seen_id: uuid.UUID | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,7 +90,10 @@ async def page_conversations(session: Session, user_id: uuid.UUID, before_seq: i
     rows = (await session.execute(
         text("SELECT c.id, u.id AS other_id, u.name AS other_name, u.role AS other_role, "
              "  (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id AND m.recipient_id = :me "
-             f"    AND {UNREAD_SQL}) AS unread "
+             f"    AND {UNREAD_SQL}) AS unread, "
+             "  (SELECT r.id FROM messages r WHERE r.conversation_id = c.id AND r.sender_id = :me AND r.seq <= "
+             "     CASE WHEN c.user_low_id = :me THEN c.high_read_seq ELSE c.low_read_seq END "
+             "   ORDER BY r.seq DESC LIMIT 1) AS seen_id "
              "FROM conversations c "
              "JOIN users u ON u.id = CASE WHEN c.user_low_id = :me THEN c.user_high_id ELSE c.user_low_id END "
              "WHERE (c.user_low_id = :me OR c.user_high_id = :me) AND c.last_seq > 0 "
@@ -103,7 +107,7 @@ async def page_conversations(session: Session, user_id: uuid.UUID, before_seq: i
     lasts = {m.conversation_id: m for m in (await session.scalars(
         select(Message).where(Message.seq.in_([conversations[r.id].last_seq for r in rows])))).all()}
     return [ConversationRow(conversations[r.id], r.other_id, r.other_name, r.other_role, lasts.get(r.id),
-                            int(r.unread)) for r in rows]
+                            int(r.unread), r.seen_id) for r in rows]
 
 
 async def unread_total(session: Session, user_id: uuid.UUID) -> int:

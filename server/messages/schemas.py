@@ -44,6 +44,8 @@ class ConversationOut(BaseModel):
     other_user: OtherUserOut = Field(description="Who you are talking to.")
     last_message: MessageOut | None = None
     unread: int = Field(description="Messages to you in this conversation you have not read.")
+    other_read_up_to_message_id: uuid.UUID | None = Field(
+        default=None, description="Your latest message the other user has read (the read receipt); null: none yet.")
 
 
 class ConversationPage(BaseModel):

@@ -92,7 +92,8 @@ async def list_conversations(session: Session, user_id: uuid.UUID, query: ListQu
         next_cursor = encode_cursor([rows[-1].conversation.last_seq])
     items = [ConversationOut(id=r.conversation.id,
                              other_user=OtherUserOut(id=r.other_id, name=r.other_name, role=Role(r.other_role)),
-                             last_message=MessageOut.of(r.last) if r.last is not None else None, unread=r.unread)
+                             last_message=MessageOut.of(r.last) if r.last is not None else None, unread=r.unread,
+                             other_read_up_to_message_id=r.seen_id)
              for r in rows]
     return ConversationPage(items=items, next_cursor=next_cursor,
                             unread_total=await repository.unread_total(session, user_id))

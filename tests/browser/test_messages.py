@@ -69,3 +69,8 @@ async def test_student_writes_from_the_tutor_page_and_the_tutor_replies_live(pla
     await expect(theirs).to_have_text(reply, timeout=UI_TIMEOUT_MS)
     await screenshot(tutor, "messages-tutor-replied", full_page=False)
     await screenshot(student, "messages-student-reply", full_page=False)
+
+    # The receipt is stored, not only pushed: it is still there after a reload.
+    await student.reload()
+    await expect(student.get_by_test_id("message-seen")).to_be_visible(timeout=SLOW_UI_TIMEOUT_MS)
+    await expect(theirs).to_have_text(reply)

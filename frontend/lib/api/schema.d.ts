@@ -2850,6 +2850,12 @@ export interface components {
              * @description Messages to you in this conversation you have not read.
              */
             unread: number;
+            /**
+             * Other Read Up To Message Id
+             * @description Your latest message the other user has read (the read receipt); null: none yet.
+             * @default null
+             */
+            other_read_up_to_message_id?: string | null;
         };
         /** OtherUserOut */
         OtherUserOut: {

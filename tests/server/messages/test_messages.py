@@ -177,6 +177,9 @@ async def test_marking_read_moves_forward_only_and_sends_a_read_receipt(
     # Reading your own message changes nothing for the other side.
     await read(client, student, conversation_id, sent[3]["id"])
     assert (await conversations(client, tutor))["unread_total"] == 1
+    # The sender's list carries the receipt: their latest message the other side has read.
+    assert (await conversations(client, student))["items"][0]["other_read_up_to_message_id"] == sent[2]["id"]
+    assert (await conversations(client, tutor))["items"][0]["other_read_up_to_message_id"] is None
 
     receipts = await db.fetch("SELECT room, payload::text AS payload, notification_id FROM outbox "
                               "WHERE event = 'message.read' ORDER BY id")
