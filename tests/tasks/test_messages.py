@@ -4,15 +4,22 @@ recipient once, however often the sweep runs; a read one, or a recent one, is no
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import httpx
 from redis.asyncio import Redis
+from starlette.applications import Starlette
 
 from server.jobs import CONSUMER_GROUP
+from server.messages import service
+from server.settings import Settings
 from tasks.broker import broker
+from tasks.housekeeping import drain
 from tasks.messages import email_unread
 from tests.fakes.brevo import API_KEY
 from tests.fixtures.integrations import Fakes, quick_user
@@ -83,3 +90,29 @@ async def test_an_unread_message_is_emailed_once_and_a_read_or_recent_one_never(
     assert {(row["r"], row["e"]) for row in rows} == {(unread_tutor["user"]["id"], True),
                                                       (read_tutor["user"]["id"], False),
                                                       (recent_tutor["user"]["id"], False)}
+
+
+async def test_concurrent_sweeps_claim_each_unread_batch_exactly_once(app: Starlette, db: asyncpg.Pool,
+                                                                     settings: Settings) -> None:
+    student = uuid.uuid4()
+    tutors = [uuid.uuid4() for _ in range(30)]
+    await db.executemany("INSERT INTO users (id, email, name, role) VALUES ($1, $2, 'U', $3)",
+                         [(student, f"s-{student.hex}@example.com", "student"),
+                          *[(t, f"t-{t.hex}@example.com", "tutor") for t in tutors]])
+    for tutor in tutors:
+        conversation = await db.fetchval(
+            "INSERT INTO conversations (id, user_low_id, user_high_id) VALUES (gen_random_uuid(), least($1::uuid, $2), "
+            "greatest($1::uuid, $2)) RETURNING id", student, tutor)
+        await db.executemany(
+            "INSERT INTO messages (id, conversation_id, sender_id, recipient_id, body, sent_at) "
+            "VALUES (gen_random_uuid(), $1, $2, $3, $4, now() - interval '20 minutes')",
+            [(conversation, student, tutor, f"m{i}") for i in range(3)])
+    now = datetime.now(UTC)
+
+    async def sweep() -> int:
+        return await drain(app.state.sessionmaker, lambda s, batch: service.email_unread(s, settings, now, batch), 4)
+
+    counts = await asyncio.gather(*(sweep() for _ in range(6)))
+    assert sum(counts) == len(tutors)  # every batch claimed by exactly one sweep
+    assert await db.fetchval("SELECT count(*) FROM messages WHERE emailed_at IS NULL") == 0
+    assert await sweep() == 0
