@@ -8,7 +8,8 @@
  *   either `{version, changes}` (applied) or a full snapshot `{version, slots}` (replaces);
  * - events that arrive while a watch is in flight are queued and replayed after the ack;
  * - a payload with `resync: true` re-watches without `since`.
- * It also fans out the user events (`booking.*`, `hold.expiring`, `session.starting`, `payout.updated`).
+ * It also fans out the user events (`booking.*`, `hold.expiring`, `session.starting`, `payout.updated`,
+ * `notification.*`, `instant.*`, `message.new`, `message.read`).
  */
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { getAccessToken, refreshSession } from "./api";
