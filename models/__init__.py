@@ -6,6 +6,7 @@ from models.booking import Booking, BookingEvent, LessonSeries
 from models.instant import InstantAvailability, InstantOffer, InstantRequest, InstantStatus
 from models.integrations import CalendarBusy, CalendarEvent, IntegrationDispatch, OAuthConnection, VideoMeeting
 from models.ledger import Account, EntryKind, LedgerEntry, LedgerLine
+from models.message import Conversation, Message
 from models.notification import Notification, NotificationKind
 from models.outbox import DeadLetter, IdempotencyKey, OutboxMessage, WebhookEvent
 from models.package import CreditMove, CreditMovement, LessonPackage, PackagePurchase, PurchaseStatus
@@ -36,6 +37,7 @@ __all__ = [
     "BookingEvent",
     "CalendarBusy",
     "CalendarEvent",
+    "Conversation",
     "CreditMove",
     "CreditMovement",
     "DeadLetter",
@@ -53,6 +55,7 @@ __all__ = [
     "LedgerLine",
     "LessonPackage",
     "LessonSeries",
+    "Message",
     "Notification",
     "NotificationKind",
     "OAuthConnection",

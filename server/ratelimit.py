@@ -19,7 +19,8 @@ Buckets (limits and window are settings):
   server/auth/throttle.py);
 * ``POST /api/v1/holds`` additionally per IP (``HOLD_LIMIT_PER_IP`` per ``HOLD_TTL_SECONDS``),
   whoever is signed in: since a hold lasts at most that long, an address can never have more
-  live holds than that, however many accounts it registers (slot hoarding).
+  live holds than that, however many accounts it registers (slot hoarding);
+* ``POST /api/v1/messages`` additionally per user (``MESSAGE_LIMIT_PER_MINUTE`` per minute).
 
 The client IP is the socket peer; with ``TRUST_PROXY_HEADERS`` it is taken from
 ``X-Forwarded-For``, counting ``TRUSTED_PROXY_COUNT`` entries from the right. IPv6
@@ -60,6 +61,7 @@ EXEMPT_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 EXEMPT_PREFIXES = ("/socket.io/",)
 AUTH_PATHS = frozenset({"/api/v1/auth/login", "/api/v1/auth/register"})
 HOLDS_PATH = "/api/v1/holds"
+MESSAGES_PATH = "/api/v1/messages"
 KEY_PREFIX = "rl:"
 _WARN_EVERY_SECONDS = 30.0
 
@@ -181,6 +183,8 @@ def buckets_for(scope: Scope, settings: Settings) -> list[Bucket]:
         buckets.append(Bucket(f"{KEY_PREFIX}auth:{ip}", settings.rate_limit_auth_per_ip, window))
     if path == HOLDS_PATH and scope["method"] == "POST" and settings.hold_limit_per_ip > 0:
         buckets.append(Bucket(f"{KEY_PREFIX}holds:{ip}", settings.hold_limit_per_ip, settings.hold_ttl_seconds))
+    if path == MESSAGES_PATH and scope["method"] == "POST" and user_id and settings.message_limit_per_minute > 0:
+        buckets.append(Bucket(f"{KEY_PREFIX}messages:{user_id}", settings.message_limit_per_minute, 60))
     return buckets
 
 

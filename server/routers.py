@@ -17,6 +17,7 @@ from server.config.routes import router as config_router
 from server.health.routes import router as health_router
 from server.http import Endpoint, Router
 from server.instant.routes import router as instant_router
+from server.messages.routes import router as messages_router
 from server.notifications.routes import router as notifications_router
 from server.packages.routes import router as packages_router
 from server.payments.routes import router as payments_router
@@ -31,7 +32,7 @@ API_PREFIX = "/api/v1"
 # registration order.
 ROUTERS: tuple[Router, ...] = (
     health_router, auth_router, tutors_router, availability_router, bookings_router, reviews_router,
-    notifications_router, instant_router, packages_router, payments_router, payouts_router, admin_router,
+    notifications_router, messages_router, instant_router, packages_router, payments_router, payouts_router, admin_router,
     config_router, google_sign_in_router, calendar_router, avatars_router, materials_router,
 )
 

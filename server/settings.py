@@ -153,6 +153,14 @@ class Settings(BaseSettings):
     instant_presence_heartbeat_seconds: float = Field(default=10.0, gt=0)
     instant_max_offers: int = Field(default=50, ge=1)
 
+    # Messages (docs/messages.md): messages one user may send per minute (counted with the rate
+    # limits, so off when RATE_LIMIT_ENABLED is; 0: no limit); a message still unread this long
+    # after it was sent is e-mailed to its recipient, by a sweep run every
+    # MESSAGE_EMAIL_SWEEP_SECONDS (0: no e-mails).
+    message_limit_per_minute: int = Field(default=20, ge=0)
+    message_email_after_seconds: int = Field(default=900, ge=0)
+    message_email_sweep_seconds: int = Field(default=60, ge=1)
+
     # Jobs
     hold_expiring_lead_seconds: int = 60
     session_alert_minutes: Annotated[list[int], NoDecode] = Field(default_factory=lambda: [10, 1])

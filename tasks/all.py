@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tasks import bookings, housekeeping, instant, integrations, outbound, packages, payments
+from tasks import bookings, housekeeping, instant, integrations, messages, outbound, packages, payments
 
-__all__ = ["bookings", "housekeeping", "instant", "integrations", "outbound", "packages", "payments"]
+__all__ = ["bookings", "housekeeping", "instant", "integrations", "messages", "outbound", "packages", "payments"]

@@ -4,7 +4,8 @@ Run exactly one. It only kicks tasks; the worker runs them. Its sources:
 
 * :class:`LabelScheduleSource`: the schedules declared next to each task
   (``schedule=[...]`` labels): the one-second sweeps (``bookings.expire_due``,
-  ``bookings.alert_due``, ``outbound.release_due_retries``) and the cron jobs
+  ``bookings.alert_due``, ``outbound.release_due_retries``), ``messages.email_unread`` (every
+  ``MESSAGE_EMAIL_SWEEP_SECONDS``) and the cron jobs
   (``bookings.complete_finished``, ``housekeeping.purge``). Interval schedules are checked
   every second, independently of ``--update-interval``.
 * :data:`schedule_source`, a :class:`ListRedisScheduleSource` for ad-hoc one-off or cron

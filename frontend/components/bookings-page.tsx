@@ -9,6 +9,7 @@ import type { Booking, User } from "@/lib/types";
 import { DateBlock, filedAsUpcoming, isLapsedHold, isUpcoming, StatusBadge, upsertBooking, useTutorNames } from "./booking-bits";
 import { CancelDialog, RescheduleDialog } from "./booking-dialogs";
 import { useLiveEvent, useOnReconnect } from "./live";
+import { messageHref } from "./messages";
 import { RequireAuth } from "./require-auth";
 import { useToast } from "./toast";
 import { Alert, Button, buttonClass, cx, EmptyState, PageHeader, Skeleton } from "./ui";
@@ -248,6 +249,11 @@ function BookingRow({
         <Link href={`/bookings/${encodeURIComponent(b.id)}`} className={buttonClass("ghost", "sm")} data-testid="booking-details">
           Details
         </Link>
+        {user.role === "tutor" && (
+          <Link href={messageHref(b.student_id, b.student_name)} className={buttonClass("ghost", "sm")} data-testid="message-student">
+            Message student
+          </Link>
+        )}
         {isLapsedHold(b, now) && user.role === "student" && (
           <Link href={`/tutors/${encodeURIComponent(b.tutor_id)}`} className={buttonClass("secondary", "sm")}>
             Book again

@@ -4,6 +4,7 @@ import Link from "next/link";
 import { usePathname, useRouter } from "next/navigation";
 import { useState } from "react";
 import { api } from "@/lib/api";
+import { MessagesLink } from "./messages";
 import { NotificationBell } from "./notifications";
 import { usePublicConfig, useSession } from "./session";
 import { useToast } from "./toast";
@@ -88,6 +89,7 @@ export function SiteHeader() {
         </nav>
 
         <div className="ml-auto flex items-center gap-2">
+          {user && <MessagesLink active={isActive("/messages")} />}
           {user && <NotificationBell />}
           {user === undefined ? (
             <Skeleton className="h-9 w-32" />

@@ -9,6 +9,7 @@ import type { Booking, User } from "@/lib/types";
 import { DateBlock, StatusBadge, upsertBooking } from "./booking-bits";
 import { AvailableNowToggle } from "./instant";
 import { useLive, useLiveEvent, useOnReconnect } from "./live";
+import { messageHref } from "./messages";
 import { RequireAuth } from "./require-auth";
 import { Alert, buttonClass, Card, cx, EmptyState, PageHeader, Skeleton } from "./ui";
 import { LiveDot } from "./week-view";
@@ -280,6 +281,9 @@ function DashboardRow({ booking: b, fresh, now }: { booking: Booking; fresh: boo
           Join
         </a>
       )}
+      <Link href={messageHref(b.student_id, b.student_name)} className={buttonClass("ghost", "sm")} data-testid="message-student">
+        Message
+      </Link>
       <Link href={`/bookings/${encodeURIComponent(b.id)}`} className={buttonClass("ghost", "sm")} data-testid="booking-details">
         Details
       </Link>

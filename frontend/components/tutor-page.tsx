@@ -8,6 +8,7 @@ import { slotKey } from "@/lib/slots";
 import { fmtMoney } from "@/lib/time";
 import { ratingOf, subjectLabel, type Booking, type Slot, type Tutor } from "@/lib/types";
 import { HoldPanel } from "./hold-panel";
+import { messageHref } from "./messages";
 import { TutorPackages } from "./packages";
 import { TrialBadge, trialLabel, TutorReviews } from "./reviews";
 import { useSession } from "./session";
@@ -154,6 +155,15 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
               <div className="sm:text-right">
                 <p className="text-2xl font-bold text-slate-900">{fmtMoney(tutor.hourly_rate_cents, tutor.currency)}</p>
                 <p className="text-sm text-slate-500">per hour</p>
+                {(user === null || user?.role === "student") && (
+                  <Link
+                    href={user ? messageHref(tutor.id, name) : `/login?next=${encodeURIComponent(messageHref(tutor.id, name))}`}
+                    className={buttonClass("secondary", "sm", "mt-2")}
+                    data-testid="message-tutor"
+                  >
+                    Message tutor
+                  </Link>
+                )}
               </div>
             </div>
             <div className="mt-3 flex flex-wrap items-center gap-3">

@@ -44,6 +44,10 @@ import type {
   MaterialUploadIn,
   MeUpdate,
   MarkReadOut,
+  Message,
+  MessagePage,
+  ConversationPage,
+  ReadOut,
   NotificationPage,
   Onboarding,
   PackageInput,
@@ -395,6 +399,27 @@ export const api = {
     /** The student's unexpired credits (optionally with one tutor). */
     credits: (tutorId?: string, signal?: AbortSignal) =>
       request<CreditList>("GET", "/me/credits", { query: tutorId ? { tutor_id: tutorId } : {}, signal }),
+  },
+
+  messages: {
+    /** 201 with the message; 403 `not_allowed` when you may not write to that user. */
+    send: (toUserId: string, body: string) => request<Message>("POST", "/messages", { body: { to_user_id: toUserId, body } }),
+    /** Most recent first, with unread counts and `unread_total` (the header badge). */
+    conversations: (opts: { cursor?: string | null; limit?: number } = {}, signal?: AbortSignal) =>
+      request<ConversationPage>("GET", "/conversations", {
+        query: { ...(opts.cursor ? { cursor: opts.cursor } : {}), ...(opts.limit ? { limit: String(opts.limit) } : {}) },
+        signal,
+      }),
+    /** Newest first; `cursor` pages to older messages. */
+    thread: (conversationId: string, opts: { cursor?: string | null; limit?: number } = {}, signal?: AbortSignal) =>
+      request<MessagePage>("GET", `/conversations/${encodeURIComponent(conversationId)}/messages`, {
+        query: { ...(opts.cursor ? { cursor: opts.cursor } : {}), ...(opts.limit ? { limit: String(opts.limit) } : {}) },
+        signal,
+      }),
+    markRead: (conversationId: string, upToMessageId: string) =>
+      request<ReadOut>("POST", `/conversations/${encodeURIComponent(conversationId)}/read`, {
+        body: { up_to_message_id: upToMessageId },
+      }),
   },
 
   notifications: {

@@ -8,7 +8,8 @@
  *   either `{version, changes}` (applied) or a full snapshot `{version, slots}` (replaces);
  * - events that arrive while a watch is in flight are queued and replayed after the ack;
  * - a payload with `resync: true` re-watches without `since`.
- * It also fans out the user events (`booking.*`, `hold.expiring`, `session.starting`, `payout.updated`).
+ * It also fans out the user events (`booking.*`, `hold.expiring`, `session.starting`, `payout.updated`,
+ * `notification.*`, `instant.*`, `message.new`, `message.read`).
  */
 import { io, type ManagerOptions, type Socket, type SocketOptions } from "socket.io-client";
 import { getAccessToken, refreshSession } from "./api";
@@ -20,6 +21,8 @@ import type {
   HoldExpiringEvent,
   NotificationNewEvent,
   NotificationsReadEvent,
+  MessageNewEvent,
+  MessageReadEvent,
   InstantAcceptedEvent,
   InstantEndedEvent,
   InstantRequestEvent,
@@ -47,6 +50,8 @@ export interface UserEvents {
   "credits.updated": CreditsUpdatedEvent;
   "notification.new": NotificationNewEvent;
   "notifications.read": NotificationsReadEvent;
+  "message.new": MessageNewEvent;
+  "message.read": MessageReadEvent;
   "instant.request": InstantRequestEvent;
   "instant.accepted": InstantAcceptedEvent;
   "instant.taken": InstantEndedEvent;
@@ -65,6 +70,8 @@ const USER_EVENTS: UserEventName[] = [
   "credits.updated",
   "notification.new",
   "notifications.read",
+  "message.new",
+  "message.read",
   "instant.request",
   "instant.accepted",
   "instant.taken",

@@ -37,6 +37,7 @@ const BY_CODE: Record<string, string> = {
   request_expired: "This request has ended: nobody accepted it in time.",
   request_cancelled: "The student withdrew this request.",
   request_not_pending: "This request has already ended.",
+  not_allowed: "You can't message this person: students write to tutors, tutors to students who booked or wrote to them.",
   network_error: "Can't reach EduStream right now. Check your connection and try again.",
 };
 

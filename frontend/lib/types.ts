@@ -114,6 +114,25 @@ export interface CreditsUpdatedEvent {
   purchase: Purchase;
 }
 
+export type Message = Schemas["MessageOut"];
+export type Conversation = Schemas["ConversationOut"];
+export type ConversationPage = Schemas["ConversationPage"];
+export type MessagePage = Schemas["MessagePage"];
+export type ReadOut = Schemas["ReadOut"];
+
+/** `message.new`: a message to this user, or one this user sent from another tab. */
+export interface MessageNewEvent {
+  message: Message;
+}
+
+/** `message.read`: one side of a conversation read it up to a message (a read receipt). */
+export interface MessageReadEvent {
+  conversation_id: string;
+  reader_id: string;
+  up_to_message_id: string;
+  read_at: string;
+}
+
 export type Notification = Schemas["NotificationOut"];
 export type NotificationKind = Notification["kind"];
 export type NotificationPage = Schemas["NotificationPage"];

@@ -28,6 +28,10 @@ def sample_context(settings: Settings, template: str, timezone: str = "Europe/Lo
         return values
     if template == EmailTemplate.VERIFY_EMAIL:
         return {**values, "verification": {"url": f"{url}/verify-email?token=sample", "hours": 48}}
+    if template == EmailTemplate.MESSAGE_UNREAD:
+        return {**values, "other": {"name": "Amelia Hart"},
+                "messages": {"count": 2, "latest": ["Hi Sam!", "Could we move Thursday's lesson to 5 pm?"],
+                             "url": f"{url}/messages?c=sample"}}
     if template == EmailTemplate.CREDITS_EXPIRING:
         return {**values, "other": {"name": "Amelia Hart"},
                 "credits": {"remaining": 3, "minutes": 60, "expires": format_date(start, tz),

@@ -31,6 +31,7 @@ class EmailTemplate(StrEnum):
     REFUND_ISSUED = "refund_issued"
     REVIEW_REQUEST = "review_request"
     CREDITS_EXPIRING = "credits_expiring"
+    MESSAGE_UNREAD = "message_unread"
 
 
 # template -> what it is for (also the order of the preview index).
@@ -45,6 +46,7 @@ TEMPLATES: dict[EmailTemplate, str] = {
     EmailTemplate.REFUND_ISSUED: "the student's refund went through",
     EmailTemplate.REVIEW_REQUEST: "a lesson was completed: the student is asked to review it (not once reviewed)",
     EmailTemplate.CREDITS_EXPIRING: "the student's unused package credits expire soon (CREDIT_EXPIRY_REMINDER_DAYS)",
+    EmailTemplate.MESSAGE_UNREAD: "a message is still unread MESSAGE_EMAIL_AFTER_SECONDS after it was sent",
 }
 
 

@@ -7,6 +7,7 @@ import uuid
 from sqlalchemy import func, select
 
 from models.booking import Booking, BookingEvent, LessonSeries
+from models.message import Conversation, Message
 from models.package import PackagePurchase
 from models.review import Review
 from models.tutor import TutorProfile
@@ -52,3 +53,17 @@ async def series_with_occurrences(session: Session, series_id: uuid.UUID) -> tup
     rows = await session.scalars(select(Booking).where(Booking.series_id == series_id)
                                  .order_by(Booking.start_at, Booking.id))
     return series, list(rows.all())
+
+
+async def unread_messages(session: Session, conversation_id: uuid.UUID, recipient_id: uuid.UUID,
+                          limit: int) -> tuple[Conversation | None, int, list[Message]]:
+    """The conversation, how many of its messages the recipient has not read, and the newest of those."""
+    conversation = await session.get(Conversation, conversation_id)
+    if conversation is None or recipient_id not in (conversation.user_low_id, conversation.user_high_id):
+        return None, 0, []
+    unread = (Message.conversation_id == conversation_id, Message.recipient_id == recipient_id,
+              Message.seq > conversation.read_seq_of(recipient_id))
+    count = int(await session.scalar(select(func.count()).select_from(Message).where(*unread)) or 0)
+    latest = list((await session.scalars(select(Message).where(*unread).order_by(Message.seq.desc())
+                                         .limit(limit))).all())
+    return conversation, count, latest[::-1]

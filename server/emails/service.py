@@ -34,7 +34,10 @@ log = logging.getLogger("edustream.emails")
 
 ACCOUNT_TEMPLATES = frozenset({EmailTemplate.WELCOME, EmailTemplate.VERIFY_EMAIL})
 CREDIT_TEMPLATES = frozenset({EmailTemplate.CREDITS_EXPIRING})
-BOOKING_TEMPLATES = frozenset(TEMPLATES) - ACCOUNT_TEMPLATES - CREDIT_TEMPLATES
+MESSAGE_TEMPLATES = frozenset({EmailTemplate.MESSAGE_UNREAD})
+BOOKING_TEMPLATES = frozenset(TEMPLATES) - ACCOUNT_TEMPLATES - CREDIT_TEMPLATES - MESSAGE_TEMPLATES
+# The unread-message e-mail quotes at most this many of the newest unread messages.
+MESSAGE_EMAIL_QUOTES = 3
 # The templates with a lesson .ics attached -> whether it cancels the event.
 ICS_TEMPLATES: dict[str, bool] = {EmailTemplate.BOOKING_CONFIRMED: False, EmailTemplate.BOOKING_RESCHEDULED: False,
                                   EmailTemplate.BOOKING_CANCELLED: True}
@@ -188,6 +191,26 @@ async def _credits_context(session: Session, settings: Settings, recipient: Reci
                         "url": f"{settings.frontend_url.rstrip('/')}/tutors/{purchase.tutor_id}"}}
 
 
+async def _message_context(session: Session, settings: Settings, recipient: Recipient,
+                           context: dict[str, Any]) -> dict[str, Any]:
+    try:
+        conversation_id = uuid.UUID(str(context.get("conversation_id")))
+    except ValueError:
+        raise EmailNotApplicable("no conversation_id in the context") from None
+    if recipient.id is None:
+        raise EmailNotApplicable("messages are e-mailed to users only")
+    conversation, count, latest = await repository.unread_messages(session, conversation_id, recipient.id,
+                                                                   MESSAGE_EMAIL_QUOTES)
+    if conversation is None:
+        raise EmailNotApplicable("no such conversation of the recipient")
+    if count == 0:
+        raise EmailNotApplicable("the messages have been read since")
+    other = await repository.get_user(session, conversation.other(recipient.id))
+    return {"other": {"name": other.name if other else ""},
+            "messages": {"count": count, "latest": [m.body for m in latest],
+                         "url": f"{settings.frontend_url.rstrip('/')}/messages?c={conversation.id}"}}
+
+
 async def compose(session: Session, settings: Settings, to: str, template: str, context: dict[str, Any],
                   now: datetime | None = None) -> OutgoingEmail:
     """Render ``template`` for ``to``; :class:`EmailNotApplicable` when it should not be sent."""
@@ -205,6 +228,8 @@ async def compose(session: Session, settings: Settings, to: str, template: str, 
         values["verification"] = await _verification_context(session, settings, context, now)
     if template in CREDIT_TEMPLATES:
         values.update(await _credits_context(session, settings, recipient, context, now))
+    if template in MESSAGE_TEMPLATES:
+        values.update(await _message_context(session, settings, recipient, context))
     if template in BOOKING_TEMPLATES:
         try:
             booking_id = uuid.UUID(str(context.get("booking_id")))

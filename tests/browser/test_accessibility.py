@@ -50,13 +50,14 @@ async def test_every_page_passes_axe_for_every_kind_of_visitor(browser: Browser,
     page = await new_page(browser)
     problems["anonymous"] = await _audit(page, platform.web_url, ["/", "/login", "/signup", tutor_page])
     await sign_in(page, platform.web_url, cast.student_a.email, PASSWORD)
-    problems["student"] = await _audit(page, platform.web_url, ["/", "/bookings", "/credits", "/settings", tutor_page])
+    problems["student"] = await _audit(page, platform.web_url, ["/", "/bookings", "/credits", "/settings", "/messages", tutor_page])
     await page.context.close()
 
     page = await new_page(browser)
     await sign_in(page, platform.web_url, cast.tutor.email, PASSWORD)
     problems["tutor"] = await _audit(page, platform.web_url,
-                                     ["/tutor/dashboard", "/tutor/availability", "/tutor/profile", "/tutor/packages", "/payouts"])
+                                     ["/tutor/dashboard", "/tutor/availability", "/tutor/profile", "/tutor/packages", "/payouts",
+                                      "/messages"])
     await page.context.close()
 
     admin = unique_email("axe-admin")

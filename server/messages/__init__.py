@@ -1,0 +1,1 @@
+"""Messages between students and tutors: conversations, unread counts, read receipts."""
