@@ -127,7 +127,7 @@ async def test_buckets_on_different_shards_each_hold_their_limit_under_concurren
     app = await limited_cluster_app(hold_limit_per_ip=4)
     users = [uuid.uuid4() for _ in range(12)]
     keys = [f"rl:user:{u}" for u in users]
-    assert len(slot_groups([*keys, "rl:holds:10.2.0.1"])) > 1
+    assert len(slot_groups([*keys, "rl:holds:{10.2.0.1}"])) > 1
     async with _client_at(app, "10.2.0.1") as c:
         results = await asyncio.gather(*(
             c.post("/api/v1/holds", json={}, headers=bearer(issue_access_token(cluster_settings, u, "student")))
