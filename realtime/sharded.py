@@ -106,9 +106,19 @@ class ShardSubscriptions:
             if channel not in self._owner or still_wanted():
                 return
             shard = self._shards.get(self._owner.pop(channel))
-            if shard is not None:
-                with contextlib.suppress(RedisError, OSError):
-                    await shard.pubsub.sunsubscribe(channel)
+            if shard is None:
+                return
+            shard.channels.discard(channel)
+            if not shard.channels:
+                # Its last channel: close the connection instead of keeping it idle. redis-py
+                # health-checks an unsubscribed pub/sub connection before the next command with
+                # a PING whose reply it reads itself, racing the reader task for the socket (the
+                # next SSUBSCRIBE failed once the connection had idled past the health check).
+                del self._shards[shard.node.name]
+                await shard.close()
+                return
+            with contextlib.suppress(*REDIS_FAILURES):
+                await shard.pubsub.sunsubscribe(channel)
 
     async def close(self) -> None:
         self._closed = True
