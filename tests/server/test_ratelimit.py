@@ -203,6 +203,26 @@ async def test_concurrent_requests_never_exceed_the_limit(limited_app: Any, clie
     assert statuses.count(429) == 10
 
 
+async def test_an_addresss_hold_bucket_holds_its_limit_under_concurrency_from_many_users(
+        limited_app: Any, client_for: ClientFactory) -> None:
+    """Holds from one IP by many signed-in students at once: on a Redis Cluster the per-user
+    buckets and the per-IP hold bucket live in different slots (asserted); the per-IP bucket
+    still lets exactly its limit through, and the refused requests' user counts are taken back."""
+    app = await limited_app(hold_limit_per_ip=4, rate_limit_per_user=1)
+    users = [uuid.uuid4() for _ in range(12)]
+    assert len(slot_groups([*(f"rl:user:{u}" for u in users), f"rl:holds:{hash_tag('10.2.0.1')}"])) > 1
+    c = await client_for(app, "10.2.0.1")
+    tokens = [bearer(issue_access_token(app.state.settings, u, "student")) for u in users]
+    results = await asyncio.gather(*(c.post("/api/v1/holds", json={}, headers=headers) for headers in tokens))
+    statuses = [r.status_code for r in results]
+    assert statuses.count(429) == 8, statuses
+    refused = [i for i, r in enumerate(results) if r.status_code == 429]
+    assert results[refused[0]].json()["error"]["code"] == "rate_limited"
+    assert int(results[refused[0]].headers["Retry-After"]) >= 1
+    # A refused student's own budget (1 request) was not used up: the next request is theirs.
+    assert (await c.get(LIMITED, headers=tokens[refused[0]])).status_code == 200
+
+
 async def test_concurrent_requests_across_two_app_instances_share_the_limit(limited_app: Any,
                                                                            client_for: ClientFactory) -> None:
     one = await client_for(await limited_app(rate_limit_per_ip=10))
