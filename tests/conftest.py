@@ -74,13 +74,6 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         os.environ.pop("REDIS_CLUSTER_NODES", None)
 
 
-def local_cluster() -> LocalCluster:
-    """This worker's Redis Cluster (``EDUSTREAM_TEST_REDIS=cluster`` only)."""
-    if _local_cluster is None:
-        pytest.skip("needs EDUSTREAM_TEST_REDIS=cluster")
-    return _local_cluster
-
-
 # Several test runs may share one server (developers working side by side): EDUSTREAM_TEST_NS
 # keeps their databases apart, and the Redis database number counts up from REDIS_URL's.
 NAMESPACE = os.environ.get("EDUSTREAM_TEST_NS", "")
