@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from server.errors import AppError
 from server.identity import Principal
 from server.ratelimit import KEY_PREFIX, Bucket, RateLimiter, client_ip
+from server.redis_client import REDIS_FAILURES
 from server.settings import Settings
 
 log = logging.getLogger("edustream.live.limits")
@@ -151,7 +151,7 @@ class IpBudgets:
             decision = await asyncio.wait_for(
                 self.limiter.hit(redis, [bucket]),
                 timeout=settings.rate_limit_redis_timeout_seconds)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except REDIS_FAILURES as exc:
             now = time.monotonic()
             if now - self._last_warning >= _WARN_EVERY_SECONDS:
                 self._last_warning = now

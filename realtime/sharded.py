@@ -43,6 +43,7 @@ from redis.exceptions import RedisError
 
 from realtime.internals import room_members
 from realtime.manager import _BATCH_PREFIX, _MAX_BATCH, LOSSY_ROOM_PREFIXES, LiveRedisManager, disconnect_room_members
+from server.redis_client import REDIS_FAILURES
 
 log = logging.getLogger("edustream.live.sharded")
 
@@ -92,11 +93,11 @@ class ShardSubscriptions:
                 try:
                     await self._subscribe(channel)
                     return
-                except (RedisError, OSError, TimeoutError):
+                except REDIS_FAILURES:
                     if delay is None:
                         raise
                 await asyncio.sleep(delay)
-                with contextlib.suppress(RedisError, OSError, TimeoutError):
+                with contextlib.suppress(*REDIS_FAILURES):
                     await self._cluster.nodes_manager.initialize()
 
     async def remove(self, channel: bytes, still_wanted: Callable[[], bool] = lambda: False) -> None:
@@ -105,9 +106,19 @@ class ShardSubscriptions:
             if channel not in self._owner or still_wanted():
                 return
             shard = self._shards.get(self._owner.pop(channel))
-            if shard is not None:
-                with contextlib.suppress(RedisError, OSError):
-                    await shard.pubsub.sunsubscribe(channel)
+            if shard is None:
+                return
+            shard.channels.discard(channel)
+            if not shard.channels:
+                # Its last channel: close the connection instead of keeping it idle. redis-py
+                # health-checks an unsubscribed pub/sub connection before the next command with
+                # a PING whose reply it reads itself, racing the reader task for the socket (the
+                # next SSUBSCRIBE failed once the connection had idled past the health check).
+                del self._shards[shard.node.name]
+                await shard.close()
+                return
+            with contextlib.suppress(*REDIS_FAILURES):
+                await shard.pubsub.sunsubscribe(channel)
 
     async def close(self) -> None:
         self._closed = True
@@ -128,7 +139,7 @@ class ShardSubscriptions:
             shard = self._shards[node.name] = _Shard(node, self._options, self._on_message, self._failed)
         try:
             await shard.subscribe(channel)
-        except (RedisError, OSError, TimeoutError):
+        except REDIS_FAILURES:
             if not shard.channels and self._shards.get(node.name) is shard:
                 del self._shards[node.name]  # never worked: a dead node, or one that lost the slot
                 await shard.close()
@@ -160,7 +171,7 @@ class ShardSubscriptions:
                             del self._owner[channel]
                             await self._subscribe(channel)
                 break
-            except (RedisError, OSError, TimeoutError) as exc:
+            except REDIS_FAILURES as exc:
                 delay = _RECOVERY_BACKOFF[min(attempt, len(_RECOVERY_BACKOFF) - 1)]
                 attempt += 1
                 log.warning("live shard recovery failed (%s); again in %.2fs", exc, delay)

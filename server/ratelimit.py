@@ -45,14 +45,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
 from starlette.datastructures import Headers
 from starlette.requests import cookie_parser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.errors import error_response
 from server.identity import ACCESS_COOKIE, InvalidToken, decode_access_token
-from server.redis_client import slot_groups
+from server.redis_client import REDIS_FAILURES, hash_tag, slot_groups
 from server.settings import Settings
 
 log = logging.getLogger("edustream.ratelimit")
@@ -101,6 +100,18 @@ for i = 1, #KEYS do
   out[#out + 1] = ttls[i]
 end
 return out
+"""
+
+
+# Takes back one count from each of KEYS (a request another slot refused, see
+# RateLimiter._hit_per_slot); a counter that expired meanwhile is left alone.
+_UNDO_LUA = """
+for i = 1, #KEYS do
+  if redis.call('PTTL', KEYS[i]) > 0 and tonumber(redis.call('GET', KEYS[i]) or '0') > 0 then
+    redis.call('DECR', KEYS[i])
+  end
+end
+return 1
 """
 
 
@@ -176,15 +187,20 @@ def buckets_for(scope: Scope, settings: Settings) -> list[Bucket]:
     ip = client_ip(scope, settings)
     user_id = user_id_from_token(scope, settings)
     window = settings.rate_limit_window_seconds
-    buckets = [Bucket(f"{KEY_PREFIX}user:{user_id}", settings.rate_limit_per_user, window) if user_id
-               else Bucket(f"{KEY_PREFIX}ip:{ip}", settings.rate_limit_per_ip, window)]
+    # An address's buckets share a hash tag: in a Redis Cluster they live in one slot, so one
+    # script checks them together (an anonymous login: the per-IP and the sign-in bucket).
+    tagged = hash_tag(ip)
+    # A user's buckets likewise (sending a message: the per-user and the per-minute message bucket).
+    user_tag = hash_tag(user_id) if user_id else ""
+    buckets = [Bucket(f"{KEY_PREFIX}user:{user_tag}", settings.rate_limit_per_user, window) if user_id
+               else Bucket(f"{KEY_PREFIX}ip:{tagged}", settings.rate_limit_per_ip, window)]
     path = scope["path"].rstrip("/")
     if path in AUTH_PATHS:
-        buckets.append(Bucket(f"{KEY_PREFIX}auth:{ip}", settings.rate_limit_auth_per_ip, window))
+        buckets.append(Bucket(f"{KEY_PREFIX}auth:{tagged}", settings.rate_limit_auth_per_ip, window))
     if path == HOLDS_PATH and scope["method"] == "POST" and settings.hold_limit_per_ip > 0:
-        buckets.append(Bucket(f"{KEY_PREFIX}holds:{ip}", settings.hold_limit_per_ip, settings.hold_ttl_seconds))
+        buckets.append(Bucket(f"{KEY_PREFIX}holds:{tagged}", settings.hold_limit_per_ip, settings.hold_ttl_seconds))
     if path == MESSAGES_PATH and scope["method"] == "POST" and user_id and settings.message_limit_per_minute > 0:
-        buckets.append(Bucket(f"{KEY_PREFIX}messages:{user_id}", settings.message_limit_per_minute, 60))
+        buckets.append(Bucket(f"{KEY_PREFIX}messages:{user_tag}", settings.message_limit_per_minute, 60))
     return buckets
 
 
@@ -193,10 +209,12 @@ class RateLimiter:
 
     def __init__(self) -> None:
         self._script: Any = None
+        self._undo: Any = None
 
     async def hit(self, redis: Redis, buckets: list[Bucket]) -> Decision:
         if self._script is None:
             self._script = redis.register_script(_LUA)
+            self._undo = redis.register_script(_UNDO_LUA)
         if isinstance(redis, RedisCluster) and len(buckets) > 1:
             reply = await self._hit_per_slot(redis, buckets)
         else:
@@ -217,15 +235,23 @@ class RateLimiter:
 
 
     async def _hit_per_slot(self, redis: Redis, buckets: list[Bucket]) -> list[int]:
-        """In a Redis Cluster a request's buckets (per user, per IP) live in different slots: the
-        script runs once per slot, concurrently. Each bucket still never passes its limit (each
-        run is atomic); a request refused by one bucket may still have counted in another's
-        slot, which only makes the limits stricter."""
+        """In a Redis Cluster a request's buckets (a signed-in user's, and its address's sign-in
+        or hold bucket) may live in different slots: the script runs once per slot,
+        concurrently. Each bucket still never passes its limit (each run is atomic). When one
+        slot refuses the request, the slots that counted it take the count back, so a refused
+        request uses up no budget here either (tests/server/test_ratelimit.py, run on a cluster)."""
         groups = slot_groups([b.key for b in buckets])
         replies = await asyncio.gather(*(
             self._script(keys=[buckets[i].key for i in group],
                          args=[n for i in group for n in (buckets[i].limit, buckets[i].window_seconds * 1000)],
                          client=redis) for group in groups))
+        if any(int(reply[0]) == 0 for reply in replies):
+            counted = [(group, reply) for group, reply in zip(groups, replies, strict=True) if int(reply[0]) == 1]
+            await asyncio.gather(*(self._undo(keys=[buckets[i].key for i in group], client=redis)
+                                   for group, _ in counted))
+            for group, reply in counted:  # report the counts as they are again
+                for position in range(len(group)):
+                    reply[1 + 2 * position] = max(int(reply[1 + 2 * position]) - 1, 0)
         merged: list[int] = [min(int(reply[0]) for reply in replies)] + [0] * (2 * len(buckets))
         for group, reply in zip(groups, replies, strict=True):
             for position, index in enumerate(group):
@@ -276,7 +302,7 @@ class RateLimitMiddleware:
             return await asyncio.wait_for(
                 self.limiter.hit(redis, buckets_for(scope, settings)),
                 timeout=settings.rate_limit_redis_timeout_seconds)
-        except (RedisError, OSError, TimeoutError) as exc:
+        except REDIS_FAILURES as exc:
             now = time.monotonic()
             if now - self._last_warning >= _WARN_EVERY_SECONDS:
                 self._last_warning = now

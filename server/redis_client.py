@@ -17,8 +17,14 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.crc import key_slot
+from redis.exceptions import RedisClusterException, RedisError
 
 from server.settings import Settings
+
+# What a failing Redis raises: the client's errors, a cluster client's own (a RedisCluster
+# that reaches no node raises RedisClusterException, which is not a RedisError), the socket's.
+# What fails open (rate limits, sign-in throttling) or retries (live shards) catches these.
+REDIS_FAILURES: tuple[type[Exception], ...] = (RedisError, RedisClusterException, OSError, TimeoutError)
 
 
 def cluster_nodes(settings: Settings) -> list[ClusterNode]:

@@ -3,12 +3,22 @@
 With ``DATABASE_URL``/``REDIS_URL`` set (CI), those servers are used; otherwise the
 embedded ones are started under ``.edustream/test``. Each xdist worker gets its own
 database (``<db>_test_<worker>``) and its own Redis database number.
+
+``EDUSTREAM_TEST_REDIS=cluster`` runs the tests against a Redis Cluster instead: each xdist
+worker starts a local cluster of its own (three masters, three replicas:
+tests/fixtures/redis_cluster.py) and exports ``REDIS_CLUSTER_NODES``, so every ``Settings``
+built here and every process a test starts (API, worker, scheduler) uses it. A cluster has
+only database 0; a worker owning its cluster keeps it apart from the others, and the per-test
+cleaner empties every master. ``./scripts/test`` runs tests/realtime, tests/tasks and the rate
+limits this way a second time (README, "Tests").
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +33,9 @@ from starlette.applications import Starlette
 from server.app import create_app
 from server.db import libpq_url
 from server.migrate import upgrade
+from server.redis_client import open_redis
 from server.settings import PROJECT_ROOT, Settings
+from tests.fixtures.redis_cluster import LocalCluster, redis_server_7
 
 pytest_plugins = ["tests.fixtures.bookings", "tests.fixtures.stripe"]
 
@@ -31,11 +43,35 @@ WORKER = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
 WORKER_NUM = int(WORKER.removeprefix("gw") or 0)
 
 
+# EDUSTREAM_TEST_REDIS=cluster: Redis is a local Redis Cluster, one per xdist worker.
+CLUSTER = os.environ.get("EDUSTREAM_TEST_REDIS", "").strip().lower() == "cluster"
+_local_cluster: LocalCluster | None = None
+
+
 def pytest_configure(config: pytest.Config) -> None:
+    global _local_cluster
     if "PYTEST_XDIST_WORKER" not in os.environ:
         from devtools.embedded import ensure_services
 
         ensure_services(PROJECT_ROOT / ".edustream" / "test", redis_port=6391, database="edustream_test")
+    controller = "PYTEST_XDIST_WORKER" not in os.environ and bool(getattr(config.option, "numprocesses", None))
+    if CLUSTER and not controller:
+        if redis_server_7() is None:
+            raise pytest.UsageError("EDUSTREAM_TEST_REDIS=cluster needs redis-server >= 7 (Debian: apt-get install "
+                                    "redis-server)")
+        directory = Path(tempfile.mkdtemp(prefix=f"edustream-cluster-{NAMESPACE or 'test'}-{WORKER}-"))
+        _local_cluster = asyncio.run(LocalCluster.start(directory))
+        # Inherited by every Settings() and every process the tests start.
+        os.environ["REDIS_CLUSTER_NODES"] = _local_cluster.startup_nodes
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    global _local_cluster
+    if _local_cluster is not None:
+        asyncio.run(_local_cluster.stop())
+        shutil.rmtree(_local_cluster.directory, ignore_errors=True)
+        _local_cluster = None
+        os.environ.pop("REDIS_CLUSTER_NODES", None)
 
 
 # Several test runs may share one server (developers working side by side): EDUSTREAM_TEST_NS
@@ -50,6 +86,9 @@ def _worker_database_url() -> str:
 
 
 def _worker_redis_url() -> str:
+    """This worker's Redis database (single Redis); on a cluster, empty: the first node's db 0."""
+    if CLUSTER:
+        return ""
     root, _, tail = os.environ["REDIS_URL"].rstrip("/").rpartition("/")
     if not tail.isdigit():
         root, tail = os.environ["REDIS_URL"].rstrip("/"), "0"
@@ -72,6 +111,7 @@ def make_settings(**overrides: Any) -> Settings:
         "environment": "test",
         "database_url": _worker_database_url(),
         "redis_url": _worker_redis_url(),
+        "redis_cluster_nodes": os.environ.get("REDIS_CLUSTER_NODES", "") if CLUSTER else "",
         # PostgreSQL allows 100 connections for everything on the machine (two test workers,
         # their uvicorn/worker subprocesses): keep each pool small.
         "db_pool_size": 10,
@@ -112,7 +152,8 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 @pytest.fixture(scope="session")
 async def redis(settings: Settings) -> AsyncIterator[Redis]:
-    client = Redis.from_url(settings.redis_url)
+    """The worker's Redis: a plain client, or a cluster client (EDUSTREAM_TEST_REDIS=cluster)."""
+    client = await open_redis(settings)
     yield client
     await client.aclose()
 
@@ -122,7 +163,8 @@ _TABLES: list[str] = []
 
 @pytest.fixture(autouse=True)
 async def _clean(request: pytest.FixtureRequest) -> None:
-    """Empty every table and the worker's Redis database before each test that uses them."""
+    """Empty every table and the worker's Redis database (on a cluster: every master, which
+    ``FLUSHDB`` goes to through a cluster client) before each test that uses them."""
     if "db" not in request.fixturenames and "app" not in request.fixturenames:
         return
     pool: asyncpg.Pool = request.getfixturevalue("db")

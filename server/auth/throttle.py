@@ -33,10 +33,9 @@ import math
 
 from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
-from redis.exceptions import RedisError
 
 from server.errors import RateLimited
-from server.redis_client import hash_tag, slot_groups
+from server.redis_client import REDIS_FAILURES, hash_tag, slot_groups
 from server.settings import Settings
 
 log = logging.getLogger("edustream.auth.throttle")
@@ -113,7 +112,7 @@ async def _run(redis: Redis, settings: Settings, script: str, keys: list[str], a
                        *(per_key[i] for i in group if i < len(per_key)), *shared)
             for group in groups)), settings.rate_limit_redis_timeout_seconds)
         return max(int(result) for result in results)
-    except (RedisError, OSError, TimeoutError) as exc:
+    except REDIS_FAILURES as exc:
         log.warning("sign-in throttling skipped, Redis failed: %s", exc)
         return 0
 
@@ -138,7 +137,7 @@ async def login_succeeded(redis: Redis, settings: Settings, email: str) -> None:
     """Forget the address's failures and lock."""
     try:
         await asyncio.wait_for(redis.delete(*_login_keys(email)), settings.rate_limit_redis_timeout_seconds)
-    except (RedisError, OSError, TimeoutError) as exc:
+    except REDIS_FAILURES as exc:
         log.warning("could not clear the sign-in failures: %s", exc)
 
 

@@ -13,6 +13,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.crc import key_slot
 
+from realtime import sharded
 from server.settings import Settings
 from tests.fixtures.redis_cluster import LocalCluster
 from tests.realtime.conftest import LiveClient, LiveServer, get_slots, make_tutor, place_hold, slot_start
@@ -153,3 +154,34 @@ def _apply(view: dict[str, str], batches: list[list[dict[str, Any]]]) -> dict[st
                 if change["start"] in view:
                     view[change["start"]] = change["status"]
     return view
+
+
+async def test_a_channel_subscribed_again_on_a_shard_left_idle_is_confirmed_and_receives(
+        cluster: LocalCluster, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process whose last room on a shard emptied, then got a new member there: the new
+    ``SSUBSCRIBE`` must work. (redis-py health-checks an unsubscribed pub/sub connection with a
+    PING it reads itself, racing the shard's reader task: the watch failed with internal_error.)"""
+    monkeypatch.setattr(sharded, "HEALTH_CHECK_SECONDS", 0.5)  # a shorter idle spell than production's 5 s
+    client = cluster.client()
+    await client.initialize()
+    received: list[tuple[bytes, bytes]] = []
+    subs = sharded.ShardSubscriptions(client, lambda channel, data: received.append((channel, data)),
+                                      lambda channels: None, connection_options={})
+    channel = b"edustream-idle-shard:room:tutor:1"
+    try:
+        await subs.add(channel)
+        await eventually(lambda: _equals(subscribers(cluster, channel.decode()), 1))
+        await subs.remove(channel)
+        await eventually(lambda: _equals(subscribers(cluster, channel.decode()), 0))
+        await asyncio.sleep(1.0)  # the idle spell itself: time passing is the condition (longer is fine)
+        await subs.add(channel)
+        await eventually(lambda: _equals(subscribers(cluster, channel.decode()), 1))
+        await client.spublish(channel, b"after")  # type: ignore[attr-defined]
+
+        async def arrived() -> bool:
+            return received == [(channel, b"after")]
+
+        await eventually(arrived)
+    finally:
+        await subs.close()
+        await client.aclose()

@@ -1,7 +1,8 @@
 """Live-layer fixtures: real uvicorn API processes, real Redis, the real Socket.IO client.
 
 ``live_servers`` starts two API processes (``uvicorn edustream.asgi:app_factory``) on the
-worker's test database; they share rooms through Redis on a channel of their own. Users are
+worker's test database; they share rooms through Redis on a channel of their own (through
+sharded pub/sub when the run is on a Redis Cluster: ``EDUSTREAM_TEST_REDIS=cluster``). Users are
 made through the API (tutors) or straight in the database (students, for speed).
 """
 
@@ -98,6 +99,8 @@ class LiveServer:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVE_", "PYTEST_"))}
         env.update({
             "ENVIRONMENT": "test", "DATABASE_URL": self.settings.database_url, "REDIS_URL": self.settings.redis_url,
+            # A Redis Cluster's nodes (EDUSTREAM_TEST_REDIS=cluster), else empty: a single Redis.
+            "REDIS_CLUSTER_NODES": self.settings.redis_cluster_nodes,
             "SECRET_KEY": self.settings.secret_key,
             # The default channel (from REDIS_URL's database): the one every other process on this
             # test database uses too (a worker's publisher, another test's app), whoever leads the relay.

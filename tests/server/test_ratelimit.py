@@ -15,6 +15,7 @@ from redis.asyncio import Redis
 from starlette.applications import Starlette
 
 from server.identity import issue_access_token
+from server.redis_client import hash_tag, make_redis, slot_groups
 from tests.conftest import make_settings, start_app
 from tests.helpers import DEFAULT_PASSWORD, bearer, unique_email
 
@@ -177,12 +178,49 @@ async def test_refused_requests_do_not_use_up_other_budgets(limited_app: Any, cl
     assert await _statuses(c, 4) == [200, 200, 200, 429]
 
 
+async def test_a_signed_in_login_refused_by_its_address_does_not_use_up_the_users_budget(
+        limited_app: Any, client_for: ClientFactory) -> None:
+    """The user's bucket and the address's sign-in bucket: on a Redis Cluster they live in
+    different slots (asserted), so the limiter checks them in two scripts and takes back the
+    count of a request the other slot refused."""
+    app = await limited_app(rate_limit_per_user=4, rate_limit_auth_per_ip=1)
+    user = uuid.uuid4()
+    assert len(slot_groups([f"rl:user:{hash_tag(str(user))}", f"rl:auth:{hash_tag('127.0.0.1')}"])) == 2
+    c = await client_for(app)
+    headers = bearer(issue_access_token(app.state.settings, user, "student"))
+    body = {"email": "x@example.com", "password": "wrong-password"}
+    logins = [(await c.post("/api/v1/auth/login", json=body, headers=headers)).status_code for _ in range(3)]
+    assert logins == [401, 429, 429]
+    # Only the login that went through counted against the user's budget of 4.
+    assert await _statuses(c, 4, headers=headers) == [200, 200, 200, 429]
+
+
 async def test_concurrent_requests_never_exceed_the_limit(limited_app: Any, client_for: ClientFactory) -> None:
     c = await client_for(await limited_app(rate_limit_per_ip=10))
     results = await asyncio.gather(*(c.get(LIMITED) for _ in range(20)))
     statuses = [r.status_code for r in results]
     assert statuses.count(200) == 10
     assert statuses.count(429) == 10
+
+
+async def test_an_addresss_hold_bucket_holds_its_limit_under_concurrency_from_many_users(
+        limited_app: Any, client_for: ClientFactory) -> None:
+    """Holds from one IP by many signed-in students at once: on a Redis Cluster the per-user
+    buckets and the per-IP hold bucket live in different slots (asserted); the per-IP bucket
+    still lets exactly its limit through, and the refused requests' user counts are taken back."""
+    app = await limited_app(hold_limit_per_ip=4, rate_limit_per_user=1)
+    users = [uuid.uuid4() for _ in range(12)]
+    assert len(slot_groups([*(f"rl:user:{hash_tag(str(u))}" for u in users), f"rl:holds:{hash_tag('10.2.0.1')}"])) > 1
+    c = await client_for(app, "10.2.0.1")
+    tokens = [bearer(issue_access_token(app.state.settings, u, "student")) for u in users]
+    results = await asyncio.gather(*(c.post("/api/v1/holds", json={}, headers=headers) for headers in tokens))
+    statuses = [r.status_code for r in results]
+    assert statuses.count(429) == 8, statuses
+    refused = [i for i, r in enumerate(results) if r.status_code == 429]
+    assert results[refused[0]].json()["error"]["code"] == "rate_limited"
+    assert int(results[refused[0]].headers["Retry-After"]) >= 1
+    # A refused student's own budget (1 request) was not used up: the next request is theirs.
+    assert (await c.get(LIMITED, headers=tokens[refused[0]])).status_code == 200
 
 
 async def test_concurrent_requests_across_two_app_instances_share_the_limit(limited_app: Any,
@@ -233,10 +271,19 @@ async def test_disabled_rate_limiting_adds_no_headers(limited_app: Any, client_f
     assert "RateLimit-Limit" not in results[0].headers
 
 
+def _redis_at(app: Starlette, port: int) -> Redis:
+    """A client of the app's kind (single Redis, or a cluster client: EDUSTREAM_TEST_REDIS=cluster)
+    for a server on ``port``."""
+    settings = app.state.settings
+    address = f"127.0.0.1:{port}"
+    return make_redis(settings.model_copy(update={
+        "redis_url": f"redis://{address}/0", "redis_cluster_nodes": address if settings.redis_cluster_nodes else ""}))
+
+
 async def test_redis_down_fails_open(limited_app: Any, client_for: ClientFactory) -> None:
     app = await limited_app(rate_limit_per_ip=1)
     healthy = app.state.redis
-    app.state.redis = Redis.from_url("redis://127.0.0.1:1/0")  # nothing listens on port 1
+    app.state.redis = _redis_at(app, 1)  # nothing listens on port 1
     try:
         c = await client_for(app)
         results = [await c.get(LIMITED) for _ in range(3)]
@@ -255,7 +302,7 @@ async def test_redis_that_hangs_fails_open_within_the_timeout(limited_app: Any, 
     port = server.sockets[0].getsockname()[1]
     app = await limited_app(rate_limit_redis_timeout_seconds=0.2)
     healthy = app.state.redis
-    app.state.redis = Redis.from_url(f"redis://127.0.0.1:{port}/0")
+    app.state.redis = _redis_at(app, port)
     try:
         c = await client_for(app)
         started = time.monotonic()

@@ -110,6 +110,7 @@ class Jobs:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("LIVE_", "PYTEST_", "TASK_"))}
         env.update({
             "ENVIRONMENT": "test", "DATABASE_URL": self.settings.database_url, "REDIS_URL": self.settings.redis_url,
+            "REDIS_CLUSTER_NODES": self.settings.redis_cluster_nodes,
             "SECRET_KEY": self.settings.secret_key, "TASK_QUEUE_NAME": self.queue,
             "LIVE_REDIS_CHANNEL": self.settings.live_channel, "LIVE_RELAY_POLL_SECONDS": "0.2", "DB_POOL_SIZE": "5",
             "HOLD_EXPIRING_LEAD_SECONDS": str(HOLD_LEAD), "PYTHONUNBUFFERED": "1", **self.overrides})
