@@ -46,6 +46,18 @@ def _sql_list(values: type[enum.StrEnum] | tuple[enum.StrEnum, ...]) -> str:
     return ", ".join(f"'{v}'" for v in values)
 
 
+def held_for_line_sql(alias: str = "b") -> str:
+    """A hold that has lapsed but has students waiting for a slot its lesson meets: the slot
+    still reads as held (``held_until`` already past) until the hand-off, due at the sweep's
+    next pass or the next hold or reschedule that touches it, gives it to the first in line.
+    Slot listings and watchers' changes OR this onto the live rule (``models.booking.live_sql``),
+    so a lapse in front of a line never shows the slot open; nothing else blocks on it (the
+    hand-off itself moves the lapsed hold aside)."""
+    return (f"({alias}.status = 'held' AND EXISTS (SELECT 1 FROM waitlist_entries w "
+            f"WHERE w.tutor_id = {alias}.tutor_id AND w.status = 'waiting' "
+            f"AND w.start_at < {alias}.end_at AND w.end_at > {alias}.start_at))")
+
+
 class WaitlistEntry(Base):
     __tablename__ = "waitlist_entries"
     __table_args__ = (

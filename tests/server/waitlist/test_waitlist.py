@@ -257,3 +257,24 @@ async def test_waiting_for_a_longer_lesson_inside_a_shorter_hold(
     [live] = await live_holds(db, tutor["id"], start)
     assert str(live["student_id"]) == a["id"]
     assert await db.fetchval("SELECT end_at - start_at FROM bookings WHERE id = $1", live["id"]) == timedelta(hours=1)
+
+
+async def test_a_lapsed_hold_with_a_line_reads_held_until_the_hand_off(
+        client: httpx.AsyncClient, app: Starlette, tutor: dict, db: asyncpg.Pool,
+        make_students: StudentFactory) -> None:
+    holder, a = await make_students(2)
+    start = next_day_at(10)
+    window = {"from": start.isoformat(), "to": (start + timedelta(hours=1)).isoformat(), "minutes": 60}
+    held = (await hold(client, holder, tutor["id"], start)).json()
+    await join(client, a, tutor["id"], start)
+    await lapse(db, held["id"])
+    r = await client.get(f"/api/v1/tutors/{tutor['id']}/slots", params=window)
+    assert [s["status"] for s in r.json()["slots"]] == ["held"]
+    before = len(await outbox(db, "slots.changed"))
+    assert await sweep(app) == 1
+    r = await client.get(f"/api/v1/tutors/{tutor['id']}/slots", params=window)
+    [slot] = r.json()["slots"]
+    [live] = await live_holds(db, tutor["id"], start)
+    assert slot["status"] == "held" and str(live["student_id"]) == a["id"]
+    changes = (await outbox(db, "slots.changed"))[before:]
+    assert len(changes) == 1 and {c["status"] for c in changes[0]["payload"]["changes"]} == {"held"}
