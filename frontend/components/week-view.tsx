@@ -20,6 +20,7 @@ import type { Slot } from "@/lib/types";
 import { useTutorSlots } from "@/lib/useTutorSlots";
 import { Alert, Button, cx, Skeleton } from "./ui";
 import { useLive } from "./live";
+import { JoinLine, type LineState } from "./waitlist";
 
 interface WeekViewProps {
   tutorId: string;
@@ -35,6 +36,10 @@ interface WeekViewProps {
   /** The tutor's IANA zone, named next to the viewer's so students know whose clock the hours are on. */
   tutorTimeZone?: string;
   pickHint?: string;
+  /** The waitlist on each slot (students only): "Join the line" under held slots. */
+  lineFor?: (slot: Slot) => LineState;
+  onJoinLine?: (slot: Slot) => void;
+  joiningStart?: string | null;
 }
 
 function windowFor(weekStart: Date): { weekStart: Date; fromMs: number; toMs: number } {
@@ -63,6 +68,9 @@ function WeekViewInner({
   busyStart,
   tutorTimeZone,
   pickHint = "Pick a time to hold it for a few minutes while you pay.",
+  lineFor,
+  onJoinLine,
+  joiningStart,
 }: WeekViewProps) {
   const [win, setWin] = useState(() => windowFor(startOfWeek(new Date())));
   const now = useNow(1000);
@@ -168,17 +176,31 @@ function WeekViewInner({
                   ) : daySlots.length === 0 ? (
                     <p className="py-3 text-center text-xs text-slate-600">{isPast ? "Past" : "No times"}</p>
                   ) : (
-                    daySlots.map((s) => (
-                      <SlotButton
-                        key={slotKey(s.start)}
-                        slot={s}
-                        now={now}
-                        mine={mineStart === slotKey(s.start)}
-                        selected={selectedStart === slotKey(s.start)}
-                        busy={busyStart === slotKey(s.start)}
-                        onPick={onPick}
-                      />
-                    ))
+                    daySlots.map((s) => {
+                      const mine = mineStart === slotKey(s.start);
+                      const busy = busyStart === slotKey(s.start);
+                      const heldByOther = effectiveStatus(s, now) === "held" && !mine && !busy;
+                      return (
+                        <div key={slotKey(s.start)} className="flex flex-col gap-0.5">
+                          <SlotButton
+                            slot={s}
+                            now={now}
+                            mine={mine}
+                            selected={selectedStart === slotKey(s.start)}
+                            busy={busy}
+                            onPick={onPick}
+                          />
+                          {heldByOther && lineFor && onJoinLine && (
+                            <JoinLine
+                              slot={s}
+                              line={lineFor(s)}
+                              busy={joiningStart === slotKey(s.start)}
+                              onJoin={onJoinLine}
+                            />
+                          )}
+                        </div>
+                      );
+                    })
                   )}
                 </div>
               </div>

@@ -22,6 +22,8 @@ import type {
   NotificationsReadEvent,
   InstantAcceptedEvent,
   InstantEndedEvent,
+  WaitlistOfferEvent,
+  WaitlistUpdatedEvent,
   InstantRequestEvent,
   PayoutUpdatedEvent,
   SessionStartingEvent,
@@ -52,6 +54,8 @@ export interface UserEvents {
   "instant.taken": InstantEndedEvent;
   "instant.expired": InstantEndedEvent;
   "instant.cancelled": InstantEndedEvent;
+  "waitlist.offer": WaitlistOfferEvent;
+  "waitlist.updated": WaitlistUpdatedEvent;
 }
 
 type UserEventName = keyof UserEvents;
@@ -69,6 +73,8 @@ const USER_EVENTS: UserEventName[] = [
   "instant.taken",
   "instant.expired",
   "instant.cancelled",
+  "waitlist.offer",
+  "waitlist.updated",
 ];
 
 interface LogEntry {
