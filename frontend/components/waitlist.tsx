@@ -160,7 +160,7 @@ export function WaitlistOffers() {
   );
   if (open.length === 0) return null;
   return (
-    <section aria-label="Waitlist offers" className="fixed bottom-0 right-0 z-50 flex w-full max-w-sm flex-col gap-2 p-4">
+    <section aria-label="Waitlist offers" className="fixed bottom-0 left-0 z-50 flex w-full max-w-sm flex-col gap-2 p-4">
       {open.map((b) => (
         <div
           key={b.id}
