@@ -174,20 +174,9 @@ async def _place_hold_general(session: Session, settings: Settings, tp: TutorPol
         metrics.hold_conflicted()
         raise SlotUnavailable()
     names = {student_id: checks.student_name, tutor_id: checks.tutor_name}
-    handed = handoff.Handed()
-    if checks.lapsed:
-        # A lapsed hold was in the way: a line behind it comes first (docs/waitlist.md).
-        lapsed = await repository.by_ids(session, checks.lapsed)
-        handed = await handoff.hand_off(session, settings, tutor_id, lapsed, [b.guarded for b in lapsed], now)
-        if handed.offered:
-            mine = next((b for b in handed.offered if b.student_id == student_id and b.start_at == booking.start_at
-                         and b.end_at == booking.end_at), None)
-            if mine is not None or await repository.live_conflict(session, tutor_id, booking.guarded, now):
-                placed = await announce_hold(session, tp, mine, checks.lapsed, names, now, handed)
-                if mine is None:
-                    metrics.hold_conflicted()
-                    raise LineFirst()
-                return placed
+    handed, offered = await line_first(session, settings, tp, booking, checks.lapsed, names, now)
+    if offered is not None:
+        return offered
     try:
         await repository.insert_hold(session, booking)
     except IntegrityError as exc:
@@ -197,6 +186,31 @@ async def _place_hold_general(session: Session, settings: Settings, tp: TutorPol
         raise
     metrics.count_transition(session, None, BookingStatus.HELD)
     return await announce_hold(session, tp, booking, checks.lapsed, names, now, handed)
+
+
+async def line_first(session: Session, settings: Settings, tp: TutorPolicy, booking: Booking,
+                     lapsed_ids: Sequence[uuid.UUID], names: dict[uuid.UUID, str],
+                     now: datetime) -> tuple[handoff.Handed, Placed | None]:
+    """Before ``booking`` (not yet inserted) takes a slot whose lapsed holds ``lapsed_ids`` the
+    checks just moved aside: a line behind them comes first (docs/waitlist.md). Raises
+    :class:`LineFirst` (committing the hand-off) when the line took the slot; returns the
+    student's own offer when they were first in that line; else the hand-off to announce with
+    the hold."""
+    if not lapsed_ids:
+        return handoff.Handed(), None
+    lapsed = await repository.by_ids(session, lapsed_ids)
+    handed = await handoff.hand_off(session, settings, booking.tutor_id, lapsed, [b.guarded for b in lapsed], now)
+    if not handed.offered:
+        return handed, None
+    mine = next((b for b in handed.offered if b.student_id == booking.student_id and b.start_at == booking.start_at
+                 and b.end_at == booking.end_at), None)
+    if mine is None and not await repository.live_conflict(session, booking.tutor_id, booking.guarded, now):
+        return handed, None
+    placed = await announce_hold(session, tp, mine, lapsed_ids, names, now, handed)
+    if mine is None:
+        metrics.hold_conflicted()
+        raise LineFirst()
+    return handed, placed
 
 
 async def announce_hold(session: Session, tp: TutorPolicy, booking: Booking | None,

@@ -278,3 +278,24 @@ async def test_a_lapsed_hold_with_a_line_reads_held_until_the_hand_off(
     assert slot["status"] == "held" and str(live["student_id"]) == a["id"]
     changes = (await outbox(db, "slots.changed"))[before:]
     assert len(changes) == 1 and {c["status"] for c in changes[0]["payload"]["changes"]} == {"held"}
+
+
+async def test_a_trial_hold_on_a_lapsed_slot_with_a_line_is_409_and_the_line_gets_it(
+        client: httpx.AsyncClient, make_tutor: TutorFactory, db: asyncpg.Pool, make_students: StudentFactory) -> None:
+    tutor = await make_tutor(lesson_minutes=[30, 60])
+    r = await client.put("/api/v1/tutors/me", headers=tutor["headers"], json={
+        "headline": "Patient maths tutor", "bio": "Ten years of teaching.", "subjects": ["mathematics"],
+        "hourly_rate_cents": 6000, "currency": "USD", "timezone": "UTC", "lesson_minutes": [30, 60],
+        "min_notice_minutes": 0, "buffer_minutes": 0, "max_advance_days": 60,
+        "trial": {"minutes": 30, "price_cents": 1000}})
+    assert r.status_code == 200, r.text
+    holder, a, stranger = await make_students(3)
+    start = next_day_at(10)
+    held = (await hold(client, holder, tutor["id"], start, minutes=30)).json()
+    await join(client, a, tutor["id"], start, minutes=30)
+    await lapse(db, held["id"])
+    r = await client.post("/api/v1/holds", headers=stranger["headers"],
+                          json={"tutor_id": tutor["id"], "start": start.isoformat(), "minutes": 30, "trial": True})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "slot_unavailable"
+    [live] = await live_holds(db, tutor["id"], start)
+    assert str(live["student_id"]) == a["id"]
