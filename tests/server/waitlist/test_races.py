@@ -112,3 +112,31 @@ async def test_many_releases_and_joins_racing_on_hot_slots_keep_one_live_hold_ea
         "SELECT count(*) FROM bookings a JOIN bookings b ON a.tutor_id = b.tutor_id AND a.id < b.id "
         "AND a.guarded && b.guarded WHERE a.status IN ('held', 'confirmed') AND b.status IN ('held', 'confirmed')")
     assert overlaps == 0
+
+
+async def test_leaving_and_suspension_racing_the_release_skip_only_the_ineligible(
+        client: httpx.AsyncClient, tutor: dict, db: asyncpg.Pool, make_students: StudentFactory) -> None:
+    """The release races the first waiter leaving and the second being suspended: whatever
+    the order, the offer goes to the first entry still in line, and a student is skipped only
+    when they really were suspended."""
+    for round_ in range(4):
+        holder, leaver, suspended, eligible = await make_students(4)
+        start = next_day_at(8 + round_)
+        held = (await hold(client, holder, tutor["id"], start)).json()
+        ids = {}
+        for s in (leaver, suspended, eligible):
+            ids[s["id"]] = (await join(client, s, tutor["id"], start)).json()["id"]
+
+        await asyncio.gather(client.delete(f"/api/v1/holds/{held['id']}", headers=holder["headers"]),
+                             client.delete(f"/api/v1/waitlist/{ids[leaver['id']]}", headers=leaver["headers"]),
+                             db.execute("UPDATE users SET suspended_at = now() WHERE id = $1",
+                                        uuid.UUID(suspended["id"])))
+        rows = [r for r in await entries(db, tutor["id"]) if r["id"] in {uuid.UUID(i) for i in ids.values()}]
+        [live] = await live_holds(db, tutor["id"], start)
+        offered = [r for r in rows if r["status"] == "offered"]
+        assert len(offered) == 1 and offered[0]["student_id"] == live["student_id"]
+        ahead = [r for r in rows if r["seq"] < offered[0]["seq"]]
+        for r in ahead:  # everyone passed over left, or was skipped for a reason that held
+            assert (r["status"], r["reason"]) in {("left", None), ("lapsed", "suspended")}, r
+            if r["reason"] == "suspended":
+                assert str(r["student_id"]) == suspended["id"]
