@@ -5,19 +5,12 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 import { api, errorMessage } from "@/lib/api";
 import { useNow } from "@/lib/hooks";
 import { slotKey } from "@/lib/slots";
-import { fmtCountdown, fmtDateTime } from "@/lib/time";
+import { fmtCountdown, fmtDateTime, ordinal } from "@/lib/time";
 import type { Booking, Slot, WaitlistEntry } from "@/lib/types";
 import { useLiveEvent, useOnReconnect } from "./live";
 import { useSession } from "./session";
 import { useToast } from "./toast";
 import { buttonClass } from "./ui";
-
-/** "1st", "2nd", "3rd", "4th"… */
-export function ordinal(n: number): string {
-  const teen = n % 100 >= 11 && n % 100 <= 13;
-  const suffix = teen ? "th" : ({ 1: "st", 2: "nd", 3: "rd" } as Record<number, string>)[n % 10] ?? "th";
-  return `${n}${suffix}`;
-}
 
 export interface LineState {
   /** Students waiting for the slot. */
