@@ -299,3 +299,18 @@ async def test_a_trial_hold_on_a_lapsed_slot_with_a_line_is_409_and_the_line_get
     assert r.status_code == 409 and r.json()["error"]["code"] == "slot_unavailable"
     [live] = await live_holds(db, tutor["id"], start)
     assert str(live["student_id"]) == a["id"]
+
+
+async def test_a_weekly_series_over_a_lapsed_slot_with_a_line_is_refused(
+        client: httpx.AsyncClient, tutor: dict, db: asyncpg.Pool, make_students: StudentFactory) -> None:
+    holder, a, stranger = await make_students(3)
+    start = next_day_at(10)
+    held = (await hold(client, holder, tutor["id"], start)).json()
+    await join(client, a, tutor["id"], start)
+    await lapse(db, held["id"])
+    r = await client.post("/api/v1/series", headers=stranger["headers"],
+                          json={"tutor_id": tutor["id"], "start": start.isoformat(), "minutes": 60, "weeks": 2})
+    assert r.status_code == 409 and r.json()["error"]["code"] == "series_conflict", r.text
+    assert list(r.json()["error"]["details"]["reasons"].values()) == ["waitlist"]
+    assert await live_holds(db, tutor["id"], start) == []  # the sweep hands it to the line
+    assert await db.fetchval("SELECT status FROM waitlist_entries") == "waiting"
