@@ -42,6 +42,16 @@ interface WeekViewProps {
   joiningStart?: string | null;
 }
 
+/**
+ * The slot's status as shown: a hold past its `held_until` reads open, unless students wait in
+ * line for the slot, to whom the server is handing it on (it never opens in between).
+ */
+function shownStatus(slot: Slot, now: number, lineFor?: (slot: Slot) => LineState): Slot["status"] {
+  const status = effectiveStatus(slot, now);
+  if (status === "open" && slot.status === "held" && lineFor && lineFor(slot).waiting > 0) return "held";
+  return status;
+}
+
 function windowFor(weekStart: Date): { weekStart: Date; fromMs: number; toMs: number } {
   const nowMinute = Math.floor(Date.now() / 60_000) * 60_000;
   return {
@@ -95,7 +105,7 @@ function WeekViewInner({
   }, [slots]);
 
   const visible = slots.filter((s) => Date.parse(s.end) > now);
-  const openCount = visible.filter((s) => effectiveStatus(s, now) === "open").length;
+  const openCount = visible.filter((s) => shownStatus(s, now, lineFor) === "open").length;
 
   return (
     <section aria-label="Available times" data-testid="week-view" data-loading={loading || undefined}>
@@ -179,11 +189,12 @@ function WeekViewInner({
                     daySlots.map((s) => {
                       const mine = mineStart === slotKey(s.start);
                       const busy = busyStart === slotKey(s.start);
-                      const heldByOther = effectiveStatus(s, now) === "held" && !mine && !busy;
+                      const heldByOther = shownStatus(s, now, lineFor) === "held" && !mine && !busy;
                       return (
                         <div key={slotKey(s.start)} className="flex flex-col gap-0.5">
                           <SlotButton
                             slot={s}
+                            status={shownStatus(s, now, lineFor)}
                             now={now}
                             mine={mine}
                             selected={selectedStart === slotKey(s.start)}
@@ -229,6 +240,7 @@ function WeekViewInner({
 
 function SlotButton({
   slot,
+  status,
   now,
   mine,
   selected,
@@ -236,15 +248,15 @@ function SlotButton({
   onPick,
 }: {
   slot: Slot;
+  status: Slot["status"];
   now: number;
   mine: boolean;
   selected: boolean;
   busy: boolean;
   onPick: (s: Slot) => void;
 }) {
-  const status = effectiveStatus(slot, now);
   const time = fmtTime(slot.start);
-  const left = slot.held_until ? Date.parse(slot.held_until) - now : 0;
+  const left = slot.held_until ? Math.max(0, Date.parse(slot.held_until) - now) : 0;
   // The viewer's own hold, and the one being placed: the live "held" change for it often arrives
   // before the hold's response, and must not flash as someone else's (disabled) slot meanwhile.
   const own = mine || busy;
