@@ -21,6 +21,9 @@ Scenarios:
   churn       holds released, left to lapse (short HOLD_TTL_SECONDS only) and paid for,
               each slot re-raced by two students, while watchers watch
   mixed       browsing, slot listings, holds, releases, checkouts and booking lists (--mix)
+  waitlist    hot held slots with --waiters students in line behind each: holders let go,
+              each slot is handed down the line (some leave first); verifies FIFO offers,
+              one live hold per slot and one student per offer
   idle        only the watchers' connections, for --duration seconds
 
 The deployment must not rate-limit the load tester (RATE_LIMIT_ENABLED=false, or limits
@@ -95,6 +98,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                           "MAX_ACTIVE_HOLDS (default %(default)s)")
     run.add_argument("--hot-share", type=_positive(float), default=0.0,
                      help="share of holds (0..1) aimed at the hot tutor, the first one (default %(default)s)")
+    run.add_argument("--waiters", type=_positive(int, 1), default=3,
+                     help="waitlist: students in line behind each held slot (default %(default)s)")
+    run.add_argument("--leave-share", type=_positive(float), default=0.2,
+                     help="waitlist: share (0..1) of them who leave the line before it moves (default %(default)s)")
     run.add_argument("--max-lapse-wait", type=_positive(float), default=15.0,
                      help="churn: let holds lapse only when the hold TTL is at most this many seconds "
                           "(default %(default)s)")
@@ -148,7 +155,7 @@ def config_from(args: argparse.Namespace) -> LoadConfig:
         watchers=args.watchers, hot_watchers=args.hot_watchers, hot_share=min(1.0, args.hot_share),
         watcher_client=args.watcher_client, watcher_processes=args.watcher_processes,
         connect_concurrency=args.connect_concurrency, holds_per_student=args.holds_per_student,
-        max_lapse_wait=args.max_lapse_wait, mix=args.mix, churn_mix=args.churn_mix, lesson_minutes=args.lesson_minutes, reuse=args.reuse,
+        max_lapse_wait=args.max_lapse_wait, waiters=args.waiters, leave_share=args.leave_share, mix=args.mix, churn_mix=args.churn_mix, lesson_minutes=args.lesson_minutes, reuse=args.reuse,
         tag=args.tag, password=args.password, email_domain=args.email_domain,
         setup_concurrency=args.setup_concurrency, database_url=args.database_url, json_path=args.json_path,
         keep=args.keep, seed=args.seed, request_timeout=args.request_timeout, verify_timeout=args.verify_timeout,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-SCENARIOS = ("contention", "throughput", "churn", "mixed", "idle")
+SCENARIOS = ("contention", "throughput", "churn", "mixed", "waitlist", "idle")
 WATCHER_CLIENTS = ("socketio", "raw")
 
 DEFAULT_CHURN = {"release": 50, "lapse": 25, "confirm": 25}
@@ -31,6 +31,8 @@ class LoadConfig:
     connect_concurrency: int = 50
     holds_per_student: int = 3
     max_lapse_wait: float = 15.0
+    waiters: int = 3  # waitlist: students joining the line behind each held slot
+    leave_share: float = 0.2  # waitlist: share of them who leave the line before it moves
     mix: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MIX))
     churn_mix: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_CHURN))
     lesson_minutes: int = 30

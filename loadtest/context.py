@@ -50,10 +50,23 @@ class Race:
     winners: list[HoldRecord] = field(default_factory=list)
 
 
+@dataclass
+class WaitLine:
+    """The line the run formed behind one held slot, and what the clients saw of it."""
+
+    tutor_id: str
+    key: int
+    entries: dict[str, Account] = field(default_factory=dict)  # entry id -> its student
+    positions: dict[str, int] = field(default_factory=dict)  # entry id -> position when it joined
+    left: set[str] = field(default_factory=set)  # entries the clients took out of the line
+    offers: list[tuple[str, str]] = field(default_factory=list)  # (entry id, hold id), in the order seen
+
+
 class Ledger:
     def __init__(self) -> None:
         self.holds: dict[str, HoldRecord] = {}
         self.races: list[Race] = []
+        self.lines: list[WaitLine] = []
         self.hold_ttl: float | None = None  # learned from the first hold (expires_at - response time)
         self.hold_limit: int | None = None  # learned from hold_limit_reached details
         self.lapse_checks: Counter[str] = Counter()  # statuses a lapsed hold read back as
@@ -179,6 +192,17 @@ class RunContext:
             if record.id in record.student.holds:
                 record.student.holds.remove(record.id)
         return confirmed
+
+    def adopt(self, body: dict[str, Any], student: Account, key: int, sent_at: float,
+              received_at: float) -> HoldRecord:
+        """A hold the server placed for ``student`` (a waitlist offer): into the ledger as if won."""
+        expires = parse_time(body["expires_at"]).timestamp() if body.get("expires_at") else 0.0
+        created = parse_time(body["created_at"]).timestamp() if body.get("created_at") else sent_at
+        record = HoldRecord(str(body["id"]), str(body["tutor_id"]), student, key, sent_at, received_at, expires,
+                            created_at=created)
+        self.ledger.holds[record.id] = record
+        student.holds.append(record.id)
+        return record
 
     async def booking_status(self, record: HoldRecord) -> str | None:
         reply = await self.api.request("booking", "GET", f"/bookings/{record.id}", account=record.student)

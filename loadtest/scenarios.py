@@ -13,6 +13,11 @@
 * ``mixed``: a blend of browsing (``GET /tutors``), profiles, slot listings, holds on
   slots picked from the last listing (so some collide), releases, checkouts and booking
   lists, weighted by ``--mix``.
+* ``waitlist``: ``--concurrency`` lanes, each taking a slot (hot tutor first, by
+  ``--hot-share``): one student holds it, ``--waiters`` others join its line at once, some
+  leave (``--leave-share``), then the holder lets go and the slot is handed down the line,
+  each offered student letting go in turn, until the line is empty (at the deadline the
+  rest leave first). The clients read each offer from ``GET /waitlist``.
 * ``idle``: nothing but the watchers' connections, for ``--duration`` s (memory per
   connection, reconnect behaviour).
 """
@@ -27,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from loadtest.api import Account
-from loadtest.context import HoldRecord, Race, RunContext
+from loadtest.context import HoldRecord, Race, RunContext, WaitLine, iso_key
 from loadtest.setup import Tutor, slot_key
 
 log = logging.getLogger("edustream.loadtest")
@@ -292,9 +297,101 @@ async def mixed(ctx: RunContext) -> None:
     await drive(ctx, op, keep_going=ctx.time_left)
 
 
+# -- waitlist ------------------------------------------------------------------------------
+
+
+async def _leave(ctx: RunContext, line: WaitLine, entry_id: str) -> None:
+    reply = await ctx.api.request("waitlist_leave", "DELETE", f"/waitlist/{entry_id}", account=line.entries[entry_id])
+    if reply.ok:
+        line.left.add(entry_id)
+
+
+async def _offer_of(ctx: RunContext, line: WaitLine) -> HoldRecord | None:
+    """The hold the server handed to someone in ``line`` (read from each one's ``GET /waitlist``)."""
+    seen = {entry for entry, _ in line.offers}
+    found: list[tuple[str, Account, str, float, float]] = []
+    for entry_id, student in line.entries.items():
+        if entry_id in line.left or entry_id in seen:
+            continue
+        reply = await ctx.api.request("waitlist_list", "GET", "/waitlist", account=student)
+        if not reply.ok:
+            continue
+        for item in reply.body.get("items", []):
+            if item["id"] == entry_id and item["status"] == "offered" and item.get("booking_id"):
+                found.append((entry_id, student, str(item["booking_id"]), reply.sent_at, reply.received_at))
+    if len(found) > 1:
+        ctx.counters["waitlist_offers_at_once"] += 1  # the verification names them
+    if not found:
+        return None
+    entry_id, student, hold_id, sent_at, received_at = found[0]
+    for other_entry, _, other_hold, _, _ in found:
+        line.offers.append((other_entry, other_hold))
+    reply = await ctx.api.request("booking", "GET", f"/bookings/{hold_id}", account=student)
+    if not reply.ok:
+        return None
+    ctx.counters["waitlist_offers"] += 1
+    return ctx.adopt(reply.body, student, line.key, sent_at, received_at)
+
+
+async def _work_line(ctx: RunContext, tutor: Tutor, key: int, holder: Account, queue: list[Account]) -> None:
+    record = await ctx.hold(holder, tutor.id, key)
+    if record is None:
+        ctx.counters["waitlist_hold_refused"] += 1
+        return
+    line = WaitLine(tutor.id, key)
+    ctx.ledger.lines.append(line)
+    replies = await asyncio.gather(*(ctx.api.request("waitlist_join", "POST", "/waitlist", account=s, json_body={
+        "tutor_id": tutor.id, "start": iso_key(key), "minutes": ctx.fleet.window.minutes}) for s in queue))
+    for student, reply in zip(queue, replies, strict=True):
+        if reply.status == 201:
+            line.entries[str(reply.body["id"])] = student
+            line.positions[str(reply.body["id"])] = int(reply.body["position"])
+    for entry_id in list(line.entries):
+        if ctx.rng.random() < ctx.cfg.leave_share:
+            await _leave(ctx, line, entry_id)
+    current: HoldRecord | None = record
+    while current is not None:
+        last = not ctx.time_left()
+        if last:  # nobody left waiting, so the last release opens the slot
+            for entry_id in line.entries:
+                if entry_id not in line.left and entry_id not in {e for e, _ in line.offers}:
+                    await _leave(ctx, line, entry_id)
+        await asyncio.sleep(ctx.rng.uniform(0, 0.05))
+        await ctx.release(current)
+        if last:
+            break
+        current = await _offer_of(ctx, line)
+
+
+async def waitlist(ctx: RunContext) -> None:
+    per_line = ctx.cfg.waiters + 1
+
+    async def lane() -> None:
+        while ctx.time_left():
+            got = ctx.take_slot()
+            if got is None:
+                await asyncio.sleep(0.05)
+                continue
+            tutor, key = got
+            students = [await ctx.student() for _ in range(per_line)]
+            try:
+                for student in students:
+                    await ctx.make_room(student)
+                await _work_line(ctx, tutor, key, students[0], students[1:])
+            finally:
+                for student in students:
+                    ctx.give_back(student)
+            tutor.open_slots.append(key)
+
+    # Each lane needs a holder and its waiters at once: more lanes than that allows would deadlock.
+    lanes = max(1, min(ctx.cfg.concurrency, len(ctx.fleet.students) // per_line))
+    await asyncio.gather(*(lane() for _ in range(lanes)))
+
+
 async def idle(ctx: RunContext) -> None:
     await asyncio.sleep(max(0.0, ctx.deadline - time.monotonic()))
 
 
 SCENARIO_FUNCS: dict[str, Callable[[RunContext], Awaitable[None]]] = {
-    "contention": contention, "throughput": throughput, "churn": churn, "mixed": mixed, "idle": idle}
+    "contention": contention, "throughput": throughput, "churn": churn, "mixed": mixed, "waitlist": waitlist,
+    "idle": idle}

@@ -16,6 +16,11 @@ Checks (any failure makes ``edustream loadtest`` exit non-zero):
   ``GET /tutors/{id}/slots`` at the same version, none left behind or disconnected for good;
 * ``outbox_versions_consecutive`` (with ``--database-url``): the run's ``slots.changed``
   versions are consecutive per tutor and all published;
+* ``waitlist_invariants`` (scenario ``waitlist``): per line, from each waiter's
+  ``GET /waitlist``: offers went in line order (FIFO by the positions the joins were
+  given), passing over only students who had left (the run makes nobody ineligible, so a
+  skip is a violation); every offer went to exactly one student, each hold to one entry, and
+  the clients saw every offer; at most one of the run's holds on the slot is still live;
 * ``load_tester_healthy``: the load tester itself raised nothing.
 """
 
@@ -214,6 +219,47 @@ async def check_outbox(database_url: str, tutor_ids: list[str], since: datetime)
                  f"duplicates, {unpublished} unpublished", {"gaps": gaps[:10]} if gaps else {})
 
 
+async def check_waitlist(ctx: RunContext, api: ApiClient) -> Check:
+    problems: list[dict[str, Any]] = []
+    offers = 0
+    now = time.time()
+    for line in ctx.ledger.lines:
+        where = {"tutor_id": line.tutor_id, "start": _iso(line.key)}
+        final: dict[str, dict[str, Any]] = {}
+        for student in {id(s): s for s in line.entries.values()}.values():
+            reply = await api.request("verify_waitlist", "GET", "/waitlist", account=student)
+            if not reply.ok:
+                raise RuntimeError(f"GET /waitlist failed: {reply.status} {reply.body}")
+            final.update({str(e["id"]): e for e in reply.body["items"] if str(e["id"]) in line.entries})
+        holds = [str(e["booking_id"]) for e in final.values() if e.get("booking_id")]
+        offers += len(holds)
+        if len(holds) != len(set(holds)):
+            problems.append({**where, "problem": "one hold offered to two entries", "holds": holds})
+        seen = dict(line.offers)
+        for entry_id, entry in final.items():
+            if entry.get("booking_id") and seen.get(entry_id) != str(entry["booking_id"]):
+                problems.append({**where, "problem": "an offer the clients never saw", "entry": entry_id})
+            if entry["status"] == "lapsed" and entry.get("reason") != "offer_lapsed":
+                problems.append({**where, "problem": "skipped although eligible", "entry": entry_id,
+                                 "reason": entry.get("reason")})
+        order = [line.positions[e] for e, _ in line.offers]
+        if order != sorted(order):
+            problems.append({**where, "problem": "offers out of line order", "positions": order})
+        for entry_id, _ in line.offers:
+            ahead = [e for e, p in line.positions.items() if p < line.positions[entry_id]
+                     and e not in line.left and e not in seen]
+            if ahead:
+                problems.append({**where, "problem": "offered past someone waiting ahead", "entry": entry_id,
+                                 "ahead": ahead})
+        live = [r.id for r in ctx.ledger.holds.values()
+                if r.tutor_id == line.tutor_id and r.key == line.key and r.state == "held" and r.expires_at > now]
+        if len(live) > 1:
+            problems.append({**where, "problem": "more than one live hold", "holds": live})
+    return Check("waitlist_invariants", not problems,
+                 f"{len(ctx.ledger.lines)} lines, {offers} offers: {len(problems)} violations",
+                 {"problems": problems[:10]} if problems else {})
+
+
 def check_client(ctx: RunContext) -> Check:
     n = ctx.counters.get("client_exceptions", 0)
     return Check("load_tester_healthy", n == 0, f"{n} unexpected exceptions in the load tester")
@@ -247,6 +293,11 @@ async def run_checks(ctx: RunContext, api: ApiClient, recorders: list[Recorder],
             checks.append(await check_outbox(ctx.cfg.database_url, tutor_ids, db_started))
         except (OSError, asyncpg.PostgresError) as exc:
             checks.append(Check("outbox_versions_consecutive", False, f"could not read the outbox: {exc}"))
+    if ctx.ledger.lines:
+        try:
+            checks.append(await check_waitlist(ctx, api))
+        except RuntimeError as exc:
+            checks.append(Check("waitlist_invariants", False, f"could not read the waitlists: {exc}"))
     checks.append(check_client(ctx))
     return checks
 

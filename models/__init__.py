@@ -24,6 +24,7 @@ from models.review import Review
 from models.tutor import AvailabilityOverride, AvailabilityRule, Subject, TutorProfile, TutorSubject, TutorVersion
 from models.upload import Upload, UploadKind, UploadState
 from models.user import EmailVerification, RefreshToken, Role, User
+from models.waitlist import WaitlistEntry, WaitlistStatus
 
 __all__ = [
     "Account",
@@ -80,5 +81,7 @@ __all__ = [
     "UploadState",
     "User",
     "VideoMeeting",
+    "WaitlistEntry",
+    "WaitlistStatus",
     "WebhookEvent",
 ]

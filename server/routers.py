@@ -25,6 +25,7 @@ from server.payouts.routes import router as payouts_router
 from server.reviews.routes import router as reviews_router
 from server.tutors.avatars.routes import router as avatars_router
 from server.tutors.routes import router as tutors_router
+from server.waitlist.routes import router as waitlist_router
 
 API_PREFIX = "/api/v1"
 
@@ -32,7 +33,8 @@ API_PREFIX = "/api/v1"
 # registration order.
 ROUTERS: tuple[Router, ...] = (
     health_router, auth_router, tutors_router, availability_router, bookings_router, reviews_router,
-    notifications_router, messages_router, instant_router, packages_router, payments_router, payouts_router, admin_router,
+    notifications_router, messages_router, instant_router, waitlist_router, packages_router, payments_router,
+    payouts_router, admin_router,
     config_router, google_sign_in_router, calendar_router, avatars_router, materials_router,
 )
 

@@ -101,6 +101,8 @@ class Settings(BaseSettings):
     # Booking rules
     hold_ttl_seconds: int = 600
     max_active_holds: int = 3
+    # How long the first student in line has to pay for a slot handed to them (docs/waitlist.md).
+    waitlist_offer_seconds: int = Field(default=120, gt=0)
     # Slot hoarding (docs/security.md): live holds on one tutor at once, all students together
     # (0: no limit); how long a student waits before holding again a slot they let go;
     # hold attempts per client IP per HOLD_TTL_SECONDS (0: no limit; counted with the rate

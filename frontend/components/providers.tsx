@@ -6,6 +6,7 @@ import { InstantOffers } from "./instant";
 import { LiveProvider } from "./live";
 import { SessionProvider } from "./session";
 import { ToastProvider } from "./toast";
+import { WaitlistOffers } from "./waitlist";
 
 export function Providers({ children }: { children: ReactNode }) {
   return (
@@ -15,6 +16,7 @@ export function Providers({ children }: { children: ReactNode }) {
         <LiveProvider>
           {children}
           <InstantOffers />
+          <WaitlistOffers />
         </LiveProvider>
       </SessionProvider>
     </ToastProvider>

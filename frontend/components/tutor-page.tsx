@@ -11,10 +11,12 @@ import { HoldPanel } from "./hold-panel";
 import { messageHref } from "./messages";
 import { TutorPackages } from "./packages";
 import { TrialBadge, trialLabel, TutorReviews } from "./reviews";
+import { useLiveEvent } from "./live";
 import { useSession } from "./session";
 import { useToast } from "./toast";
 import { Stars } from "./tutor-search";
 import { Avatar, Badge, buttonClass, Card, cx, EmptyState, Skeleton } from "./ui";
+import { useTutorLines } from "./waitlist";
 import { WeekView } from "./week-view";
 
 export function TutorPage({ tutorId }: { tutorId: string }) {
@@ -65,6 +67,11 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
   const lengths = useMemo(() => [...(tutor?.lesson_minutes ?? [])].sort((a, b) => a - b), [tutor]);
   const liveExact = minutes === undefined || lengths.length === 0 || minutes === lengths[0];
   const activeHold = hold && hold.status === "held" && (!hold.expires_at || Date.parse(hold.expires_at) > Date.now());
+  const lines = useTutorLines(tutorId, minutes);
+  // A slot handed to the viewer from a waitlist is their hold: show it with its Pay button.
+  useLiveEvent("waitlist.offer", ({ booking }) => {
+    if (booking.tutor_id === tutorId) setHold(booking);
+  });
 
   const onPick = useCallback(
     async (slot: Slot) => {
@@ -239,6 +246,9 @@ export function TutorPage({ tutorId }: { tutorId: string }) {
             onPick={onPick}
             mineStart={activeHold ? slotKey(hold.start) : null}
             busyStart={holding}
+            lineFor={lines.enabled ? lines.lineFor : undefined}
+            onJoinLine={lines.enabled ? (slot) => void lines.join(slot) : undefined}
+            joiningStart={lines.joining}
           />
         </Card>
 

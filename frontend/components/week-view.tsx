@@ -20,6 +20,7 @@ import type { Slot } from "@/lib/types";
 import { useTutorSlots } from "@/lib/useTutorSlots";
 import { Alert, Button, cx, Skeleton } from "./ui";
 import { useLive } from "./live";
+import { JoinLine, type LineState } from "./waitlist";
 
 interface WeekViewProps {
   tutorId: string;
@@ -35,6 +36,20 @@ interface WeekViewProps {
   /** The tutor's IANA zone, named next to the viewer's so students know whose clock the hours are on. */
   tutorTimeZone?: string;
   pickHint?: string;
+  /** The waitlist on each slot (students only): "Join the line" under held slots. */
+  lineFor?: (slot: Slot) => LineState;
+  onJoinLine?: (slot: Slot) => void;
+  joiningStart?: string | null;
+}
+
+/**
+ * The slot's status as shown: a hold past its `held_until` reads open, unless students wait in
+ * line for the slot, to whom the server is handing it on (it never opens in between).
+ */
+function shownStatus(slot: Slot, now: number, lineFor?: (slot: Slot) => LineState): Slot["status"] {
+  const status = effectiveStatus(slot, now);
+  if (status === "open" && slot.status === "held" && lineFor && lineFor(slot).waiting > 0) return "held";
+  return status;
 }
 
 function windowFor(weekStart: Date): { weekStart: Date; fromMs: number; toMs: number } {
@@ -63,6 +78,9 @@ function WeekViewInner({
   busyStart,
   tutorTimeZone,
   pickHint = "Pick a time to hold it for a few minutes while you pay.",
+  lineFor,
+  onJoinLine,
+  joiningStart,
 }: WeekViewProps) {
   const [win, setWin] = useState(() => windowFor(startOfWeek(new Date())));
   const now = useNow(1000);
@@ -87,7 +105,7 @@ function WeekViewInner({
   }, [slots]);
 
   const visible = slots.filter((s) => Date.parse(s.end) > now);
-  const openCount = visible.filter((s) => effectiveStatus(s, now) === "open").length;
+  const openCount = visible.filter((s) => shownStatus(s, now, lineFor) === "open").length;
 
   return (
     <section aria-label="Available times" data-testid="week-view" data-loading={loading || undefined}>
@@ -168,17 +186,32 @@ function WeekViewInner({
                   ) : daySlots.length === 0 ? (
                     <p className="py-3 text-center text-xs text-slate-600">{isPast ? "Past" : "No times"}</p>
                   ) : (
-                    daySlots.map((s) => (
-                      <SlotButton
-                        key={slotKey(s.start)}
-                        slot={s}
-                        now={now}
-                        mine={mineStart === slotKey(s.start)}
-                        selected={selectedStart === slotKey(s.start)}
-                        busy={busyStart === slotKey(s.start)}
-                        onPick={onPick}
-                      />
-                    ))
+                    daySlots.map((s) => {
+                      const mine = mineStart === slotKey(s.start);
+                      const busy = busyStart === slotKey(s.start);
+                      const heldByOther = shownStatus(s, now, lineFor) === "held" && !mine && !busy;
+                      return (
+                        <div key={slotKey(s.start)} className="flex flex-col gap-0.5">
+                          <SlotButton
+                            slot={s}
+                            status={shownStatus(s, now, lineFor)}
+                            now={now}
+                            mine={mine}
+                            selected={selectedStart === slotKey(s.start)}
+                            busy={busy}
+                            onPick={onPick}
+                          />
+                          {heldByOther && lineFor && onJoinLine && (
+                            <JoinLine
+                              slot={s}
+                              line={lineFor(s)}
+                              busy={joiningStart === slotKey(s.start)}
+                              onJoin={onJoinLine}
+                            />
+                          )}
+                        </div>
+                      );
+                    })
                   )}
                 </div>
               </div>
@@ -207,6 +240,7 @@ function WeekViewInner({
 
 function SlotButton({
   slot,
+  status,
   now,
   mine,
   selected,
@@ -214,15 +248,15 @@ function SlotButton({
   onPick,
 }: {
   slot: Slot;
+  status: Slot["status"];
   now: number;
   mine: boolean;
   selected: boolean;
   busy: boolean;
   onPick: (s: Slot) => void;
 }) {
-  const status = effectiveStatus(slot, now);
   const time = fmtTime(slot.start);
-  const left = slot.held_until ? Date.parse(slot.held_until) - now : 0;
+  const left = slot.held_until ? Math.max(0, Date.parse(slot.held_until) - now) : 0;
   // The viewer's own hold, and the one being placed: the live "held" change for it often arrives
   // before the hold's response, and must not flash as someone else's (disabled) slot meanwhile.
   const own = mine || busy;

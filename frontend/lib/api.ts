@@ -70,6 +70,9 @@ import type {
   TutorQuery,
   Upload,
   User,
+  WaitlistEntry,
+  WaitlistLines,
+  WaitlistPage,
 } from "./types";
 
 export const CSRF_COOKIE = "es_csrf";
@@ -380,6 +383,17 @@ export const api = {
     cancel: (id: string) => request<InstantRequest>("POST", `/instant-requests/${encodeURIComponent(id)}/cancel`),
     accept: (id: string) => request<InstantAccept>("POST", `/instant-requests/${encodeURIComponent(id)}/accept`),
     decline: (id: string) => request<InstantRequest>("POST", `/instant-requests/${encodeURIComponent(id)}/decline`),
+  },
+
+  waitlist: {
+    /** Join the line behind a held or booked slot (409 `slot_open` when it can simply be held). */
+    join: (body: { tutor_id: string; start: string; minutes: number }) =>
+      request<WaitlistEntry>("POST", "/waitlist", { body }),
+    mine: (signal?: AbortSignal) => request<WaitlistPage>("GET", "/waitlist", { signal }),
+    leave: (id: string) => request<WaitlistEntry>("DELETE", `/waitlist/${encodeURIComponent(id)}`),
+    /** The tutor's slots with students in line, and how many. */
+    lines: (tutorId: string, signal?: AbortSignal) =>
+      request<WaitlistLines>("GET", `/tutors/${encodeURIComponent(tutorId)}/waitlist`, { signal }),
   },
 
   packages: {

@@ -25,6 +25,8 @@ import type {
   MessageReadEvent,
   InstantAcceptedEvent,
   InstantEndedEvent,
+  WaitlistOfferEvent,
+  WaitlistUpdatedEvent,
   InstantRequestEvent,
   PayoutUpdatedEvent,
   SessionStartingEvent,
@@ -58,6 +60,8 @@ export interface UserEvents {
   "instant.expired": InstantEndedEvent;
   "instant.cancelled": InstantEndedEvent;
   "instant.declined": InstantEndedEvent;
+  "waitlist.offer": WaitlistOfferEvent;
+  "waitlist.updated": WaitlistUpdatedEvent;
 }
 
 type UserEventName = keyof UserEvents;
@@ -78,6 +82,8 @@ const USER_EVENTS: UserEventName[] = [
   "instant.expired",
   "instant.cancelled",
   "instant.declined",
+  "waitlist.offer",
+  "waitlist.updated",
 ];
 
 interface LogEntry {

@@ -162,3 +162,10 @@ export function fmtRangeInZone(startIso: string, endIso: string, timeZone: strin
   const end = formatDate(endIso, { timeZoneName: "short" }, { time: true, timeZone });
   return `${fmtDateTime(startIso, timeZone)} – ${end}`;
 }
+
+/** "1st", "2nd", "3rd", "4th", "11th", "21st"… (a place in a waitlist). */
+export function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  const suffix = teen ? "th" : ({ 1: "st", 2: "nd", 3: "rd" } as Record<number, string>)[n % 10] ?? "th";
+  return `${n}${suffix}`;
+}

@@ -191,6 +191,24 @@ export interface InstantEndedEvent {
   status?: string;
 }
 
+// ---- the waitlist behind a taken slot (docs/waitlist.md) ----------------------------------
+
+export type WaitlistEntry = Schemas["WaitlistOut"];
+export type WaitlistPage = Schemas["WaitlistPage"];
+export type WaitlistLines = Schemas["LinesOut"];
+
+/** `waitlist.offer`: the slot the student waited for is theirs, held until `booking.expires_at`. */
+export interface WaitlistOfferEvent {
+  waitlist_id: string;
+  booking: Booking;
+  entry?: WaitlistEntry;
+}
+
+/** `waitlist.updated`: the student's entry changed (new `position`, skipped, offer ended). */
+export interface WaitlistUpdatedEvent {
+  entry: WaitlistEntry;
+}
+
 /** The average rating, or null for a tutor nobody has rated yet. */
 export function ratingOf(t: Tutor): number | null {
   return t.rating_count === 0 ? null : t.rating;

@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from models.booking import BookingStatus, live_sql
 from models.tutor import AvailabilityOverride, AvailabilityRule, TutorProfile, TutorVersion
+from models.waitlist import held_for_line_sql
 from server.availability.slots import BusyRange, DateOverride, SlotPolicy, WeeklyRule
 from server.calendar.repository import BUSY_SQL
 from server.db import Session
@@ -68,11 +69,12 @@ async def load_tutor_policy(session: Session, tutor_id: uuid.UUID) -> TutorPolic
 # Plain SQL: this runs on every hold and slot listing, and building the equivalent Core
 # statement (a union) each time cost more CPU than the query itself.
 _BUSY = text(f"""
-SELECT lower(guarded), upper(guarded), status, expires_at FROM bookings
+SELECT lower(guarded), upper(guarded), status, expires_at, NOT {live_sql(alias="bookings")} AS line_waiting
+FROM bookings
 WHERE tutor_id = :t AND guarded && tstzrange(:lo, :hi, '[)')
-  AND {live_sql(alias="bookings")}
+  AND ({live_sql(alias="bookings")} OR {held_for_line_sql("bookings")})
 UNION ALL
-{BUSY_SQL}
+SELECT *, false FROM ({BUSY_SQL}) calendar
 ORDER BY 1
 """)
 
@@ -83,11 +85,13 @@ async def load_busy(session: Session, tutor_id: uuid.UUID, lo: datetime, hi: dat
     plus the tutor's busy calendar time (server/integrations/busy.py), as confirmed ranges.
 
     Expiry is a query condition here, so a lapsed hold frees its slot whether or not the
-    expiry job has run.
+    expiry job has run, unless students wait in line for it
+    (:func:`models.waitlist.held_for_line_sql`: it reads as held until the hand-off).
     """
     # The tutor's busy calendar time (Google Calendar) blocks like a confirmed booking; same round trip.
     rows = (await session.execute(_BUSY, {"t": tutor_id, "lo": lo, "hi": hi, "now": now})).all()
-    return [BusyRange(start, end, status, expires_at) for start, end, status, expires_at in rows]
+    return [BusyRange(start, end, status, expires_at, line_waiting)
+            for start, end, status, expires_at, line_waiting in rows]
 
 
 # Everything a slot listing reads, in one statement (so one snapshot: the version and the busy
@@ -95,15 +99,18 @@ async def load_busy(session: Session, tutor_id: uuid.UUID, lo: datetime, hi: dat
 # time meeting [$2, $3) as parallel arrays.
 _SLOTS_STATE = f"""
 SELECT coalesce((SELECT v.version FROM tutor_versions v WHERE v.tutor_id = p.user_id), 0) AS version,
-       p.policy_version, busy.starts, busy.ends, busy.statuses, busy.expiries
+       p.policy_version, busy.starts, busy.ends, busy.statuses, busy.expiries, busy.lines
 FROM tutor_profiles p
 CROSS JOIN LATERAL (
     SELECT array_agg(x.lo ORDER BY x.lo) AS starts, array_agg(x.hi ORDER BY x.lo) AS ends,
-           array_agg(x.status ORDER BY x.lo) AS statuses, array_agg(x.expires_at ORDER BY x.lo) AS expiries
-    FROM (SELECT lower(b.guarded) AS lo, upper(b.guarded) AS hi, b.status::text AS status, b.expires_at
-          FROM bookings b WHERE b.tutor_id = $1 AND b.guarded && tstzrange($2, $3, '[)') AND {live_sql("$4")}
+           array_agg(x.status ORDER BY x.lo) AS statuses, array_agg(x.expires_at ORDER BY x.lo) AS expiries,
+           array_agg(x.line_waiting ORDER BY x.lo) AS lines
+    FROM (SELECT lower(b.guarded) AS lo, upper(b.guarded) AS hi, b.status::text AS status, b.expires_at,
+                 NOT {live_sql("$4")} AS line_waiting
+          FROM bookings b WHERE b.tutor_id = $1 AND b.guarded && tstzrange($2, $3, '[)')
+                            AND ({live_sql("$4")} OR {held_for_line_sql()})
           UNION ALL
-          SELECT lower(c.during), upper(c.during), '{BookingStatus.CONFIRMED}', NULL FROM calendar_busy c
+          SELECT lower(c.during), upper(c.during), '{BookingStatus.CONFIRMED}', NULL, false FROM calendar_busy c
           WHERE c.user_id = $1 AND c.during && tstzrange($2, $3, '[)')) x
 ) busy
 WHERE p.user_id = $1 AND p.is_active

@@ -125,9 +125,9 @@ async def _compute_slots(session: Session, settings: Settings, tutor_id: uuid.UU
             break
         tp = await policies.fresh_policy(session, tutor_id)
     assert row is not None
-    busy = [BusyRange(lo, hi, status, expires)  # type: ignore[arg-type]
-            for lo, hi, status, expires in zip(row["starts"] or [], row["ends"] or [], row["statuses"] or [],
-                                               row["expiries"] or [], strict=True)]
+    busy = [BusyRange(lo, hi, status, expires, line)  # type: ignore[arg-type]
+            for lo, hi, status, expires, line in zip(row["starts"] or [], row["ends"] or [], row["statuses"] or [],
+                                                     row["expiries"] or [], row["lines"] or [], strict=True)]
     computed = compute_slots(tp.policy, tp.rules, tp.overrides, busy, start, end + ahead, length, now)
     slots = [s for s in computed if s.start < end]
     # Built from values computed here, not parsed: skip validation (a week is ~340 slots).

@@ -98,10 +98,14 @@ class BusyRange:
     end: datetime
     status: BookingStatus  # held or confirmed
     expires_at: datetime | None = None
+    # A lapsed hold with students in line for its slot (models.waitlist.held_for_line_sql):
+    # it reads as held until the hand-off gives the slot to the first of them.
+    line_waiting: bool = False
 
     def blocks(self, now: datetime) -> bool:
-        """Confirmed bookings always block; holds only until they expire."""
-        if self.status == BookingStatus.CONFIRMED:
+        """Confirmed bookings always block; holds only until they expire (or, with a line
+        behind them, until the hand-off)."""
+        if self.status == BookingStatus.CONFIRMED or self.line_waiting:
             return True
         return self.expires_at is not None and self.expires_at > now
 

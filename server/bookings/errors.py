@@ -10,6 +10,14 @@ class SlotUnavailable(Conflict):
     message = "That time is no longer available."
 
 
+class LineFirst(SlotUnavailable):
+    """The slot's hold had lapsed, but students were in line for it: the first of them got it
+    in this very request, and that hand-off is committed although the caller is refused."""
+
+    message = "That time went to the first student in its waitlist."
+    keeps_changes = True
+
+
 class HoldLimitReached(Conflict):
     code = "hold_limit_reached"
     message = "You already hold the maximum number of slots; pay for or release one first."

@@ -29,17 +29,19 @@ from models.booking import Booking, BookingStatus, PaymentProvider
 from server.availability import policies
 from server.availability.repository import TutorPolicy
 from server.availability.slots import SlotNotOffered, check_bookable
-from server.bookings import events, repository
+from server.bookings import events, handoff, repository
 from server.bookings.changes import changes_after_transition, slot_changes, touching
 from server.bookings.errors import (
     BookingNotFound,
     HoldCooldown,
     HoldLimitReached,
     InvalidTransition,
+    LineFirst,
     SlotUnavailable,
     TutorHoldLimitReached,
 )
 from server.bookings.schemas import BookingOut
+from server.bookings.service import price_for as price_for
 from server.db import Session
 from server.jobs import enqueue
 from server.observability import metrics
@@ -60,11 +62,6 @@ class Placed:
             return BookingOut.of(self.booking, now, self.names)
         return self.unnamed.model_copy(update={"student_name": self.names.get(self.booking.student_id),
                                                "tutor_name": self.names.get(self.booking.tutor_id)})
-
-
-def price_for(rate_cents: int, minutes: int) -> int:
-    """The lesson price in minor units, rounded half up."""
-    return (rate_cents * minutes + 30) // 60
 
 
 def _new_hold(settings: Settings, tp: TutorPolicy, student_id: uuid.UUID, tutor_id: uuid.UUID, start: datetime,
@@ -177,6 +174,9 @@ async def _place_hold_general(session: Session, settings: Settings, tp: TutorPol
         metrics.hold_conflicted()
         raise SlotUnavailable()
     names = {student_id: checks.student_name, tutor_id: checks.tutor_name}
+    handed, offered = await line_first(session, settings, tp, booking, checks.lapsed, names, now)
+    if offered is not None:
+        return offered
     try:
         await repository.insert_hold(session, booking)
     except IntegrityError as exc:
@@ -185,15 +185,44 @@ async def _place_hold_general(session: Session, settings: Settings, tp: TutorPol
             raise SlotUnavailable() from exc
         raise
     metrics.count_transition(session, None, BookingStatus.HELD)
-    return await announce_hold(session, tp, booking, checks.lapsed, names, now)
+    return await announce_hold(session, tp, booking, checks.lapsed, names, now, handed)
 
 
-async def announce_hold(session: Session, tp: TutorPolicy, booking: Booking, lapsed_ids: Sequence[uuid.UUID],
-                        names: dict[uuid.UUID, str], now: datetime) -> Placed:
+async def line_first(session: Session, settings: Settings, tp: TutorPolicy, booking: Booking,
+                     lapsed_ids: Sequence[uuid.UUID], names: dict[uuid.UUID, str],
+                     now: datetime) -> tuple[handoff.Handed, Placed | None]:
+    """Before ``booking`` (not yet inserted) takes a slot whose lapsed holds ``lapsed_ids`` the
+    checks just moved aside: a line behind them comes first (docs/waitlist.md). Raises
+    :class:`LineFirst` (committing the hand-off) when the line took the slot; returns the
+    student's own offer when they were first in that line; else the hand-off to announce with
+    the hold."""
+    if not lapsed_ids:
+        return handoff.Handed(), None
+    lapsed = await repository.by_ids(session, lapsed_ids)
+    handed = await handoff.hand_off(session, settings, booking.tutor_id, lapsed, [b.guarded for b in lapsed], now)
+    if not handed.offered:
+        return handed, None
+    mine = next((b for b in handed.offered if b.student_id == booking.student_id and b.start_at == booking.start_at
+                 and b.end_at == booking.end_at), None)
+    if mine is None and not await repository.live_conflict(session, booking.tutor_id, booking.guarded, now):
+        return handed, None
+    placed = await announce_hold(session, tp, mine, lapsed_ids, names, now, handed)
+    if mine is None:
+        metrics.hold_conflicted()
+        raise LineFirst()
+    return handed, placed
+
+
+async def announce_hold(session: Session, tp: TutorPolicy, booking: Booking | None,
+                        lapsed_ids: Sequence[uuid.UUID], names: dict[uuid.UUID, str], now: datetime,
+                        handed: handoff.Handed | None = None) -> Placed:
     """After a hold was inserted by the general path: the lapsed holds it moved aside recorded
-    as expired, and the slot changes and both parties' messages of all of them."""
-    messages = events.messages(booking, now, names, new=True)
-    ranges = [booking.guarded]
+    as expired, and the slot changes and both parties' messages of all of them (and of the
+    holds a line behind them was handed; ``booking`` None: the caller's own hold was not
+    placed because of those)."""
+    handed = handed or handoff.Handed()
+    messages = events.messages(booking, now, names, new=True) if booking is not None else []
+    ranges = [booking.guarded] if booking is not None else []
     if lapsed_ids:
         lapsed = await repository.by_ids(session, lapsed_ids)
         names = await repository.names(session, lapsed, names)
@@ -201,9 +230,12 @@ async def announce_hold(session: Session, tp: TutorPolicy, booking: Booking, lap
             events.record(session, old, "expired", None, BookingStatus.HELD, {"reason": "lapsed; slot taken over"})
             messages.extend(events.messages(old, now, names))
             ranges.append(old.guarded)
-    changes = await slot_changes(session, tp.policy, tp.rules, tp.overrides, booking.tutor_id, ranges, now)
-    await slots_changed(session, booking.tutor_id, changes, messages)
-    return Placed(booking, names)
+    messages.extend(handed.messages)
+    ranges.extend(handed.ranges)
+    placed = booking or handed.offered[0]
+    changes = await slot_changes(session, tp.policy, tp.rules, tp.overrides, placed.tutor_id, ranges, now)
+    await slots_changed(session, placed.tutor_id, changes, messages)
+    return Placed(placed, names)
 
 
 def cancel_unpaid_intent(session: Session, settings: Settings, booking: Booking) -> None:
@@ -218,19 +250,32 @@ async def end_hold(session: Session, settings: Settings, booking: Booking, to_st
                    actor_id: uuid.UUID | None, now: datetime) -> None:
     """A held booking stops being held without payment: the transition, the reopened slots
     for watchers, and the unpaid intent's cancellation."""
-    await change_status(session, booking, to_status, to_status.value, actor_id, now)
+    await change_status(session, booking, to_status, to_status.value, actor_id, now, settings=settings)
     cancel_unpaid_intent(session, settings, booking)
 
 
 async def change_status(session: Session, booking: Booking, to_status: BookingStatus, kind: str,
                         actor_id: uuid.UUID | None, now: datetime, data: dict[str, object] | None = None,
-                        *, new: bool = False) -> None:
+                        *, new: bool = False, settings: Settings | None = None) -> None:
     """A transition that moves the slot: history row, version bump, ``slots.changed`` and the
-    parties' messages, in the caller's transaction."""
+    parties' messages, in the caller's transaction. One that ends the booking (``settings``
+    required) hands the slot to the line behind it first (server/bookings/handoff.py), so the
+    one ``slots.changed`` shows the slot as the next student holds it; a confirmation fulfils
+    the waitlist offer it was."""
     events.transition(session, booking, to_status, kind, actor_id, dict(data) if data else None)
     await repository.flush(session)
-    changes = await changes_after_transition(session, booking.tutor_id, [booking.guarded], now)
-    await slots_changed(session, booking.tutor_id, changes, await events.messages_for(session, booking, now, new=new))
+    messages = await events.messages_for(session, booking, now, new=new)
+    ranges = [booking.guarded]
+    if to_status == BookingStatus.CONFIRMED:
+        await handoff.fulfilled(session, booking, now)
+    elif to_status in handoff.ENDING:
+        if settings is None:
+            raise TypeError("change_status() needs settings for a transition that ends a booking")
+        handed = await handoff.hand_off(session, settings, booking.tutor_id, [booking], [booking.guarded], now)
+        messages.extend(handed.messages)
+        ranges.extend(handed.ranges)
+    changes = await changes_after_transition(session, booking.tutor_id, ranges, now)
+    await slots_changed(session, booking.tutor_id, changes, messages)
 
 
 async def release_hold(session: Session, settings: Settings, student_id: uuid.UUID, booking_id: uuid.UUID,

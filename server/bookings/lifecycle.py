@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from models.booking import Booking, BookingStatus, PaymentProvider, PaymentStatus
 from server.availability import policies
 from server.availability.slots import check_bookable
-from server.bookings import events, repository
+from server.bookings import events, handoff, repository
 from server.bookings.changes import changes_after_transition, slot_changes
 from server.bookings.errors import (
     BookingNotFound,
@@ -35,6 +35,7 @@ from server.jobs import enqueue
 from server.outbox import emit, slots_changed
 from server.packages import credits
 from server.settings import Settings
+from server.waitlist import repository as waitlist_lines
 
 
 async def _locked(session: Session, booking_id: uuid.UUID) -> Booking:
@@ -169,7 +170,8 @@ async def cancel_locked(session: Session, settings: Settings, principal: Princip
         # Once per booking, whatever retries or races (credit_movements' unique return row).
         details["credit_returned"] = refund_due(settings, booking, by, now) and await credits.give_back(
             session, booking_id=booking.id, purchase_id=booking.credit_purchase_id)
-    await change_status(session, booking, BookingStatus.CANCELLED, "cancelled", principal.id, now, details)
+    await change_status(session, booking, BookingStatus.CANCELLED, "cancelled", principal.id, now, details,
+                        settings=settings)
     refund_owed(session, settings, booking)
     return booking
 
@@ -193,6 +195,8 @@ async def reschedule(session: Session, settings: Settings, principal: Principal,
     lapsed = await move_lapsed_aside(session, booking.tutor_id, guarded, now)
     if await repository.live_conflict(session, booking.tutor_id, guarded, now, exclude=booking.id):
         raise SlotUnavailable()
+    if lapsed and await waitlist_lines.slots_with_lines(session, booking.tutor_id, [guarded]):
+        raise SlotUnavailable()  # the lapsed hold there is the line's to hand on (the sweep does it)
     old_guarded, old_start, deadline = booking.guarded, booking.start_at, refund_deadline(settings, booking)
     booking.start_at, booking.end_at, booking.guarded = start, end, guarded
     booking.refund_deadline = min(deadline, refund_deadline(settings, booking))
@@ -204,12 +208,14 @@ async def reschedule(session: Session, settings: Settings, principal: Principal,
         if repository.is_exclusion_violation(exc):
             raise SlotUnavailable() from exc
         raise
+    handed = await handoff.hand_off(session, settings, booking.tutor_id, lapsed, [old_guarded], now)
     names = await repository.names(session, [booking, *lapsed])
     messages = events.messages(booking, now, names)
     for old in lapsed:
         messages.extend(events.messages(old, now, names))
+    messages.extend(handed.messages)
     changes = await slot_changes(session, tp.policy, tp.rules, tp.overrides, booking.tutor_id,
-                                 [old_guarded, guarded, *(b.guarded for b in lapsed)], now)
+                                 [old_guarded, guarded, *(b.guarded for b in lapsed), *handed.ranges], now)
     await slots_changed(session, booking.tutor_id, changes, messages)
     return booking
 

@@ -35,6 +35,11 @@ from models.tutor import TutorProfile
 from models.user import User
 from server.calendar.repository import CALENDAR_CONFLICT_SQL
 from server.db import Session
+from server.locks import lock_student as lock_student
+from server.locks import lock_student_then_tutor as lock_student_then_tutor
+from server.locks import lock_tutor as lock_tutor
+from server.locks import student_lock_key as student_lock_key
+from server.locks import tutor_lock_key as tutor_lock_key
 
 EXCLUSION_VIOLATION = "23P01"
 
@@ -46,34 +51,7 @@ def is_exclusion_violation(exc: BaseException) -> bool:
     return getattr(exc, "sqlstate", None) == EXCLUSION_VIOLATION
 
 
-# --- locks ----------------------------------------------------------------------------------
-
-
-def tutor_lock_key(uid: uuid.UUID) -> int:
-    """A signed 64-bit advisory-lock key from a uuid (its first 8 bytes); migration 0004's
-    ``booking_lock_key()`` computes the same in SQL."""
-    return int.from_bytes(uid.bytes[:8], "big", signed=True)
-
-
-def student_lock_key(uid: uuid.UUID) -> int:
-    """A different key space from tutors: bit 62 flipped."""
-    return tutor_lock_key(uid) ^ (1 << 62)
-
-
-async def lock_tutor(session: Session, tutor_id: uuid.UUID) -> None:
-    """Serialize changes to one tutor's bookings until the transaction ends."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": tutor_lock_key(tutor_id)})
-
-
-async def lock_student(session: Session, student_id: uuid.UUID) -> None:
-    """Serialize one student's limited actions (taken before any tutor lock: same order as holds)."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": student_lock_key(student_id)})
-
-
-async def lock_student_then_tutor(session: Session, student_id: uuid.UUID, tutor_id: uuid.UUID) -> None:
-    await session.execute(text("SELECT pg_advisory_xact_lock(:sk), pg_advisory_xact_lock(:tk)"),
-                          {"sk": student_lock_key(student_id), "tk": tutor_lock_key(tutor_id)})
-
+# The locks (imported above) live in server/locks.py: the waitlist takes them too, in the same order.
 
 # --- look-ups -------------------------------------------------------------------------------
 

@@ -47,6 +47,7 @@ from server.identity import Principal
 from server.observability import metrics
 from server.outbox import slots_changed
 from server.settings import Settings
+from server.waitlist import repository as waitlist_lines
 
 
 def zone_named(name: str) -> ZoneInfo:
@@ -110,6 +111,10 @@ async def place_series(session: Session, settings: Settings, student_id: uuid.UU
     if checks.refusal is not None:
         raise refused(settings, checks.refusal)
     reasons.update({index: "taken" for index in checks.taken if index not in reasons})
+    if checks.lapsed:  # a lapsed hold in the way with a line behind it is the line's (the sweep hands it on)
+        for index, booking in enumerate(bookings):
+            if index not in reasons and await waitlist_lines.slots_with_lines(session, tutor_id, [booking.guarded]):
+                reasons[index] = "waitlist"
     if reasons:
         metrics.hold_conflicted()
         raise SeriesConflict(details={"conflicts": [planned[i].start.isoformat() for i in sorted(reasons)],

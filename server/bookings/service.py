@@ -21,6 +21,11 @@ from server.identity import Principal
 from server.pagination import InvalidCursor, decode_cursor, encode_cursor
 
 
+def price_for(rate_cents: int, minutes: int) -> int:
+    """The lesson price in minor units, rounded half up."""
+    return (rate_cents * minutes + 30) // 60
+
+
 def visible(booking: Booking | None, principal: Principal) -> Booking:
     """The booking if ``principal`` may see it (a party, or an admin); else not found."""
     if booking is None or (principal.role != Role.ADMIN and principal.id not in (booking.student_id, booking.tutor_id)):

@@ -33,7 +33,7 @@ from server.bookings.errors import (
     TrialUsed,
     TutorHoldLimitReached,
 )
-from server.bookings.holds import Placed, announce_hold, end_hold, hoarding_limits
+from server.bookings.holds import Placed, announce_hold, end_hold, hoarding_limits, line_first
 from server.db import Session
 from server.observability import metrics
 from server.settings import Settings
@@ -75,6 +75,10 @@ async def place_trial_hold(session: Session, settings: Settings, student_id: uui
     if checks.conflict:
         metrics.hold_conflicted()
         raise SlotUnavailable()
+    names = {student_id: checks.student_name, tutor_id: checks.tutor_name}
+    handed, offered = await line_first(session, settings, tp, booking, checks.lapsed, names, now)
+    if offered is not None:
+        return offered  # first in the line behind the lapsed hold: the (ordinary) offered hold
     try:
         await repository.insert_trial_hold(session, booking)
     except IntegrityError as exc:
@@ -85,5 +89,4 @@ async def place_trial_hold(session: Session, settings: Settings, student_id: uui
             raise TrialUsed(details={"reason": "trial_used"}) from exc
         raise
     metrics.count_transition(session, None, BookingStatus.HELD)
-    names = {student_id: checks.student_name, tutor_id: checks.tutor_name}
-    return await announce_hold(session, tp, booking, checks.lapsed, names, now)
+    return await announce_hold(session, tp, booking, checks.lapsed, names, now, handed)

@@ -89,3 +89,16 @@ async def test_unreachable_deployment_exits_2(tmp_path: Path) -> None:
 
     assert run.returncode == 2
     assert "readyz" in run.stderr
+
+
+async def test_waitlist_hands_hot_slots_down_their_lines_and_verifies_the_invariants(
+        servers: list[LiveServer], tmp_path: Path) -> None:
+    run = await edustream_loadtest(servers, tmp_path, "--scenario", "waitlist", *SMALL, "--students", "12",
+                                   "--duration", "4", "--concurrency", "3", "--waiters", "3", "--hot-share", "0.7")
+
+    assert_passed(run)
+    checks = {c["name"]: c for c in run.report["checks"]}
+    assert checks["waitlist_invariants"]["passed"] is True
+    assert run.report["counters"]["waitlist_offers"] > 0
+    assert run.outcomes("waitlist_join").get("201", 0) >= 3
+    assert run.report["watchers"]["compared"] == 6

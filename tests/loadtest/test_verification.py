@@ -15,7 +15,7 @@ import pytest
 from loadtest.config import LoadConfig
 from loadtest.context import RunContext
 from loadtest.runner import Progress, run
-from loadtest.scenarios import contention
+from loadtest.scenarios import contention, waitlist
 from tests.realtime.conftest import LiveServer
 
 pytestmark = pytest.mark.xdist_group("loadtest")
@@ -69,3 +69,20 @@ async def test_a_hold_released_without_an_event_fails_the_run(servers: list[Live
     assert failed(report) == {"bookings_match_clients", "watchers_match_api"}
     watchers = next(c for c in report["checks"] if c["name"] == "watchers_match_api")
     assert watchers["data"]["mismatches"][0]["slots"][0]["api"] == ("open", None)
+
+
+async def test_a_waiter_skipped_although_eligible_fails_the_run(servers: list[LiveServer], db: asyncpg.Pool) -> None:
+    async def waitlist_then_skip_someone(ctx: RunContext) -> None:
+        await waitlist(ctx)
+        async with db.acquire() as conn:
+            changed = await conn.execute(
+                "UPDATE waitlist_entries SET status = 'lapsed', reason = 'hold_limit' WHERE id = "
+                "(SELECT id FROM waitlist_entries WHERE booking_id IS NULL ORDER BY seq LIMIT 1)")
+        assert changed == "UPDATE 1"
+
+    cfg = LoadConfig(urls=[s.url for s in servers], scenario="waitlist", students=8, tutors=2, watchers=2,
+                     concurrency=2, waiters=3, duration=3, setup_concurrency=5, verify_timeout=5)
+    report = await run(cfg, progress=Progress(enabled=False), scenario=waitlist_then_skip_someone)
+
+    assert report["exit_code"] == 1
+    assert failed(report) == {"waitlist_invariants"}

@@ -1007,6 +1007,75 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/waitlist": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Your waitlist entries, newest first
+         * @description Waiting entries carry their `position` (1: next in line); live as `waitlist.updated`.
+         */
+        get: operations["list_waitlist"];
+        put?: never;
+        /**
+         * Join the line for a taken slot
+         * @description Line up behind the live hold or booking on exactly `[start, start + minutes)`. When it
+         *     ends (released, lapsed, cancelled, moved) the first student in line who may hold it gets
+         *     a hold on it at once (entry `offered`, live `waitlist.offer`) with WAITLIST_OFFER_SECONDS
+         *     to pay; unpaid, it goes to the next. 409 `slot_open` when the slot can simply be held
+         *     (`POST /holds`); 409 `already_in_line`; 422 `slot_not_offered` as for holds.
+         */
+        post: operations["join_waitlist"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/waitlist/{entry_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Leave the line
+         * @description A waiting entry becomes `left` (idempotent); 409 `not_waiting` once it was offered or
+         *     ended (release an offered hold with `DELETE /holds/{booking_id}`); 404 for others' entries.
+         */
+        delete: operations["leave_waitlist"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/tutors/{tutor_id}/waitlist": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A tutor's slots with a line
+         * @description For each slot starting in `[from, from + days)` with students waiting: how many.
+         */
+        get: operations["tutor_lines"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tutors/me/packages": {
         parameters: {
             query?: never;
@@ -3137,6 +3206,119 @@ export interface components {
             request: components["schemas"]["InstantRequestOut"];
             /** @description Your new lesson, starting now: `held` until the student pays (free lessons and credits confirm at once). */
             booking: components["schemas"]["BookingOut"];
+        };
+        /** WaitlistCreate */
+        WaitlistCreate: {
+            /**
+             * Tutor Id
+             * Format: uuid
+             */
+            tutor_id: string;
+            /**
+             * Start
+             * Format: date-time
+             * @description The slot's start, ISO 8601 with offset (as for `POST /holds`).
+             */
+            start: string;
+            /**
+             * Minutes
+             * @description The lesson length; one of the tutor's lesson_minutes.
+             */
+            minutes: number;
+        };
+        /**
+         * WaitlistStatus
+         * @description Where an entry is: ``waiting`` in line; ``offered`` a hold (``booking_id``) to pay within
+         *     ``WAITLIST_OFFER_SECONDS``; then ``fulfilled`` (paid), ``lapsed`` (the offer ran out, or the
+         *     student was skipped as ineligible: see ``reason``) or ``left`` (the student left the line).
+         * @enum {string}
+         */
+        WaitlistStatus: "waiting" | "offered" | "fulfilled" | "lapsed" | "left";
+        /**
+         * WaitlistOut
+         * @description A student's place in the line for one slot.
+         */
+        WaitlistOut: {
+            /**
+             * Id
+             * Format: uuid
+             */
+            id: string;
+            /**
+             * Tutor Id
+             * Format: uuid
+             */
+            tutor_id: string;
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /** Minutes */
+            minutes: number;
+            /** @description `waiting` in line → `offered` (a hold, `booking_id`, to pay within WAITLIST_OFFER_SECONDS) → `fulfilled` (paid) | `lapsed` (the offer ran out, or you were skipped: see `reason`); `left` when you left. */
+            status: components["schemas"]["WaitlistStatus"];
+            /**
+             * Position
+             * @description While `waiting`: your place in line (1: next).
+             * @default null
+             */
+            position?: number | null;
+            /**
+             * Booking Id
+             * @description The hold offered to you (from `offered` on).
+             * @default null
+             */
+            booking_id?: string | null;
+            /**
+             * Reason
+             * @description Why it lapsed: `offer_lapsed`, `hold_limit` or `suspended` (skipped), `released`.
+             * @default null
+             */
+            reason?: string | null;
+            /**
+             * Created At
+             * Format: date-time
+             */
+            created_at: string;
+        };
+        /** WaitlistPage */
+        WaitlistPage: {
+            /** Items */
+            items: components["schemas"]["WaitlistOut"][];
+        };
+        /** LineOut */
+        LineOut: {
+            /**
+             * Start
+             * Format: date-time
+             */
+            start: string;
+            /**
+             * End
+             * Format: date-time
+             */
+            end: string;
+            /**
+             * Waiting
+             * @description Students in line (joining now you would be `waiting + 1`).
+             */
+            waiting: number;
+        };
+        /** LinesOut */
+        LinesOut: {
+            /**
+             * Tutor Id
+             * Format: uuid
+             */
+            tutor_id: string;
+            /** Lines */
+            lines: components["schemas"]["LineOut"][];
         };
         /** PackageIn */
         PackageIn: {
@@ -7342,6 +7524,273 @@ export interface operations {
             };
             /** @description Error codes: `request_not_pending` */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    list_waitlist: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WaitlistPage"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    join_waitlist: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Replays the first response for the same key and body (24 h). */
+                "Idempotency-Key"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WaitlistCreate"];
+            };
+        };
+        responses: {
+            /** @description Success */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WaitlistOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `slot_open`, `already_in_line` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `unsupported_media_type` */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `slot_not_offered`, `invalid_request` */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    leave_waitlist: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                entry_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WaitlistOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `origin_not_allowed`, `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_found` */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `not_waiting` */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `rate_limited` */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    tutor_lines: {
+        parameters: {
+            query?: {
+                /** @description Slots starting from (default now). */
+                from?: string | null;
+                /** @description How many days from `from`. */
+                days?: number;
+            };
+            header?: never;
+            path: {
+                tutor_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Success */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LinesOut"];
+                };
+            };
+            /** @description Error codes: `not_authenticated`, `invalid_token` */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `forbidden` */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Error codes: `invalid_request` */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { fmtRange, fmtTime, timeOptions } from "../../lib/time";
+import { fmtRange, fmtTime, ordinal, timeOptions } from "../../lib/time";
 
 const MIDNIGHT = "2027-03-15T00:00:00Z";
 const ONE = "2027-03-15T01:00:00Z";
@@ -22,4 +22,9 @@ test("a range's start and end use the same clock", () => {
   assert.match(gb, /00:00 – 01:00$/);
   const us = fmtRange(MIDNIGHT, ONE, "UTC", "en-US");
   assert.match(us, /12:00\sAM – 1:00\sAM$/);
+});
+
+test("ordinal names a place in line", () => {
+  assert.deepEqual([1, 2, 3, 4, 11, 12, 13, 21, 22, 101, 111].map(ordinal),
+    ["1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st", "111th"]);
 });

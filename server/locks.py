@@ -1,0 +1,39 @@
+"""The advisory locks that serialize changes to one tutor's bookings and one student's limited
+actions (holds, joining a line).
+
+Lock order (deadlock-free): a student's lock, then a tutor's lock, never the reverse.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import text
+
+from server.db import Session
+
+
+def tutor_lock_key(uid: uuid.UUID) -> int:
+    """A signed 64-bit advisory-lock key from a uuid (its first 8 bytes); migration 0004's
+    ``booking_lock_key()`` computes the same in SQL."""
+    return int.from_bytes(uid.bytes[:8], "big", signed=True)
+
+
+def student_lock_key(uid: uuid.UUID) -> int:
+    """A different key space from tutors: bit 62 flipped."""
+    return tutor_lock_key(uid) ^ (1 << 62)
+
+
+async def lock_tutor(session: Session, tutor_id: uuid.UUID) -> None:
+    """Serialize changes to one tutor's bookings until the transaction ends."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": tutor_lock_key(tutor_id)})
+
+
+async def lock_student(session: Session, student_id: uuid.UUID) -> None:
+    """Serialize one student's limited actions (taken before any tutor lock: same order as holds)."""
+    await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": student_lock_key(student_id)})
+
+
+async def lock_student_then_tutor(session: Session, student_id: uuid.UUID, tutor_id: uuid.UUID) -> None:
+    await session.execute(text("SELECT pg_advisory_xact_lock(:sk), pg_advisory_xact_lock(:tk)"),
+                          {"sk": student_lock_key(student_id), "tk": tutor_lock_key(tutor_id)})
