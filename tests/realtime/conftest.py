@@ -35,6 +35,7 @@ from realtime.publisher import LivePublisher
 from server.identity import issue_access_token
 from server.settings import PROJECT_ROOT, Settings
 from tests.helpers import bearer, register
+from tests.realtime.node import installed_node_client
 
 LIVE_ENV = {
     "LIVE_MAX_WATCHES": "3",
@@ -361,3 +362,9 @@ async def publisher(settings: Settings) -> AsyncIterator[LivePublisher]:
     await pub.start()
     yield pub
     await pub.stop()
+
+
+@pytest.fixture(scope="session")
+def node_client_dir() -> Path:
+    """``tests/realtime/node_client`` with the npm ``socket.io-client`` installed (tests/realtime/node.py)."""
+    return installed_node_client()

@@ -5,7 +5,6 @@ arrive in their order, even when sent concurrently."""
 from __future__ import annotations
 
 import asyncio
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ import httpx
 import pytest
 
 from tests.realtime.conftest import LiveClient, make_tutor
-from tests.realtime.test_node_client import node_client_dir as node_client_dir
+from tests.realtime.node import NodeListener
 
 pytestmark = pytest.mark.xdist_group("live")
 
@@ -84,32 +83,19 @@ async def test_concurrent_messages_of_one_conversation_arrive_in_their_order(liv
     assert received == listed[::-1]
 
 
-async def _line(stream: asyncio.StreamReader) -> dict[str, Any]:
-    raw = await asyncio.wait_for(stream.readline(), 20)
-    assert raw, "the node client exited early"
-    data: dict[str, Any] = json.loads(raw)
-    assert "error" not in data, data
-    return data
-
-
 async def test_socket_io_client_from_npm_receives_message_new_and_message_read(live, api, make_students,
                                                                               node_client_dir: Path) -> None:
     tutor = await make_tutor(api)
     [student] = await make_students(1)
-    proc = await asyncio.create_subprocess_exec(
-        "node", "messages.mjs", live[1].url, tutor["token"], "2", cwd=node_client_dir,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    listener = await NodeListener.start(node_client_dir, live[1].url, tutor["token"],
+                                        ["message.new", "message.read"], 2)
     try:
-        assert proc.stdout is not None
-        assert (await _line(proc.stdout)) == {"ready": True}
         message = await _send(live[0].url, student, tutor["id"], "Hi from node's test")
-        assert await _line(proc.stdout) == {"event": "message.new", "data": {"message": message}}
+        assert (await listener.until("message.new"))["data"] == {"message": message}
         await _read(live[0].url, tutor, message)
-        event = await _line(proc.stdout)
-        assert event["event"] == "message.read" and event["data"]["up_to_message_id"] == message["id"]
-        assert event["data"]["reader_id"] == tutor["id"]
-        assert await asyncio.wait_for(proc.wait(), 10) == 0
+        await listener.until_done()
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await listener.close()
+    [receipt] = listener.of("message.read")
+    assert receipt["up_to_message_id"] == message["id"] and receipt["reader_id"] == tutor["id"]
+    assert listener.of("message.new") == [{"message": message}]

@@ -3,41 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.realtime.conftest import make_tutor, place_hold, slot_start
+from tests.realtime.node import NodeListener, read_line
 
 pytestmark = pytest.mark.xdist_group("live")
-
-NODE_DIR = Path(__file__).parent / "node_client"
-
-
-@pytest.fixture(scope="session")
-def node_client_dir() -> Path:
-    """``tests/realtime/node_client`` with its ``node_modules`` installed (npm, once)."""
-    if shutil.which("node") is None:
-        pytest.skip("node is not on PATH: the socket.io-client check needs Node.js (>= 18)")
-    if not (NODE_DIR / "node_modules" / "socket.io-client").is_dir():
-        npm = shutil.which("npm")
-        assert npm is not None, "node is installed but npm is not: cannot install socket.io-client"
-        subprocess.run([npm, "install", "--no-audit", "--no-fund", "--loglevel=error"], cwd=NODE_DIR,
-                       check=True, timeout=300)
-    return NODE_DIR
-
-
-async def _line(stream: asyncio.StreamReader) -> dict[str, Any]:
-    raw = await asyncio.wait_for(stream.readline(), 20)
-    assert raw, "the node client exited early"
-    data: dict[str, Any] = json.loads(raw)
-    assert "error" not in data, data
-    return data
-
 
 async def test_socket_io_client_from_npm_watches_and_receives_slots_changed(live, api, make_students,
                                                                             node_client_dir: Path) -> None:
@@ -48,11 +21,11 @@ async def test_socket_io_client_from_npm_watches_and_receives_slots_changed(live
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         assert proc.stdout is not None
-        ack = (await _line(proc.stdout))["ack"]
+        ack = (await read_line(proc.stdout))["ack"]
         assert ack["tutor_id"] == tutor["id"] and ack["slots"]
         start = slot_start()
         await place_hold(live[1].url, student, tutor["id"], start)
-        event = await _line(proc.stdout)
+        event = await read_line(proc.stdout)
         assert event["event"] == "slots.changed"
         assert event["data"]["version"] == ack["version"] + 1
         assert {"start": start.isoformat().replace("+00:00", "Z"), "status": "held"}.items() <= \
@@ -62,52 +35,6 @@ async def test_socket_io_client_from_npm_watches_and_receives_slots_changed(live
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
-
-
-class NodeListener:
-    """``listen.mjs``: the npm ``socket.io-client`` signed in as one user, printing what it receives."""
-
-    def __init__(self, proc: asyncio.subprocess.Process) -> None:
-        self.proc = proc
-        self.events: list[dict[str, Any]] = []
-
-    @classmethod
-    async def start(cls, cwd: Path, url: str, token: str, events: list[str], count: int) -> NodeListener:
-        proc = await asyncio.create_subprocess_exec(
-            "node", "listen.mjs", url, token, ",".join(events), str(count), cwd=cwd,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        listener = cls(proc)
-        assert proc.stdout is not None
-        assert (await _line(proc.stdout)) == {"connected": True}
-        return listener
-
-    async def _read(self) -> bool:
-        assert self.proc.stdout is not None
-        raw = await asyncio.wait_for(self.proc.stdout.readline(), 30)
-        if not raw:
-            return False
-        line = json.loads(raw)
-        assert "error" not in line, line
-        self.events.append(line)
-        return True
-
-    async def until(self, event: str) -> dict[str, Any]:
-        """The first ``event`` received (reading on until it comes)."""
-        while not any(e["event"] == event for e in self.events):
-            assert await self._read(), f"the node client exited before {event}"
-        return next(e for e in self.events if e["event"] == event)
-
-    async def until_done(self) -> list[dict[str, Any]]:
-        """Every event line until the client exits (after the wanted count)."""
-        while await self._read():
-            pass
-        assert await asyncio.wait_for(self.proc.wait(), 10) == 0
-        return self.events
-
-    async def close(self) -> None:
-        if self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
 
 
 async def test_socket_io_client_from_npm_receives_personal_events_and_their_notifications(

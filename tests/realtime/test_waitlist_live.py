@@ -4,8 +4,6 @@ slot go from held to held in one ``slots.changed``, never open."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -14,18 +12,9 @@ import httpx
 import pytest
 
 from tests.realtime.conftest import make_tutor, place_hold, slot_start
-from tests.realtime.test_node_client import node_client_dir  # noqa: F401 (the fixture)
+from tests.realtime.node import NodeListener
 
 pytestmark = pytest.mark.xdist_group("live")
-NODE_DIR = Path(__file__).parent / "node_client"
-
-
-async def _line(stream: asyncio.StreamReader) -> dict[str, Any]:
-    raw = await asyncio.wait_for(stream.readline(), 30)
-    assert raw, "the node client exited early"
-    data: dict[str, Any] = json.loads(raw)
-    assert "error" not in data, data
-    return data
 
 
 def _when(value: str) -> datetime:
@@ -37,7 +26,7 @@ def _iso(value: Any) -> str:
 
 
 async def test_release_offers_the_slot_to_the_first_in_line_live(
-        live, api, live_client, make_students, node_client_dir: Path) -> None:  # noqa: F811
+        live, api, live_client, make_students, node_client_dir: Path) -> None:
     tutor = await make_tutor(api)
     holder, first, second = await make_students(3)
     start = slot_start()
@@ -52,11 +41,8 @@ async def test_release_offers_the_slot_to_the_first_in_line_live(
     assert slot["status"] == "held"
     first_py = await live_client(live[1].url, token=first["token"])
     second_py = await live_client(live[0].url, token=second["token"])
-    proc = await asyncio.create_subprocess_exec("node", "offer.mjs", live[0].url, first["token"], cwd=node_client_dir,
-                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    listener = await NodeListener.start(node_client_dir, live[0].url, first["token"], ["waitlist.offer"], 1)
     try:
-        assert proc.stdout is not None
-        assert (await _line(proc.stdout))["ready"] is True
         async with httpx.AsyncClient(base_url=live[1].url, timeout=30) as http:
             r = await http.delete(f"/api/v1/holds/{held['id']}", headers=holder["headers"])
         assert r.status_code == 204, r.text
@@ -66,10 +52,9 @@ async def test_release_offers_the_slot_to_the_first_in_line_live(
         booking = offer["booking"]
         assert booking["student_id"] == first["id"] and booking["status"] == "held"
         assert booking["start"] == _iso(start)
-        from_node = await _line(proc.stdout)
-        assert from_node["event"] == "waitlist.offer" and from_node["data"]["booking"]["id"] == booking["id"]
-        assert from_node["data"]["waitlist_id"] == offer["waitlist_id"]
-        assert await asyncio.wait_for(proc.wait(), 10) == 0
+        await listener.until_done()
+        [from_node] = listener.of("waitlist.offer")
+        assert from_node["booking"]["id"] == booking["id"] and from_node["waitlist_id"] == offer["waitlist_id"]
 
         # The second in line moved up to first, live.
         await second_py.wait_for(lambda c: any(u["entry"]["position"] == 1 for u in c.of("waitlist.updated")))
@@ -85,6 +70,4 @@ async def test_release_offers_the_slot_to_the_first_in_line_live(
         assert [c["status"] for c in at_slot] == ["held"]
         assert _when(at_slot[0]["held_until"]) == _when(booking["expires_at"])
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+        await listener.close()
