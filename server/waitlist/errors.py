@@ -10,6 +10,11 @@ class SlotOpen(Conflict):
     message = "That slot is open: hold it with POST /holds instead of joining a line."
 
 
+class YoursAlready(Conflict):
+    code = "slot_yours"
+    message = "You already hold or booked that slot: there is no line to join for it."
+
+
 class AlreadyInLine(Conflict):
     code = "already_in_line"
     message = "You are already in line for that slot."

@@ -148,13 +148,15 @@ async def ineligibility(session: Session, student_id: uuid.UUID, tutor_id: uuid.
 
 
 _LIVE_OVERLAP = text(f"""
-SELECT EXISTS (SELECT 1 FROM bookings b WHERE b.tutor_id = :t AND b.guarded && :g AND {LIVE_SQL})
+SELECT DISTINCT b.student_id FROM bookings b WHERE b.tutor_id = :t AND b.guarded && :g AND {LIVE_SQL}
 """).bindparams(bindparam("g", type_=TSTZRANGE))
 
 
-async def live_booking_over(session: Session, tutor_id: uuid.UUID, guarded: Range[datetime], now: datetime) -> bool:
-    """Whether a live booking of the tutor (a hold or a lesson) occupies ``guarded``."""
-    return bool(await session.scalar(_LIVE_OVERLAP, {"t": tutor_id, "g": guarded, "now": now}))
+async def live_bookers_over(session: Session, tutor_id: uuid.UUID, guarded: Range[datetime],
+                            now: datetime) -> set[uuid.UUID]:
+    """The students whose live bookings of the tutor (holds or lessons) occupy ``guarded``
+    (empty when nothing live does)."""
+    return set((await session.scalars(_LIVE_OVERLAP, {"t": tutor_id, "g": guarded, "now": now})).all())
 
 
 async def mark(session: Session, entries: Sequence[WaitlistEntry], status: WaitlistStatus, now: datetime,

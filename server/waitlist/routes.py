@@ -10,7 +10,7 @@ from server.db import Session
 from server.http import SIGNED_IN, STUDENT, Ctx, Router
 from server.tutors.errors import TutorNotFound
 from server.waitlist import service
-from server.waitlist.errors import AlreadyInLine, EntryNotFound, NotWaiting, SlotOpen
+from server.waitlist.errors import AlreadyInLine, EntryNotFound, NotWaiting, SlotOpen, YoursAlready
 from server.waitlist.schemas import LinesOut, LinesQuery, WaitlistCreate, WaitlistOut, WaitlistPage
 
 router = Router("/api/v1", tags=["waitlist"])
@@ -21,13 +21,14 @@ def _now() -> datetime:
 
 
 @router.post("/waitlist", auth=STUDENT, status=201, summary="Join the line for a taken slot",
-             errors=[SlotOpen, AlreadyInLine, SlotNotOffered, TutorNotFound])
+             errors=[SlotOpen, YoursAlready, AlreadyInLine, SlotNotOffered, TutorNotFound])
 async def join_waitlist(ctx: Ctx, session: Session, body: WaitlistCreate) -> WaitlistOut:
     """Line up behind the live hold or booking on exactly `[start, start + minutes)`. When it
     ends (released, lapsed, cancelled, moved) the first student in line who may hold it gets
     a hold on it at once (entry `offered`, live `waitlist.offer`) with WAITLIST_OFFER_SECONDS
     to pay; unpaid, it goes to the next. 409 `slot_open` when the slot can simply be held
-    (`POST /holds`); 409 `already_in_line`; 422 `slot_not_offered` as for holds."""
+    (`POST /holds`); 409 `slot_yours` when the hold or booking on it is your own; 409
+    `already_in_line`; 422 `slot_not_offered` as for holds."""
     return await service.join(session, ctx.user.id, body, _now())
 
 

@@ -20,7 +20,7 @@ from server.availability.slots import check_bookable
 from server.db import Session
 from server.outbox import Message, emit, user_room
 from server.waitlist import repository
-from server.waitlist.errors import AlreadyInLine, EntryNotFound, NotWaiting, SlotOpen
+from server.waitlist.errors import AlreadyInLine, EntryNotFound, NotWaiting, SlotOpen, YoursAlready
 from server.waitlist.schemas import LineOut, LinesOut, LinesQuery, WaitlistCreate, WaitlistOut, WaitlistPage
 
 LIST_LIMIT = 100
@@ -28,7 +28,7 @@ LIST_LIMIT = 100
 
 async def join(session: Session, student_id: uuid.UUID, body: WaitlistCreate, now: datetime) -> WaitlistOut:
     """Join the line for ``[start, start + minutes)``: only behind a slot that a live hold or
-    booking takes (or that already has a line), never an open one. Under the student's then
+    booking of someone else takes (or that already has a line), never an open one nor one's own. Under the student's then
     the tutor's lock, so a hand-off of that slot is either wholly before (and the slot reads
     held by the next student, or open) or wholly after (and sees this entry)."""
     start = body.start.astimezone(UTC)
@@ -37,8 +37,10 @@ async def join(session: Session, student_id: uuid.UUID, body: WaitlistCreate, no
     end = start + timedelta(minutes=body.minutes)
     await locks.lock_student_then_tutor(session, student_id, body.tutor_id)
     guarded = Range(start, end + timedelta(minutes=tp.policy.buffer_minutes), bounds="[)")
-    if not (await repository.live_booking_over(session, body.tutor_id, guarded, now)
-            or await repository.has_line(session, body.tutor_id, start, end)):
+    bookers = await repository.live_bookers_over(session, body.tutor_id, guarded, now)
+    if student_id in bookers:
+        raise YoursAlready()
+    if not (bookers or await repository.has_line(session, body.tutor_id, start, end)):
         raise SlotOpen()
     entry = WaitlistEntry(id=uuid.uuid4(), tutor_id=body.tutor_id, student_id=student_id, start_at=start, end_at=end,
                           status=WaitlistStatus.WAITING, created_at=now, updated_at=now)

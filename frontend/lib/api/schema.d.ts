@@ -1026,7 +1026,8 @@ export interface paths {
          *     ends (released, lapsed, cancelled, moved) the first student in line who may hold it gets
          *     a hold on it at once (entry `offered`, live `waitlist.offer`) with WAITLIST_OFFER_SECONDS
          *     to pay; unpaid, it goes to the next. 409 `slot_open` when the slot can simply be held
-         *     (`POST /holds`); 409 `already_in_line`; 422 `slot_not_offered` as for holds.
+         *     (`POST /holds`); 409 `slot_yours` when the hold or booking on it is your own; 409
+         *     `already_in_line`; 422 `slot_not_offered` as for holds.
          */
         post: operations["join_waitlist"];
         delete?: never;
@@ -7641,7 +7642,7 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description Error codes: `slot_open`, `already_in_line` */
+            /** @description Error codes: `slot_open`, `slot_yours`, `already_in_line` */
             409: {
                 headers: {
                     [name: string]: unknown;

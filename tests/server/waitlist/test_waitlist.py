@@ -46,6 +46,19 @@ async def test_joining_twice_is_409_already_in_line(client: httpx.AsyncClient, t
     assert r.status_code == 409 and r.json()["error"]["code"] == "already_in_line"
 
 
+async def test_joining_the_line_behind_ones_own_hold_is_409_slot_yours(
+        client: httpx.AsyncClient, tutor: dict, make_students: StudentFactory) -> None:
+    holder, other = await make_students(2)
+    start = next_day_at(10)
+    assert (await hold(client, holder, tutor["id"], start)).status_code == 201
+    r = await join(client, holder, tutor["id"], start)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "slot_yours"
+    assert (await join(client, other, tutor["id"], start)).status_code == 201
+    # Once someone else's line is there, the holder still may not queue behind themselves.
+    r = await join(client, holder, tutor["id"], start)
+    assert r.status_code == 409 and r.json()["error"]["code"] == "slot_yours"
+
+
 async def test_open_slot_is_409_slot_open(client: httpx.AsyncClient, tutor: dict,
                                           make_students: StudentFactory) -> None:
     [a] = await make_students(1)
