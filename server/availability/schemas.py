@@ -8,17 +8,15 @@ import uuid
 from datetime import date, datetime
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from server.availability.slots import MINUTES_PER_DAY, SlotStatus
+from server.timestamps import EARLIEST, LATEST, Timestamp
 from server.tutors.schemas import MAX_LESSON_MINUTES, MIN_LESSON_MINUTES
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MAX_RULES = 100
 MAX_OVERRIDES = 1000
-# Bounds keep date arithmetic far from datetime's limits (no overflow on hostile input).
-EARLIEST = datetime(2000, 1, 1).date()
-LATEST = datetime(2199, 12, 31).date()
 
 _HHMM = re.compile(r"^(\d{2}):(\d{2})$")
 
@@ -200,19 +198,12 @@ class AvailabilityOut(BaseModel):
 class SlotQuery(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    from_: AwareDatetime | None = Field(default=None, alias="from",
-                                        description="Window start, ISO 8601 with offset; default now.")
-    to: AwareDatetime | None = Field(default=None, description="Window end (exclusive); default `from` + 7 days; "
-                                                              "at most SLOT_WINDOW_MAX_DAYS (31) after `from`.")
+    from_: Timestamp | None = Field(default=None, alias="from",
+                                    description="Window start, ISO 8601 with offset; default now.")
+    to: Timestamp | None = Field(default=None, description="Window end (exclusive); default `from` + 7 days; "
+                                                          "at most SLOT_WINDOW_MAX_DAYS (31) after `from`.")
     minutes: int | None = Field(default=None, ge=MIN_LESSON_MINUTES, le=MAX_LESSON_MINUTES,
                                 description="Lesson length; default the tutor's shortest.")
-
-    @field_validator("from_", "to")
-    @classmethod
-    def _bounded(cls, value: datetime | None) -> datetime | None:
-        if value is not None and not EARLIEST <= value.date() <= LATEST:
-            raise ValueError(f"must be between {EARLIEST} and {LATEST}")
-        return value
 
 
 class SlotOut(BaseModel):

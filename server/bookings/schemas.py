@@ -7,16 +7,17 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from models.booking import Booking, BookingEvent, BookingStatus, PaymentProvider, PaymentStatus
+from server.timestamps import Timestamp
 
 
 class HoldCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tutor_id: uuid.UUID
-    start: AwareDatetime = Field(description="Lesson start, ISO 8601 with offset.")
+    start: Timestamp = Field(description="Lesson start, ISO 8601 with offset.")
     minutes: int = Field(ge=5, le=480, description="Lesson length; one of the tutor's lesson_minutes "
                                                   "(for a trial: the trial's length).")
     trial: bool = Field(default=False, description="Use the tutor's trial offer (`trial` on the profile): the "
@@ -88,7 +89,7 @@ class CancelIn(BaseModel):
 class RescheduleIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: AwareDatetime
+    start: Timestamp
 
 
 class PaymentOut(BaseModel):
@@ -165,9 +166,9 @@ class SeriesCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tutor_id: uuid.UUID
-    start: AwareDatetime = Field(description="The first lesson's start, ISO 8601 with offset: one of the tutor's "
-                                             "slots. The others follow weekly at the same wall-clock time in the "
-                                             "tutor's time zone.")
+    start: Timestamp = Field(description="The first lesson's start, ISO 8601 with offset: one of the tutor's "
+                                         "slots. The others follow weekly at the same wall-clock time in the "
+                                         "tutor's time zone.")
     minutes: int = Field(ge=5, le=480, description="Lesson length; one of the tutor's lesson_minutes.")
     weeks: int = Field(ge=2, le=26, description="How many weekly lessons, the first included.")
     timezone: str | None = Field(default=None, max_length=64,
@@ -206,7 +207,7 @@ class SeriesOut(BaseModel):
 class SeriesCancelIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    from_: AwareDatetime | None = Field(default=None, alias="from",
-                                        description="Cancel the occurrences starting at or after this moment "
-                                                    "(default: every one that has not started).")
+    from_: Timestamp | None = Field(default=None, alias="from",
+                                    description="Cancel the occurrences starting at or after this moment "
+                                                "(default: every one that has not started).")
     reason: str | None = Field(default=None, max_length=500)

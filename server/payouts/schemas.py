@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from models.payout import EarningStatus, PayoutState
+from server.timestamps import Timestamp
 
 
 class OnboardingOut(BaseModel):
@@ -60,7 +61,7 @@ class EarningsPage(BaseModel):
 
 
 class EarningsQuery(BaseModel):
-    from_: AwareDatetime | None = Field(default=None, alias="from", description="Lessons starting at or after.")
-    to: AwareDatetime | None = Field(default=None, description="Lessons starting before.")
+    from_: Timestamp | None = Field(default=None, alias="from", description="Lessons starting at or after.")
+    to: Timestamp | None = Field(default=None, description="Lessons starting before.")
     cursor: str | None = None
     limit: int = Field(default=50, ge=1, le=200)

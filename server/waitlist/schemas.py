@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from models.waitlist import WaitlistEntry, WaitlistStatus
+from server.timestamps import Timestamp
 
 
 class WaitlistCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tutor_id: uuid.UUID
-    start: AwareDatetime = Field(description="The slot's start, ISO 8601 with offset (as for `POST /holds`).")
+    start: Timestamp = Field(description="The slot's start, ISO 8601 with offset (as for `POST /holds`).")
     minutes: int = Field(ge=5, le=480, description="The lesson length; one of the tutor's lesson_minutes.")
 
 
@@ -50,7 +51,7 @@ class WaitlistPage(BaseModel):
 class LinesQuery(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
-    from_: AwareDatetime | None = Field(default=None, alias="from", description="Slots starting from (default now).")
+    from_: Timestamp | None = Field(default=None, alias="from", description="Slots starting from (default now).")
     days: int = Field(default=14, ge=1, le=62, description="How many days from `from`.")
 
 
