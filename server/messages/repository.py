@@ -46,6 +46,10 @@ async def get_user(session: Session, user_id: uuid.UUID) -> User | None:
     return await session.get(User, user_id)
 
 
+async def user_name(session: Session, user_id: uuid.UUID) -> str | None:
+    return await session.scalar(select(User.name).where(User.id == user_id))
+
+
 async def has_booked(session: Session, student_id: uuid.UUID, tutor_id: uuid.UUID) -> bool:
     """Whether the student has (or had) a booking with the tutor, in any status."""
     return bool(await session.scalar(select(exists().where(Booking.student_id == student_id,

@@ -26,11 +26,14 @@ class MessageOut(BaseModel):
     to_user_id: uuid.UUID
     body: str
     sent_at: datetime
+    from_name: str | None = Field(default=None, description="The sender's name, in the answer to `POST /messages` "
+                                                            "and in `message.new` (a thread names its two users "
+                                                            "in the conversation instead).")
 
     @classmethod
-    def of(cls, m: Message) -> MessageOut:
+    def of(cls, m: Message, from_name: str | None = None) -> MessageOut:
         return cls(id=m.id, conversation_id=m.conversation_id, from_user_id=m.sender_id, to_user_id=m.recipient_id,
-                   body=m.body, sent_at=m.sent_at)
+                   body=m.body, sent_at=m.sent_at, from_name=from_name)
 
 
 class OtherUserOut(BaseModel):

@@ -78,7 +78,7 @@ async def send(session: Session, sender: Principal, body: MessageIn, now: dateti
     await _check_may_write(session, sender, body.to_user_id)
     conversation_id = await repository.conversation_of_pair(session, sender.id, body.to_user_id, now)
     message = await repository.add_message(session, conversation_id, sender.id, body.to_user_id, body.body, now)
-    out = MessageOut.of(message)
+    out = MessageOut.of(message, await repository.user_name(session, sender.id))
     payload = {"message": out.model_dump(mode="json")}
     await emit(session, [(NEW_EVENT, user_room(body.to_user_id), payload), (NEW_EVENT, user_room(sender.id), payload)])
     return out

@@ -2928,6 +2928,12 @@ export interface components {
              * Format: date-time
              */
             sent_at: string;
+            /**
+             * From Name
+             * @description The sender's name, in the answer to `POST /messages` and in `message.new` (a thread names its two users in the conversation instead).
+             * @default null
+             */
+            from_name?: string | null;
         };
         /** ConversationOut */
         ConversationOut: {

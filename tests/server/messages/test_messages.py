@@ -27,13 +27,14 @@ async def test_a_student_writes_to_a_tutor_and_both_see_the_conversation(
     assert set(message) >= {"id", "conversation_id", "from_user_id", "to_user_id", "body", "sent_at"}
     assert message["from_user_id"] == student["id"] and message["to_user_id"] == tutor["id"]
     assert message["body"] == "Hello, can you help with calculus?"
+    assert message["from_name"] == "Sam Student"  # what message.new carries too (the notification's title)
 
     theirs = await conversations(client, tutor)
     assert theirs["next_cursor"] is None and theirs["unread_total"] == 1
     [item] = theirs["items"]
     assert item["id"] == message["conversation_id"] and item["unread"] == 1
     assert item["other_user"] == {"id": student["id"], "name": "Sam Student", "role": "student"}
-    assert item["last_message"] == message
+    assert item["last_message"] == {**message, "from_name": None}  # the conversation names its users
     mine = await conversations(client, student)
     assert mine["items"][0]["unread"] == 0 and mine["unread_total"] == 0
     assert mine["items"][0]["other_user"]["role"] == "tutor"
