@@ -35,6 +35,18 @@ async def lapse(db: asyncpg.Pool, booking_id: str) -> None:
     await db.execute("UPDATE bookings SET expires_at = now() - interval '1 second' WHERE id = $1", booking_id)
 
 
+async def lapsed_with_a_line(client: httpx.AsyncClient, db: asyncpg.Pool, tutor_id: str,
+                             students: list[dict[str, Any]], start: datetime, minutes: int = 60) -> None:
+    """``students[0]`` holds the slot, ``students[1]`` joins the line behind it, then the hold
+    lapses (the sweep has not run: the line has not been offered it yet)."""
+    holder, waiter = students[:2]
+    r = await client.post("/api/v1/holds", headers=holder["headers"],
+                          json={"tutor_id": tutor_id, "start": start.isoformat(), "minutes": minutes})
+    assert r.status_code == 201, r.text
+    assert (await join(client, waiter, tutor_id, start, minutes)).status_code == 201
+    await lapse(db, r.json()["id"])
+
+
 async def sweep(app: Starlette) -> int:
     return await expire_lapsed_holds(app.state.sessionmaker, app.state.settings, datetime.now(UTC))
 

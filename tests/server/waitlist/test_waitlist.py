@@ -11,7 +11,7 @@ import httpx
 from starlette.applications import Starlette
 
 from tests.fixtures.bookings import StudentFactory, TutorFactory, hold, next_day_at
-from tests.server.waitlist.support import entries, join, lapse, live_holds, outbox, pay, sweep
+from tests.server.waitlist.support import entries, join, lapse, lapsed_with_a_line, live_holds, outbox, pay, sweep
 
 
 async def test_join_a_held_slot_then_list_and_leave(client: httpx.AsyncClient, tutor: dict,
@@ -215,9 +215,7 @@ async def test_a_strangers_hold_on_a_lapsed_slot_with_a_line_is_409_and_the_line
         client: httpx.AsyncClient, tutor: dict, db: asyncpg.Pool, make_students: StudentFactory) -> None:
     holder, a, stranger = await make_students(3)
     start = next_day_at(10)
-    held = (await hold(client, holder, tutor["id"], start)).json()
-    await join(client, a, tutor["id"], start)
-    await lapse(db, held["id"])
+    await lapsed_with_a_line(client, db, tutor["id"], [holder, a], start)
     r = await hold(client, stranger, tutor["id"], start)
     assert r.status_code == 409 and r.json()["error"]["code"] == "slot_unavailable"
     [live] = await live_holds(db, tutor["id"], start)
@@ -304,9 +302,7 @@ async def test_a_trial_hold_on_a_lapsed_slot_with_a_line_is_409_and_the_line_get
     assert r.status_code == 200, r.text
     holder, a, stranger = await make_students(3)
     start = next_day_at(10)
-    held = (await hold(client, holder, tutor["id"], start, minutes=30)).json()
-    await join(client, a, tutor["id"], start, minutes=30)
-    await lapse(db, held["id"])
+    await lapsed_with_a_line(client, db, tutor["id"], [holder, a], start, minutes=30)
     r = await client.post("/api/v1/holds", headers=stranger["headers"],
                           json={"tutor_id": tutor["id"], "start": start.isoformat(), "minutes": 30, "trial": True})
     assert r.status_code == 409 and r.json()["error"]["code"] == "slot_unavailable"
@@ -318,9 +314,7 @@ async def test_a_weekly_series_over_a_lapsed_slot_with_a_line_is_refused(
         client: httpx.AsyncClient, tutor: dict, db: asyncpg.Pool, make_students: StudentFactory) -> None:
     holder, a, stranger = await make_students(3)
     start = next_day_at(10)
-    held = (await hold(client, holder, tutor["id"], start)).json()
-    await join(client, a, tutor["id"], start)
-    await lapse(db, held["id"])
+    await lapsed_with_a_line(client, db, tutor["id"], [holder, a], start)
     r = await client.post("/api/v1/series", headers=stranger["headers"],
                           json={"tutor_id": tutor["id"], "start": start.isoformat(), "minutes": 60, "weeks": 2})
     assert r.status_code == 409 and r.json()["error"]["code"] == "series_conflict", r.text
