@@ -234,7 +234,7 @@ async def insert_hold(session: Session, booking: Booking) -> None:
         "currency": booking.currency, "now": booking.created_at})
 
 
-# --- the hold in one round trip (place_hold(), as migration 0011 last defined it) ------------
+# --- the hold in one round trip (place_hold(): migration 0011, planned by 0026) -------------
 
 # Also run straight over asyncpg by bench/holds.py (its ``statement`` scenario: the hold's
 # database ceiling, measured beside the raw INSERT).

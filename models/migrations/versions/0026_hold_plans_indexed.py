@@ -1,0 +1,81 @@
+"""``place_hold()`` without sequential scans and without re-parsing ``iso_utc()`` (issue 19).
+
+Found by measuring the statement's CPU inside its PostgreSQL backend (``perf`` on the backend
+while one client called it 3,000 times, one transaction each; docs/benchmarks.md, "Round
+four"): 1.2 ms of backend CPU a hold against 0.16 ms for the bare INSERT, and half of it in
+sequential scans of ``bookings``.
+
+- **Generic plans made on a small table.** ``place_hold()`` plans each statement once per
+  connection (``force_generic_plan``, revision 0011). A connection that first calls it while
+  ``bookings`` is small (a new deployment, a fresh benchmark database, a test) gets sequential
+  scans for the conflict, lapsed and change-set lookups, and keeps them until an ``ANALYZE``
+  invalidates the plan, however large the table grows meanwhile. Every statement here is a
+  lookup by tutor or by student that an index answers, so both functions now plan with
+  ``enable_seqscan = off``: the planner still chooses among the indexes, never a full scan.
+- **``iso_utc()`` parsed on every call.** It was ``LANGUAGE sql``; PostgreSQL inlines such a
+  function only when its body is as immutable as it claims, and ``to_char()`` is only stable,
+  so every query that called it parsed and planned its body again. It is PL/pgSQL now (same
+  text out, its expression cached per connection).
+
+Measured the same way: 1.2 → 0.56 ms of backend CPU a hold. What the functions do and answer
+is unchanged.
+
+Revision ID: 0026_hold_plans_indexed
+Revises: 0025_waitlist
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from types import ModuleType
+
+from alembic import op
+
+revision = "0026_hold_plans_indexed"
+down_revision = "0025_waitlist"
+branch_labels = None
+depends_on = None
+
+ISO_UTC = """
+CREATE OR REPLACE FUNCTION iso_utc(t timestamptz) RETURNS text LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE AS $$
+BEGIN
+    RETURN to_char(t AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
+           || CASE WHEN extract(microseconds FROM t)::bigint % 1000000 <> 0
+                   THEN '.' || to_char(t AT TIME ZONE 'UTC', 'US') ELSE '' END || 'Z';
+END $$
+"""
+
+_GENERIC = "SET plan_cache_mode = force_generic_plan AS"
+_INDEXED = "SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS"
+
+
+def _revision(filename: str) -> ModuleType:
+    # Revision files are not a package: load an earlier one by path for its function texts.
+    path = Path(__file__).with_name(filename)
+    spec = importlib.util.spec_from_file_location(f"_edustream_revision_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _functions() -> tuple[str, str]:
+    """0011's ``hold_hoarding_refusal()`` and ``place_hold()`` texts (still the current ones)."""
+    r0011 = _revision("0011_hold_plans_once.py")
+    hoarding, place_hold = r0011.HOARDING, r0011.PLACE_HOLD
+    assert _GENERIC in hoarding and _GENERIC in place_hold
+    return hoarding, place_hold
+
+
+def upgrade() -> None:
+    op.execute(ISO_UTC)
+    for function in _functions():
+        op.execute(function.replace(_GENERIC, _INDEXED))
+
+
+def downgrade() -> None:
+    for function in _functions():
+        op.execute(function)
+    op.execute(_revision("0004_hold_in_one_round_trip.py").ISO_UTC.replace("CREATE FUNCTION",
+                                                                             "CREATE OR REPLACE FUNCTION"))
