@@ -6,7 +6,7 @@ that marks it ``expired`` only tells watchers and tidies up.
 
 Placing a hold is normally ONE database round trip: the tutor's policy comes from this
 process's cache (``server.availability.policies``), the slot is checked against it here,
-and ``place_hold()`` (migrations 0004, last redefined in 0011) refuses a slot already taken
+and ``place_hold()`` (migrations 0004, last redefined in 0011, planned by 0026) refuses a slot already taken
 from its snapshot, then takes both locks (student, then tutor), checks the hold limit and
 conflicts, inserts the booking and its history row, lists the slots the hold changes,
 bumps the tutor's version and records the outbox rows, all in one statement. The
