@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from server.availability import policies
 from server.bookings import repository
 from server.bookings.changes import slot_changes
-from server.db import unit_of_work
+from server.db import libpq_url, unit_of_work
 from tests.fixtures.bookings import StudentFactory, TutorFactory, hold, next_day_at
 
 
@@ -190,3 +190,35 @@ async def test_a_taken_slot_is_refused_without_waiting_for_the_tutors_lock(
         finally:
             await tx.rollback()
     assert (await asyncio.wait_for(free, 30)).status_code == 201
+
+
+async def test_the_statement_never_scans_bookings_however_it_was_planned(
+        client: httpx.AsyncClient, database_url: str, make_tutor: TutorFactory, make_students: StudentFactory) -> None:
+    """place_hold() plans each statement once per connection. Planned while index scans look
+    dear (a small ``bookings``, as on a new deployment; forced here with ``random_page_cost``)
+    its lookups must still be index scans, or they stay sequential scans of a table that grows
+    (migration 0026). auto_explain logs the plan of every statement the function runs."""
+    tutor = await make_tutor(buffer=15)
+    (student,) = await make_students(1)
+    tutor_id, student_id = uuid.UUID(tutor["id"]), uuid.UUID(student["id"])
+    assert (await hold(client, student, tutor["id"], next_day_at(9))).status_code == 201
+    plans: list[str] = []
+    conn = await asyncpg.connect(libpq_url(database_url))  # its own connection: nothing planned yet
+    try:
+        conn.add_log_listener(lambda _conn, message: plans.append(message.message))
+        await conn.execute("SET random_page_cost = 1000; LOAD 'auto_explain'; SET auto_explain.log_min_duration = 0; "
+                           "SET auto_explain.log_nested_statements = on; SET client_min_messages = log")
+        version = await conn.fetchval("SELECT policy_version FROM tutor_profiles WHERE user_id = $1", tutor_id)
+        start = next_day_at(11)
+        end = start + timedelta(minutes=30)
+        row = await conn.fetchrow(
+            repository.PLACE_HOLD_SQL, uuid.uuid4(), student_id, tutor_id, start, end,
+            asyncpg.Range(start, end + timedelta(minutes=15), upper_inc=False), start, 3000, "USD",
+            start - timedelta(hours=20), 10, version, [start - timedelta(minutes=30), start],
+            timedelta(minutes=30), timedelta(minutes=45), json.dumps({"id": "x"}), 0, timedelta(0))
+        assert row["outcome"] == "held"
+    finally:
+        await conn.close()
+    nested = [p for p in plans if "Query Text" in p]
+    assert len(nested) > 5, plans  # the function's own statements were logged
+    assert not [p for p in nested if "Seq Scan on bookings" in p], [p for p in nested if "Seq Scan" in p]
