@@ -310,10 +310,12 @@ async def run_raw(url: str, seed_: Seed, connections: int, seconds: float, *,
     counter = iter(range(10**12))
     deadline = time.perf_counter() + seconds
 
-    async def worker(w: int) -> None:
-        student = seed_.students[w % len(seed_.students)]
+    async def worker() -> None:
         while time.perf_counter() < deadline:
             i = next(counter)
+            # Students rotate per request as the api scenario's tokens do: a student's live-hold
+            # count (which place_hold() reads) stays what it is there, not a worker's thousands.
+            student = seed_.students[i % len(seed_.students)]
             start = base + SLOT_STEP * (i // n)
             t0 = time.perf_counter()
             try:
@@ -332,7 +334,7 @@ async def run_raw(url: str, seed_: Seed, connections: int, seconds: float, *,
 
     try:
         started = time.perf_counter()
-        await asyncio.gather(*(worker(w) for w in range(connections)))
+        await asyncio.gather(*(worker() for _ in range(connections)))
         elapsed = time.perf_counter() - started
     finally:
         await pool.close()
