@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from models.booking import Booking, BookingStatus, PaymentProvider, PaymentStatus
-from server.bookings import lifecycle, repository
+from server.bookings import lifecycle, repository, series_repository
 from server.bookings.errors import (
     BookingNotFound,
     FreeBookingLimitReached,
@@ -65,7 +65,7 @@ async def _series_held(session: Session, booking: Booking, now: datetime) -> lis
     row-locked under the tutor's lock: a series is paid for as a whole."""
     assert booking.series_id is not None
     await repository.lock_tutor(session, booking.tutor_id)
-    held = [b for b in await repository.occurrences(session, booking.series_id, lock=True)
+    held = [b for b in await series_repository.occurrences(session, booking.series_id, lock=True)
             if b.status == BookingStatus.HELD]
     if not any(b.id == booking.id and b.is_live(now) for b in held):
         raise HoldLapsed()
@@ -154,7 +154,7 @@ async def _checkout_series(session: Session, settings: Settings, student_id: uui
     """Checkout of an occurrence pays for the whole series: every occurrence still held, in one
     payment (free ones confirm at once)."""
     assert booking.series_id is not None
-    held = [b for b in await repository.occurrences(session, booking.series_id) if b.status == BookingStatus.HELD]
+    held = [b for b in await series_repository.occurrences(session, booking.series_id) if b.status == BookingStatus.HELD]
     total = sum(b.price_cents for b in held)
     if total == 0:
         # The student's lock before the tutor's, as on the hold path.
@@ -169,7 +169,7 @@ async def _checkout_series(session: Session, settings: Settings, student_id: uui
             occurrence.payment_provider = PaymentProvider.TEST
             occurrence.payment_status = PaymentStatus.REQUIRES_PAYMENT
         return CheckoutOut(booking=BookingOut.of(booking, now), payment=PaymentOut(provider=PaymentProvider.TEST))
-    series = await repository.get_series(session, booking.series_id)
+    series = await series_repository.get_series(session, booking.series_id)
     assert series is not None
     if series.payment_intent_id:
         intent = await stripe_client.retrieve_payment_intent(settings, series.payment_intent_id)

@@ -29,7 +29,7 @@ from models.booking import Booking, BookingStatus, PaymentProvider
 from server.availability import policies
 from server.availability.repository import TutorPolicy
 from server.availability.slots import SlotNotOffered, check_bookable
-from server.bookings import events, handoff, repository
+from server.bookings import events, handoff, repository, series_repository
 from server.bookings.changes import changes_after_transition, slot_changes, touching
 from server.bookings.errors import (
     BookingNotFound,
@@ -302,7 +302,7 @@ async def let_go(session: Session, settings: Settings, booking: Booking, student
     to_status = BookingStatus.RELEASED if booking.is_live(now) else BookingStatus.EXPIRED
     await end_hold(session, settings, booking, to_status, student_id, now)
     if booking.series_id is not None:
-        for sibling in await repository.occurrences(session, booking.series_id, lock=True):
+        for sibling in await series_repository.occurrences(session, booking.series_id, lock=True):
             if sibling.status == BookingStatus.HELD:
                 await end_hold(session, settings, sibling, to_status, student_id, now)
 

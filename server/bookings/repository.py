@@ -1,5 +1,6 @@
-"""Every SQL statement about bookings: locks, the hold's hand-tuned statements, look-ups,
-the sweeps' selections and the history rows.
+"""The SQL of bookings: locks, the hold's hand-tuned statements, look-ups, the sweeps'
+selections and the history rows (weekly series: ``series_repository``; trial lessons:
+``trial_repository``).
 
 Lock order (deadlock-free): a student's lock, then a tutor's lock, never the reverse; every
 change to a tutor's bookings holds that tutor's transaction-scoped advisory lock, so
@@ -25,13 +26,10 @@ from sqlalchemy.orm import aliased
 from models.booking import (
     LAPSED_SQL,
     LIVE_SQL,
-    TRIAL_USED_STATUSES,
     Booking,
     BookingEvent,
     BookingStatus,
-    LessonSeries,
 )
-from models.tutor import TutorProfile
 from models.user import User
 from server.calendar.repository import CALENDAR_CONFLICT_SQL
 from server.db import Session
@@ -327,177 +325,3 @@ def add_note(session: Session, booking: Booking, kind: str, data: dict[str, Any]
     """A history row that records something sent about the booking (no status change)."""
     session.add(BookingEvent(booking_id=booking.id, kind=kind, from_status=booking.status,
                              to_status=booking.status, data=data))
-
-
-# --- trial lessons (server/bookings/trials.py) -----------------------------------------------
-
-TRIAL_INDEX = "uq_bookings_one_trial"
-UNIQUE_VIOLATION = "23505"
-
-
-def is_trial_violation(exc: BaseException) -> bool:
-    """Whether ``exc`` is ``uq_bookings_one_trial`` refusing a second trial of one student with one tutor."""
-    orig = exc.orig if isinstance(exc, IntegrityError) else exc
-    return (getattr(orig, "sqlstate", None) == UNIQUE_VIOLATION
-            and TRIAL_INDEX in (getattr(orig, "constraint_name", None) or str(orig)))
-
-
-@dataclass(frozen=True, slots=True)
-class TrialTerms:
-    minutes: int
-    price_cents: int
-    currency: str
-
-
-async def trial_terms(session: Session, tutor_id: uuid.UUID) -> TrialTerms | None:
-    """The trial the active tutor offers, or None."""
-    row = (await session.execute(
-        select(TutorProfile.trial_minutes, TutorProfile.trial_price_cents, TutorProfile.currency)
-        .where(TutorProfile.user_id == tutor_id, TutorProfile.is_active.is_(True)))).first()
-    if row is None or row.trial_minutes is None or row.trial_price_cents is None:
-        return None
-    return TrialTerms(row.trial_minutes, row.trial_price_cents, row.currency)
-
-
-async def lock_lapsed_trials(session: Session, student_id: uuid.UUID, tutor_id: uuid.UUID,
-                             now: datetime) -> list[Booking]:
-    """The student's lapsed (still ``held``) trial holds with the tutor, row-locked: they count
-    in ``uq_bookings_one_trial`` until marked expired."""
-    return list((await session.scalars(
-        select(Booking).where(Booking.student_id == student_id, Booking.tutor_id == tutor_id,
-                              Booking.is_trial.is_(True), Booking.lapsed_at(now)).with_for_update())).all())
-
-
-async def trial_refusal(session: Session, student_id: uuid.UUID, tutor_id: uuid.UUID, now: datetime) -> str | None:
-    """Why the student may not take a trial with the tutor: ``trial_used`` (a trial held,
-    confirmed or completed) or ``not_first_lesson`` (a confirmed or completed lesson already);
-    None when they may."""
-    trial = exists().where(Booking.student_id == student_id, Booking.tutor_id == tutor_id,
-                           Booking.is_trial.is_(True), Booking.status.in_(TRIAL_USED_STATUSES),
-                           ~Booking.lapsed_at(now))
-    lesson = exists().where(Booking.student_id == student_id, Booking.tutor_id == tutor_id,
-                            Booking.status.in_((BookingStatus.CONFIRMED, BookingStatus.COMPLETED)))
-    row = (await session.execute(select(trial.label("trial"), lesson.label("lesson")))).one()
-    if row.trial:
-        return "trial_used"
-    return "not_first_lesson" if row.lesson else None
-
-
-_TRIAL_HOLD_INSERT = text("""
-WITH b AS (
-    INSERT INTO bookings (id, tutor_id, student_id, status, start_at, end_at, guarded, expires_at, price_cents,
-                          currency, is_trial, created_at, updated_at)
-    VALUES (:id, :t, :s, 'held', :start, :end, :g, :expires, :price, :currency, true, :now, :now)
-    RETURNING id
-)
-INSERT INTO booking_events (booking_id, actor_id, kind, from_status, to_status, data)
-SELECT id, :s, 'held', NULL, 'held', '{"trial": true}'::jsonb FROM b
-""").bindparams(bindparam("g", type_=TSTZRANGE))
-
-
-async def insert_trial_hold(session: Session, booking: Booking) -> None:
-    """Insert a held trial booking and its history row (IntegrityError: 23P01 when the range
-    is taken, 23505 on ``uq_bookings_one_trial`` when the student's trial is taken)."""
-    await session.execute(_TRIAL_HOLD_INSERT, {
-        "id": booking.id, "t": booking.tutor_id, "s": booking.student_id, "start": booking.start_at,
-        "end": booking.end_at, "g": booking.guarded, "expires": booking.expires_at, "price": booking.price_cents,
-        "currency": booking.currency, "now": booking.created_at})
-
-
-# --- weekly series (server/bookings/series.py) ------------------------------------------------
-
-_SERIES_CHECKS = text(f"""
-WITH ranges AS (
-    SELECT r.ord, tstzrange(r.lo, r.hi, '[)') AS g
-    FROM unnest(CAST(:lows AS timestamptz[]), CAST(:highs AS timestamptz[])) WITH ORDINALITY AS r(lo, hi, ord)
-), lapsed AS (
-    UPDATE bookings b SET status = 'expired', updated_at = now()
-    WHERE b.tutor_id = :t AND {LAPSED_SQL} AND EXISTS (SELECT 1 FROM ranges WHERE b.guarded && ranges.g)
-    RETURNING b.id
-)
-SELECT
-    (SELECT count(*) FROM bookings b WHERE b.student_id = :s AND b.status = 'held' AND {LIVE_SQL}) AS holds,
-    ARRAY(SELECT ranges.ord - 1 FROM ranges
-          WHERE EXISTS (SELECT 1 FROM bookings b WHERE b.tutor_id = :t AND b.guarded && ranges.g AND {LIVE_SQL})
-             OR EXISTS (SELECT 1 FROM calendar_busy c WHERE c.user_id = :t AND c.during && ranges.g)
-          ORDER BY ranges.ord) AS taken,
-    ARRAY(SELECT id FROM lapsed) AS lapsed,
-    hold_hoarding_refusal(:s, :t, :first, :now, :max_tutor_holds, :cooldown) AS refusal,
-    (SELECT name FROM users WHERE id = :s) AS student_name,
-    (SELECT name FROM users WHERE id = :t) AS tutor_name
-""")
-
-
-@dataclass(frozen=True, slots=True)
-class SeriesChecks:
-    holds: int
-    taken: list[int]  # indexes of the ranges a live booking or the tutor's calendar occupies
-    lapsed: list[uuid.UUID]
-    refusal: str | None
-    student_name: str
-    tutor_name: str
-
-
-async def series_checks(session: Session, student_id: uuid.UUID, tutor_id: uuid.UUID,
-                        ranges: Sequence[Range[datetime]], now: datetime, limits: HoardingLimits) -> SeriesChecks:
-    """:func:`hold_checks` for every range of a series in one statement (the caller holds the
-    student's then the tutor's lock): lapsed holds in the way moved aside, the student's live
-    holds, the hoarding limits at the first range, and which ranges are taken."""
-    row = (await session.execute(_SERIES_CHECKS, {
-        "t": tutor_id, "s": student_id, "lows": [r.lower for r in ranges], "highs": [r.upper for r in ranges],
-        "first": ranges[0].lower, "now": now, "max_tutor_holds": limits.max_tutor_holds,
-        "cooldown": limits.rehold_cooldown})).one()
-    return SeriesChecks(holds=row.holds, taken=list(row.taken), lapsed=list(row.lapsed), refusal=row.refusal,
-                        student_name=row.student_name, tutor_name=row.tutor_name)
-
-
-_SERIES_HOLDS_INSERT = text("""
-WITH b AS (
-    INSERT INTO bookings (id, tutor_id, student_id, status, start_at, end_at, guarded, expires_at, price_cents,
-                          currency, series_id, created_at, updated_at)
-    SELECT r.id, :t, :s, 'held', r.lo, r.hi, tstzrange(r.lo, r.guard_hi, '[)'), :expires, :price, :currency,
-           :series, :now, :now
-    FROM unnest(CAST(:ids AS uuid[]), CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]),
-                CAST(:guard_ends AS timestamptz[])) AS r(id, lo, hi, guard_hi)
-    RETURNING id
-)
-INSERT INTO booking_events (booking_id, actor_id, kind, from_status, to_status, data)
-SELECT id, :s, 'held', NULL, 'held', jsonb_build_object('series_id', CAST(:series AS text)) FROM b
-""")
-
-
-async def insert_series(session: Session, series: LessonSeries, occurrences: Sequence[Booking]) -> None:
-    """The series row and its held occurrences with their history rows (IntegrityError 23P01
-    when a range is taken)."""
-    session.add(series)
-    await session.flush()
-    first = occurrences[0]
-    await session.execute(_SERIES_HOLDS_INSERT, {
-        "t": first.tutor_id, "s": first.student_id, "expires": first.expires_at, "price": first.price_cents,
-        "currency": first.currency, "series": series.id, "now": first.created_at,
-        "ids": [b.id for b in occurrences], "starts": [b.start_at for b in occurrences],
-        "ends": [b.end_at for b in occurrences], "guard_ends": [b.guarded.upper for b in occurrences]})
-
-
-async def user_timezone(session: Session, user_id: uuid.UUID) -> str:
-    """The user's profile time zone (``UTC`` by default)."""
-    return str(await session.scalar(select(User.timezone).where(User.id == user_id)) or "UTC")
-
-
-async def get_series(session: Session, series_id: uuid.UUID) -> LessonSeries | None:
-    return await session.get(LessonSeries, series_id)
-
-
-async def series_of_intent(session: Session, intent_id: str | None) -> LessonSeries | None:
-    if not intent_id:
-        return None
-    return (await session.scalars(select(LessonSeries).where(LessonSeries.payment_intent_id == intent_id))).first()
-
-
-async def occurrences(session: Session, series_id: uuid.UUID, *, lock: bool = False) -> list[Booking]:
-    """A series' bookings in time order (row-locked, and refreshed, with ``lock``: the caller
-    holds the tutor's lock)."""
-    query = select(Booking).where(Booking.series_id == series_id).order_by(Booking.start_at, Booking.id)
-    if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
-    return list((await session.scalars(query)).all())

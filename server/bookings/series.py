@@ -31,7 +31,7 @@ from models.user import Role
 from server.availability import policies
 from server.availability.slots import SlotNotOffered, check_bookable
 from server.availability.weekly import moved_for_student, weekly
-from server.bookings import events, lifecycle, repository
+from server.bookings import events, lifecycle, repository, series_repository
 from server.bookings.changes import slot_changes
 from server.bookings.errors import (
     HoldLimitReached,
@@ -78,7 +78,7 @@ async def place_series(session: Session, settings: Settings, student_id: uuid.UU
     """Hold ``weeks`` weekly lessons from ``start`` at its wall-clock time in the tutor's zone,
     all or nothing. With ``hold_id``, the student's live hold of that first lesson is released
     into the series in the same transaction (409 ``hold_not_convertible`` when it is not one)."""
-    student_zone = zone_named(timezone or await repository.user_timezone(session, student_id))
+    student_zone = zone_named(timezone or await series_repository.user_timezone(session, student_id))
     tp = await policies.fresh_policy(session, tutor_id)
     check_bookable(tp.policy, tp.rules, tp.overrides, start, minutes, now)  # the first: 422 like a hold
     planned = weekly(start, minutes, weeks, tp.policy.zone, student_zone)
@@ -104,7 +104,7 @@ async def place_series(session: Session, settings: Settings, student_id: uuid.UU
     limits = hoarding_limits(settings)
     if replaced is not None:  # not a let-go: the re-hold cooldown would refuse the slot just released into it
         limits = repository.HoardingLimits(limits.max_tutor_holds, timedelta(0))
-    checks = await repository.series_checks(session, student_id, tutor_id, [b.guarded for b in bookings], now,
+    checks = await series_repository.series_checks(session, student_id, tutor_id, [b.guarded for b in bookings], now,
                                             limits)
     if checks.holds >= settings.max_active_holds:
         raise HoldLimitReached(details={"scope": "student", "limit": settings.max_active_holds})
@@ -120,7 +120,7 @@ async def place_series(session: Session, settings: Settings, student_id: uuid.UU
         raise SeriesConflict(details={"conflicts": [planned[i].start.isoformat() for i in sorted(reasons)],
                                       "reasons": {planned[i].start.isoformat(): reasons[i] for i in sorted(reasons)}})
     try:
-        await repository.insert_series(session, series, bookings)
+        await series_repository.insert_series(session, series, bookings)
     except IntegrityError as exc:
         if repository.is_exclusion_violation(exc):
             metrics.hold_conflicted()
@@ -162,7 +162,7 @@ async def _release_into_series(session: Session, student_id: uuid.UUID, hold_id:
 
 
 async def _visible(session: Session, principal: Principal, series_id: uuid.UUID) -> LessonSeries:
-    series = await repository.get_series(session, series_id)
+    series = await series_repository.get_series(session, series_id)
     if series is None or (principal.role != Role.ADMIN
                           and principal.id not in (series.student_id, series.tutor_id)):
         raise SeriesNotFound()
@@ -172,7 +172,7 @@ async def _visible(session: Session, principal: Principal, series_id: uuid.UUID)
 async def get_series(session: Session, principal: Principal, series_id: uuid.UUID, now: datetime) -> SeriesOut:
     """A series its student, its tutor or an admin may see, occurrences in time order."""
     series = await _visible(session, principal, series_id)
-    return series_out(series, await repository.occurrences(session, series.id), now)
+    return series_out(series, await series_repository.occurrences(session, series.id), now)
 
 
 async def cancel_series(session: Session, settings: Settings, principal: Principal, series_id: uuid.UUID,
@@ -182,7 +182,7 @@ async def cancel_series(session: Session, settings: Settings, principal: Princip
     due), held ones released. Earlier, started, or already ended occurrences are left alone."""
     series = await _visible(session, principal, series_id)
     await repository.lock_tutor(session, series.tutor_id)
-    bookings = await repository.occurrences(session, series.id, lock=True)
+    bookings = await series_repository.occurrences(session, series.id, lock=True)
     cutoff = max(now, from_) if from_ is not None else now
     for booking in bookings:
         if booking.start_at < cutoff:

@@ -8,7 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from models.booking import Booking, BookingStatus, PaymentStatus
-from server.bookings import events, repository
+from server.bookings import events, repository, trial_repository
 from server.bookings.errors import BookingNotFound
 from server.bookings.holds import change_status
 from server.bookings.lifecycle import move_lapsed_aside
@@ -44,7 +44,7 @@ async def settle_payment(session: Session, booking_id: uuid.UUID, now: datetime,
             names = await repository.names(session, others)
             await emit(session, [m for b in others for m in events.messages(b, now, names)])
         # A lapsed trial whose trial was taken again meanwhile cannot come back (uq_bookings_one_trial).
-        trial_taken = booking.is_trial and await repository.trial_refusal(
+        trial_taken = booking.is_trial and await trial_repository.trial_refusal(
             session, booking.student_id, booking.tutor_id, now) == "trial_used"
         if not trial_taken and not await repository.live_conflict(session, booking.tutor_id, booking.guarded, now,
                                                                   exclude=booking.id):

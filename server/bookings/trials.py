@@ -24,7 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from models.booking import Booking, BookingStatus
 from server.availability import policies
 from server.availability.slots import check_bookable
-from server.bookings import repository
+from server.bookings import repository, trial_repository
 from server.bookings.errors import (
     HoldCooldown,
     HoldLimitReached,
@@ -46,7 +46,7 @@ async def place_trial_hold(session: Session, settings: Settings, student_id: uui
     trial is taken or they have had a lesson with the tutor, 422 ``slot_not_offered`` for a
     length other than the trial's, and the ordinary hold errors otherwise."""
     tp = await policies.fresh_policy(session, tutor_id)
-    terms = await repository.trial_terms(session, tutor_id)
+    terms = await trial_repository.trial_terms(session, tutor_id)
     if terms is None:
         raise TrialNotOffered()
     check_bookable(tp.policy, tp.rules, tp.overrides, start, minutes, now, lesson_lengths=[terms.minutes])
@@ -58,9 +58,9 @@ async def place_trial_hold(session: Session, settings: Settings, student_id: uui
                       currency=terms.currency, is_trial=True, created_at=now)
 
     await repository.lock_student_then_tutor(session, student_id, tutor_id)
-    for lapsed_trial in await repository.lock_lapsed_trials(session, student_id, tutor_id, now):
+    for lapsed_trial in await trial_repository.lock_lapsed_trials(session, student_id, tutor_id, now):
         await end_hold(session, settings, lapsed_trial, BookingStatus.EXPIRED, None, now)
-    refusal = await repository.trial_refusal(session, student_id, tutor_id, now)
+    refusal = await trial_repository.trial_refusal(session, student_id, tutor_id, now)
     if refusal is not None:
         raise TrialUsed(details={"reason": refusal})
 
@@ -80,12 +80,12 @@ async def place_trial_hold(session: Session, settings: Settings, student_id: uui
     if offered is not None:
         return offered  # first in the line behind the lapsed hold: the (ordinary) offered hold
     try:
-        await repository.insert_trial_hold(session, booking)
+        await trial_repository.insert_trial_hold(session, booking)
     except IntegrityError as exc:
         if repository.is_exclusion_violation(exc):
             metrics.hold_conflicted()
             raise SlotUnavailable() from exc
-        if repository.is_trial_violation(exc):
+        if trial_repository.is_trial_violation(exc):
             raise TrialUsed(details={"reason": "trial_used"}) from exc
         raise
     metrics.count_transition(session, None, BookingStatus.HELD)

@@ -31,6 +31,7 @@ from typing import Any
 from models.booking import PAID_STATUSES, Booking, BookingStatus, PaymentProvider, PaymentStatus
 from server.bookings import events
 from server.bookings import repository as bookings
+from server.bookings import series_repository as series_bookings
 from server.bookings.errors import BookingNotFound
 from server.bookings.lifecycle import refund_owed
 from server.bookings.settlement import Settlement, settle_payment
@@ -70,7 +71,7 @@ async def handle_event(session: Session, settings: Settings, event: dict[str, An
         if kind not in ("payment_intent.succeeded", "payment_intent.payment_failed"):
             return "ignored"
         return await _settle_series(session, settings, obj, kind == "payment_intent.succeeded", now)
-    if kind == "charge.refunded" and await bookings.series_of_intent(session, obj.get("payment_intent")):
+    if kind == "charge.refunded" and await series_bookings.series_of_intent(session, obj.get("payment_intent")):
         # A weekly series' occurrences share one PaymentIntent: each refund is recorded by the
         # refund task of its occurrence (mark_refunded), which knows the booking it was for.
         return "ignored"
@@ -118,12 +119,12 @@ async def _settle_series(session: Session, settings: Settings, obj: dict[str, An
     """A weekly series' one payment: each occurrence checkout put on this intent is settled
     as a single lesson's payment would be (confirmed, re-claimed, or refunded when its time
     was taken meanwhile), with its own earnings line and ledger entries for its share."""
-    series = await bookings.series_of_intent(session, obj.get("id"))
+    series = await series_bookings.series_of_intent(session, obj.get("id"))
     if series is None:
         log.warning("stripe payment %s names no known series", obj.get("id"))
         return "unknown_booking"
     outcomes: list[str] = []
-    for booking in await bookings.occurrences(session, series.id):
+    for booking in await series_bookings.occurrences(session, series.id):
         if booking.payment_provider != PaymentProvider.STRIPE or booking.payment_intent_id != obj.get("id"):
             continue
         if not succeeded:
