@@ -61,7 +61,7 @@ async def _in_line(client: httpx.AsyncClient, make_students: StudentFactory, tut
     return holder, waiter, held
 
 
-def _other_slot(round_: int, k: int) -> Any:
+def _other_slot(round_: int, k: int) -> datetime:
     return next_day_at(8 + k, days=10 + round_)
 
 
