@@ -21,9 +21,10 @@ from datetime import datetime
 from typing import Any
 
 from loadtest.config import LoadConfig
+from loadtest.fanout import FanoutTracker
 from loadtest.setup import SlotWindow
 from loadtest.stats import Histogram
-from loadtest.watchers import FanoutTracker, GroupResult, WatcherGroup
+from loadtest.watchers import GroupResult, WatcherGroup
 
 _LINE_LIMIT = 64 * 1024 * 1024
 

@@ -20,7 +20,8 @@ def tutor_lock_key(uid: uuid.UUID) -> int:
 
 
 def student_lock_key(uid: uuid.UUID) -> int:
-    """A different key space from tutors: bit 62 flipped."""
+    """A different key space from tutors: bit 62 flipped (``place_hold()``'s
+    ``booking_lock_key(p_student) # (1::bigint << 62)`` in SQL)."""
     return tutor_lock_key(uid) ^ (1 << 62)
 
 
@@ -32,6 +33,14 @@ async def lock_tutor(session: Session, tutor_id: uuid.UUID) -> None:
 async def lock_student(session: Session, student_id: uuid.UUID) -> None:
     """Serialize one student's limited actions (taken before any tutor lock: same order as holds)."""
     await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": student_lock_key(student_id)})
+
+
+async def try_lock_student(session: Session, student_id: uuid.UUID) -> bool:
+    """Take the student's lock only if nobody holds it (never waits, so it may be taken while
+    holding a tutor's lock without risking a deadlock); held until the transaction ends.
+    Re-entrant: True when this transaction already holds it."""
+    return bool(await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"),
+                                     {"k": student_lock_key(student_id)}))
 
 
 async def lock_student_then_tutor(session: Session, student_id: uuid.UUID, tutor_id: uuid.UUID) -> None:

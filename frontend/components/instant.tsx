@@ -13,6 +13,7 @@ import { fmtCountdown, fmtMoney, fmtTime } from "@/lib/time";
 import type { Booking, InstantOffer, InstantRequest, InstantState, Subject } from "@/lib/types";
 import { subjectLabel } from "@/lib/types";
 import { useLive, useLiveEvent, useOnReconnect } from "./live";
+import { OfferCard, OfferStack } from "./offer-card";
 import { useSession } from "./session";
 import { useToast } from "./toast";
 import { Alert, Button, Card, cx, Select } from "./ui";
@@ -174,41 +175,27 @@ export function InstantOffers() {
   const open = offers.filter((o) => Date.parse(o.expires_at) > t);
   if (!tutor || open.length === 0) return null;
   return (
-    <section aria-label="Instant lesson requests" className="fixed bottom-0 left-0 z-50 flex w-full max-w-sm flex-col gap-2 p-4">
+    <OfferStack label="Instant lesson requests">
       {open.map((o) => (
-        <div
+        <OfferCard
           key={o.id}
-          role="alert"
-          data-testid="instant-offer"
-          data-request-id={o.id}
-          className="toast-in rounded-2xl bg-white p-4 shadow-lg ring-2 ring-emerald-300"
-        >
-          <p className="text-sm font-semibold text-slate-900">Instant lesson request</p>
-          <p className="mt-0.5 text-sm text-slate-700">
-            {o.student_name ?? "A student"} wants {o.minutes} min of {subjectLabel(o.subject)} now · {fmtMoney(o.price_cents, o.currency)}
-          </p>
-          <div className="mt-3 flex items-center gap-3">
+          testId="instant-offer"
+          attributes={{ "data-request-id": o.id }}
+          tone="emerald"
+          title="Instant lesson request"
+          detail={`${o.student_name ?? "A student"} wants ${o.minutes} min of ${subjectLabel(o.subject)} now · ${fmtMoney(o.price_cents, o.currency)}`}
+          action={
             <Button variant="success" size="sm" data-testid="instant-accept" loading={accepting === o.id} onClick={() => void accept(o)}>
               Accept
             </Button>
-            <span className="text-sm text-slate-500">
-              <span className="tabular-nums" data-testid="instant-offer-countdown">
-                {fmtCountdown(Date.parse(o.expires_at) - t)}
-              </span>{" "}
-              left
-            </span>
-            <button
-              type="button"
-              className="ml-auto text-sm text-slate-500 hover:text-slate-700"
-              data-testid="instant-decline"
-              onClick={() => void decline(o)}
-            >
-              Decline
-            </button>
-          </div>
-        </div>
+          }
+          expiresAt={o.expires_at}
+          now={t}
+          timeLeftLabel="left"
+          dismiss={{ label: "Decline", testId: "instant-decline", onClick: () => void decline(o) }}
+        />
       ))}
-    </section>
+    </OfferStack>
   );
 }
 

@@ -5,9 +5,10 @@ import { useCallback, useEffect, useMemo, useState } from "react";
 import { api, errorMessage } from "@/lib/api";
 import { useNow } from "@/lib/hooks";
 import { slotKey } from "@/lib/slots";
-import { fmtCountdown, fmtDateTime, ordinal } from "@/lib/time";
+import { fmtDateTime, ordinal } from "@/lib/time";
 import type { Booking, Slot, WaitlistEntry } from "@/lib/types";
 import { useLiveEvent, useOnReconnect } from "./live";
+import { OfferCard, OfferStack } from "./offer-card";
 import { useSession } from "./session";
 import { useToast } from "./toast";
 import { buttonClass } from "./ui";
@@ -152,45 +153,33 @@ export function WaitlistOffers() {
     [offers, t],
   );
   if (open.length === 0) return null;
+  const dismiss = (id: string) => setOffers((list) => list.filter((x) => x.id !== id));
   return (
-    <section aria-label="Waitlist offers" className="fixed bottom-0 left-0 z-50 flex w-full max-w-sm flex-col gap-2 p-4">
+    <OfferStack label="Waitlist offers">
       {open.map((b) => (
-        <div
+        <OfferCard
           key={b.id}
-          role="alert"
-          data-testid="waitlist-offer"
-          data-booking-id={b.id}
-          className="toast-in rounded-2xl bg-white p-4 shadow-lg ring-2 ring-indigo-300"
-        >
-          <p className="text-sm font-semibold text-slate-900">The slot you waited for is yours</p>
-          <p className="mt-0.5 text-sm text-slate-700">
-            {b.tutor_name ?? "Your tutor"} · {fmtDateTime(b.start)} · held for you
-          </p>
-          <div className="mt-3 flex items-center gap-3">
+          testId="waitlist-offer"
+          attributes={{ "data-booking-id": b.id }}
+          tone="indigo"
+          title="The slot you waited for is yours"
+          detail={`${b.tutor_name ?? "Your tutor"} · ${fmtDateTime(b.start)} · held for you`}
+          action={
             <Link
               href={`/tutors/${encodeURIComponent(b.tutor_id)}`}
               data-testid="waitlist-offer-pay"
               className={buttonClass("primary", "sm")}
-              onClick={() => setOffers((list) => list.filter((x) => x.id !== b.id))}
+              onClick={() => dismiss(b.id)}
             >
               Pay now
             </Link>
-            <span className="text-sm text-slate-500">
-              <span className="tabular-nums" data-testid="waitlist-offer-countdown">
-                {fmtCountdown(Date.parse(b.expires_at ?? "") - t)}
-              </span>{" "}
-              left to pay
-            </span>
-            <button
-              type="button"
-              className="ml-auto text-sm text-slate-500 hover:text-slate-700"
-              onClick={() => setOffers((list) => list.filter((x) => x.id !== b.id))}
-            >
-              Dismiss
-            </button>
-          </div>
-        </div>
+          }
+          expiresAt={b.expires_at ?? ""}
+          now={t}
+          timeLeftLabel="left to pay"
+          dismiss={{ label: "Dismiss", onClick: () => dismiss(b.id) }}
+        />
       ))}
-    </section>
+    </OfferStack>
   );
 }

@@ -15,9 +15,26 @@ and ``ex_bookings_no_overlap`` stays the final guarantee.
 
 Skips: a student in line who is suspended, or holds MAX_ACTIVE_HOLDS live holds (or the
 tutor has HOLD_LIMIT_PER_TUTOR) when the slot comes free is passed over: their entry becomes
-``lapsed`` with the reason, and the next in line is tried. The student's own advisory lock is
-not taken here (it would come after the tutor's, against the lock order): a student placing
-another hold at that very instant may end up one over their limit.
+``lapsed`` with the reason, and the next in line is tried.
+
+Why the offer never puts a student over MAX_ACTIVE_HOLDS: their holds are counted under their
+own advisory lock everywhere else (``place_hold()``, the general path), in a statement that
+starts after the lock is taken. Waiting for that lock here would come after the tutor's,
+against the lock order (a deadlock with a student holding theirs and waiting for this tutor),
+so the hand-off only *tries* it (``pg_try_advisory_xact_lock``, which never waits):
+
+* Taken: it is held until this transaction commits, so any hold of theirs either committed
+  before (this count, a later statement, sees it) or counts after this commit (and sees the
+  offer). The count is exact.
+* Busy: another transaction of theirs (a hold, a checkout, joining or leaving a line, an
+  instant request) is under way and cannot be counted. Allowing for one hold in flight is not
+  enough: once it commits, their next hold takes the lock and counts without seeing this
+  uncommitted offer, and so on until they reach the limit; the offer would then be one over.
+  So a busy student is not offered the slot this time, but keeps their place (the entry stays
+  ``waiting``: they did nothing wrong, and may be leaving the line this very moment), and the
+  next in line is tried. If nobody behind them can take it, the slot opens with them still
+  first in line: they can hold it like anyone, and it comes to them when a hold on it ends.
+  The window is that other request's few milliseconds.
 """
 
 from __future__ import annotations
@@ -31,6 +48,7 @@ from sqlalchemy.dialects.postgresql import Range
 
 from models.booking import Booking, BookingStatus
 from models.waitlist import SkipReason, WaitlistEntry, WaitlistStatus
+from server import locks
 from server.availability import policies
 from server.bookings import events, repository
 from server.bookings.schemas import BookingOut
@@ -96,6 +114,12 @@ async def hand_off(session: Session, settings: Settings, tutor_id: uuid.UUID, en
             continue
         line = await lines.line_locked(session, tutor_id, start, end)
         for entry in line:
+            # The student's lock, never waited for (the tutor's is held: waiting would break the
+            # lock order); taken, it keeps their other holds out until this commits, so the count
+            # below is exact. Busy, their holds cannot be counted: they keep their place, and the
+            # slot goes on down the line (the module docstring says why).
+            if not await locks.try_lock_student(session, entry.student_id):
+                continue
             reason = await lines.ineligibility(session, entry.student_id, tutor_id, start, now,
                                                max_holds=settings.max_active_holds,
                                                max_tutor_holds=settings.hold_limit_per_tutor)

@@ -168,11 +168,12 @@ async def decline(session: Session, request_id: uuid.UUID, tutor_id: uuid.UUID, 
 # accept or cancel in flight finishes first and the status is re-checked after it (no advisory
 # lock is taken: nothing here waits on one while holding a row, so the lock order stands).
 _WAITING_FOR = text(f"""
-SELECT r.id, p.hourly_rate_cents, p.currency
+SELECT r.id, p.hourly_rate_cents, p.currency, su.name AS student_name
 FROM instant_requests r
 JOIN tutor_profiles p ON p.user_id = :tutor
 JOIN instant_availability ia ON ia.tutor_id = p.user_id AND ia.available
 JOIN users u ON u.id = p.user_id
+JOIN users su ON su.id = r.student_id
 CROSS JOIN LATERAL (SELECT tstzrange(CAST(:now AS timestamptz), CAST(:now AS timestamptz)
                               + make_interval(mins => r.minutes + p.buffer_minutes), '[)') AS g) w
 WHERE r.status = 'pending' AND r.expires_at > :now AND r.student_id <> p.user_id
@@ -189,11 +190,28 @@ FOR UPDATE OF r
 """)
 
 
-async def waiting_for(session: Session, tutor_id: uuid.UUID, now: datetime, limit: int) -> list[tuple[uuid.UUID, Candidate]]:
-    """Pending requests the tutor (just online) can also be offered, row-locked, with the
-    tutor's rate (see ``_WAITING_FOR``)."""
-    rows = await session.execute(_WAITING_FOR, {"tutor": tutor_id, "now": now, "limit": limit})
-    return [(r.id, Candidate(tutor_id, r.hourly_rate_cents, r.currency)) for r in rows]
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """A pending request a tutor who just came online can be offered, with their rate and the
+    student's name."""
+
+    request: InstantRequest
+    candidate: Candidate
+    student_name: str | None
+
+
+async def waiting_for(session: Session, tutor_id: uuid.UUID, now: datetime, limit: int) -> list[Waiting]:
+    """Pending requests the tutor (just online) can also be offered, row-locked, in id order,
+    with the tutor's rate and the students' names (see ``_WAITING_FOR``): two statements
+    however many there are."""
+    rows = (await session.execute(_WAITING_FOR, {"tutor": tutor_id, "now": now, "limit": limit})).all()
+    if not rows:
+        return []
+    requests = {r.id: r for r in await session.scalars(
+        select(InstantRequest).where(InstantRequest.id.in_([row.id for row in rows]))
+        .execution_options(populate_existing=True))}
+    return [Waiting(requests[row.id], Candidate(tutor_id, row.hourly_rate_cents, row.currency), row.student_name)
+            for row in rows]
 
 
 async def add_offers(session: Session, offers: Sequence[InstantOffer]) -> set[uuid.UUID]:

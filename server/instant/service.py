@@ -92,18 +92,14 @@ async def offer_waiting(session: Session, settings: Settings, tutor_id: uuid.UUI
     waiting = await repository.waiting_for(session, tutor_id, now, settings.instant_max_offers)
     if not waiting:
         return 0
-    requests = {r.id: r for r in [await repository.get(session, request_id) for request_id, _ in waiting] if r}
-    offers = [InstantOffer(request_id=request_id, tutor_id=c.tutor_id, currency=c.currency,
-                           price_cents=holds.price_for(c.hourly_rate_cents, requests[request_id].minutes))
-              for request_id, c in waiting if request_id in requests]
+    offers = [InstantOffer(request_id=w.request.id, tutor_id=w.candidate.tutor_id, currency=w.candidate.currency,
+                           price_cents=holds.price_for(w.candidate.hourly_rate_cents, w.request.minutes))
+              for w in waiting]
     made = await repository.add_offers(session, offers)
-    messages: list[Message] = []
-    for offer in offers:
-        if offer.request_id in made:
-            request = requests[offer.request_id]
-            name = await repository.user_name(session, request.student_id)
-            messages.append(("instant.request", user_room(tutor_id),
-                             {"request": InstantOfferOut.of(request, offer, name).model_dump(mode="json")}))
+    messages: list[Message] = [
+        ("instant.request", user_room(tutor_id),
+         {"request": InstantOfferOut.of(w.request, offer, w.student_name).model_dump(mode="json")})
+        for w, offer in zip(waiting, offers, strict=True) if offer.request_id in made]
     await emit(session, messages)
     return len(messages)
 

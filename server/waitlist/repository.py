@@ -142,7 +142,8 @@ async def ineligibility(session: Session, student_id: uuid.UUID, tutor_id: uuid.
                         now: datetime, *, max_holds: int, max_tutor_holds: int) -> str | None:
     """Why a student in line may not be offered the slot now (``models.waitlist.SkipReason``):
     their account is suspended, or they hold MAX_ACTIVE_HOLDS slots, or the tutor has
-    HOLD_LIMIT_PER_TUTOR live holds; None when they may."""
+    HOLD_LIMIT_PER_TUTOR live holds; None when they may. Exact only under the student's lock,
+    taken in an earlier statement (this one then sees whatever committed before it)."""
     return await session.scalar(_INELIGIBLE, {"s": student_id, "t": tutor_id, "start": start, "now": now,
                                               "max_holds": max_holds, "max_tutor_holds": max_tutor_holds})
 

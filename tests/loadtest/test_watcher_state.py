@@ -7,9 +7,10 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from loadtest.fanout import FanoutTracker
 from loadtest.live import LiveTransport
 from loadtest.setup import slot_key
-from loadtest.watchers import FanoutTracker, Watcher
+from loadtest.watchers import Watcher
 
 TUTOR = "7b0f6c1e-0000-4000-8000-000000000001"
 T0 = "2030-01-07T10:00:00Z"

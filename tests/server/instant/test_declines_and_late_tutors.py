@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from collections import Counter
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import httpx
 from redis.asyncio import Redis
+from sqlalchemy import event
+from starlette.applications import Starlette
 
+from server.db import unit_of_work
+from server.instant import service as instant_service
 from server.settings import Settings
 from tests.fixtures.bookings import StudentFactory, TutorFactory
 from tests.server.instant.support import accept, ask, connect, online_tutor, set_available
@@ -167,3 +173,40 @@ async def test_switching_on_twice_at_once_offers_once(
     sent = [p["request"]["id"] for room, p in await _outbox(db, "instant.request") if room == f"user:{late['id']}"]
     assert sorted(sent) == sorted(requests)
     assert sorted(await _offers(client, late)) == sorted(requests)
+
+
+async def _statements_offering(app: Starlette, settings: Settings, tutor_id: str) -> tuple[int, int]:
+    """Run ``offer_waiting`` for a tutor; (requests offered, SQL statements it ran)."""
+    executed: list[str] = []
+
+    def count(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        executed.append(statement)
+
+    async with unit_of_work(app.state.sessionmaker) as session:
+        engine = session.bind.sync_engine  # type: ignore[union-attr]
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            offered = await instant_service.offer_waiting(session, settings, uuid.UUID(tutor_id), datetime.now(UTC))
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+    return offered, len(executed)
+
+
+async def test_a_tutor_coming_online_is_offered_every_waiting_request_in_as_many_statements_as_one(
+        client: httpx.AsyncClient, app: Starlette, redis: Redis, settings: Settings,
+        make_tutor: TutorFactory, make_students: StudentFactory) -> None:
+    await online_tutor(client, redis, settings, make_tutor)
+    [first] = await make_students(1)
+    assert (await ask(client, first)).status_code == 201
+    one = await make_tutor()
+    assert (await set_available(client, one)).status_code == 200  # not connected: offered nothing yet
+    offered_one, statements_one = await _statements_offering(app, settings, one["id"])
+    assert offered_one == 1
+    for s in await make_students(4):
+        assert (await ask(client, s)).status_code == 201
+    five = await make_tutor()
+    assert (await set_available(client, five)).status_code == 200
+    offered_five, statements_five = await _statements_offering(app, settings, five["id"])
+    assert offered_five == 5
+    assert statements_five == statements_one
+    assert len(await _offers(client, five)) == 5
