@@ -43,6 +43,29 @@ async def try_lock_student(session: Session, student_id: uuid.UUID) -> bool:
                                      {"k": student_lock_key(student_id)}))
 
 
+_QUEUED_BEHIND = text("""
+SELECT EXISTS (
+    SELECT 1 FROM pg_locks held JOIN pg_locks queued ON queued.pid = held.pid
+    WHERE held.locktype = 'advisory' AND held.granted AND held.objsubid = 1
+      AND held.classid::bigint = :student_hi AND held.objid::bigint = :student_lo
+      AND queued.locktype = 'advisory' AND NOT queued.granted AND queued.objsubid = 1
+      AND queued.classid::bigint = :tutor_hi AND queued.objid::bigint = :tutor_lo
+      AND held.database = (SELECT oid FROM pg_database WHERE datname = current_database()))
+""")
+
+
+async def student_queued_for_tutor(session: Session, student_id: uuid.UUID, tutor_id: uuid.UUID) -> bool:
+    """Whether the transaction holding the student's lock is waiting for the tutor's. Asked by
+    one who holds the tutor's lock: that transaction is then blocked behind it and has added no
+    hold yet (a transaction takes one tutor's lock at most, and counts and adds a student's
+    holds only once it has it), so it will count whatever the asker commits. PostgreSQL lists a
+    bigint advisory key as two 32-bit halves."""
+    student, tutor = student_lock_key(student_id), tutor_lock_key(tutor_id)
+    return bool(await session.scalar(_QUEUED_BEHIND, {
+        "student_hi": (student >> 32) & 0xFFFFFFFF, "student_lo": student & 0xFFFFFFFF,
+        "tutor_hi": (tutor >> 32) & 0xFFFFFFFF, "tutor_lo": tutor & 0xFFFFFFFF}))
+
+
 async def lock_student_then_tutor(session: Session, student_id: uuid.UUID, tutor_id: uuid.UUID) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(:sk), pg_advisory_xact_lock(:tk)"),
                           {"sk": student_lock_key(student_id), "tk": tutor_lock_key(tutor_id)})

@@ -26,7 +26,11 @@ so the hand-off only *tries* it (``pg_try_advisory_xact_lock``, which never wait
 * Taken: it is held until this transaction commits, so any hold of theirs either committed
   before (this count, a later statement, sees it) or counts after this commit (and sees the
   offer). The count is exact.
-* Busy: another transaction of theirs (a hold, a checkout, joining or leaving a line, an
+* Busy, and that transaction waits for this tutor's lock (a hold, a line joined or left with
+  this same tutor): it is blocked behind this one, and every path that adds a hold counts the
+  student's holds only after taking the tutor's lock, so it will count the offer. The student
+  is offered the slot as if the lock were taken.
+* Busy otherwise: another transaction of theirs (a hold with another tutor, a checkout, an
   instant request) is under way and cannot be counted. Allowing for one hold in flight is not
   enough: once it commits, their next hold takes the lock and counts without seeing this
   uncommitted offer, and so on until they reach the limit; the offer would then be one over.
@@ -118,7 +122,8 @@ async def hand_off(session: Session, settings: Settings, tutor_id: uuid.UUID, en
             # lock order); taken, it keeps their other holds out until this commits, so the count
             # below is exact. Busy, their holds cannot be counted: they keep their place, and the
             # slot goes on down the line (the module docstring says why).
-            if not await locks.try_lock_student(session, entry.student_id):
+            if not (await locks.try_lock_student(session, entry.student_id)
+                    or await locks.student_queued_for_tutor(session, entry.student_id, tutor_id)):
                 continue
             reason = await lines.ineligibility(session, entry.student_id, tutor_id, start, now,
                                                max_holds=settings.max_active_holds,

@@ -135,3 +135,35 @@ async def test_a_student_busy_placing_holds_when_the_slot_comes_free_keeps_their
         assert await _entry(db, behind["id"]) == ("offered", None)
         listed = await client.get("/api/v1/waitlist", headers=waiter["headers"])
         assert [e["position"] for e in listed.json()["items"]] == [1]
+
+
+async def test_a_student_queued_for_the_same_tutor_is_still_offered_the_slot_and_their_hold_counts_it(
+        client: httpx.AsyncClient, app: Starlette, db: asyncpg.Pool, make_tutor: TutorFactory,
+        make_students: StudentFactory) -> None:
+    """The waiter is two below the limit and, when the release hands the slot on, is placing a
+    hold with the *same* tutor: holding their own lock, queued behind the release for the
+    tutor's. That hold can only count after the offer commits, so first in line still gets the
+    slot (FIFO kept), and the hold, counting the offer, reaches the limit exactly."""
+    limit = app.state.settings.max_active_holds
+    tutor, other = await make_tutor(), await make_tutor()
+    for i in range(ROUNDS):
+        holder, waiter, held = await _in_line(client, make_students, tutor, other, i, limit - 2)
+        [behind] = await make_students(1)
+        assert (await join(client, behind, tutor["id"], datetime.fromisoformat(held["start"]))).status_code == 201
+        async with db.acquire() as blocker:
+            pid = blocker.get_server_pid()
+            tx = blocker.transaction()
+            await tx.start()
+            # The release takes the tutor's lock, then waits here for the booking's row lock.
+            await blocker.execute("SELECT 1 FROM bookings WHERE id = $1 FOR UPDATE", uuid.UUID(held["id"]))
+            release = asyncio.create_task(client.delete(f"/api/v1/holds/{held['id']}", headers=holder["headers"]))
+            [release_pid] = await _until_blocked(db, pid, 1, "the release holds the tutor's lock and waits for the row")
+            same_tutor = asyncio.create_task(hold(client, waiter, tutor["id"], next_day_at(20, days=30 + i)))
+            await _until_blocked(db, release_pid, 1, "the waiter's hold queues for the tutor's lock")
+            await tx.commit()
+        released, placed = await asyncio.gather(release, same_tutor)
+        assert released.status_code == 204, released.text
+        assert await _entry(db, waiter["id"]) == ("offered", None), f"round {i}: first in line passed over"
+        assert await _entry(db, behind["id"]) == ("waiting", None)
+        assert placed.status_code == 201, placed.text
+        assert await _live_holds_of(db, waiter["id"]) == limit, f"round {i}"
