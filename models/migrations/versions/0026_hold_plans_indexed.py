@@ -26,9 +26,9 @@ Revises: 0025_waitlist
 
 from __future__ import annotations
 
-import importlib.util
+import runpy
 from pathlib import Path
-from types import ModuleType
+from typing import Any
 
 from alembic import op
 
@@ -50,20 +50,15 @@ _GENERIC = "SET plan_cache_mode = force_generic_plan AS"
 _INDEXED = "SET plan_cache_mode = force_generic_plan SET enable_seqscan = off AS"
 
 
-def _revision(filename: str) -> ModuleType:
-    # Revision files are not a package: load an earlier one by path for its function texts.
-    path = Path(__file__).with_name(filename)
-    spec = importlib.util.spec_from_file_location(f"_edustream_revision_{path.stem}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def _revision(filename: str) -> dict[str, Any]:
+    # Revision files are not a package: run an earlier one by path for its function texts.
+    return runpy.run_path(str(Path(__file__).with_name(filename)))
 
 
 def _functions() -> tuple[str, str]:
     """0011's ``hold_hoarding_refusal()`` and ``place_hold()`` texts (still the current ones)."""
     r0011 = _revision("0011_hold_plans_once.py")
-    hoarding, place_hold = r0011.HOARDING, r0011.PLACE_HOLD
+    hoarding, place_hold = str(r0011["HOARDING"]), str(r0011["PLACE_HOLD"])
     assert _GENERIC in hoarding and _GENERIC in place_hold
     return hoarding, place_hold
 
@@ -77,5 +72,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     for function in _functions():
         op.execute(function)
-    op.execute(_revision("0004_hold_in_one_round_trip.py").ISO_UTC.replace("CREATE FUNCTION",
-                                                                             "CREATE OR REPLACE FUNCTION"))
+    op.execute(str(_revision("0004_hold_in_one_round_trip.py")["ISO_UTC"]).replace("CREATE FUNCTION",
+                                                                                  "CREATE OR REPLACE FUNCTION"))

@@ -61,6 +61,14 @@ async def _in_line(client: httpx.AsyncClient, make_students: StudentFactory, tut
     return holder, waiter, held
 
 
+async def _behind(client: httpx.AsyncClient, make_students: StudentFactory, tutor: dict[str, Any],
+                  held: dict[str, Any]) -> dict[str, Any]:
+    """A second student in line for the held slot, behind the waiter."""
+    [behind] = await make_students(1)
+    assert (await join(client, behind, tutor["id"], datetime.fromisoformat(held["start"]))).status_code == 201
+    return behind
+
+
 def _other_slot(round_: int, k: int) -> datetime:
     return next_day_at(8 + k, days=10 + round_)
 
@@ -112,8 +120,7 @@ async def test_a_student_busy_placing_holds_when_the_slot_comes_free_keeps_their
     tutor, other, third = await make_tutor(), await make_tutor(), await make_tutor()
     for i in range(ROUNDS):
         holder, waiter, held = await _in_line(client, make_students, tutor, other, i, limit - 2)
-        [behind] = await make_students(1)
-        assert (await join(client, behind, tutor["id"], datetime.fromisoformat(held["start"]))).status_code == 201
+        behind = await _behind(client, make_students, tutor, held)
         async with db.acquire() as blocker:
             pid = blocker.get_server_pid()
             await blocker.execute("SELECT pg_advisory_lock($1)", tutor_lock_key(uuid.UUID(other["id"])))
@@ -148,8 +155,7 @@ async def test_a_student_queued_for_the_same_tutor_is_still_offered_the_slot_and
     tutor, other = await make_tutor(), await make_tutor()
     for i in range(ROUNDS):
         holder, waiter, held = await _in_line(client, make_students, tutor, other, i, limit - 2)
-        [behind] = await make_students(1)
-        assert (await join(client, behind, tutor["id"], datetime.fromisoformat(held["start"]))).status_code == 201
+        behind = await _behind(client, make_students, tutor, held)
         async with db.acquire() as blocker:
             pid = blocker.get_server_pid()
             tx = blocker.transaction()
