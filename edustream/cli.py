@@ -166,7 +166,8 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 #: accepting it gives each connection a zlib compressor and decompressor (about 47 KB) that the
 #: live layer never uses (it sends its frames uncompressed: realtime/internals.py) — more than the
 #: rest of an idle connection together (docs/benchmarks.md, "Memory per connection").
-LIVE_UVICORN_OPTIONS: dict[str, Any] = {"ws_per_message_deflate": False, "ws_max_size": 65536}
+LIVE_UVICORN_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_deflate": False,
+                                        "ws_max_size": 65536, "ws_ping_interval": None}
 
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:
