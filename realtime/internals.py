@@ -432,7 +432,9 @@ def release_handshake(environ: dict[str, Any], extra: dict[str, Any]) -> None:
     if isinstance(scope, dict) and scope.get("type") == "websocket":
         scope["headers"] = []
     proto = sansio_protocol(environ.get("asgi.send"))
-    if proto is not None and proto.handshake_complete:
+    if proto is not None and proto.handshake_complete and proto.request is not None:
+        # websockets' parser generator keeps the request in its frame for the connection's life.
+        proto.request.headers.clear()
         proto.request = proto.response = None
 
 
