@@ -216,12 +216,16 @@ class DirectQueue(asyncio.Queue[Any]):
         return sock is not None and sock.upgraded and not sock.upgrading
 
     def put_nowait(self, item: Any) -> None:
-        # PINGs always take the queue: the library's writer task ends the connection when its
-        # queue stays empty for ping_interval + ping_timeout, and the ping keeps it alive.
-        if (self._ws is not None and item is not None and item.packet_type != eio_packet.PING
+        sock = self._sock
+        on_demand = type(sock) is DirectSocket
+        # On a connection upgraded from long-polling, PINGs take the queue: the library's writer
+        # task ends the connection when its queue stays empty for ping_interval + ping_timeout.
+        if (self._ws is not None and item is not None and (on_demand or item.packet_type != eio_packet.PING)
                 and self.write_frame(frame_bytes(item))):
             return
         super().put_nowait(item)
+        if on_demand:
+            sock.wake_writer()
 
     def write_frame(self, frame: bytes) -> bool:
         """Write a whole WebSocket frame now if nothing is queued or in flight and the socket is open.
@@ -256,78 +260,77 @@ class DirectQueue(asyncio.Queue[Any]):
 
 
 class DirectSocket(AsyncSocket):  # type: ignore[misc]
-    """An Engine.IO socket on a WebSocket, without the helper tasks an idle connection keeps.
+    """An Engine.IO socket on a WebSocket that keeps no task of its own while idle.
 
-    python-engineio 4.15 keeps, per WebSocket, besides the ASGI task and the writer task: a
-    task per ``asyncio.wait_for(queue.get())`` in ``poll`` and one per read (``wait_task``),
-    each with a timeout handle and a waiter future (Python 3.11's ``wait_for`` wraps a
-    coroutine in a task), and a ping task sleeping ``ping_interval``. Here ``poll`` and the
-    read loop wait under ``asyncio.timeout`` in their own task, and pings are loop timers
-    (:meth:`DirectEngineIOServer.start_background_task`): 2 tasks per connection, not 5.
-    Behaviour is the library's, line for line otherwise (a change proposed upstream:
-    docs/benchmarks.md, "Memory per connection").
+    python-engineio 4.15 keeps, per WebSocket, besides the ASGI task: a writer task waiting on
+    the queue (``poll``, whose ``asyncio.wait_for(queue.get())`` is one more task on Python
+    3.11), a task per read (``wait_task``) and a ping task sleeping ``ping_interval``: 5 tasks,
+    17 suspended coroutines. Here the read loop waits on uvicorn's ``receive`` under
+    ``asyncio.timeout`` in the ASGI task itself; a writer task runs only while packets are
+    queued (most are written at once by :class:`DirectQueue`) and ends when the queue is empty;
+    pings are loop timers (:meth:`DirectEngineIOServer.start_background_task`). An idle
+    connection keeps 1 task. The library's writer also ended a connection whose queue stayed
+    empty for ping_interval + ping_timeout; a connection that stopped answering pings is ended
+    by the read time-out (the same length) instead. Behaviour is the library's otherwise (a
+    change proposed upstream: docs/benchmarks.md, "Memory per idle live connection").
     """
 
-    async def poll(self) -> list[Any]:
-        """Wait for packets to send to the client (the library's ``poll`` without a task per wait)."""
+    _out: Any = None  # the DirectWebSocket served, while the handler runs
+    _writer: asyncio.Future[None] | None = None  # the writer task, while packets are queued
+    _writer_done = False  # the WebSocket was closed by the writer (end of connection or failed send)
+
+    def wake_writer(self) -> None:
+        """Packets were queued: start a writer unless one is sending them already."""
+        if self._writer is None and self._out is not None and not self._writer_done:
+            self._writer = asyncio.ensure_future(self._write_queued(self._out))
+
+    async def _write_queued(self, ws: Any) -> None:
+        """Send the queued packets in order, and end when the queue is empty; ``None`` (or a
+        failed send) closes the WebSocket, as the library's writer does."""
+        queue = self.queue
         try:
-            async with asyncio.timeout(self.server.ping_interval + self.server.ping_timeout):
-                packets = [await self.queue.get()]
-            self.queue.task_done()
-        except (TimeoutError, asyncio.CancelledError):
-            raise engineio.exceptions.QueueEmpty() from None
-        if packets == [None]:
-            return []
-        while True:
-            try:
-                pkt = self.queue.get_nowait()
-                self.queue.task_done()
+            while True:
+                try:
+                    pkt = queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    return
+                queue.task_done()
                 if pkt is None:
-                    self.queue.put_nowait(None)
+                    break  # the connection ends
+                try:
+                    await ws.send(pkt.encode())
+                except Exception:  # noqa: BLE001 - as the library: any send failure ends the writer
                     break
-                packets.append(pkt)
-            except asyncio.QueueEmpty:
-                break
-        return packets
+            self._writer_done = True
+            await ws.close()
+        finally:
+            self._writer = None
 
     async def _websocket_handler(self, ws: Any) -> None:
         """The library's handler for a WebSocket opened directly (not an upgrade from polling)."""
         server = self.server
-
-        async def websocket_wait() -> Any:
-            async with asyncio.timeout(server.ping_interval + server.ping_timeout):
-                data = await ws.wait()
-            if data and len(data) > server.max_http_buffer_size:
-                raise ValueError("packet is too large")
-            return data
-
+        limit = server.ping_interval + server.ping_timeout
+        receive = ws.asgi_receive
         self.connected = True
         self.upgraded = True
-
-        async def writer() -> None:
-            while True:
-                packets = None
-                try:
-                    packets = await self.poll()
-                except engineio.exceptions.QueueEmpty:
-                    break
-                if not packets:
-                    break  # empty packet list returned -> connection closed
-                try:
-                    for pkt in packets:
-                        await ws.send(pkt.encode())
-                except Exception:  # noqa: BLE001 - as the library: any send failure ends the writer
-                    break
-            await ws.close()
-
-        writer_task = asyncio.ensure_future(writer())
+        self._out = ws
+        self.wake_writer()  # what was queued before the WebSocket opened (Engine.IO's OPEN packet)
         while True:
             try:
-                p = await websocket_wait()
+                # engineio's WebSocket.wait(), inline: one suspended coroutine less per connection.
+                async with asyncio.timeout(limit):
+                    event = await receive()
+                if event["type"] != "websocket.receive":
+                    break
+                p = event.get("bytes")
+                if p is None:
+                    p = event.get("text")
+                    if p is None:
+                        break
+                if len(p) > server.max_http_buffer_size:
+                    raise ValueError("packet is too large")
             except BaseException:  # noqa: BLE001 - as the library: a cancel, time-out or error ends the loop
                 break
-            if p is None:
-                break  # connection closed by client
             pkt = eio_packet.Packet(encoded_packet=p)
             try:
                 await self.receive(pkt)
@@ -337,8 +340,10 @@ class DirectSocket(AsyncSocket):  # type: ignore[misc]
                 break
             except Exception:
                 server.logger.exception("Unknown receive error")
-        await self.queue.put(None)  # unlock the writer task so it can exit
-        await writer_task
+        await self.queue.put(None)  # the writer sends what is still queued, then closes the WebSocket
+        if self._writer is not None:
+            await self._writer
+        self._out = None
         await self.close(wait=False, abort=True, reason=server.reason.TRANSPORT_CLOSE)
 
 
