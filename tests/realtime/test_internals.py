@@ -1,7 +1,7 @@
-"""The library internals the fast fan-out relies on (realtime/internals.py) are still there.
+"""The library internals the fast fan-out relies on (realtime/internals/) are still there.
 
 Each test names what changed when it fails. After upgrading python-socketio, python-engineio,
-uvicorn or websockets: fix realtime/internals.py until these pass, run tests/realtime/ and the
+uvicorn or websockets: fix realtime/internals/ until these pass, run tests/realtime/ and the
 fan-out benchmark, then update ``VERIFIED_VERSIONS`` and the pins in pyproject.toml.
 """
 
@@ -31,9 +31,10 @@ from websockets.exceptions import ConnectionClosed
 from edustream.cli import LIVE_UVICORN_OPTIONS
 from realtime import internals
 from realtime.internals import DirectAsyncServer, DirectEngineIOServer, DirectQueue, RedisManagerBase
+from realtime.internals import sockets as internal_sockets
 from tests.realtime.conftest import served_in_process
 
-CHANGED = ("{what} changed: realtime/internals.py relies on it (verified with {versions}); "
+CHANGED = ("{what} changed: realtime/internals/ relies on it (verified with {versions}); "
            "re-verify the fast fan-out against the installed version before changing the pin.")
 
 
@@ -47,7 +48,7 @@ def _params(func: Any) -> list[str]:
 
 def test_installed_versions_are_the_verified_ones() -> None:
     mismatches = internals.version_mismatches()
-    assert not mismatches, ("installed versions differ from those realtime/internals.py was verified against "
+    assert not mismatches, ("installed versions differ from those realtime/internals/ was verified against "
                             f"({{name: (verified, installed)}}): {mismatches}")
 
 
@@ -211,13 +212,13 @@ async def test_an_idle_websocket_keeps_one_server_task_and_is_still_pinged(monke
     runs only while packets are queued), and pings (loop timers now) still go out, are answered,
     and keep every connection open well past ping_interval + ping_timeout."""
     pings: collections.Counter[str] = collections.Counter()
-    ping_due = internals._ping_due
+    ping_due = internal_sockets._ping_due
 
     def counted(sock: Any) -> None:
         pings[sock.sid] += 1
         ping_due(sock)
 
-    monkeypatch.setattr(internals, "_ping_due", counted)
+    monkeypatch.setattr(internal_sockets, "_ping_due", counted)
     sio = DirectAsyncServer(async_mode="asgi", logger=False, engineio_logger=False, ping_interval=1, ping_timeout=2)
     async with served_in_process(sio) as url:
         before = asyncio.all_tasks()
