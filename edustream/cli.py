@@ -161,12 +161,16 @@ def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 #: How every API process serves WebSockets (for ``uvicorn edustream.asgi:app_factory`` pass
-#: ``--ws-per-message-deflate false --ws-max-size 65536``; docs/live.md). A frame is at most
-#: 64 KiB (the live layer's events are far smaller). Browsers and socket.io-client offer permessage-deflate;
+#: ``--ws websockets-sansio --ws-per-message-deflate false --ws-max-size 65536 --ws-ping-interval 0``;
+#: docs/live.md). websockets-sansio is the one protocol the direct write path serves (and the
+#: leanest: docs/benchmarks.md, "Memory per idle live connection"). A frame is at most 64 KiB (the
+#: live layer's events are far smaller). Browsers and socket.io-client offer permessage-deflate;
 #: accepting it gives each connection a zlib compressor and decompressor (about 47 KB) that the
-#: live layer never uses (it sends its frames uncompressed: realtime/internals.py) — more than the
-#: rest of an idle connection together (docs/benchmarks.md, "Memory per connection").
-LIVE_UVICORN_OPTIONS: dict[str, Any] = {"ws_per_message_deflate": False, "ws_max_size": 65536}
+#: live layer never uses (it sends its frames uncompressed: realtime/internals/queues.py). No
+#: WebSocket-level keepalive: Engine.IO's heartbeat (LIVE_PING_INTERVAL_SECONDS) already ends a
+#: connection that stops answering, and uvicorn's would cost each connection a timer more.
+LIVE_UVICORN_OPTIONS: dict[str, Any] = {"ws": "websockets-sansio", "ws_per_message_deflate": False,
+                                        "ws_max_size": 65536, "ws_ping_interval": None}
 
 
 def cmd_api(args: argparse.Namespace, settings: Settings) -> int:

@@ -72,7 +72,7 @@ NOTES = """\
 How to read it:
 * `node` is the reference: socket.io 4.8 with @socket.io/redis-adapter 8.3. `py-stock` is our `/live` on
   python-socketio 5.18's stock `AsyncRedisManager` and Engine.IO writer (`LIVE_FAST_FANOUT=false`); `py` is
-  what ships (`realtime/manager.py`, `realtime/internals.py`). All run side by side in one run, each step
+  what ships (`realtime/manager.py`, `realtime/internals/`). All run side by side in one run, each step
   measured on each in turn; the load client is the same Node process type for all (raw WebSockets speaking
   the Socket.IO protocol, `bench/fanout/client.mjs`).
 * "delivered msg/s (p99 ≤ 100 ms)" is the highest offered rate at which every message arrived, at the offered

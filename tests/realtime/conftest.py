@@ -58,11 +58,11 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def served_in_process(sio: socketio.AsyncServer) -> AsyncIterator[str]:
-    """``sio`` under an in-process uvicorn (default WebSocket implementation); yields its URL."""
+async def served_in_process(sio: socketio.AsyncServer, **options: Any) -> AsyncIterator[str]:
+    """``sio`` under an in-process uvicorn (default WebSocket implementation, or ``options``); yields its URL."""
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(socketio.ASGIApp(sio), host="127.0.0.1", port=port,
-                                           log_level="warning", lifespan="off"))
+                                           log_level="warning", lifespan="off", **options))
     task = asyncio.get_running_loop().create_task(server.serve())
     async with asyncio.timeout(20):
         while not server.started:  # noqa: ASYNC110 (uvicorn.Server offers no start event)
@@ -116,7 +116,8 @@ class LiveServer:
         log = open(self.log_dir / f"uvicorn-{self.name}-{self.port}.log", "ab")  # noqa: ASYNC230
         self.proc = subprocess.Popen(  # noqa: ASYNC220
             [sys.executable, "-m", "uvicorn", "edustream.asgi:app_factory", "--factory", "--host", "127.0.0.1",
-             "--port", str(self.port), "--log-level", "warning", "--no-access-log", "--ws-per-message-deflate", "false", "--ws-max-size", "65536", "--timeout-graceful-shutdown", "2"],
+             "--port", str(self.port), "--log-level", "warning", "--no-access-log", "--ws", "websockets-sansio", "--ws-per-message-deflate", "false", "--ws-max-size", "65536",
+             "--ws-ping-interval", "0", "--timeout-graceful-shutdown", "2"],
             cwd=PROJECT_ROOT, env=self.env(), stdout=log, stderr=subprocess.STDOUT)
         log.close()
         deadline = time.monotonic() + 60

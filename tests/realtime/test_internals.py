@@ -1,7 +1,7 @@
-"""The library internals the fast fan-out relies on (realtime/internals.py) are still there.
+"""The library internals the fast fan-out relies on (realtime/internals/) are still there.
 
 Each test names what changed when it fails. After upgrading python-socketio, python-engineio,
-uvicorn or websockets: fix realtime/internals.py until these pass, run tests/realtime/ and the
+uvicorn or websockets: fix realtime/internals/ until these pass, run tests/realtime/ and the
 fan-out benchmark, then update ``VERIFIED_VERSIONS`` and the pins in pyproject.toml.
 """
 
@@ -25,12 +25,16 @@ from redis.asyncio.client import PubSub as RedisPubSub
 from socketio.async_pubsub_manager import AsyncPubSubManager
 from uvicorn.protocols.websockets import websockets_sansio_impl
 from uvicorn.server import ServerState
+from websockets.asyncio.client import connect as websockets_connect
+from websockets.exceptions import ConnectionClosed
 
+from edustream.cli import LIVE_UVICORN_OPTIONS
 from realtime import internals
 from realtime.internals import DirectAsyncServer, DirectEngineIOServer, DirectQueue, RedisManagerBase
+from realtime.internals import sockets as internal_sockets
 from tests.realtime.conftest import served_in_process
 
-CHANGED = ("{what} changed: realtime/internals.py relies on it (verified with {versions}); "
+CHANGED = ("{what} changed: realtime/internals/ relies on it (verified with {versions}); "
            "re-verify the fast fan-out against the installed version before changing the pin.")
 
 
@@ -44,7 +48,7 @@ def _params(func: Any) -> list[str]:
 
 def test_installed_versions_are_the_verified_ones() -> None:
     mismatches = internals.version_mismatches()
-    assert not mismatches, ("installed versions differ from those realtime/internals.py was verified against "
+    assert not mismatches, ("installed versions differ from those realtime/internals/ was verified against "
                             f"({{name: (verified, installed)}}): {mismatches}")
 
 
@@ -203,18 +207,18 @@ async def clients_in_a_thread(url: str, count: int) -> AsyncIterator[dict[str, A
         await asyncio.to_thread(thread.join, 60)
 
 
-async def test_an_idle_websocket_keeps_two_server_tasks_and_is_still_pinged(monkeypatch: pytest.MonkeyPatch) -> None:
-    """DirectSocket: the ASGI task and the writer per connection (the library keeps five), and
-    pings (loop timers now) still go out, are answered, and keep every connection open well past
-    ping_interval + ping_timeout."""
+async def test_an_idle_websocket_keeps_one_server_task_and_is_still_pinged(monkeypatch: pytest.MonkeyPatch) -> None:
+    """DirectSocket: only the ASGI task per idle connection (the library keeps five; a writer
+    runs only while packets are queued), and pings (loop timers now) still go out, are answered,
+    and keep every connection open well past ping_interval + ping_timeout."""
     pings: collections.Counter[str] = collections.Counter()
-    ping_due = internals._ping_due
+    ping_due = internal_sockets._ping_due
 
     def counted(sock: Any) -> None:
         pings[sock.sid] += 1
         ping_due(sock)
 
-    monkeypatch.setattr(internals, "_ping_due", counted)
+    monkeypatch.setattr(internal_sockets, "_ping_due", counted)
     sio = DirectAsyncServer(async_mode="asgi", logger=False, engineio_logger=False, ping_interval=1, ping_timeout=2)
     async with served_in_process(sio) as url:
         before = asyncio.all_tasks()
@@ -225,8 +229,7 @@ async def test_an_idle_websocket_keeps_two_server_tasks_and_is_still_pinged(monk
             # Engine.IO's service task (one per server, with its wait) starts with the first connection.
             per_connection = sorted(t.get_coro().__qualname__ for t in asyncio.all_tasks() - before
                                     if t.get_coro().__qualname__ not in ("AsyncServer._service_task", "Event.wait"))
-            assert per_connection == sorted(["WebSocketsSansIOProtocol.run_asgi",
-                                             "DirectSocket._websocket_handler.<locals>.writer"] * 10)
+            assert per_connection == ["WebSocketsSansIOProtocol.run_asgi"] * 10
             # A ping is scheduled only when the previous one was answered (engineio's schedule_ping on
             # PONG), and an unanswered one closes the socket after ping_timeout: three pings each
             # means pongs came back.
@@ -235,6 +238,29 @@ async def test_an_idle_websocket_keeps_two_server_tasks_and_is_still_pinged(monk
                     await asyncio.sleep(0.05)
             assert all(not s.closed for s in socks) and len(sio.eio.sockets) == 10
         assert box["connected"] == 10
+
+
+async def test_a_client_that_stops_answering_pings_is_disconnected() -> None:
+    """Under ``edustream api``'s uvicorn options (no WebSocket-level keepalive) and without the
+    library's writer time-out, Engine.IO's heartbeat alone still ends a connection whose client
+    went silent: pinged, unanswered, closed after ping_interval + ping_timeout."""
+    sio = DirectAsyncServer(async_mode="asgi", logger=False, engineio_logger=False, ping_interval=1, ping_timeout=1)
+    async with served_in_process(sio, **LIVE_UVICORN_OPTIONS) as url:
+        ws_url = url.replace("http://", "ws://") + "/socket.io/?EIO=4&transport=websocket"
+        async with websockets_connect(ws_url, open_timeout=20) as ws:
+            assert str(await asyncio.wait_for(ws.recv(), 20)).startswith("0{")  # Engine.IO's OPEN
+            [sock] = sio.eio.sockets.values()
+            assert type(sock) is internals.DirectSocket
+            received = []
+            with pytest.raises(ConnectionClosed):
+                async with asyncio.timeout(20):
+                    while True:  # never answer
+                        received.append(await ws.recv())
+            assert "2" in received, "the server sent no ping"
+        async with asyncio.timeout(20):
+            while sio.eio.sockets:  # noqa: ASYNC110 - polling the server's socket table
+                await asyncio.sleep(0.02)
+        assert sock.closed
 
 
 def test_releasing_the_handshake_keeps_only_what_is_read_later() -> None:
