@@ -1,15 +1,17 @@
 """``place_hold()`` without sequential scans and without re-parsing ``iso_utc()`` (issue 19).
 
-Found by measuring the statement's CPU inside its PostgreSQL backend (``perf`` on the backend
-while one client called it 3,000 times, one transaction each; docs/benchmarks.md, "Round
-four"): 1.2 ms of backend CPU a hold against 0.16 ms for the bare INSERT, and half of it in
-sequential scans of ``bookings``.
+Found by measuring the statement's CPU inside its PostgreSQL backend (``python -m
+bench.statement_cpu``, which reads it from /proc, and ``perf`` on that backend; docs/benchmarks.md,
+"Round four"). Before this revision, 3,000 holds on one connection cost 0.67 ms of backend CPU
+each (the bare INSERT 0.12 ms), and 1.43 ms when the connection had planned them while
+``bookings`` was empty and analyzed as such: sequential scans of a growing table.
 
 - **Generic plans made on a small table.** ``place_hold()`` plans each statement once per
   connection (``force_generic_plan``, revision 0011). A connection that first calls it while
-  ``bookings`` is small (a new deployment, a fresh benchmark database, a test) gets sequential
-  scans for the conflict, lapsed and change-set lookups, and keeps them until an ``ANALYZE``
-  invalidates the plan, however large the table grows meanwhile. Every statement here is a
+  the statistics say ``bookings`` is small (autovacuum analyzed it on a new deployment, a
+  fresh benchmark database, a test) gets sequential scans for the conflict, lapsed and
+  change-set lookups, and keeps them until the next ``ANALYZE`` invalidates the plan, however
+  large the table grows meanwhile. Every statement here is a
   lookup by tutor or by student that an index answers, so both functions now plan with
   ``enable_seqscan = off``: the planner still chooses among the indexes, never a full scan.
 - **``iso_utc()`` parsed on every call.** It was ``LANGUAGE sql``; PostgreSQL inlines such a
@@ -17,8 +19,8 @@ sequential scans of ``bookings``.
   so every query that called it parsed and planned its body again. It is PL/pgSQL now (same
   text out, its expression cached per connection).
 
-Measured the same way: 1.2 → 0.56 ms of backend CPU a hold. What the functions do and answer
-is unchanged.
+Measured the same way after it: 0.59 ms, and 0.55 ms planned on the empty table. What the
+functions do and answer is unchanged.
 
 Revision ID: 0026_hold_plans_indexed
 Revises: 0025_waitlist
