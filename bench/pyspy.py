@@ -36,21 +36,22 @@ BUCKETS: list[tuple[str, str]] = [
 # Named costs on the hold path: the share of samples with a matching frame anywhere in the stack.
 COSTS: list[tuple[str, str]] = [
     ("the hold route and below (bookings/routes.py)", "bookings/routes.py"),
-    ("the hold service and below (bookings/service.py)", "bookings/service.py"),
+    ("the hold's one statement, sent and awaited (repository.place_hold_statement)", "place_hold_statement ("),
+    ("policy cache and slot check (holds._checked_policy)", "_checked_policy ("),
+    ("change-set candidates (changes.touching)", "touching ("),
+    ("the response model (BookingOut.of)", "BookingOut.of ("),
+    ("authentication (http.authenticate, JWT)", "authenticate ("),
+    ("JSON body (http._json_body)", "_json_body ("),
+    ("unit of work (db.unit_of_work)", "unit_of_work ("),
     ("SQLAlchemy (any frame)", "sqlalchemy/"),
     ("asyncpg (any frame)", "asyncpg/"),
-    ("pool pre-ping: BEGIN, `;`, ROLLBACK per checkout", "_async_ping ("),
-    ("BEGIN", "_start_transaction ("),
-    ("COMMIT (unit of work)", "AsyncSession.commit ("),
-    ("load_policy (policy query and parsing)", "load_policy ("),
-    ("slot change set (slot_changes)", "slot_changes ("),
-    ("outbox and version bump (slots_changed)", "slots_changed ("),
-    ("JWT", "jwt/"),
     ("pydantic", "pydantic"),
     ("json", "json/"),
-    ("logging (two access lines per request)", "logging/"),
+    ("logging (the access log line)", "logging/"),
     ("metrics (prometheus_client)", "prometheus_client/"),
     ("outbox relay (realtime/relay.py)", "realtime/relay.py"),
+    ("live fan-out: publishing and the pub/sub listener (realtime/manager.py)", "realtime/manager.py"),
+    ("Redis client (any frame)", "redis/"),
 ]
 
 _PROCESS_PREFIX = re.compile(r'^(process \d+:"[^"]*";?)+')
