@@ -19,6 +19,7 @@ import aiohttp
 
 from loadtest.stats import Recorder
 
+KEEPALIVE_SECONDS = 4.0  # below uvicorn's default timeout_keep_alive (5 s)
 API = "/api/v1"
 
 
@@ -87,7 +88,12 @@ class ApiClient:
         self.outage_seconds = outage_seconds
 
     async def __aenter__(self) -> ApiClient:
-        connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ttl_dns_cache=300)
+        # Idle connections are dropped before the server's keep-alive ends (uvicorn closes them
+        # after 5 s; aiohttp would keep them 15): a pooled connection left idle while thousands of
+        # watchers connected was reused just as the server closed it, and the hold on it failed
+        # with a reset the server never saw (bench.e2e's fan-out run, 2026-12-05).
+        connector = aiohttp.TCPConnector(limit=self._limit, limit_per_host=0, ttl_dns_cache=300,
+                                         keepalive_timeout=KEEPALIVE_SECONDS)
         self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout,
                                               json_serialize=lambda v: json.dumps(v, separators=(",", ":")))
         return self

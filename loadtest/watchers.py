@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 
+from loadtest.api import KEEPALIVE_SECONDS
 from loadtest.fanout import FanoutTracker, server_stamp
 from loadtest.live import LiveError, LiveTransport, make_transport
 from loadtest.setup import SlotWindow, slot_key
@@ -256,7 +257,7 @@ class WatcherGroup:
 
     async def start(self, progress: Callable[[int, int], None] = lambda done, total: None) -> None:
         """Connect every watcher (``connect_concurrency`` at a time) and take its snapshot."""
-        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, force_close=False))
+        self._http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=KEEPALIVE_SECONDS))
         gate = asyncio.Semaphore(self.connect_concurrency)
         started = time.monotonic()
         done = [0]
