@@ -2,8 +2,8 @@
 
     .venv/bin/python -m bench.capacity                  # print the table from the committed results
     .venv/bin/python -m bench.capacity --write-docs     # also rewrite the table in docs/capacity.md
-    .venv/bin/python -m bench.capacity --holds docs/benchmarks-holds-round3.json \\
-        --connections docs/benchmarks-connections.json --fanout-per-process 74000
+    .venv/bin/python -m bench.capacity --holds docs/benchmarks-holds-session9-gc.json \\
+        --connections docs/benchmarks-connections-session9.json --fanout-per-process 74000
 
 Inputs (each the JSON a benchmark writes, so the model follows the code when they are re-run):
 
@@ -30,6 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# The committed results the model uses by default (docs/benchmarks.md, "Round four" and
+# "Memory per idle live connection", round two's median run).
+HOLDS_JSON = ROOT / "docs" / "benchmarks-holds-session9-gc.json"
+CONNECTIONS_JSON = ROOT / "docs" / "benchmarks-connections-session9.json"
 DOCS = ROOT / "docs" / "capacity.md"
 BEGIN, END = "<!-- capacity:begin -->", "<!-- capacity:end -->"
 
@@ -120,8 +124,8 @@ def table(f: Figures, *, tutors: int, changes_per_hold: float, listings_per_hold
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--holds", type=Path, default=ROOT / "docs" / "benchmarks-holds-round3.json")
-    parser.add_argument("--connections", type=Path, default=ROOT / "docs" / "benchmarks-connections.json")
+    parser.add_argument("--holds", type=Path, default=HOLDS_JSON)
+    parser.add_argument("--connections", type=Path, default=CONNECTIONS_JSON)
     parser.add_argument("--fanout-per-process", type=float, default=74_000.0,
                         help="delivered messages/s per API process at p99 ≤ 100 ms (bench.fanout; default: "
                              "the lower of the two Python rows in docs/benchmarks.md)")
